@@ -1,0 +1,188 @@
+#include "arena/arena.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "arena/file_locks.h"
+#include "common/shared_atomic.h"
+
+namespace atomap::internal {
+namespace {
+
+std::uint64_t PageSize() {
+  static const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+std::uint64_t RoundDown(std::uint64_t n, std::uint64_t align) { return n / align * align; }
+
+absl::StatusOr<std::uint8_t*> ReserveAddressSpace(std::uint64_t max_size) {
+  void* p = mmap(nullptr, max_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "cannot reserve %d bytes of address space: %s", max_size, std::strerror(errno)));
+  }
+  return static_cast<std::uint8_t*>(p);
+}
+
+}  // namespace
+
+Arena::Arena(std::uint8_t* base, std::uint64_t max_size, int fd, std::string path, bool writable)
+    : base_(base), max_size_(max_size), fd_(fd), path_(std::move(path)), writable_(writable) {}
+
+Arena::~Arena() {
+  munmap(base_, max_size_);
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::StatusOr<std::unique_ptr<Arena>> Arena::Anonymous(std::uint64_t max_size,
+                                                        std::uint64_t initial_size) {
+  max_size = RoundUp(max_size, PageSize());
+  if (initial_size > max_size) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "initial size %d exceeds the maximum size %d", initial_size, max_size));
+  }
+  auto base = ReserveAddressSpace(max_size);
+  if (!base.ok()) return base.status();
+  std::unique_ptr<Arena> arena(new Arena(*base, max_size, -1, "<in-process>", true));
+  arena->anonymous_size_ = RoundUp(initial_size, PageSize());
+  std::lock_guard<std::mutex> lock(arena->map_mu_);
+  if (absl::Status s = arena->MapUpTo(arena->anonymous_size_); !s.ok()) return s;
+  return arena;
+}
+
+absl::StatusOr<std::unique_ptr<Arena>> Arena::MapFile(int fd, std::string path,
+                                                      std::uint64_t max_size, bool writable) {
+  max_size = RoundUp(max_size, PageSize());
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    const int err = errno;
+    close(fd);
+    return absl::InternalError(absl::StrFormat("%s: fstat failed: %s", path, std::strerror(err)));
+  }
+  auto base = ReserveAddressSpace(max_size);
+  if (!base.ok()) {
+    close(fd);
+    return base.status();
+  }
+  std::unique_ptr<Arena> arena(new Arena(*base, max_size, fd, std::move(path), writable));
+  const std::uint64_t length = std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size),
+                                                       max_size);
+  std::lock_guard<std::mutex> lock(arena->map_mu_);
+  if (absl::Status s = arena->MapUpTo(RoundDown(length, PageSize())); !s.ok()) return s;
+  return arena;
+}
+
+std::uint64_t Arena::SharedSize() const {
+  if (size_word_ != nullptr) return Shared(*size_word_).load(kAcquire);  // (2)
+  if (fd_ < 0) return anonymous_size_;
+  return mapped_size();
+}
+
+absl::Status Arena::MapUpTo(std::uint64_t size) {
+  const std::uint64_t mapped = mapped_size_.load(std::memory_order_relaxed);
+  if (size <= mapped) return absl::OkStatus();
+  if (size > max_size_) {
+    return absl::DataLossError(absl::StrFormat(
+        "%s: domain size %d exceeds the reserved maximum %d", path_, size, max_size_));
+  }
+  const int prot = writable_ ? PROT_READ | PROT_WRITE : PROT_READ;
+  void* want = base_ + mapped;
+  void* got;
+  if (fd_ >= 0) {
+    got = mmap(want, size - mapped, prot, MAP_SHARED | MAP_FIXED, fd_, static_cast<off_t>(mapped));
+  } else {
+    got = mmap(want, size - mapped, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+               -1, 0);
+  }
+  if (got == MAP_FAILED) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("%s: mmap of [%d, %d) failed: %s", path_, mapped, size, std::strerror(errno)));
+  }
+  mapped_size_.store(size, std::memory_order_release);  // (3)
+  return absl::OkStatus();
+}
+
+std::uint64_t Arena::GrowTarget(std::uint64_t min_size) const {
+  const std::uint64_t current = SharedSize();
+  std::uint64_t target = std::max(min_size, current + current / 4);
+  target = RoundUp(target, kGrowChunk);
+  return std::min(target, max_size_);
+}
+
+absl::Status Arena::ExtendFile(std::uint64_t new_size) {
+  struct stat st;
+  if (fstat(fd_, &st) != 0) {
+    return absl::InternalError(absl::StrFormat("%s: fstat failed: %s", path_, std::strerror(errno)));
+  }
+  const auto length = static_cast<std::uint64_t>(st.st_size);
+  if (length >= new_size) return absl::OkStatus();
+  // fallocate reserves the blocks now, so a full disk is an error here rather than a SIGBUS
+  // later when a page of a sparse file is first written through the mapping. It never shrinks.
+  if (fallocate(fd_, 0, static_cast<off_t>(length), static_cast<off_t>(new_size - length)) == 0) {
+    return absl::OkStatus();
+  }
+  if (errno == ENOSPC || errno == EDQUOT) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "%s: no space left on the device to grow the domain to %d bytes", path_, new_size));
+  }
+  if (errno != EOPNOTSUPP) {
+    return absl::InternalError(
+        absl::StrFormat("%s: fallocate failed: %s", path_, std::strerror(errno)));
+  }
+  // File systems without fallocate: extend sparsely (a full disk then shows as SIGBUS).
+  if (ftruncate(fd_, static_cast<off_t>(new_size)) != 0) {
+    return absl::InternalError(
+        absl::StrFormat("%s: ftruncate failed: %s", path_, std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Arena::Grow(std::uint64_t min_size) {
+  if (!writable_) {
+    return absl::FailedPreconditionError(absl::StrFormat("%s: opened read-only", path_));
+  }
+  if (min_size > max_size_) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "%s: domain full: %d bytes needed, the maximum size is %d", path_, min_size, max_size_));
+  }
+  std::lock_guard<std::mutex> lock(map_mu_);  // OFD locks do not exclude threads of one process
+  if (SharedSize() >= min_size) return MapUpTo(SharedSize());
+  const std::uint64_t target = GrowTarget(min_size);
+  if (fd_ < 0) {
+    anonymous_size_ = target;
+    return MapUpTo(target);
+  }
+  if (absl::Status s = LockByte(fd_, kGrowLockByte, LockMode::kExclusive); !s.ok()) return s;
+  ScopedByteLock unlock(fd_, kGrowLockByte);
+  std::uint64_t published = SharedSize();
+  if (published < min_size) {
+    if (absl::Status s = ExtendFile(target); !s.ok()) return s;
+    published = target;
+    if (size_word_ != nullptr) Shared(*size_word_).store(target, kRelease);  // (1)
+  }
+  return MapUpTo(published);
+}
+
+absl::Status Arena::Refresh() {
+  std::uint64_t shared = SharedSize();
+  if (size_word_ == nullptr && fd_ >= 0) {
+    struct stat st;
+    if (fstat(fd_, &st) != 0) {
+      return absl::InternalError(absl::StrFormat("%s: fstat failed: %s", path_, std::strerror(errno)));
+    }
+    shared = RoundDown(static_cast<std::uint64_t>(st.st_size), PageSize());
+  }
+  if (shared <= mapped_size()) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(map_mu_);
+  return MapUpTo(shared);
+}
+
+}  // namespace atomap::internal

@@ -1,0 +1,113 @@
+// Arena: one process's view of a domain's bytes — reserve once, grow in place.
+//
+// Invariants
+//  (I1) base() never changes for the life of the Arena: the whole max_size() of address space is
+//       reserved (PROT_NONE) at construction and the file is mapped over its start with
+//       MAP_FIXED. A pointer into the mapping stays valid until the Arena is destroyed.
+//  (I2) The domain's size (the shared size word, once bound) only grows, and only after the file
+//       has been extended to at least that size: no mapped byte is ever past the end of the file.
+//  (I3) mapped_size() <= shared size <= file length <= max_size().
+//
+// Memory ordering
+//  (1) Grow(): release store of the shared size word after the file is extended;
+//      synchronises with (2).
+//  (2) Refresh(): acquire load of the shared size word before mapping up to it.
+//  (3) release store of mapped_size_ after mmap returns; synchronises with (4).
+//  (4) acquire load of mapped_size_ in mapped_size() / InBounds().
+//
+// Thread safety: safe to use from any thread. Grow() is safe from any thread of any process that
+// maps the file (serialised by an OFD lock on kGrowLockByte, which the kernel drops if the holder
+// dies).
+#ifndef ATOMAP_SRC_ARENA_ARENA_H_
+#define ATOMAP_SRC_ARENA_ARENA_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/offset.h"
+
+namespace atomap::internal {
+
+class Arena {
+ public:
+  // Growth happens in steps of at least this many bytes (and at least a quarter of the size).
+  static constexpr std::uint64_t kGrowChunk = std::uint64_t{1} << 20;
+
+  // In-process memory: nothing outside this process sees it. Starts `initial_size` long.
+  static absl::StatusOr<std::unique_ptr<Arena>> Anonymous(std::uint64_t max_size,
+                                                          std::uint64_t initial_size);
+
+  // Maps the open file `fd` (taking ownership; it is closed with the Arena). Maps the file's
+  // current length. `path` is used in messages only.
+  static absl::StatusOr<std::unique_ptr<Arena>> MapFile(int fd, std::string path,
+                                                        std::uint64_t max_size, bool writable);
+
+  ~Arena();
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
+  // Binds the shared word that records the domain's size (a field of the header, inside this
+  // mapping). Before this, Refresh() asks the kernel for the file's length.
+  // REQUIRES: word lies inside the mapping and is 8-byte aligned.
+  void BindSizeWord(std::uint64_t* word) { size_word_ = word; }
+
+  std::uint8_t* base() const { return base_; }
+  std::uint64_t max_size() const { return max_size_; }
+  bool writable() const { return writable_; }
+  bool file_backed() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+
+  std::uint64_t mapped_size() const { return mapped_size_.load(std::memory_order_acquire); }  // (4)
+
+  // The domain's size as published in the shared size word (or the mapped size if unbound).
+  std::uint64_t SharedSize() const;
+
+  // REQUIRES: [off, off + sizeof(T)) lies inside the mapping.
+  template <class T>
+  T* At(Offset off) const {
+    return reinterpret_cast<T*>(base_ + off);
+  }
+  Offset OffsetOf(const void* p) const {
+    return static_cast<Offset>(static_cast<const std::uint8_t*>(p) - base_);
+  }
+  // True if [off, off + len) lies inside what this process has mapped (checked readers use it).
+  bool InBounds(Offset off, std::uint64_t len) const {
+    const std::uint64_t mapped = mapped_size();
+    return off <= mapped && len <= mapped - off;
+  }
+
+  // Makes the domain at least `min_size` bytes long and maps it here. ResourceExhausted when
+  // min_size exceeds max_size() or the disk is full; the domain is unchanged then.
+  // REQUIRES: writable().
+  absl::Status Grow(std::uint64_t min_size);
+
+  // Maps whatever another process has grown since the last call. One acquire load when nothing
+  // changed.
+  absl::Status Refresh();
+
+ private:
+  Arena(std::uint8_t* base, std::uint64_t max_size, int fd, std::string path, bool writable);
+  absl::Status MapUpTo(std::uint64_t size);              // REQUIRES: map_mu_ held
+  absl::Status ExtendFile(std::uint64_t new_size);       // REQUIRES: grow lock held
+  std::uint64_t GrowTarget(std::uint64_t min_size) const;
+
+  std::uint8_t* const base_;
+  const std::uint64_t max_size_;
+  const int fd_;  // -1 for anonymous memory
+  const std::string path_;
+  const bool writable_;
+  std::uint64_t* size_word_ = nullptr;
+  std::uint64_t anonymous_size_ = 0;  // the size word of an anonymous arena
+  std::atomic<std::uint64_t> mapped_size_{0};
+  std::mutex map_mu_;  // serialises this process's mmap calls
+};
+
+}  // namespace atomap::internal
+
+#endif  // ATOMAP_SRC_ARENA_ARENA_H_

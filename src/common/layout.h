@@ -1,0 +1,41 @@
+// Fixed sizes of the regions at the start of a domain file. These are the contract between the
+// layers that share the file: the domain (header, slot table, atom table), the allocator (its
+// shared state and each slot's cache) and the reclamation layer (each slot's retire list).
+// Changing any of them changes the file format: bump kFormatVersion and update docs/format.md.
+//
+//   [0, kHeaderBytes)                      header (immutable part checksummed, mutable part after)
+//   [kHeaderBytes, +kAllocatorStateBytes)  AllocatorState
+//   slot table: slot_capacity * kSlotBytes
+//   atom table: index words, then records
+//   data region (page aligned) — the allocator's blocks
+#ifndef ATOMAP_SRC_COMMON_LAYOUT_H_
+#define ATOMAP_SRC_COMMON_LAYOUT_H_
+
+#include <cstdint>
+
+namespace atomap::internal {
+
+inline constexpr std::uint32_t kFormatVersion = 1;
+
+inline constexpr std::uint64_t kHeaderBytes = 4096;
+inline constexpr std::uint64_t kAllocatorStateBytes = 4096;
+
+// One participant slot. Three parts, each starting on its own cache line:
+//   [0, 64)      liveness and the pinned epoch: written by the owner, read by reclaimers
+//   [64, 256)    reclamation: retire-list heads and intent records (the atoms layer)
+//   [256, 1024)  the allocator's per-participant cache (ParticipantCache)
+inline constexpr std::uint64_t kSlotBytes = 1024;
+inline constexpr std::uint64_t kSlotReclaimOffset = 64;
+inline constexpr std::uint64_t kSlotReclaimBytes = 192;
+inline constexpr std::uint64_t kSlotAllocCacheOffset = 256;
+inline constexpr std::uint64_t kSlotAllocCacheBytes = 768;
+static_assert(kSlotAllocCacheOffset + kSlotAllocCacheBytes == kSlotBytes);
+static_assert(kSlotReclaimOffset + kSlotReclaimBytes == kSlotAllocCacheOffset);
+
+inline constexpr std::uint32_t kDefaultSlotCapacity = 1024;
+inline constexpr std::uint32_t kDefaultAtomCapacity = 4096;
+inline constexpr std::uint32_t kMaxAtomNameBytes = 255;
+
+}  // namespace atomap::internal
+
+#endif  // ATOMAP_SRC_COMMON_LAYOUT_H_
