@@ -1,0 +1,85 @@
+// Allocator: lock-free allocation of blocks inside a domain. (Interface fixed here; see
+// allocator.cc for the implementation and docs/design.md for the design.)
+//
+// Contract
+//  - Blocks are identified by Offset, aligned to kBlockAlign, and never carry a header: the
+//    caller passes the same `bytes` to Free() that it passed to Allocate() (the trie can always
+//    recompute a node's size from the node itself).
+//  - The common case (a hit in the caller's ParticipantCache) touches no shared cache line.
+//  - Shared free lists are Treiber stacks whose heads are {offset, tag} words CAS'd as one
+//    128-bit word; the 64-bit tag cannot wrap in practice (ABA-safe).
+//  - No lock is ever held in shared memory. Growth of the file goes through Arena::Grow (an OFD
+//    lock the kernel drops if the holder dies).
+//  - Allocate() returns ResourceExhausted when the domain cannot grow (max size, disk full);
+//    nothing already allocated is affected.
+//
+// Thread safety: an Allocator is safe to use from any thread of any process that maps the file.
+// A ParticipantCache belongs to one participant (one thread at a time).
+#ifndef ATOMAP_SRC_ALLOC_ALLOCATOR_H_
+#define ATOMAP_SRC_ALLOC_ALLOCATOR_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "arena/arena.h"
+#include "common/layout.h"
+#include "common/offset.h"
+
+namespace atomap::internal {
+
+struct AllocatorState;    // in the file at kHeaderBytes; sizeof <= kAllocatorStateBytes
+struct ParticipantCache;  // in each slot at kSlotAllocCacheOffset; sizeof <= kSlotAllocCacheBytes
+
+struct SizeClassStats {
+  std::uint64_t block_bytes = 0;  // the class's block size
+  std::uint64_t live_blocks = 0;
+  std::uint64_t free_blocks = 0;  // in shared lists and participant caches
+};
+
+struct AllocatorStats {
+  std::uint64_t total_bytes = 0;  // handed out of the data region so far (bump pointer - start)
+  std::uint64_t live_bytes = 0;   // in blocks currently allocated
+  std::uint64_t free_bytes = 0;   // in blocks on free lists or in caches
+  std::uint64_t unused_bytes = 0; // carved but not yet split into blocks (participants' bump tails)
+  std::vector<SizeClassStats> classes;
+  // Invariant checked by tests: live_bytes + free_bytes + unused_bytes == total_bytes.
+};
+
+class Allocator {
+ public:
+  // The largest single block; larger requests are InvalidArgument.
+  static constexpr std::uint64_t kMaxBlockBytes = std::uint64_t{64} << 20;
+
+  // Writes a fresh AllocatorState whose data region starts at `data_begin` (page aligned).
+  // REQUIRES: the state's bytes are zero; called once, by the creator of the domain.
+  static void Format(AllocatorState* state, Offset data_begin);
+  // Zeroes a cache (a slot being claimed for the first time).
+  static void FormatCache(ParticipantCache* cache);
+
+  // The block size a request of `bytes` really occupies (its size class).
+  static std::uint64_t BlockBytes(std::uint64_t bytes);
+
+  Allocator(Arena* arena, AllocatorState* state) : arena_(arena), state_(state) {}
+
+  absl::StatusOr<Offset> Allocate(ParticipantCache* cache, std::uint64_t bytes);
+  // REQUIRES: `off` came from Allocate(_, bytes) with the same `bytes`, and is not freed yet.
+  void Free(ParticipantCache* cache, Offset off, std::uint64_t bytes);
+  // Returns every block cached in `cache` to the shared lists (detach, or a survivor taking a
+  // dead participant's slot over). The cache is empty afterwards.
+  void Flush(ParticipantCache* cache);
+
+  // Walks the shared lists and the given caches. O(free blocks); for check/stat, not hot paths.
+  AllocatorStats Stats(const std::vector<const ParticipantCache*>& caches) const;
+
+  Arena* arena() const { return arena_; }
+
+ private:
+  Arena* arena_;
+  AllocatorState* state_;
+};
+
+}  // namespace atomap::internal
+
+#endif  // ATOMAP_SRC_ALLOC_ALLOCATOR_H_
