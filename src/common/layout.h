@@ -31,6 +31,8 @@ inline constexpr std::uint64_t kSlotAllocCacheOffset = 256;
 inline constexpr std::uint64_t kSlotAllocCacheBytes = 768;
 static_assert(kSlotAllocCacheOffset + kSlotAllocCacheBytes == kSlotBytes);
 static_assert(kSlotReclaimOffset + kSlotReclaimBytes == kSlotAllocCacheOffset);
+// Where, in a slot's first cache line, the reclamation layer's pinned-epoch word lives.
+inline constexpr std::uint64_t kSlotPinnedEpochOffset = 16;
 
 inline constexpr std::uint32_t kDefaultSlotCapacity = 1024;
 inline constexpr std::uint32_t kDefaultAtomCapacity = 4096;

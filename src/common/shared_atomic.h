@@ -8,6 +8,7 @@
 #ifndef ATOMAP_SRC_COMMON_SHARED_ATOMIC_H_
 #define ATOMAP_SRC_COMMON_SHARED_ATOMIC_H_
 
+#include <boost/atomic/fences.hpp>
 #include <boost/atomic/ipc_atomic_ref.hpp>
 
 namespace atomap::internal {
@@ -27,6 +28,10 @@ inline constexpr auto kAcquire = boost::memory_order_acquire;
 inline constexpr auto kRelease = boost::memory_order_release;
 inline constexpr auto kAcqRel = boost::memory_order_acq_rel;
 inline constexpr auto kSeqCst = boost::memory_order_seq_cst;
+
+// A full fence: orders a preceding store before following loads (StoreLoad), which no
+// acquire/release pair does. Fences are instructions, not words, so they need no address.
+inline void FullFence() noexcept { boost::atomics::atomic_thread_fence(kSeqCst); }
 
 }  // namespace atomap::internal
 

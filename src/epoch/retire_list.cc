@@ -1,0 +1,137 @@
+#include "epoch/retire_list.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "alloc/allocator.h"
+#include "common/shared_atomic.h"
+#include "epoch/epoch_table.h"
+
+namespace atomap::internal {
+
+RetireBatch* RetireList::Batch(Offset off) const {
+  return allocator_->arena()->At<RetireBatch>(off);
+}
+
+std::uint64_t RetireList::pending_blocks() const {
+  return Shared(area_->pending_blocks).load(kRelaxed);
+}
+
+std::uint64_t RetireList::pending_bytes() const {
+  return Shared(area_->pending_bytes).load(kRelaxed);
+}
+
+void RetireList::AddPending(std::int64_t blocks, std::int64_t bytes) {
+  Shared(area_->pending_blocks).store(pending_blocks() + static_cast<std::uint64_t>(blocks), kRelaxed);
+  Shared(area_->pending_bytes).store(pending_bytes() + static_cast<std::uint64_t>(bytes), kRelaxed);
+}
+
+std::uint64_t RetireList::RoomInHead() const {
+  if (area_->retire_head == kNullOffset) return 0;
+  return RetireBatch::kCapacity - Batch(area_->retire_head)->count;
+}
+
+std::uint64_t RetireList::SpareRoom() const {
+  std::uint64_t room = 0;
+  for (Offset b = area_->spare; b != kNullOffset; b = Batch(b)->next) room += RetireBatch::kCapacity;
+  return room;
+}
+
+absl::Status RetireList::Prepare(std::uint64_t n) {
+  std::uint64_t room = RoomInHead() + SpareRoom();
+  while (room < n) {
+    absl::StatusOr<Offset> batch = allocator_->Allocate(cache_, kRetireBatchBytes);
+    if (!batch.ok()) return batch.status();  // spares made so far stay for the next Prepare
+    RetireBatch* b = Batch(*batch);
+    std::memset(b, 0, sizeof *b);
+    b->next = area_->spare;
+    area_->spare = *batch;
+    room += RetireBatch::kCapacity;
+  }
+  return absl::OkStatus();
+}
+
+void RetireList::Retire(std::uint64_t epoch, absl::Span<const RetiredBlock> blocks) {
+  std::int64_t bytes = 0;
+  for (const RetiredBlock& block : blocks) {
+    if (RoomInHead() == 0) {
+      const Offset fresh = area_->spare;  // non-null by R3
+      RetireBatch* b = Batch(fresh);
+      area_->spare = b->next;
+      b->next = area_->retire_head;
+      b->epoch = epoch;
+      b->count = 0;
+      area_->retire_head = fresh;
+    }
+    RetireBatch* head = Batch(area_->retire_head);
+    head->blocks[head->count] = block;  // the entry before the count that publishes it (R2)
+    head->epoch = std::max(head->epoch, epoch);
+    ++head->count;
+    bytes += static_cast<std::int64_t>(block.bytes);
+  }
+  AddPending(static_cast<std::int64_t>(blocks.size()), bytes);
+}
+
+void RetireList::FreeBatch(Offset batch) {
+  RetireBatch* b = Batch(batch);
+  while (b->count > 0) {
+    --b->count;  // before the free: a crash here leaks one block rather than freeing it twice
+    const RetiredBlock block = b->blocks[b->count];
+    allocator_->Free(cache_, block.offset, block.bytes);
+    AddPending(-1, -static_cast<std::int64_t>(block.bytes));
+  }
+  area_->reclaiming = kNullOffset;  // before the batch's own free, for the same reason
+  allocator_->Free(cache_, batch, kRetireBatchBytes);
+}
+
+std::uint64_t RetireList::Reclaim(const EpochTable& epochs) {
+  std::uint64_t freed = 0;
+  Offset* link = &area_->retire_head;
+  while (*link != kNullOffset) {
+    const Offset off = *link;
+    RetireBatch* b = Batch(off);
+    if (!epochs.SafeToFree(b->epoch)) {
+      link = &b->next;
+      continue;
+    }
+    area_->reclaiming = off;  // R4: recorded, then unlinked, then freed
+    *link = b->next;
+    freed += b->count;
+    FreeBatch(off);
+  }
+  return freed;
+}
+
+void RetireList::FinishInterruptedReclaim() {
+  const Offset interrupted = area_->reclaiming;
+  if (interrupted == kNullOffset) return;
+  // The owner may have died between recording the batch and unlinking it.
+  for (Offset* link = &area_->retire_head; *link != kNullOffset; link = &Batch(*link)->next) {
+    if (*link == interrupted) {
+      *link = Batch(interrupted)->next;
+      break;
+    }
+  }
+  FreeBatch(interrupted);
+}
+
+void RetireList::Adopt(ReclaimArea* dead) {
+  RetireList theirs(dead, allocator_, cache_);
+  theirs.FinishInterruptedReclaim();
+  if (dead->retire_head != kNullOffset) {
+    Offset tail = dead->retire_head;
+    while (Batch(tail)->next != kNullOffset) tail = Batch(tail)->next;
+    Batch(tail)->next = area_->retire_head;
+    area_->retire_head = dead->retire_head;
+  }
+  AddPending(static_cast<std::int64_t>(theirs.pending_blocks()),
+             static_cast<std::int64_t>(theirs.pending_bytes()));
+  for (Offset b = dead->spare; b != kNullOffset;) {
+    const Offset next = Batch(b)->next;
+    allocator_->Free(cache_, b, kRetireBatchBytes);
+    b = next;
+  }
+  std::memset(dead, 0, sizeof *dead);
+}
+
+}  // namespace atomap::internal

@@ -1,0 +1,109 @@
+// RetireList: one participant's garbage awaiting reclamation, kept in the shared file.
+//
+// A successful root CAS unlinks exactly the path it replaced; those blocks are retired here with
+// the epoch read after the CAS, and freed once no pinned participant can still reach them
+// (EpochTable::SafeToFree). The list lives in the file — its head in the slot's ReclaimArea, its
+// entries in RetireBatch blocks — so that when the owner dies a survivor can adopt it: nothing a
+// dead participant retired is lost (Eve kept this queue in process memory and leaked the whole
+// old version when a writer died after its CAS).
+//
+// Invariants
+//  (R1) Only the slot's owner (or a survivor holding the dead owner's slot lock) reads or writes
+//       a ReclaimArea and the batches it reaches.
+//  (R2) Every batch reachable from retire_head holds `count` retired blocks, none freed, each
+//       retired at an epoch <= the batch's `epoch`.
+//  (R3) Retire() never allocates: Prepare(n), called before the root CAS, makes room for n
+//       blocks, so a CAS that wins can always record its garbage.
+//  (R4) A batch being freed is first recorded in `reclaiming`, then unlinked; its entries are
+//       freed from the last, each after `count` is decremented. A crash mid-way loses at most one
+//       block (found by the check/sweep backstop), never frees one twice.
+//
+// No memory ordering of its own: the list is private to its owner (R1). Statistics read by
+// others (pending_blocks, pending_bytes) are single words written with relaxed atomics.
+#ifndef ATOMAP_SRC_EPOCH_RETIRE_LIST_H_
+#define ATOMAP_SRC_EPOCH_RETIRE_LIST_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "common/layout.h"
+#include "common/offset.h"
+
+namespace atomap::internal {
+
+class Allocator;
+class EpochTable;
+struct ParticipantCache;
+
+struct RetiredBlock {
+  Offset offset;
+  std::uint64_t bytes;
+};
+
+// A slot's reclamation area, at kSlotReclaimOffset.
+struct ReclaimArea {
+  Offset retire_head;            // newest batch (0: nothing pending)
+  Offset reclaiming;             // a batch unlinked and being freed (R4)
+  Offset spare;                  // chain of empty batches made by Prepare (R3)
+  std::uint64_t pending_blocks;  // statistics
+  std::uint64_t pending_bytes;
+  std::uint64_t reserved[19];
+};
+static_assert(sizeof(ReclaimArea) == kSlotReclaimBytes);
+
+inline constexpr std::uint64_t kRetireBatchBytes = 1024;
+
+struct RetireBatch {
+  Offset next;          // older batch
+  std::uint64_t epoch;  // newest retire epoch of its entries
+  std::uint32_t count;
+  std::uint32_t reserved0;
+  std::uint64_t reserved1;
+  static constexpr std::uint32_t kCapacity = 62;
+  RetiredBlock blocks[kCapacity];
+};
+static_assert(sizeof(RetireBatch) == kRetireBatchBytes);
+
+class RetireList {
+ public:
+  RetireList(ReclaimArea* area, Allocator* allocator, ParticipantCache* cache)
+      : area_(area), allocator_(allocator), cache_(cache) {}
+
+  // Makes room for `n` more retired blocks. ResourceExhausted if a batch cannot be allocated;
+  // nothing changes then.
+  absl::Status Prepare(std::uint64_t n);
+
+  // Records `blocks` as retired at `epoch`. REQUIRES: Prepare(blocks.size()) since the last
+  // Retire; `epoch` not older than any earlier Retire's.
+  void Retire(std::uint64_t epoch, absl::Span<const RetiredBlock> blocks);
+
+  // Frees every batch that `epochs` says is safe. Returns the number of blocks freed.
+  std::uint64_t Reclaim(const EpochTable& epochs);
+
+  // Takes over a dead participant's area: finishes its interrupted reclaim, moves its pending
+  // batches into this list and frees its spares. The dead area is empty afterwards.
+  // REQUIRES: the caller holds the dead slot's lock.
+  void Adopt(ReclaimArea* dead);
+
+  // Finishes a reclaim this slot's previous (dead) owner had started. Idempotent.
+  void FinishInterruptedReclaim();
+
+  std::uint64_t pending_blocks() const;
+  std::uint64_t pending_bytes() const;
+
+ private:
+  RetireBatch* Batch(Offset off) const;
+  void FreeBatch(Offset batch);  // R4
+  std::uint64_t RoomInHead() const;
+  std::uint64_t SpareRoom() const;
+  void AddPending(std::int64_t blocks, std::int64_t bytes);
+
+  ReclaimArea* area_;
+  Allocator* allocator_;
+  ParticipantCache* cache_;
+};
+
+}  // namespace atomap::internal
+
+#endif  // ATOMAP_SRC_EPOCH_RETIRE_LIST_H_
