@@ -81,7 +81,9 @@ TEST_CASE("readers never see freed objects under concurrent replacement", "[epoc
       while (!done.load(std::memory_order_acquire)) {
         epochs.Pin(slot);
         const Object* obj = current.load(std::memory_order_acquire);
-        if (obj->check != ~obj->value) bad.fetch_add(1);
+        for (int i = 0; i < 64; ++i) {  // hold it a while: widens any early-free window
+          if (obj->check != ~obj->value) bad.fetch_add(1);
+        }
         epochs.Unpin(slot);
       }
     });
