@@ -1,0 +1,290 @@
+// Allocator across processes: forked children churn over one file-backed domain, each with its
+// own ParticipantCache in the file, passing blocks around a ring of pipes so that every block
+// sent is freed by a different process than allocated it. The domain starts with an empty data
+// region, so the children also grow the file concurrently. No sleeps: pipes synchronise.
+//
+// Afterwards the parent, as a survivor taking the dead children's slots over, Flushes every
+// child's cache and checks the accounting against what the children reported still live.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "alloc/allocator.h"
+#include "alloc/allocator_state.h"
+#include "arena/arena.h"
+#include "common/layout.h"
+#include "support/temp_dir.h"
+
+namespace atomap::internal {
+namespace {
+
+// File layout of this test's domain:
+//   [0, 8)                                  the domain's size word (Arena::BindSizeWord)
+//   [kHeaderBytes, +kAllocatorStateBytes)   AllocatorState
+//   slots: kMaxChildren + 1 slots of kSlotBytes, each with its cache at kSlotAllocCacheOffset
+//   data region from kDataBegin (page aligned)
+constexpr int kChildren = 4;
+constexpr std::uint64_t kSlotsBegin = kHeaderBytes + kAllocatorStateBytes;
+constexpr std::uint64_t kDataBegin = RoundUp(kSlotsBegin + (kChildren + 1) * kSlotBytes, 4096);
+constexpr std::uint64_t kMaxSize = std::uint64_t{4} << 30;
+constexpr Offset kSizeWord = 0;
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr int kMessagesPerChild = 3000;
+#else
+constexpr int kMessagesPerChild = 30000;
+#endif
+
+Offset CacheOffset(int slot) {
+  return kSlotsBegin + static_cast<std::uint64_t>(slot) * kSlotBytes + kSlotAllocCacheOffset;
+}
+
+std::uint64_t PatternWord(Offset off, std::uint64_t seed, std::uint64_t i) {
+  return (off * 0x9E3779B97F4A7C15ULL) ^ (seed << 20) ^ (i * 0xBF58476D1CE4E5B9ULL);
+}
+template <class F>
+void ForPatternWords(std::uint64_t bytes, F f) {
+  const std::uint64_t words = bytes / 8;
+  for (std::uint64_t i = 0; i < words; ++i) {
+    if (i < 32 || i + 8 >= words) f(i);
+  }
+}
+
+struct Record {  // one block, as sent through a pipe
+  Offset off;
+  std::uint64_t bytes;
+  std::uint64_t seed;
+};
+
+// Opens and maps the domain file as an independent participant would.
+absl::StatusOr<std::unique_ptr<Arena>> OpenDomain(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return absl::InternalError("open failed");
+  auto arena = Arena::MapFile(fd, path, kMaxSize, /*writable=*/true);
+  if (!arena.ok()) return arena.status();
+  (*arena)->BindSizeWord((*arena)->At<std::uint64_t>(kSizeWord));
+  return arena;
+}
+
+bool MapFor(Arena& arena, Offset off, std::uint64_t bytes) {
+  if (arena.InBounds(off, bytes)) return true;
+  return arena.Refresh().ok() && arena.InBounds(off, bytes);
+}
+void Fill(Arena& arena, const Record& r) {
+  auto* w = arena.At<std::uint64_t>(r.off);
+  ForPatternWords(r.bytes, [&](std::uint64_t i) { w[i] = PatternWord(r.off, r.seed, i); });
+}
+bool Intact(Arena& arena, const Record& r) {
+  if (!MapFor(arena, r.off, r.bytes)) return false;
+  const auto* w = arena.At<std::uint64_t>(r.off);
+  bool ok = true;
+  ForPatternWords(r.bytes, [&](std::uint64_t i) { ok = ok && w[i] == PatternWord(r.off, r.seed, i); });
+  return ok;
+}
+
+bool WriteAll(int fd, const void* data, std::size_t n) {
+  const auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+bool ReadAll(int fd, void* data, std::size_t n) {
+  auto* p = static_cast<char*>(data);
+  while (n > 0) {
+    const ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+// A child's whole life. Exit codes: 0 ok, 10+ a failure (see the returns).
+int ChildMain(const std::string& path, int id, int go_fd, int in_fd, int out_fd, int result_fd) {
+  auto arena = OpenDomain(path);
+  if (!arena.ok()) return 10;
+  Allocator alloc(arena->get(), (*arena)->At<AllocatorState>(kHeaderBytes));
+  ParticipantCache* cache = (*arena)->At<ParticipantCache>(CacheOffset(id));
+  char go = 0;
+  if (!ReadAll(go_fd, &go, 1)) return 11;  // start together
+
+  std::mt19937_64 rng(1000 + static_cast<std::uint64_t>(id));
+  auto random_bytes = [&] {
+    const std::uint64_t r = rng() % 1000;
+    return r < 900 ? 1 + rng() % 256 : r < 995 ? 1 + rng() % 16384 : 1 + rng() % (1 << 20);
+  };
+  std::vector<Record> mine;
+  for (int k = 0; k < kMessagesPerChild; ++k) {
+    // Allocate one block for the successor and send it.
+    Record sent{0, random_bytes(), rng()};
+    auto a = alloc.Allocate(cache, sent.bytes);
+    if (!a.ok()) return 12;
+    sent.off = *a;
+    if (sent.off % kBlockAlign != 0) return 13;
+    Fill(**arena, sent);
+    if (!WriteAll(out_fd, &sent, sizeof(sent))) return 14;
+    // Local churn: allocate one, free one of ours now and then.
+    Record kept{0, random_bytes(), rng()};
+    a = alloc.Allocate(cache, kept.bytes);
+    if (!a.ok()) return 12;
+    kept.off = *a;
+    Fill(**arena, kept);
+    mine.push_back(kept);
+    if (rng() % 100 < 45) {
+      const std::size_t i = rng() % mine.size();
+      if (!Intact(**arena, mine[i])) return 15;
+      alloc.Free(cache, mine[i].off, mine[i].bytes);
+      mine[i] = mine.back();
+      mine.pop_back();
+    }
+    // Receive the predecessor's block and free it here.
+    Record got;
+    if (!ReadAll(in_fd, &got, sizeof(got))) return 16;
+    if (!Intact(**arena, got)) return 17;
+    alloc.Free(cache, got.off, got.bytes);
+  }
+  // Report what is still live (the cache is left as it is: the parent flushes it, as a survivor
+  // taking a dead participant's slot over would).
+  for (const Record& r : mine) {
+    if (!Intact(**arena, r)) return 18;
+  }
+  const std::uint64_t n = mine.size();
+  if (!WriteAll(result_fd, &n, sizeof(n))) return 19;
+  if (n > 0 && !WriteAll(result_fd, mine.data(), n * sizeof(Record))) return 19;
+  return 0;
+}
+
+TEST_CASE("multi-process churn over a growing file, then takeover of every cache", "[alloc][mp]") {
+  TempDir dir;
+  const std::string path = dir.File("domain.atomap");
+  {
+    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    REQUIRE(ftruncate(fd, static_cast<off_t>(kDataBegin)) == 0);  // zero-filled
+    REQUIRE(close(fd) == 0);
+  }
+  auto opened = OpenDomain(path);
+  REQUIRE(opened.ok());
+  std::unique_ptr<Arena> arena = std::move(*opened);
+  *arena->At<std::uint64_t>(kSizeWord) = kDataBegin;
+  auto* state = arena->At<AllocatorState>(kHeaderBytes);
+  Allocator::Format(state, kDataBegin);
+  for (int slot = 0; slot <= kChildren; ++slot) {
+    Allocator::FormatCache(arena->At<ParticipantCache>(CacheOffset(slot)));
+  }
+  Allocator alloc(arena.get(), state);
+
+  int go[2];
+  REQUIRE(pipe(go) == 0);
+  int ring[kChildren][2];  // ring[i]: child i -> child (i + 1) % kChildren
+  int result[kChildren][2];
+  for (int i = 0; i < kChildren; ++i) {
+    REQUIRE(pipe(ring[i]) == 0);
+    REQUIRE(pipe(result[i]) == 0);
+  }
+  std::vector<pid_t> children;
+  for (int i = 0; i < kChildren; ++i) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      // Keep only this child's ends, so that a failing child's successor sees EOF, not a hang.
+      const int in_fd = ring[(i + kChildren - 1) % kChildren][0];
+      for (int j = 0; j < kChildren; ++j) {
+        if (ring[j][0] != in_fd) close(ring[j][0]);
+        if (j != i) close(ring[j][1]);
+        close(result[j][0]);
+        if (j != i) close(result[j][1]);
+      }
+      close(go[1]);
+      _exit(ChildMain(path, i, go[0], ring[(i + kChildren - 1) % kChildren][0], ring[i][1],
+                      result[i][1]));
+    }
+    children.push_back(pid);
+  }
+  for (int i = 0; i < kChildren; ++i) {
+    close(ring[i][0]);
+    close(ring[i][1]);
+    close(result[i][1]);
+  }
+  close(go[0]);
+  const std::string go_bytes(kChildren, 'g');
+  REQUIRE(WriteAll(go[1], go_bytes.data(), go_bytes.size()));
+  close(go[1]);
+
+  std::vector<Record> live;
+  for (int i = 0; i < kChildren; ++i) {
+    std::uint64_t n = 0;
+    if (ReadAll(result[i][0], &n, sizeof(n))) {
+      std::vector<Record> part(n);
+      REQUIRE((n == 0 || ReadAll(result[i][0], part.data(), n * sizeof(Record))));
+      live.insert(live.end(), part.begin(), part.end());
+    }
+    close(result[i][0]);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+
+  // The parent sees everything the children grew, and every reported block is intact and
+  // distinct.
+  REQUIRE(arena->Refresh().ok());
+  std::map<Offset, Record> by_offset;
+  std::uint64_t live_bytes = 0;
+  for (const Record& r : live) {
+    REQUIRE(Intact(*arena, r));
+    REQUIRE(by_offset.emplace(r.off, r).second);
+    live_bytes += Allocator::BlockBytes(r.bytes);
+  }
+  Offset end_of_previous = kDataBegin;
+  for (const auto& [off, r] : by_offset) {
+    REQUIRE(off >= end_of_previous);
+    end_of_previous = off + Allocator::BlockBytes(r.bytes);
+  }
+  REQUIRE(end_of_previous <= kDataBegin + alloc.Stats({}).total_bytes);
+
+  std::vector<const ParticipantCache*> caches;
+  for (int slot = 0; slot <= kChildren; ++slot) {
+    caches.push_back(arena->At<ParticipantCache>(CacheOffset(slot)));
+  }
+  AllocatorStats s = alloc.Stats(caches);
+  CHECK(s.live_bytes == live_bytes);
+  CHECK(s.live_bytes + s.free_bytes + s.unused_bytes == s.total_bytes);
+
+  // Takeover: flush every dead child's cache; nothing is lost.
+  for (int slot = 0; slot < kChildren; ++slot) {
+    alloc.Flush(arena->At<ParticipantCache>(CacheOffset(slot)));
+  }
+  s = alloc.Stats(caches);
+  CHECK(s.live_bytes == live_bytes);
+  CHECK(s.unused_bytes == 0);
+  CHECK(s.live_bytes + s.free_bytes == s.total_bytes);
+
+  // The parent frees what the children left and everything is free.
+  ParticipantCache* mine = arena->At<ParticipantCache>(CacheOffset(kChildren));
+  for (const Record& r : live) alloc.Free(mine, r.off, r.bytes);
+  alloc.Flush(mine);
+  s = alloc.Stats(caches);
+  CHECK(s.live_bytes == 0);
+  CHECK(s.free_bytes == s.total_bytes);
+}
+
+}  // namespace
+}  // namespace atomap::internal
