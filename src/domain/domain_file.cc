@@ -71,7 +71,12 @@ absl::StatusOr<Header> ReadHeader(int fd, const std::string& path) {
     if (n == 0) break;  // shrank under us: validated as truncated below
     got += static_cast<std::size_t>(n);
   }
-  if (absl::Status s = Validate(header, got < want ? got : length, path); !s.ok()) return s;
+  // The length is taken again after the header was read: a grower extends the file before it
+  // publishes a larger size (Arena I2), so this length covers the size the header holds.
+  if (got == want && fstat(fd, &st) != 0) return ErrnoStatus(errno, path, "fstat");
+  const std::uint64_t length_after =
+      got < want ? got : static_cast<std::uint64_t>(st.st_size);
+  if (absl::Status s = Validate(header, length_after, path); !s.ok()) return s;
   return header;
 }
 
