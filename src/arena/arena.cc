@@ -157,8 +157,10 @@ absl::Status Arena::Grow(std::uint64_t min_size) {
   if (SharedSize() >= min_size) return MapUpTo(SharedSize());
   const std::uint64_t target = GrowTarget(min_size);
   if (fd_ < 0) {
+    if (absl::Status s = MapUpTo(target); !s.ok()) return s;
     anonymous_size_ = target;
-    return MapUpTo(target);
+    if (size_word_ != nullptr) Shared(*size_word_).store(target, kRelease);  // (1)
+    return absl::OkStatus();
   }
   if (absl::Status s = LockByte(fd_, kGrowLockByte, LockMode::kExclusive); !s.ok()) return s;
   ScopedByteLock unlock(fd_, kGrowLockByte);

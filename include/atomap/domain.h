@@ -1,0 +1,103 @@
+// Domain: one shared memory-mapped file (or /dev/shm object, or in-process memory) that many
+// processes map at once; everything atomap shares lives in one.
+//
+// Usage:
+//
+//   absl::StatusOr<atomap::Domain> domain = atomap::Domain::Open("/var/lib/app/state.atomap");
+//   if (!domain.ok()) return domain.status();  // names the file and, if bad, the field
+//   atomap::DomainInfo info = domain->info();
+//   std::printf("%llu bytes, %zu attached\n", (unsigned long long)info.size,
+//               info.slots_in_use.size());
+//
+// Contract
+//  - Open() creates the domain if nothing is at the path (Options::create_if_missing). Creation is
+//    race-free: the file is built complete under no name and then linked into place, so any
+//    number of processes may call Open() on the same missing path at once; all end up with the
+//    same domain, and no process ever sees a half-written file at the path.
+//  - An existing file is validated before anything is written to it. A file that is not a domain,
+//    is truncated, or is from a future format is an error whose message names the path and the
+//    field; the file is left untouched.
+//  - While open, a writable Domain holds one participant slot of the domain (its process's).
+//    When the process dies however it dies, the kernel releases the slot's lock and the next
+//    process to attach takes the slot over.
+//  - Errors are values (absl::Status); no exception leaves this API.
+//
+// Thread safety: a Domain is safe to use from any thread of any process that maps the file; the
+// const accessors never block. Moving a Domain, or destroying it, needs exclusive access.
+#ifndef ATOMAP_INCLUDE_ATOMAP_DOMAIN_H_
+#define ATOMAP_INCLUDE_ATOMAP_DOMAIN_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "atomap/options.h"
+
+namespace atomap {
+
+class Domain;
+
+namespace internal {
+class DomainImpl;
+// For the library's own layers (atoms, trie, tools): the domain's internals. DomainImpl is
+// defined in src/domain/domain_impl.h, which is not installed.
+// REQUIRES: `domain` was not moved from.
+DomainImpl& Access(Domain& domain);
+const DomainImpl& Access(const Domain& domain);
+}  // namespace internal
+
+// A snapshot of a domain's state, for tools and tests. Fields may be stale as soon as returned.
+struct DomainInfo {
+  struct Slot {
+    std::uint32_t index = 0;
+    std::uint32_t pid = 0;  // as the owner recorded it (informational: pids are reused)
+  };
+  std::uint64_t size = 0;      // bytes of the domain now (the file's length, for files)
+  std::uint64_t max_size = 0;  // the most it may grow to
+  std::uint32_t slot_capacity = 0;
+  std::vector<Slot> slots_in_use;
+  std::uint32_t atom_count = 0;
+  std::uint32_t atom_capacity = 0;
+  // True if the last process to close the domain closed it normally and nobody wrote since.
+  // Always false while a writable Domain is open.
+  bool clean = false;
+};
+
+class Domain {
+ public:
+  // Opens (or creates) the domain named by `path`: a file path for DomainKind::kFile; a name of
+  // letters, digits, '.', '_' and '-' for kSharedMemory (the object is /dev/shm/atomap.<name>);
+  // a label only, for kInProcess.
+  // Errors: NotFound (missing, !create_if_missing), InvalidArgument (bad options or name),
+  // FailedPrecondition (not a domain, incompatible format, symlink), DataLoss (damaged or
+  // truncated), ResourceExhausted (no free slot, address space), PermissionDenied, Internal.
+  static absl::StatusOr<Domain> Open(std::string_view path, const Options& options = {});
+
+  Domain(Domain&&) noexcept;
+  Domain& operator=(Domain&&) noexcept;
+  Domain(const Domain&) = delete;
+  Domain& operator=(const Domain&) = delete;
+  // Releases this handle's slot and mappings. The last process to close marks the domain clean.
+  ~Domain();
+
+  // REQUIRES (all accessors): *this was not moved from.
+  // The file's path (for kSharedMemory, the /dev/shm path; for kInProcess, the label).
+  const std::string& path() const;
+  DomainKind kind() const;
+  bool read_only() const;
+  DomainInfo info() const;
+
+ private:
+  explicit Domain(std::unique_ptr<internal::DomainImpl> impl);
+  friend internal::DomainImpl& internal::Access(Domain&);
+  friend const internal::DomainImpl& internal::Access(const Domain&);
+
+  std::unique_ptr<internal::DomainImpl> impl_;
+};
+
+}  // namespace atomap
+
+#endif  // ATOMAP_INCLUDE_ATOMAP_DOMAIN_H_

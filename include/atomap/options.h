@@ -1,0 +1,63 @@
+// Options: how a domain is opened, and how it is laid out when it is created.
+//
+// Usage:
+//
+//   atomap::Options options;
+//   options.max_size = std::uint64_t{1} << 30;  // at most 1 GiB of address space and file
+//   options.kind = atomap::DomainKind::kSharedMemory;
+//   absl::StatusOr<atomap::Domain> domain = atomap::Domain::Open("sessions", options);
+//
+// The layout fields (max_size, slot_capacity, atom_capacity, the hash kind) are used only by the
+// process that creates the domain; they are stored in its header, and every later open takes them
+// from there, whatever its own Options say.
+//
+// Options is a plain value: copy it freely; it is not shared with anything.
+#ifndef ATOMAP_INCLUDE_ATOMAP_OPTIONS_H_
+#define ATOMAP_INCLUDE_ATOMAP_OPTIONS_H_
+
+#include <cstdint>
+
+namespace atomap {
+
+namespace internal {
+// Defined in the library's hash layer: 1 is XXH3 with a random seed (the only production kind),
+// 2 is a deliberately weak hash that only tests use.
+enum class HashKind : std::uint32_t;
+}  // namespace internal
+
+// Where a domain's bytes live.
+enum class DomainKind {
+  kFile,          // a file at the given path: persistent, survives restarts
+  kSharedMemory,  // /dev/shm/atomap.<name>: shared between processes, gone at reboot
+  kInProcess,     // anonymous memory of this process only: nothing else can open it
+};
+
+struct Options {
+  // Create the domain when nothing exists at the path. An existing file is never overwritten.
+  bool create_if_missing = true;
+  // The most bytes the domain may ever hold. Reserved as address space (not memory) by every
+  // process that opens it, so that the mapping grows in place and never moves.
+  std::uint64_t max_size = std::uint64_t{64} << 30;
+  // Mode bits of a created file (exactly these; the umask is not applied).
+  std::uint32_t permissions = 0600;
+  // Map the file read-only. Only for a file no process writes while it is open (for example a
+  // built domain shipped to another machine): a read-only open claims no slot, so writers cannot
+  // know it is there and may reclaim memory it still reads.
+  bool read_only = false;
+  DomainKind kind = DomainKind::kFile;
+  // How many participants (processes, or threads with their own slot) may be attached at once.
+  std::uint32_t slot_capacity = 1024;
+  // How many named atoms the domain can hold.
+  std::uint32_t atom_capacity = 4096;
+  // Open the path even if it is a symbolic link (off: a symlink at the path is an error).
+  bool follow_symlinks = false;
+
+  // ---- Testing only ------------------------------------------------------------------------
+  // The hash of a created domain. Leave it alone: internal::HashKind{2} (kTestWeak) exists so
+  // that tests can force hash collisions; a domain made with it is slow and open to flooding.
+  internal::HashKind testing_hash_kind = internal::HashKind{1};
+};
+
+}  // namespace atomap
+
+#endif  // ATOMAP_INCLUDE_ATOMAP_OPTIONS_H_

@@ -1,0 +1,272 @@
+#include "domain/domain_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/hash.h"
+
+namespace atomap::internal {
+namespace {
+
+// A path can only keep vanishing and reappearing under a hostile neighbour; give up then.
+constexpr int kMaxOpenAttempts = 16;
+constexpr std::size_t kMaxSharedMemoryName = 200;
+
+std::atomic<void (*)()> before_publish_hook{nullptr};
+
+absl::Status ErrnoStatus(int err, std::string_view path, std::string_view what) {
+  const std::string message = absl::StrFormat("%s: %s: %s", path, what, std::strerror(err));
+  switch (err) {
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return absl::PermissionDeniedError(message);
+    case ENOSPC:
+    case EDQUOT:
+    case EMFILE:
+    case ENFILE:
+      return absl::ResourceExhaustedError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+std::string ParentDirectory(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Reads and validates the header of the open file `fd`; writes nothing.
+absl::StatusOr<Header> ReadHeader(int fd, const std::string& path) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return ErrnoStatus(errno, path, "fstat");
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s: not a regular file, so not an atomap domain", path));
+  }
+  const auto length = static_cast<std::uint64_t>(st.st_size);
+  Header header;
+  std::memset(&header, 0, sizeof header);
+  const std::size_t want = length < sizeof header ? static_cast<std::size_t>(length) : sizeof header;
+  std::size_t got = 0;
+  while (got < want) {
+    const ssize_t n = pread(fd, reinterpret_cast<char*>(&header) + got, want - got,
+                            static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, path, "reading the header");
+    if (n == 0) break;  // shrank under us: validated as truncated below
+    got += static_cast<std::size_t>(n);
+  }
+  // The length is taken again after the header was read: a grower extends the file before it
+  // publishes a larger size (Arena I2), so this length covers the size the header holds.
+  if (got == want && fstat(fd, &st) != 0) return ErrnoStatus(errno, path, "fstat");
+  const std::uint64_t length_after =
+      got < want ? got : static_cast<std::uint64_t>(st.st_size);
+  if (absl::Status s = Validate(header, length_after, path); !s.ok()) return s;
+  return header;
+}
+
+absl::Status WriteAll(int fd, const void* data, std::size_t size, const std::string& path) {
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = pwrite(fd, static_cast<const char*>(data) + done, size - done,
+                             static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, path, "writing the new domain's header");
+    done += static_cast<std::size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+// An unnamed (or, as a fallback, temporary) file in `dir`, not yet visible at the domain's path.
+struct TempFile {
+  int fd = -1;
+  std::string name;  // empty for an O_TMPFILE file
+
+  void Discard() {
+    if (!name.empty()) unlink(name.c_str());
+    if (fd >= 0) close(fd);
+    fd = -1;
+    name.clear();
+  }
+};
+
+absl::StatusOr<TempFile> MakeTempFile(const std::string& dir, std::uint32_t permissions) {
+  TempFile temp;
+  temp.fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, permissions & 07777);
+  if (temp.fd >= 0) return temp;
+  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+    return ErrnoStatus(errno, dir, "creating an unnamed file for the new domain");
+  }
+  std::string pattern = dir + "/.atomap-new-XXXXXX";
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  temp.fd = mkostemp(buf.data(), O_CLOEXEC);
+  if (temp.fd < 0) return ErrnoStatus(errno, dir, "creating a temporary file for the new domain");
+  temp.name = buf.data();
+  return temp;
+}
+
+absl::Status InitializeDomain(const TempFile& temp, const Header& header,
+                              std::uint32_t permissions, const std::string& path) {
+  // Exactly the requested mode, whatever the umask.
+  if (fchmod(temp.fd, permissions & 07777) != 0) return ErrnoStatus(errno, path, "fchmod");
+  // The regions are zero: the file's new bytes read as zero.
+  if (ftruncate(temp.fd, static_cast<off_t>(header.size)) != 0) {
+    return ErrnoStatus(errno, path, "sizing the new domain");
+  }
+  if (absl::Status s = WriteAll(temp.fd, &header, sizeof header, path); !s.ok()) return s;
+  if (fsync(temp.fd) != 0) return ErrnoStatus(errno, path, "fsync of the new domain");
+  return absl::OkStatus();
+}
+
+// Links the complete file at `path`. Returns false if something is already there.
+absl::StatusOr<bool> Publish(TempFile& temp, const std::string& path) {
+  int rc;
+  if (!temp.name.empty()) {
+    rc = link(temp.name.c_str(), path.c_str());
+  } else {
+    rc = linkat(temp.fd, "", AT_FDCWD, path.c_str(), AT_EMPTY_PATH);
+    if (rc != 0 && (errno == ENOENT || errno == EPERM)) {
+      // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc/self/fd/N works for everyone.
+      const std::string self = absl::StrCat("/proc/self/fd/", temp.fd);
+      rc = linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW);
+    }
+  }
+  const int err = errno;
+  if (!temp.name.empty()) {
+    unlink(temp.name.c_str());
+    temp.name.clear();
+  }
+  if (rc == 0) return true;
+  if (err == EEXIST) return false;
+  return ErrnoStatus(err, path, "linking the new domain into place");
+}
+
+void SyncDirectory(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;  // the domain is complete either way; only its name's durability is at stake
+  (void)fsync(fd);
+  close(fd);
+}
+
+// Creates the domain at `path`. Returns nullopt if another creator got there first.
+absl::StatusOr<std::optional<DomainFile>> Create(const std::string& path, const Options& options) {
+  const HeaderParams params = ParamsFrom(options);
+  if (absl::Status s = CheckParams(params); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
+  }
+  const Header header = MakeHeader(params);
+  const std::string dir = ParentDirectory(path);
+  absl::StatusOr<TempFile> temp = MakeTempFile(dir, options.permissions);
+  if (!temp.ok()) return temp.status();
+  if (absl::Status s = InitializeDomain(*temp, header, options.permissions, path); !s.ok()) {
+    temp->Discard();
+    return s;
+  }
+  if (void (*hook)() = before_publish_hook.load(std::memory_order_acquire)) hook();
+  absl::StatusOr<bool> won = Publish(*temp, path);
+  if (!won.ok() || !*won) {
+    temp->Discard();
+    if (!won.ok()) return won.status();
+    return std::optional<DomainFile>();
+  }
+  SyncDirectory(dir);
+  DomainFile file;
+  file.fd = temp->fd;
+  file.header = header;
+  file.created = true;
+  return std::optional<DomainFile>(file);
+}
+
+bool IsSharedMemoryNameChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+}
+
+}  // namespace
+
+void SetBeforePublishHookForTesting(void (*hook)()) {
+  before_publish_hook.store(hook, std::memory_order_release);
+}
+
+HeaderParams ParamsFrom(const Options& options) {
+  HeaderParams params;
+  params.max_size = options.max_size;
+  params.slot_capacity = options.slot_capacity;
+  params.atom_capacity = options.atom_capacity;
+  params.hash_kind = options.testing_hash_kind;
+  params.hash_seed = RandomSeed();
+  return params;
+}
+
+absl::StatusOr<std::string> DomainFilePath(std::string_view path, DomainKind kind) {
+  if (kind == DomainKind::kFile) {
+    if (path.empty()) return absl::InvalidArgumentError("the domain path is empty");
+    return std::string(path);
+  }
+  if (path.empty() || path.size() > kMaxSharedMemoryName) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "shared-memory domain name '%s' must have 1 to %d characters", path,
+        kMaxSharedMemoryName));
+  }
+  for (const char c : path) {
+    if (!IsSharedMemoryNameChar(c)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "shared-memory domain name '%s' may hold only letters, digits, '.', '_' and '-'", path));
+    }
+  }
+  return "/dev/shm/atomap." + std::string(path);
+}
+
+absl::StatusOr<DomainFile> OpenOrCreateDomainFile(const std::string& path, const Options& options) {
+  // O_NONBLOCK: opening a FIFO planted at the path must not hang (regular files ignore it).
+  const int flags = (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK |
+                    (options.follow_symlinks ? 0 : O_NOFOLLOW);
+  for (int attempt = 0; attempt < kMaxOpenAttempts; ++attempt) {
+    const int fd = open(path.c_str(), flags);
+    if (fd >= 0) {
+      absl::StatusOr<Header> header = ReadHeader(fd, path);
+      if (!header.ok()) {
+        close(fd);
+        return header.status();
+      }
+      DomainFile file;
+      file.fd = fd;
+      file.header = *header;
+      return file;
+    }
+    if (errno == ELOOP && !options.follow_symlinks) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "%s: is a symbolic link (set Options::follow_symlinks to open it)", path));
+    }
+    if (errno != ENOENT) return ErrnoStatus(errno, path, "open");
+    if (!options.create_if_missing || options.read_only) {
+      return absl::NotFoundError(absl::StrFormat(
+          "%s: no such domain (and %s)", path,
+          options.read_only ? "a read-only open never creates" : "create_if_missing is off"));
+    }
+    absl::StatusOr<std::optional<DomainFile>> created = Create(path, options);
+    if (!created.ok()) return created.status();
+    if (created->has_value()) return **created;
+    // Another creator won the link: open theirs.
+  }
+  return absl::AbortedError(absl::StrFormat(
+      "%s: the path kept appearing and disappearing over %d attempts to open it", path,
+      kMaxOpenAttempts));
+}
+
+}  // namespace atomap::internal

@@ -1,0 +1,45 @@
+// Finding, creating and validating a domain's file (not its mapping: see domain_impl.h).
+//
+// Creation is race-free without any lock: the creator builds the complete domain in an unnamed
+// file in the target directory (O_TMPFILE; where the file system lacks it, a temporary name that
+// is unlinked whatever happens), syncs it, and then links it at the path. link() fails with
+// EEXIST if anything is already there, so exactly one creator wins; a loser drops its file and
+// opens the winner's. Nobody ever sees a half-written domain at the path, and a creator killed
+// at any point leaves nothing there.
+#ifndef ATOMAP_SRC_DOMAIN_DOMAIN_FILE_H_
+#define ATOMAP_SRC_DOMAIN_DOMAIN_FILE_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "atomap/options.h"
+#include "domain/header.h"
+
+namespace atomap::internal {
+
+struct DomainFile {
+  int fd = -1;     // open O_RDWR (O_RDONLY when read-only), O_CLOEXEC; the caller owns it
+  Header header;   // as validated (a copy read before mapping)
+  bool created = false;
+};
+
+// The file path of a domain: `path` itself for kFile; /dev/shm/atomap.<name> for
+// kSharedMemory, after checking the name (InvalidArgument). REQUIRES: kind != kInProcess.
+absl::StatusOr<std::string> DomainFilePath(std::string_view path, DomainKind kind);
+
+// Opens the domain file at `file_path`, creating it if missing and allowed. Validates an existing
+// file before writing anything to it; on error the file is unchanged.
+absl::StatusOr<DomainFile> OpenOrCreateDomainFile(const std::string& file_path,
+                                                  const Options& options);
+
+// The parameters a creator lays out from `options` (a fresh random seed).
+HeaderParams ParamsFrom(const Options& options);
+
+// Testing only: when set, a creator calls it after its unnamed file is complete and synced, just
+// before linking it at the path (a test kills the process there).
+void SetBeforePublishHookForTesting(void (*hook)());
+
+}  // namespace atomap::internal
+
+#endif  // ATOMAP_SRC_DOMAIN_DOMAIN_FILE_H_

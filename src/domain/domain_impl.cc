@@ -1,0 +1,173 @@
+#include "domain/domain_impl.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <mutex>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "arena/file_locks.h"
+#include "common/shared_atomic.h"
+#include "domain/domain_file.h"
+
+namespace atomap::internal {
+namespace {
+
+std::mutex& HookMutex() {
+  static std::mutex mu;
+  return mu;
+}
+DomainTakeoverHook& GlobalHook() {
+  static DomainTakeoverHook hook;
+  return hook;
+}
+
+DomainTakeoverHook CurrentHook() {
+  std::lock_guard<std::mutex> lock(HookMutex());
+  return GlobalHook();
+}
+
+constexpr std::uint32_t kClean = static_cast<std::uint32_t>(DomainState::kClean);
+constexpr std::uint32_t kDirty = static_cast<std::uint32_t>(DomainState::kDirty);
+
+}  // namespace
+
+void SetSlotTakeoverHook(DomainTakeoverHook hook) {
+  std::lock_guard<std::mutex> lock(HookMutex());
+  GlobalHook() = std::move(hook);
+}
+
+absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view path,
+                                                             const Options& options) {
+  std::unique_ptr<DomainImpl> domain(new DomainImpl());
+  domain->kind_ = options.kind;
+  domain->read_only_ = options.read_only && options.kind != DomainKind::kInProcess;
+  if (options.kind == DomainKind::kInProcess) {
+    const HeaderParams params = ParamsFrom(options);
+    if (absl::Status s = CheckParams(params); !s.ok()) return s;
+    const Header header = MakeHeader(params);
+    absl::StatusOr<std::unique_ptr<Arena>> arena = Arena::Anonymous(header.max_size, header.size);
+    if (!arena.ok()) return arena.status();
+    domain->arena_ = *std::move(arena);
+    std::memcpy(domain->arena_->base(), &header, sizeof header);
+    domain->path_ = std::string(path);
+    domain->created_ = true;
+    domain->found_alone_ = true;
+  } else {
+    absl::StatusOr<std::string> file_path = DomainFilePath(path, options.kind);
+    if (!file_path.ok()) return file_path.status();
+    absl::StatusOr<DomainFile> file = OpenOrCreateDomainFile(*file_path, options);
+    if (!file.ok()) return file.status();
+    absl::StatusOr<std::unique_ptr<Arena>> arena =
+        Arena::MapFile(file->fd, *file_path, file->header.max_size, !options.read_only);
+    if (!arena.ok()) return arena.status();  // MapFile closed the fd
+    domain->arena_ = *std::move(arena);
+    domain->path_ = *std::move(file_path);
+    domain->created_ = file->created;
+  }
+  domain->header_ = domain->arena_->At<Header>(0);
+  domain->arena_->BindSizeWord(&domain->header_->size);
+  if (absl::Status s = domain->arena_->Refresh(); !s.ok()) return s;
+  if (domain->arena_->file_backed()) {
+    if (absl::Status s = domain->AttachFile(); !s.ok()) return s;
+  }
+  if (absl::Status s = domain->InitTables(); !s.ok()) return s;
+  if (!domain->read_only_) {
+    domain->was_clean_ = Shared(domain->header_->state).load(kAcquire) == kClean;
+    Shared(domain->header_->state).store(kDirty, kRelease);
+  }
+  return domain;
+}
+
+absl::Status DomainImpl::AttachFile() {
+  const int fd = arena_->fd();
+  if (!read_only_) {
+    // Exclusive succeeds only if no other handle anywhere holds the attach lock.
+    absl::StatusOr<bool> alone = TryLockByte(fd, kAttachedLockByte, LockMode::kExclusive);
+    if (!alone.ok()) return alone.status();
+    found_alone_ = *alone;
+  }
+  // Converts an exclusive lock to shared in place; otherwise waits out a closer that holds it
+  // exclusive while it marks the domain clean.
+  if (absl::Status s = LockByte(fd, kAttachedLockByte, LockMode::kShared); !s.ok()) return s;
+  attached_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status DomainImpl::InitTables() {
+  const Header& h = *header_;
+  std::uint8_t* base = arena_->base();
+  hasher_ = KeyHasher(static_cast<HashKind>(h.hash_kind), h.hash_seed);
+  slots_.emplace(base + h.slot_table_offset, h.slot_capacity, arena_->file_backed());
+  atoms_.emplace(base + h.atom_table_offset, h.atom_capacity, hasher_, !read_only_, path_);
+  if (DomainTakeoverHook hook = CurrentHook()) {
+    slots_->set_takeover_hook([this, hook](std::uint32_t slot, const SlotHead& dead) {
+      hook(*this, slot, dead);
+    });
+  }
+  if (read_only_) return absl::OkStatus();
+  absl::StatusOr<SlotLease> lease = slots_->Claim(arena_->fd(), /*owns_fd=*/false);
+  if (!lease.ok()) {
+    return absl::Status(lease.status().code(), absl::StrCat(path_, ": ", lease.status().message()));
+  }
+  process_slot_ = *std::move(lease);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SlotLease> DomainImpl::ClaimSlot() {
+  if (read_only_) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s: opened read-only; a read-only handle claims no slot", path_));
+  }
+  int fd = -1;
+  if (arena_->file_backed()) {
+    // Opening /proc/self/fd/N makes a new file description of the same file (dup would share
+    // the description, and OFD locks of one description never conflict with each other).
+    const std::string self = absl::StrCat("/proc/self/fd/", arena_->fd());
+    fd = open(self.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+      return absl::InternalError(absl::StrFormat("%s: cannot open a participant description: %s",
+                                                 path_, std::strerror(errno)));
+    }
+  }
+  absl::StatusOr<SlotLease> lease = slots_->Claim(fd, /*owns_fd=*/fd >= 0);
+  if (!lease.ok()) {
+    return absl::Status(lease.status().code(), absl::StrCat(path_, ": ", lease.status().message()));
+  }
+  return lease;
+}
+
+void DomainImpl::Detach() {
+  process_slot_.Release();
+  if (!attached_) return;
+  const int fd = arena_->fd();
+  if (!read_only_) {
+    absl::StatusOr<bool> last = TryLockByte(fd, kAttachedLockByte, LockMode::kExclusive);
+    if (last.ok() && *last) Shared(header_->state).store(kClean, kRelease);
+  }
+  (void)UnlockByte(fd, kAttachedLockByte);
+  attached_ = false;
+}
+
+DomainImpl::~DomainImpl() {
+  if (arena_ != nullptr && slots_.has_value()) Detach();
+}
+
+DomainInfo DomainImpl::Info() const {
+  DomainInfo info;
+  info.size = arena_->SharedSize();
+  info.max_size = header_->max_size;
+  info.slot_capacity = header_->slot_capacity;
+  for (const SlotTable::InUseSlot& slot : slots_->InUse()) {
+    info.slots_in_use.push_back({slot.index, slot.pid});
+  }
+  info.atom_count = atoms_->Count();
+  info.atom_capacity = header_->atom_capacity;
+  info.clean = Shared(header_->state).load(kAcquire) == kClean;
+  return info;
+}
+
+}  // namespace atomap::internal

@@ -1,0 +1,107 @@
+// DomainImpl: a Domain's internals, for the library's other layers (allocator, atoms, trie,
+// tools). Reach it with internal::Access(domain).
+//
+// What it owns: the Arena (the mapping, and the file description that holds this handle's OFD
+// locks), the header, the slot table, the atom table and the domain's hasher; and this handle's
+// attachment (a shared lock on kAttachedLockByte) and its process participant slot.
+//
+// Lifecycle of a writable handle: open and validate the file; map it; take the attach lock (first
+// trying it exclusive: success means no other handle anywhere had the domain open, recorded as
+// found_alone() for the recovery pass); claim the process slot; mark the domain dirty. On
+// destruction: release the slot; if the attach lock can then be taken exclusive, this was the
+// last handle: mark the domain clean; drop the lock.
+//
+// Thread safety: safe to use from any thread of any process that maps the file. SlotLeases from
+// ClaimSlot() must be released before the DomainImpl is destroyed.
+#ifndef ATOMAP_SRC_DOMAIN_DOMAIN_IMPL_H_
+#define ATOMAP_SRC_DOMAIN_DOMAIN_IMPL_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "arena/arena.h"
+#include "atomap/domain.h"
+#include "atomap/options.h"
+#include "common/hash.h"
+#include "domain/atom_table.h"
+#include "domain/header.h"
+#include "domain/slot_table.h"
+
+namespace atomap::internal {
+
+// Called when a claim in `domain` takes over `slot` from its dead owner (see SlotTable).
+using DomainTakeoverHook =
+    std::function<void(DomainImpl& domain, std::uint32_t slot, const SlotHead& dead_owner)>;
+
+// Installs the process-wide takeover hook that every DomainImpl opened afterwards uses (later
+// layers install theirs once, before opening domains). Pass nullptr to remove it.
+void SetSlotTakeoverHook(DomainTakeoverHook hook);
+
+class DomainImpl {
+ public:
+  static absl::StatusOr<std::unique_ptr<DomainImpl>> Open(std::string_view path,
+                                                          const Options& options);
+  ~DomainImpl();
+  DomainImpl(const DomainImpl&) = delete;
+  DomainImpl& operator=(const DomainImpl&) = delete;
+
+  Arena& arena() const { return *arena_; }
+  Header& header() const { return *header_; }
+  SlotTable& slots() { return *slots_; }
+  AtomTable& atoms() { return *atoms_; }
+  const SlotTable& slots() const { return *slots_; }
+  const AtomTable& atoms() const { return *atoms_; }
+  const KeyHasher& hasher() const { return hasher_; }
+  // The allocator's shared state and the data region's first byte.
+  std::uint8_t* allocator_state() const { return arena_->base() + header_->allocator_state_offset; }
+  Offset data_begin() const { return header_->data_begin; }
+
+  const std::string& path() const { return path_; }
+  DomainKind kind() const { return kind_; }
+  bool read_only() const { return read_only_; }
+  // True if this domain was created by this Open.
+  bool created() const { return created_; }
+  // True if, at Open, no other handle (in any process) had the domain open: the recovery pass
+  // may then sweep it. Always true for in-process domains.
+  bool found_alone() const { return found_alone_; }
+  // The clean/dirty state found at Open (before this handle marked it dirty).
+  bool was_clean() const { return was_clean_; }
+  // This handle's own participant slot (not held when read-only).
+  const SlotLease& process_slot() const { return process_slot_; }
+
+  // A slot for one more participant (e.g. a thread), with a file description of its own so that
+  // its lock conflicts with every other participant's, in this process too. FailedPrecondition
+  // when read-only; ResourceExhausted when every slot has a live owner.
+  absl::StatusOr<SlotLease> ClaimSlot();
+
+  DomainInfo Info() const;
+
+ private:
+  DomainImpl() = default;
+  absl::Status AttachFile();
+  absl::Status InitTables();
+  void Detach();
+
+  std::unique_ptr<Arena> arena_;
+  Header* header_ = nullptr;
+  std::optional<SlotTable> slots_;
+  std::optional<AtomTable> atoms_;
+  KeyHasher hasher_;
+  std::string path_;
+  DomainKind kind_ = DomainKind::kFile;
+  bool read_only_ = false;
+  bool created_ = false;
+  bool found_alone_ = false;
+  bool was_clean_ = false;
+  bool attached_ = false;  // holds the shared lock on kAttachedLockByte
+  SlotLease process_slot_;
+};
+
+}  // namespace atomap::internal
+
+#endif  // ATOMAP_SRC_DOMAIN_DOMAIN_IMPL_H_

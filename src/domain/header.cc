@@ -1,0 +1,224 @@
+#include "domain/header.h"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "common/offset.h"
+#include "domain/atom_table.h"
+#include "domain/slot_table.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace atomap::internal {
+namespace {
+
+absl::Status FieldError(absl::StatusCode code, std::string_view path, std::string_view field,
+                        std::string_view what) {
+  return absl::Status(code, absl::StrFormat("%s: header field '%s': %s", path, field, what));
+}
+
+absl::Status Damaged(std::string_view path, std::string_view field, std::string_view what) {
+  return FieldError(absl::StatusCode::kDataLoss, path, field, what);
+}
+
+absl::Status Incompatible(std::string_view path, std::string_view field, std::string_view what) {
+  return FieldError(absl::StatusCode::kFailedPrecondition, path, field, what);
+}
+
+absl::Status ExpectEqual(std::string_view path, std::string_view field, std::uint64_t found,
+                         std::uint64_t expected) {
+  if (found == expected) return absl::OkStatus();
+  return Damaged(path, field, absl::StrFormat("is %d, the layout needs %d", found, expected));
+}
+
+// The fields that make a file one of ours and readable by this build.
+absl::Status ValidateIdentity(const Header& h, std::string_view path) {
+  if (std::memcmp(h.magic, kDomainMagic, sizeof kDomainMagic) != 0) {
+    return Incompatible(path, "magic", "not an atomap domain (bad magic)");
+  }
+  if (h.format_version == 0) return Damaged(path, "format_version", "is 0");
+  if (h.format_version > kFormatVersion) {
+    return Incompatible(path, "format_version",
+                        absl::StrFormat("is %d, from a newer atomap; this build reads up to %d",
+                                        h.format_version, kFormatVersion));
+  }
+  if (h.endian_check != kEndianCheck) {
+    return Incompatible(path, "endian_check",
+                        absl::StrFormat("is 0x%08x: written by a host of another byte order",
+                                        h.endian_check));
+  }
+  if (h.word_bytes != sizeof(std::uint64_t)) {
+    return Incompatible(path, "word_bytes", absl::StrFormat("is %d, this host uses %d",
+                                                            h.word_bytes, sizeof(std::uint64_t)));
+  }
+  if (h.pointer_bytes != sizeof(void*)) {
+    return Incompatible(path, "pointer_bytes", absl::StrFormat("is %d, this host uses %d",
+                                                               h.pointer_bytes, sizeof(void*)));
+  }
+  if (h.page_bytes != HostPageBytes()) {
+    return Incompatible(path, "page_bytes", absl::StrFormat("is %d, this host uses %d",
+                                                            h.page_bytes, HostPageBytes()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLayout(const Header& h, std::string_view path) {
+  if (!IsKnownHashKind(h.hash_kind)) {
+    return Damaged(path, "hash_kind", absl::StrFormat("unknown kind %d", h.hash_kind));
+  }
+  if (h.slot_capacity == 0 || h.slot_capacity > kMaxSlotCapacity) {
+    return Damaged(path, "slot_capacity",
+                   absl::StrFormat("is %d, not in [1, %d]", h.slot_capacity, kMaxSlotCapacity));
+  }
+  if (h.atom_capacity == 0 || h.atom_capacity > kMaxAtomCapacity) {
+    return Damaged(path, "atom_capacity",
+                   absl::StrFormat("is %d, not in [1, %d]", h.atom_capacity, kMaxAtomCapacity));
+  }
+  const RegionLayout want = ComputeLayout(h.slot_capacity, h.atom_capacity, h.page_bytes);
+  if (absl::Status s = ExpectEqual(path, "allocator_state_offset", h.allocator_state_offset,
+                                   want.allocator_state_offset);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          ExpectEqual(path, "slot_table_offset", h.slot_table_offset, want.slot_table_offset);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          ExpectEqual(path, "atom_table_offset", h.atom_table_offset, want.atom_table_offset);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ExpectEqual(path, "data_begin", h.data_begin, want.data_begin); !s.ok()) {
+    return s;
+  }
+  if (h.max_size < h.data_begin || h.max_size > kMaxDomainSize || h.max_size % h.page_bytes != 0) {
+    return Damaged(path, "max_size",
+                   absl::StrFormat("is %d, not a multiple of the page size in [%d, %d]",
+                                   h.max_size, h.data_begin, kMaxDomainSize));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateMutable(const Header& h, std::uint64_t file_length, std::string_view path) {
+  if (h.size < h.data_begin || h.size > h.max_size || h.size % h.page_bytes != 0) {
+    return Damaged(path, "size",
+                   absl::StrFormat("is %d, not a multiple of the page size in [%d, %d]", h.size,
+                                   h.data_begin, h.max_size));
+  }
+  if (h.size > file_length) {
+    return Damaged(path, "size",
+                   absl::StrFormat("is %d but the file has only %d bytes (truncated)", h.size,
+                                   file_length));
+  }
+  if (h.state != static_cast<std::uint32_t>(DomainState::kDirty) &&
+      h.state != static_cast<std::uint32_t>(DomainState::kClean)) {
+    return Damaged(path, "state", absl::StrFormat("unknown state %d", h.state));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::uint64_t HostPageBytes() {
+  static const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+RegionLayout ComputeLayout(std::uint32_t slot_capacity, std::uint32_t atom_capacity,
+                           std::uint64_t page_bytes) {
+  RegionLayout layout;
+  layout.allocator_state_offset = kHeaderBytes;
+  layout.slot_table_offset = layout.allocator_state_offset + kAllocatorStateBytes;
+  layout.atom_table_offset = layout.slot_table_offset + SlotTable::RegionBytes(slot_capacity);
+  layout.data_begin =
+      RoundUp(layout.atom_table_offset + AtomTable::RegionBytes(atom_capacity), page_bytes);
+  return layout;
+}
+
+std::uint64_t HeaderChecksum(const Header& header) {
+  return XXH3_64bits(&header, offsetof(Header, checksum));
+}
+
+absl::Status CheckParams(const HeaderParams& p) {
+  if (p.slot_capacity == 0 || p.slot_capacity > kMaxSlotCapacity) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option slot_capacity is %d, not in [1, %d]", p.slot_capacity, kMaxSlotCapacity));
+  }
+  if (p.atom_capacity == 0 || p.atom_capacity > kMaxAtomCapacity) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option atom_capacity is %d, not in [1, %d]", p.atom_capacity, kMaxAtomCapacity));
+  }
+  if (!IsKnownHashKind(static_cast<std::uint32_t>(p.hash_kind))) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option testing_hash_kind is %d, unknown", static_cast<std::uint32_t>(p.hash_kind)));
+  }
+  const RegionLayout layout = ComputeLayout(p.slot_capacity, p.atom_capacity, HostPageBytes());
+  if (p.max_size < layout.data_begin || p.max_size > kMaxDomainSize) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option max_size is %d, not in [%d, %d] (the low bound is the size of the tables)",
+        p.max_size, layout.data_begin, kMaxDomainSize));
+  }
+  return absl::OkStatus();
+}
+
+Header MakeHeader(const HeaderParams& p) {
+  Header h;
+  std::memset(&h, 0, sizeof h);
+  std::memcpy(h.magic, kDomainMagic, sizeof kDomainMagic);
+  h.format_version = kFormatVersion;
+  h.endian_check = kEndianCheck;
+  h.word_bytes = sizeof(std::uint64_t);
+  h.pointer_bytes = sizeof(void*);
+  h.page_bytes = static_cast<std::uint32_t>(HostPageBytes());
+  h.hash_kind = static_cast<std::uint32_t>(p.hash_kind);
+  h.hash_seed = p.hash_seed;
+  h.max_size = RoundUp(p.max_size, HostPageBytes());
+  h.slot_capacity = p.slot_capacity;
+  h.atom_capacity = p.atom_capacity;
+  const RegionLayout layout = ComputeLayout(p.slot_capacity, p.atom_capacity, HostPageBytes());
+  h.allocator_state_offset = layout.allocator_state_offset;
+  h.slot_table_offset = layout.slot_table_offset;
+  h.atom_table_offset = layout.atom_table_offset;
+  h.data_begin = layout.data_begin;
+  h.checksum = HeaderChecksum(h);
+  h.size = layout.data_begin;
+  h.state = static_cast<std::uint32_t>(DomainState::kDirty);
+  h.global_epoch = 0;
+  return h;
+}
+
+absl::Status Validate(const Header& header, std::uint64_t file_length, std::string_view path) {
+  if (file_length == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s: the file is empty, not an atomap domain", path));
+  }
+  if (absl::Status s = ValidateIdentity(header, path); !s.ok()) {
+    // A header cut short reads as zeroes past the end: say truncated when the magic survived.
+    if (file_length < kHeaderBytes &&
+        std::memcmp(header.magic, kDomainMagic, sizeof kDomainMagic) == 0) {
+      return Damaged(path, "header",
+                     absl::StrFormat("the file has %d bytes, shorter than the %d-byte header "
+                                     "(truncated)", file_length, kHeaderBytes));
+    }
+    return s;
+  }
+  if (file_length < kHeaderBytes) {
+    return Damaged(path, "header",
+                   absl::StrFormat("the file has %d bytes, shorter than the %d-byte header "
+                                   "(truncated)", file_length, kHeaderBytes));
+  }
+  if (absl::Status s = ValidateLayout(header, path); !s.ok()) return s;
+  if (header.checksum != HeaderChecksum(header)) {
+    return Damaged(path, "checksum",
+                   absl::StrFormat("is 0x%016x, the immutable fields hash to 0x%016x",
+                                   header.checksum, HeaderChecksum(header)));
+  }
+  return ValidateMutable(header, file_length, path);
+}
+
+}  // namespace atomap::internal

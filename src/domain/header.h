@@ -1,0 +1,130 @@
+// The domain header: the first kHeaderBytes of every domain, and the rules that say whether a
+// file is a domain this build can open.
+//
+// Layout (docs/format.md has the byte table): the immutable fields come first and are covered by
+// an XXH3 checksum; the mutable fields follow, each on its own cache line so that writers of one
+// do not invalidate readers of another. All fields are fixed-width little-endian integers; the
+// library builds only on little-endian hosts, and the endianness word detects a file written by
+// any other kind of host.
+//
+// Invariants
+//  (H1) The immutable fields never change after creation; the checksum covers all of them.
+//  (H2) The regions are in this order, back to back, each at the offset ComputeLayout() gives for
+//       the capacities: header, allocator state, slot table, atom table, data region (page
+//       aligned). data_begin <= size <= max_size; size only grows (see Arena I2).
+//  (H3) A header is validated (Validate) before any byte of the file is written or mapped.
+#ifndef ATOMAP_SRC_DOMAIN_HEADER_H_
+#define ATOMAP_SRC_DOMAIN_HEADER_H_
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "common/hash.h"
+#include "common/layout.h"
+
+namespace atomap::internal {
+
+static_assert(std::endian::native == std::endian::little, "the file format is little-endian");
+
+inline constexpr char kDomainMagic[8] = {'A', 'T', 'O', 'M', 'A', 'P', '\r', '\n'};
+inline constexpr std::uint32_t kEndianCheck = 0x01020304;
+
+// Limits of the layout fields (Options are checked against them at creation, headers at open).
+inline constexpr std::uint32_t kMaxSlotCapacity = 1u << 16;
+inline constexpr std::uint32_t kMaxAtomCapacity = 1u << 20;
+inline constexpr std::uint64_t kMaxDomainSize = std::uint64_t{1} << 46;  // 64 TiB
+
+enum class DomainState : std::uint32_t {
+  kDirty = 0,  // some process has (or had) it open for writing and did not close it normally
+  kClean = 1,  // the last writer closed it normally
+};
+
+struct Header {
+  // ---- immutable: written once by the creator, checksummed ----------------------------------
+  char magic[8];
+  std::uint32_t format_version;
+  std::uint32_t endian_check;
+  std::uint32_t word_bytes;     // sizeof(std::uint64_t) atomics are lock-free words of this size
+  std::uint32_t pointer_bytes;  // sizeof(void*) of the creator
+  std::uint32_t page_bytes;     // the creator's page size; must equal the opener's
+  std::uint32_t hash_kind;      // a HashKind
+  std::uint64_t hash_seed;
+  std::uint64_t max_size;
+  std::uint32_t slot_capacity;
+  std::uint32_t atom_capacity;
+  std::uint64_t allocator_state_offset;
+  std::uint64_t slot_table_offset;
+  std::uint64_t atom_table_offset;
+  std::uint64_t data_begin;
+  std::uint64_t checksum;  // XXH3-64 (seed 0) of the bytes [0, offsetof(Header, checksum))
+  std::uint8_t reserved_immutable[32];
+  // ---- mutable: one cache line each ----------------------------------------------------------
+  alignas(64) std::uint64_t size;  // the domain's size; Arena::BindSizeWord binds it
+  alignas(64) std::uint32_t state;  // a DomainState
+  alignas(64) std::uint64_t global_epoch;  // the reclamation layer's epoch (0 at creation)
+  alignas(64) std::uint8_t reserved_mutable[64 * 8];
+};
+
+static_assert(offsetof(Header, magic) == 0);
+static_assert(offsetof(Header, format_version) == 8);
+static_assert(offsetof(Header, endian_check) == 12);
+static_assert(offsetof(Header, word_bytes) == 16);
+static_assert(offsetof(Header, pointer_bytes) == 20);
+static_assert(offsetof(Header, page_bytes) == 24);
+static_assert(offsetof(Header, hash_kind) == 28);
+static_assert(offsetof(Header, hash_seed) == 32);
+static_assert(offsetof(Header, max_size) == 40);
+static_assert(offsetof(Header, slot_capacity) == 48);
+static_assert(offsetof(Header, atom_capacity) == 52);
+static_assert(offsetof(Header, allocator_state_offset) == 56);
+static_assert(offsetof(Header, slot_table_offset) == 64);
+static_assert(offsetof(Header, atom_table_offset) == 72);
+static_assert(offsetof(Header, data_begin) == 80);
+static_assert(offsetof(Header, checksum) == 88);
+static_assert(offsetof(Header, size) == 128);
+static_assert(offsetof(Header, state) == 192);
+static_assert(offsetof(Header, global_epoch) == 256);
+static_assert(sizeof(Header) <= kHeaderBytes);
+
+// Where each region lies for given capacities; the only source of region offsets.
+struct RegionLayout {
+  std::uint64_t allocator_state_offset;
+  std::uint64_t slot_table_offset;
+  std::uint64_t atom_table_offset;
+  std::uint64_t data_begin;
+};
+RegionLayout ComputeLayout(std::uint32_t slot_capacity, std::uint32_t atom_capacity,
+                           std::uint64_t page_bytes);
+
+std::uint64_t HeaderChecksum(const Header& header);
+
+// The fields a creator chooses.
+struct HeaderParams {
+  std::uint64_t max_size;
+  std::uint32_t slot_capacity;
+  std::uint32_t atom_capacity;
+  HashKind hash_kind;
+  std::uint64_t hash_seed;
+};
+
+// InvalidArgument naming the option when a creator's choices are out of range.
+absl::Status CheckParams(const HeaderParams& params);
+
+// A complete header for a new domain (size = data_begin, state dirty, epoch 0, checksum set).
+// REQUIRES: CheckParams(params).ok().
+Header MakeHeader(const HeaderParams& params);
+
+// Whether `header` (a copy read from a file of `file_length` bytes) is a domain this build can
+// open. FailedPrecondition: not a domain, or incompatible (future version, other endianness, word
+// or page size). DataLoss: damaged (bad checksum, field out of range, shorter than it claims).
+// Every message starts with `path` and names the field.
+absl::Status Validate(const Header& header, std::uint64_t file_length, std::string_view path);
+
+std::uint64_t HostPageBytes();
+
+}  // namespace atomap::internal
+
+#endif  // ATOMAP_SRC_DOMAIN_HEADER_H_

@@ -1,0 +1,129 @@
+#include "domain/slot_table.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "arena/file_locks.h"
+#include "common/shared_atomic.h"
+
+namespace atomap::internal {
+namespace {
+
+constexpr std::uint32_t kFree = static_cast<std::uint32_t>(SlotState::kFree);
+constexpr std::uint32_t kOwned = static_cast<std::uint32_t>(SlotState::kOwned);
+
+std::uint32_t LoadState(SlotHead& head) {
+  return Shared(head.state).load(kAcquire);  // (2)
+}
+
+}  // namespace
+
+SlotLease::SlotLease(SlotLease&& other) noexcept
+    : table_(std::exchange(other.table_, nullptr)),
+      index_(other.index_),
+      token_(other.token_),
+      lock_fd_(std::exchange(other.lock_fd_, -1)),
+      owns_fd_(std::exchange(other.owns_fd_, false)) {}
+
+SlotLease& SlotLease::operator=(SlotLease&& other) noexcept {
+  if (this != &other) {
+    Release();
+    table_ = std::exchange(other.table_, nullptr);
+    index_ = other.index_;
+    token_ = other.token_;
+    lock_fd_ = std::exchange(other.lock_fd_, -1);
+    owns_fd_ = std::exchange(other.owns_fd_, false);
+  }
+  return *this;
+}
+
+void SlotLease::Release() {
+  if (table_ == nullptr) return;
+  table_->Release(index_, lock_fd_);
+  if (owns_fd_) close(lock_fd_);
+  table_ = nullptr;
+  lock_fd_ = -1;
+  owns_fd_ = false;
+}
+
+absl::StatusOr<SlotLease> SlotTable::Claim(int lock_fd, bool owns_fd) {
+  absl::StatusOr<SlotLease> lease = use_locks_ ? ClaimLocked(lock_fd, owns_fd) : ClaimUnlocked();
+  if (!lease.ok() && owns_fd && lock_fd >= 0) close(lock_fd);
+  return lease;
+}
+
+absl::StatusOr<SlotLease> SlotTable::ClaimLocked(int lock_fd, bool owns_fd) {
+  // Pass 0 looks only at slots that say free (one load each, no syscall for owned ones); pass 1
+  // probes the owned ones, whose lock is free only if their owner died.
+  for (const std::uint32_t wanted : {kFree, kOwned}) {
+    for (std::uint32_t i = 0; i < capacity_; ++i) {
+      if (LoadState(Head(i)) != wanted) continue;
+      absl::StatusOr<bool> locked = TryLockByte(lock_fd, SlotLockByte(i), LockMode::kExclusive);
+      if (!locked.ok()) return locked.status();
+      if (!*locked) continue;  // a live owner, or a rival claimer got there first
+      const std::uint64_t token = Adopt(i);
+      return SlotLease(this, i, token, lock_fd, owns_fd);
+    }
+  }
+  return Exhausted();
+}
+
+absl::StatusOr<SlotLease> SlotTable::ClaimUnlocked() {
+  for (std::uint32_t i = 0; i < capacity_; ++i) {
+    std::uint32_t expected = kFree;
+    if (Shared(Head(i).state).compare_exchange_strong(expected, kOwned, kAcqRel, kRelaxed)) {  // (4)
+      const std::uint64_t token = Adopt(i);
+      return SlotLease(this, i, token, -1, false);
+    }
+  }
+  return Exhausted();
+}
+
+std::uint64_t SlotTable::Adopt(std::uint32_t slot) {
+  SlotHead& head = Head(slot);
+  // Under the lock, a state of owned means the previous owner died without releasing (S2). In
+  // the unlocked mode our own CAS wrote kOwned, and nobody else's process can have died here.
+  if (use_locks_ && LoadState(head) == kOwned && takeover_hook_) {
+    SlotHead dead;
+    dead.state = kOwned;
+    dead.owner_pid = Shared(head.owner_pid).load(kRelaxed);
+    dead.owner_token = Shared(head.owner_token).load(kRelaxed);
+    dead.pinned_epoch = Shared(head.pinned_epoch).load(kRelaxed);
+    std::memset(dead.reserved, 0, sizeof dead.reserved);
+    takeover_hook_(slot, dead);
+  }
+  std::memset(ReclaimArea(slot), 0, kSlotBytes - kSlotReclaimOffset);
+  const std::uint64_t token = Shared(head.owner_token).load(kRelaxed) + 1;
+  Shared(head.owner_token).store(token, kRelaxed);
+  Shared(head.owner_pid).store(static_cast<std::uint32_t>(getpid()), kRelaxed);
+  Shared(head.pinned_epoch).store(0, kRelaxed);
+  Shared(head.state).store(kOwned, kRelease);  // (1)
+  return token;
+}
+
+void SlotTable::Release(std::uint32_t slot, int lock_fd) {
+  SlotHead& head = Head(slot);
+  Shared(head.pinned_epoch).store(0, kRelaxed);
+  Shared(head.state).store(kFree, kRelease);  // (3)
+  // A failed unlock leaves the lock to the close of the description (or the process's death).
+  if (use_locks_) (void)UnlockByte(lock_fd, SlotLockByte(slot));
+}
+
+std::vector<SlotTable::InUseSlot> SlotTable::InUse() const {
+  std::vector<InUseSlot> in_use;
+  for (std::uint32_t i = 0; i < capacity_; ++i) {
+    if (LoadState(Head(i)) != kOwned) continue;
+    in_use.push_back({i, Shared(Head(i).owner_pid).load(kRelaxed)});
+  }
+  return in_use;
+}
+
+absl::Status SlotTable::Exhausted() const {
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "all %d participant slots are in use by live participants (the slot capacity)", capacity_));
+}
+
+}  // namespace atomap::internal

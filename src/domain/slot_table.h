@@ -1,0 +1,158 @@
+// SlotTable: the domain's participant slots, and who is alive.
+//
+// A participant (a process, or one thread of it) owns one slot for as long as it is attached.
+// Ownership is an exclusive OFD lock on SlotLockByte(i), held through a file description of the
+// participant's own: the kernel drops it when the description closes, which happens when the
+// process dies however it dies. The slot's state word only says what the last owner did; the lock
+// says whether it is still there. A slot whose lock can be taken while its state says "owned"
+// belonged to a participant that died: its next claimer takes it over (runs the takeover hook so
+// that later layers recover what the dead owner held) and reuses it.
+//
+// Each slot is kSlotBytes (common/layout.h): [0, 64) the SlotHead below; the reclamation layer's
+// area at kSlotReclaimOffset and the allocator's cache at kSlotAllocCacheOffset, both zeroed
+// whenever the slot is claimed.
+//
+// Invariants
+//  (S1) Only the holder of slot i's lock writes slot i's head and areas (in-process domains: only
+//       the thread whose CAS took the state from free to owned).
+//  (S2) state == kOwned from the moment the owner's head and areas are initialised until it
+//       releases the slot; a live owner always holds the lock while state == kOwned.
+//  (S3) owner_token strictly increases with each claim of a slot: successive owners differ even
+//       when the kernel reuses a pid.
+//
+// Memory ordering
+//  (1) Claim: release store of state = kOwned after the head and areas are written; synchronises
+//      with (2) of a later claimer or a reader of the table (InUse, the reclamation layer).
+//  (2) acquire load of state (scan, and re-read under the lock).
+//  (3) Release: release store of state = kFree before the lock is dropped; synchronises with (2)
+//      of the next claimer.
+//  In-process domains: (4) acq_rel CAS of state from kFree to kOwned replaces the lock; its
+//  acquire half synchronises with (3).
+//
+// Thread safety: safe to use from any thread of any process that maps the file. The takeover hook
+// is set once, before the table is shared between threads.
+#ifndef ATOMAP_SRC_DOMAIN_SLOT_TABLE_H_
+#define ATOMAP_SRC_DOMAIN_SLOT_TABLE_H_
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/layout.h"
+
+namespace atomap::internal {
+
+enum class SlotState : std::uint32_t {
+  kFree = 0,
+  kOwned = 1,
+};
+
+// The first cache line of a slot.
+struct SlotHead {
+  std::uint32_t state;         // a SlotState
+  std::uint32_t owner_pid;     // informational (pids are reused; the lock is the truth)
+  std::uint64_t owner_token;   // S3
+  std::uint64_t pinned_epoch;  // the reclamation layer's; 0 = not pinned
+  std::uint8_t reserved[40];
+};
+static_assert(sizeof(SlotHead) == kSlotReclaimOffset);
+
+class SlotTable;
+
+// One claimed slot. Move-only; releases the slot (and closes its own description, if it has one)
+// when destroyed. Belongs to one thread at a time.
+class SlotLease {
+ public:
+  SlotLease() = default;
+  SlotLease(SlotLease&& other) noexcept;
+  SlotLease& operator=(SlotLease&& other) noexcept;
+  SlotLease(const SlotLease&) = delete;
+  SlotLease& operator=(const SlotLease&) = delete;
+  ~SlotLease() { Release(); }
+
+  bool held() const { return table_ != nullptr; }
+  // REQUIRES: held().
+  std::uint32_t index() const { return index_; }
+  std::uint64_t token() const { return token_; }
+  // The file description whose lock owns the slot (-1 for in-process domains).
+  int lock_fd() const { return lock_fd_; }
+
+  // Marks the slot free and drops its lock. No-op if not held.
+  void Release();
+
+ private:
+  friend class SlotTable;
+  SlotLease(SlotTable* table, std::uint32_t index, std::uint64_t token, int lock_fd, bool owns_fd)
+      : table_(table), index_(index), token_(token), lock_fd_(lock_fd), owns_fd_(owns_fd) {}
+
+  SlotTable* table_ = nullptr;
+  std::uint32_t index_ = 0;
+  std::uint64_t token_ = 0;
+  int lock_fd_ = -1;
+  bool owns_fd_ = false;
+};
+
+class SlotTable {
+ public:
+  // Runs in the claimer, under the dead slot's lock, before the slot is reset: later layers
+  // recover the dead owner's allocator cache and retired garbage here. It may run again for the
+  // same dead owner if the claimer itself dies inside it, so it must be idempotent.
+  using TakeoverHook = std::function<void(std::uint32_t slot, const SlotHead& dead_owner)>;
+
+  static constexpr std::uint64_t RegionBytes(std::uint32_t capacity) {
+    return std::uint64_t{capacity} * kSlotBytes;
+  }
+
+  // `region` is the table's first byte in this process's mapping. `use_locks` is false for an
+  // in-process domain (no file, no other process): claims are then a CAS on the state word.
+  SlotTable(std::uint8_t* region, std::uint32_t capacity, bool use_locks)
+      : region_(region), capacity_(capacity), use_locks_(use_locks) {}
+
+  void set_takeover_hook(TakeoverHook hook) { takeover_hook_ = std::move(hook); }
+
+  // Claims a slot for a participant whose own file description is `lock_fd` (ignored without
+  // locks). Free slots first; then slots of dead owners (taken over). ResourceExhausted naming the
+  // capacity when every slot has a live owner. `owns_fd`: the lease closes lock_fd at release.
+  // REQUIRES: lock_fd is writable and holds no slot lock of this table already.
+  absl::StatusOr<SlotLease> Claim(int lock_fd, bool owns_fd);
+
+  std::uint32_t capacity() const { return capacity_; }
+  // REQUIRES: slot < capacity().
+  SlotHead& Head(std::uint32_t slot) const {
+    return *reinterpret_cast<SlotHead*>(SlotBytes(slot));
+  }
+  std::uint8_t* ReclaimArea(std::uint32_t slot) const {
+    return SlotBytes(slot) + kSlotReclaimOffset;
+  }
+  std::uint8_t* AllocCacheArea(std::uint32_t slot) const {
+    return SlotBytes(slot) + kSlotAllocCacheOffset;
+  }
+
+  struct InUseSlot {
+    std::uint32_t index;
+    std::uint32_t pid;
+  };
+  // Slots whose state says owned (a dead owner's slot is listed until someone takes it over).
+  std::vector<InUseSlot> InUse() const;
+
+ private:
+  friend class SlotLease;
+  std::uint8_t* SlotBytes(std::uint32_t slot) const { return region_ + slot * kSlotBytes; }
+  absl::StatusOr<SlotLease> ClaimLocked(int lock_fd, bool owns_fd);
+  absl::StatusOr<SlotLease> ClaimUnlocked();
+  // REQUIRES: the caller holds slot's lock (or won the state CAS).
+  std::uint64_t Adopt(std::uint32_t slot);
+  void Release(std::uint32_t slot, int lock_fd);
+  absl::Status Exhausted() const;
+
+  std::uint8_t* const region_;
+  const std::uint32_t capacity_;
+  const bool use_locks_;
+  TakeoverHook takeover_hook_;
+};
+
+}  // namespace atomap::internal
+
+#endif  // ATOMAP_SRC_DOMAIN_SLOT_TABLE_H_
