@@ -23,14 +23,17 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "alloc/allocator_state.h"
+#include "alloc/size_classes.h"
 #include "arena/arena.h"
 #include "common/layout.h"
 #include "common/offset.h"
 
 namespace atomap::internal {
 
-struct AllocatorState;    // in the file at kHeaderBytes; sizeof <= kAllocatorStateBytes
-struct ParticipantCache;  // in each slot at kSlotAllocCacheOffset; sizeof <= kSlotAllocCacheBytes
+// Defined in alloc/allocator_state.h (layouts documented there and in docs/allocator.md):
+//   AllocatorState    in the file at kHeaderBytes; sizeof <= kAllocatorStateBytes
+//   ParticipantCache  in each slot at kSlotAllocCacheOffset; sizeof <= kSlotAllocCacheBytes
 
 struct SizeClassStats {
   std::uint64_t block_bytes = 0;  // the class's block size
@@ -76,6 +79,24 @@ class Allocator {
   Arena* arena() const { return arena_; }
 
  private:
+  using SizeClass = size_classes::SizeClass;
+
+  Offset* BatchLink(Offset block) const;  // word 0 of a free block
+  Offset* ChainLink(Offset block) const;  // word 1 of a free block
+  // True if [off, off + len) is mapped here, after a Refresh() if needed.
+  bool EnsureMapped(Offset off, std::uint64_t len) const;
+
+  void PushBatch(SizeClass c, Offset first);
+  absl::StatusOr<Offset> PopBatch(SizeClass c);
+  absl::StatusOr<Offset> BumpShared(std::uint64_t bytes);
+
+  void CountCarved(ParticipantCache* cache, SizeClass c);
+  void PushPrivate(ParticipantCache* cache, SizeClass c, Offset block);
+  void SpillPrivate(ParticipantCache* cache, SizeClass c);
+  void RetireBumpTailPrivate(ParticipantCache* cache);
+  absl::StatusOr<Offset> AllocateSlow(ParticipantCache* cache, SizeClass c);
+  absl::StatusOr<Offset> AllocateLarge(SizeClass c);
+
   Arena* arena_;
   AllocatorState* state_;
 };
