@@ -20,6 +20,10 @@ struct ModelConfig {
   bool may_exhaust = false;
 };
 
+// Uniform in [lo, hi) whatever rapidcheck's current size (inRange alone scales with it, which
+// would make early runs all writes).
+int Uniform(int lo, int hi) { return *rc::gen::resize(100, rc::gen::inRange(lo, hi)); }
+
 std::string GenKey() {
   // Few distinct short keys (overwrites, erases that hit), some long ones (blobs). Letters
   // 'a'..'d' differ only in their low 4 bits: under kTestWeak same-length keys that differ only
@@ -31,7 +35,7 @@ std::string GenKey() {
 }
 
 std::string GenValue(const ModelConfig& config) {
-  const int len = *rc::gen::inRange(0, config.max_value_len + 1);
+  const int len = Uniform(0, config.max_value_len + 1);
   return std::string(len, *rc::gen::elementOf(std::string("xyz")));
 }
 
@@ -76,7 +80,7 @@ class ModelRun {
   }
 
   void Step() {
-    const int op = *rc::gen::inRange(0, 100);
+    const int op = Uniform(0, 100);
     if (op < 45) return Set(GenKey(), GenValue(config_));
     if (op < 62) return Erase(GenKey());
     if (op < 72) return Get(GenKey());
@@ -86,6 +90,9 @@ class ModelRun {
     if (op < 94) return CheckDiff();
     return CheckEquality();
   }
+
+  int exhausted() const { return exhausted_; }
+  int committed() const { return committed_; }
 
   void Finish() {
     tx_->Abort();
@@ -142,6 +149,7 @@ class ModelRun {
   void Commit() {
     absl::StatusOr<CommitResult> result = tx_->Commit();
     if (!result.ok()) return OnError(result.status());
+    ++committed_;
     versions_.back().replaced_by_next = std::move(result->replaced);
     versions_.push_back(Version{result->version, pending_, {}});
     if (versions_.size() > 4) {
@@ -167,7 +175,7 @@ class ModelRun {
   }
 
   const Version& OlderVersion() {
-    return versions_[*rc::gen::inRange<std::size_t>(0, versions_.size())];
+    return versions_[Uniform(0, static_cast<int>(versions_.size()))];
   }
 
   void CheckDiff() {
@@ -200,27 +208,30 @@ class ModelRun {
   std::unique_ptr<TrieTransaction> tx_;
   Model pending_;
   int exhausted_ = 0;
+  int committed_ = 0;
 };
 
 void RunModel(const ModelConfig& config) {
   ModelRun run(config);
-  const int steps = *rc::gen::inRange(1, 300);
+  const int steps = *rc::gen::inRange(1, 500);
   for (int i = 0; i < steps; ++i) run.Step();
   run.Finish();
+  RC_CLASSIFY(run.exhausted() > 0, "ran out of space");
+  RC_CLASSIFY(run.committed() > 3, "more than 3 commits");
 }
 
 TEST_CASE("trie matches std::map, real hash", "[hamt][model]") {
-  rc::prop("xxh3", [] { RunModel(ModelConfig{}); });
+  rc::prop("xxh3", [] { RunModel(ModelConfig{}); }, /*verbose=*/true);
 }
 
 TEST_CASE("trie matches std::map, every key collides somewhere", "[hamt][model]") {
-  rc::prop("weak hash", [] { RunModel(ModelConfig{.hash = HashKind::kTestWeak}); });
+  rc::prop("weak hash", [] { RunModel(ModelConfig{.hash = HashKind::kTestWeak}); }, true);
 }
 
 TEST_CASE("trie matches std::map in a tiny domain that runs out of space", "[hamt][model]") {
   rc::prop("tiny arena", [] {
-    RunModel(ModelConfig{.max_bytes = 384 << 10, .max_value_len = 4000, .may_exhaust = true});
-  });
+    RunModel(ModelConfig{.max_bytes = 192 << 10, .max_value_len = 8000, .may_exhaust = true});
+  }, true);
 }
 
 }  // namespace
