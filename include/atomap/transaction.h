@@ -1,0 +1,82 @@
+// atomap::Transaction: a private, editable copy of one version of a map.
+//
+// Contract
+//  - A transaction starts from one version (its base) and collects set / erase / update calls.
+//    get() and size() see its own writes. Nothing is visible to anyone else until the atom that
+//    created it publishes the result (the atom's swap API); the base version never changes.
+//  - Work is proportional to what changes, not to the number of calls: the first write under a
+//    node copies that node, later writes under it edit the copy in place.
+//  - Keys are byte strings of at most 64 KiB; values of at most 64 MiB. Longer ones are
+//    InvalidArgument and change nothing.
+//  - When the domain is full (ResourceExhausted) in the middle of a call, the whole transaction
+//    is abandoned: what it allocated is freed, and every later call returns FailedPrecondition.
+//  - update() calls the user's function before changing anything: if the function throws, the
+//    exception propagates and the transaction is exactly as it was.
+//  - Destroying a transaction that was not published frees everything it allocated.
+//
+// Thread safety: one thread at a time. Views returned by get() are valid until the next write to
+// the same key or the end of the transaction.
+//
+// Usage:
+//   atomap::Transaction& tx = ...;  // given to the function passed to an atom's swap
+//   absl::Status s = tx.set("port", "8080");
+//   s.Update(tx.update("hits", [](std::optional<std::string_view> old) {
+//     return std::optional<std::string>(std::to_string(old ? std::stoi(std::string(*old)) + 1 : 1));
+//   }));
+//   if (!s.ok()) return s;
+#ifndef ATOMAP_TRANSACTION_H_
+#define ATOMAP_TRANSACTION_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace atomap {
+namespace internal {
+class TransactionAccess;
+namespace hamt {
+class TrieTransaction;
+}  // namespace hamt
+}  // namespace internal
+
+class Transaction {
+ public:
+  // Given the old value (nullopt: absent), returns the new one (nullopt: erase the key).
+  using UpdateFunction =
+      absl::FunctionRef<std::optional<std::string>(std::optional<std::string_view> old_value)>;
+
+  Transaction(Transaction&&) noexcept;
+  Transaction& operator=(Transaction&&) noexcept;
+  ~Transaction();
+
+  absl::Status set(std::string_view key, std::string_view value);
+  // True if the key was present.
+  absl::StatusOr<bool> erase(std::string_view key);
+  absl::Status update(std::string_view key, UpdateFunction fn);
+  // All or nothing for argument errors: sizes are checked before anything is written.
+  absl::Status set_many(absl::Span<const std::pair<std::string_view, std::string_view>> entries);
+
+  std::optional<std::string_view> get(std::string_view key) const;
+  bool contains(std::string_view key) const { return get(key).has_value(); }
+  std::uint64_t size() const;
+  // False once committed, aborted, or abandoned after an error.
+  bool active() const;
+
+ private:
+  friend class internal::TransactionAccess;
+  explicit Transaction(std::unique_ptr<internal::hamt::TrieTransaction> impl);
+
+  std::unique_ptr<internal::hamt::TrieTransaction> impl_;
+};
+
+}  // namespace atomap
+
+#endif  // ATOMAP_TRANSACTION_H_

@@ -1,0 +1,47 @@
+#include "atomap/transaction.h"
+
+#include "hamt/transient.h"
+
+namespace atomap {
+
+Transaction::Transaction(std::unique_ptr<internal::hamt::TrieTransaction> impl)
+    : impl_(std::move(impl)) {}
+Transaction::Transaction(Transaction&&) noexcept = default;
+Transaction& Transaction::operator=(Transaction&&) noexcept = default;
+Transaction::~Transaction() = default;
+
+absl::Status Transaction::set(std::string_view key, std::string_view value) {
+  return impl_->Set(key, value);
+}
+
+absl::StatusOr<bool> Transaction::erase(std::string_view key) { return impl_->Erase(key); }
+
+absl::Status Transaction::update(std::string_view key, UpdateFunction fn) {
+  if (!impl_->open()) return impl_->Set(key, {});  // reports why it is closed
+  // The user's function runs before anything changes; if it throws, nothing did.
+  const std::optional<std::string_view> old_value = impl_->Get(key);
+  const std::optional<std::string> new_value = fn(old_value);
+  if (!new_value.has_value()) return impl_->Erase(key).status();
+  return impl_->Set(key, *new_value);
+}
+
+absl::Status Transaction::set_many(
+    absl::Span<const std::pair<std::string_view, std::string_view>> entries) {
+  for (const auto& [key, value] : entries) {
+    if (absl::Status s = internal::hamt::CheckKeyValue(key, value); !s.ok()) return s;
+  }
+  for (const auto& [key, value] : entries) {
+    if (absl::Status s = impl_->Set(key, value); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+std::optional<std::string_view> Transaction::get(std::string_view key) const {
+  return impl_->Get(key);
+}
+
+std::uint64_t Transaction::size() const { return impl_->size(); }
+
+bool Transaction::active() const { return impl_->open(); }
+
+}  // namespace atomap

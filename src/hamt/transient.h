@@ -1,0 +1,124 @@
+// TrieTransaction: a transient edit of one base version, producing a new version on Commit.
+//
+// Ownership
+//  - The first touch of a base node copies it into a block the transaction owns; later touches
+//    of an owned block edit it in place (or move it to a new block when its size changes). Bulk
+//    building therefore costs no path copy per entry.
+//  - `owned_` (process-local) maps every block this attempt allocated and still uses to its byte
+//    count: it is both "what to free on Abort" and "what a failed publication must free".
+//  - A block of the base that the new version no longer reaches (a copied node, a dropped blob,
+//    the base's version record) is never freed here: it goes to the replaced list, for the
+//    atoms layer to retire through epochs once the new version is published.
+//  - The base version is never written: only owned blocks are.
+//
+// Errors
+//  - InvalidArgument (key or value too long): nothing changed, the transaction stays usable.
+//  - Any allocation failure (ResourceExhausted) in the middle of an operation aborts the whole
+//    transaction: everything it allocated is freed, the base is intact, and every later call
+//    returns FailedPrecondition. (A half-edited owned trie is never exposed.)
+//
+// Thread safety: one thread at a time (a transaction is a single writer). Not shared between
+// processes: nothing it owns is reachable from any published version before Commit.
+#ifndef ATOMAP_SRC_HAMT_TRANSIENT_H_
+#define ATOMAP_SRC_HAMT_TRANSIENT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "hamt/node.h"
+#include "hamt/trie_context.h"
+
+namespace atomap::internal::hamt {
+
+// A block and the byte count to pass to Allocator::Free for it.
+struct Block {
+  Offset offset;
+  std::uint64_t bytes;
+  friend bool operator==(const Block&, const Block&) = default;
+};
+
+struct CommitResult {
+  Offset version = kNullOffset;    // the new version's record
+  std::vector<Block> replaced;     // base blocks the new version no longer reaches: retire them
+  std::vector<Block> allocated;    // blocks new in `version` (record included): free them if
+                                   // the new version is never published
+};
+
+// Validates sizes; OK or InvalidArgument naming the limit.
+absl::Status CheckKeyValue(std::string_view key, std::string_view value);
+
+class TrieTransaction {
+ public:
+  TrieTransaction(const TrieContext& ctx, Offset base);
+  ~TrieTransaction();  // aborts unless committed
+  TrieTransaction(const TrieTransaction&) = delete;
+  TrieTransaction& operator=(const TrieTransaction&) = delete;
+
+  absl::Status Set(std::string_view key, std::string_view value);
+  // True if the key was present.
+  absl::StatusOr<bool> Erase(std::string_view key);
+  // Sees this transaction's own writes. The view lives until the next write to this key or the
+  // end of the transaction (or, after Commit, as long as the new version).
+  std::optional<std::string_view> Get(std::string_view key) const;
+
+  std::uint64_t size() const { return size_; }
+  Offset base() const { return base_; }
+  Offset root() const { return root_; }  // the current (possibly owned) root node
+  bool open() const { return state_ == State::kOpen; }
+  const TrieContext& context() const { return ctx_; }
+
+  // Writes the new version record. The transaction is finished afterwards.
+  absl::StatusOr<CommitResult> Commit();
+  // Frees everything this transaction allocated; the base is untouched. Idempotent.
+  void Abort();
+
+ private:
+  enum class State { kOpen, kCommitted, kAborted };
+
+  absl::Status CheckOpen() const;
+  // Runs an edit of the root; on failure aborts the transaction.
+  absl::Status Apply(absl::StatusOr<Offset> new_root);
+
+  // Blocks.
+  absl::StatusOr<Offset> Allocate(std::uint64_t bytes);
+  void Release(Offset block, std::uint64_t bytes);  // free if owned, else replaced
+  bool Owns(Offset block) const { return owned_.contains(block); }
+  absl::StatusOr<std::uint64_t> MakeWord(std::string_view bytes);
+  void ReleaseWord(std::uint64_t word, std::uint32_t len);
+  absl::StatusOr<Entry> MakeEntry(std::string_view key, std::string_view value);
+  absl::StatusOr<Offset> Own(Offset node, int level);  // copy on first touch
+  template <class Image>
+  absl::StatusOr<Offset> Store(Offset old, int level, const Image& image);
+
+  // Recursive edits; each returns the node's new offset (kNullOffset: the node is gone).
+  absl::StatusOr<Offset> SetIn(Offset node, int level, std::uint64_t hash, std::string_view key,
+                               std::string_view value, bool* added);
+  absl::StatusOr<Offset> SetInCollision(Offset node, std::string_view key,
+                                        std::string_view value, bool* added);
+  absl::StatusOr<Offset> SetChild(Offset node, int level, Bitmap bit, Offset child);
+  absl::StatusOr<Offset> MakeSubtree(const Entry& a, std::uint64_t hash_a, const Entry& b,
+                                     std::uint64_t hash_b, int level);
+  absl::StatusOr<Offset> EraseIn(Offset node, int level, std::uint64_t hash,
+                                 std::string_view key, bool* removed);
+  absl::StatusOr<Offset> EraseInCollision(Offset node, std::string_view key, bool* removed);
+  // If `child` is a single entry with no children, moves that entry into its parent's slot.
+  absl::StatusOr<Offset> InlineIfSingle(Offset node, int level, Bitmap bit, Offset child);
+
+  TrieContext ctx_;
+  Offset base_;
+  std::uint64_t base_version_number_;
+  Offset root_;
+  std::uint64_t size_;
+  State state_ = State::kOpen;
+  absl::flat_hash_map<Offset, std::uint64_t> owned_;
+  std::vector<Block> replaced_;
+};
+
+}  // namespace atomap::internal::hamt
+
+#endif  // ATOMAP_SRC_HAMT_TRANSIENT_H_
