@@ -207,7 +207,7 @@ TEST_CASE("atoms persist, start empty, and are listed in record order", "[atoms]
       REQUIRE(atom.ok());
       CHECK(internal::Shared(atoms.RootWord(*atom)).load(internal::kAcquire) == 0);
       CHECK(internal::Shared(atoms.ChangeCounter(*atom)).load(internal::kAcquire) == 0);
-      CHECK(atoms.Version(*atom) == 0);
+      CHECK(atoms.Waiters(*atom) == 0);
     }
     internal::Shared(atoms.RootWord(*atoms.Find("mid"))).store(4096, internal::kRelease);
   }

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "atomap/atom.h"
 #include "atomap/options.h"
 
 namespace atomap {
@@ -42,6 +43,7 @@ class Domain;
 
 namespace internal {
 class DomainImpl;
+class Runtime;
 // For the library's own layers (atoms, trie, tools): the domain's internals. DomainImpl is
 // defined in src/domain/domain_impl.h, which is not installed.
 // REQUIRES: `domain` was not moved from.
@@ -64,6 +66,26 @@ struct DomainInfo {
   // True if the last process to close the domain closed it normally and nobody wrote since.
   // Always false while a writable Domain is open.
   bool clean = false;
+};
+
+// Reclamation and space figures, for tools, tests and monitoring. The space figures walk the
+// free lists: exact while no participant is writing, approximate (never a crash) otherwise.
+struct DomainStats {
+  std::uint64_t global_epoch = 0;
+  // The participant whose pin holds the epoch back the longest, if any is pinned. A stopped
+  // process (SIGSTOP, a debugger) shows up here while it holds a snapshot: nothing retired since
+  // its pin is freed until it moves on.
+  bool any_pinned = false;
+  std::uint64_t oldest_pinned_epoch = 0;
+  std::uint32_t oldest_pinned_slot = 0;
+  std::uint32_t oldest_pinned_pid = 0;
+  std::uint32_t participants = 0;  // slots in use (a dead owner's counts until taken over)
+  std::uint64_t pending_garbage_blocks = 0;  // retired, waiting for the epoch (orphans included)
+  std::uint64_t pending_garbage_bytes = 0;
+  std::uint64_t data_bytes = 0;    // handed out of the data region so far
+  std::uint64_t live_bytes = 0;    // in allocated blocks (versions, pending garbage, metadata)
+  std::uint64_t free_bytes = 0;    // in free blocks, reusable
+  std::uint64_t unused_bytes = 0;  // carved for participants, not yet split into blocks
 };
 
 class Domain {
@@ -89,6 +111,12 @@ class Domain {
   DomainKind kind() const;
   bool read_only() const;
   DomainInfo info() const;
+  DomainStats stats() const;
+
+  // The atom named `name` (1 to 255 bytes), created empty if it does not exist yet. Any number
+  // of processes may create the same name at once: they all get the same atom. On a read-only
+  // domain, NotFound if it does not exist. ResourceExhausted when the atom table is full.
+  absl::StatusOr<Atom> atom(std::string_view name);
 
  private:
   explicit Domain(std::unique_ptr<internal::DomainImpl> impl);
@@ -96,6 +124,8 @@ class Domain {
   friend const internal::DomainImpl& internal::Access(const Domain&);
 
   std::unique_ptr<internal::DomainImpl> impl_;
+  // Declared after impl_: destroyed first, since its participants live in impl_'s mapping.
+  std::unique_ptr<internal::Runtime> runtime_;
 };
 
 }  // namespace atomap

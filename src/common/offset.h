@@ -16,6 +16,15 @@ inline constexpr Offset kNullOffset = 0;
 // Every block the allocator hands out is aligned to this; node layouts rely on it.
 inline constexpr std::uint64_t kBlockAlign = 16;
 
+// A block of the data region and the byte count to pass to Allocator::Free for it. Stored in the
+// file by retire lists, so its layout is part of the format.
+struct Block {
+  Offset offset;
+  std::uint64_t bytes;
+  friend bool operator==(const Block&, const Block&) = default;
+};
+static_assert(sizeof(Block) == 16);
+
 constexpr std::uint64_t RoundUp(std::uint64_t n, std::uint64_t align) {
   return (n + align - 1) / align * align;
 }

@@ -55,8 +55,9 @@ static_assert(sizeof(AtomTableHead) == 64);
 
 struct AtomRecord {
   // ---- the hot line: the atoms layer's words --------------------------------------------------
-  std::uint64_t root;            // Offset of the current version's root node; 0 = empty map
-  std::uint64_t version;         // bumped by every published change
+  std::uint64_t root;            // Offset of the current version's record; 0 = empty map
+  std::uint32_t waiters;         // processes sleeping in wait_for_change (skips needless wakes)
+  std::uint32_t reserved_word;   // (the version number lives in the version record)
   std::uint32_t change_counter;  // the futex word waiters sleep on
   std::uint32_t flags;
   std::uint8_t reserved[40];
@@ -102,7 +103,7 @@ class AtomTable {
 
   // REQUIRES (all four): `atom` came from Find or FindOrCreate on this domain.
   std::uint64_t& RootWord(std::uint32_t atom) const { return Record(atom).root; }
-  std::uint64_t& Version(std::uint32_t atom) const { return Record(atom).version; }
+  std::uint32_t& Waiters(std::uint32_t atom) const { return Record(atom).waiters; }
   std::uint32_t& ChangeCounter(std::uint32_t atom) const { return Record(atom).change_counter; }
   std::string_view Name(std::uint32_t atom) const;
 

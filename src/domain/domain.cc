@@ -3,6 +3,7 @@
 
 #include <utility>
 
+#include "atom/runtime.h"
 #include "domain/domain_impl.h"
 
 namespace atomap {
@@ -14,9 +15,15 @@ absl::StatusOr<Domain> Domain::Open(std::string_view path, const Options& option
   return Domain(*std::move(impl));
 }
 
-Domain::Domain(std::unique_ptr<internal::DomainImpl> impl) : impl_(std::move(impl)) {}
+Domain::Domain(std::unique_ptr<internal::DomainImpl> impl)
+    : impl_(std::move(impl)), runtime_(std::make_unique<internal::Runtime>(*impl_)) {}
 Domain::Domain(Domain&&) noexcept = default;
-Domain& Domain::operator=(Domain&&) noexcept = default;
+Domain& Domain::operator=(Domain&& other) noexcept {
+  runtime_.reset();  // before the mapping its participants live in
+  impl_ = std::move(other.impl_);
+  runtime_ = std::move(other.runtime_);
+  return *this;
+}
 Domain::~Domain() = default;
 
 const std::string& Domain::path() const { return impl_->path(); }

@@ -1,4 +1,5 @@
 #include "domain/domain_file.h"
+#include "domain/initial_prefix.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -86,7 +87,7 @@ absl::Status WriteAll(int fd, const void* data, std::size_t size, const std::str
     const ssize_t n = pwrite(fd, static_cast<const char*>(data) + done, size - done,
                              static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(errno, path, "writing the new domain's header");
+    if (n < 0) return ErrnoStatus(errno, path, "writing the new domain's header and allocator state");
     done += static_cast<std::size_t>(n);
   }
   return absl::OkStatus();
@@ -129,7 +130,10 @@ absl::Status InitializeDomain(const TempFile& temp, const Header& header,
   if (ftruncate(temp.fd, static_cast<off_t>(header.size)) != 0) {
     return ErrnoStatus(errno, path, "sizing the new domain");
   }
-  if (absl::Status s = WriteAll(temp.fd, &header, sizeof header, path); !s.ok()) return s;
+  const std::unique_ptr<InitialPrefix> prefix = MakeInitialPrefix(header);
+  if (absl::Status s = WriteAll(temp.fd, prefix->bytes, sizeof prefix->bytes, path); !s.ok()) {
+    return s;
+  }
   if (fsync(temp.fd) != 0) return ErrnoStatus(errno, path, "fsync of the new domain");
   return absl::OkStatus();
 }

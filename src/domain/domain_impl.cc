@@ -1,4 +1,6 @@
 #include "domain/domain_impl.h"
+#include "domain/initial_prefix.h"
+#include "domain/slot_recovery.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -52,7 +54,8 @@ absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view pa
     absl::StatusOr<std::unique_ptr<Arena>> arena = Arena::Anonymous(header.max_size, header.size);
     if (!arena.ok()) return arena.status();
     domain->arena_ = *std::move(arena);
-    std::memcpy(domain->arena_->base(), &header, sizeof header);
+    const std::unique_ptr<InitialPrefix> prefix = MakeInitialPrefix(header);
+    std::memcpy(domain->arena_->base(), prefix->bytes, sizeof prefix->bytes);
     domain->path_ = std::string(path);
     domain->created_ = true;
     domain->found_alone_ = true;
@@ -103,11 +106,13 @@ absl::Status DomainImpl::InitTables() {
   hasher_ = KeyHasher(static_cast<HashKind>(h.hash_kind), h.hash_seed);
   slots_.emplace(base + h.slot_table_offset, h.slot_capacity, arena_->file_backed());
   atoms_.emplace(base + h.atom_table_offset, h.atom_capacity, hasher_, !read_only_, path_);
-  if (DomainTakeoverHook hook = CurrentHook()) {
-    slots_->set_takeover_hook([this, hook](std::uint32_t slot, const SlotHead& dead) {
-      hook(*this, slot, dead);
-    });
-  }
+  // Recovery always runs; a hook installed by SetSlotTakeoverHook (tests) observes the dead
+  // owner's slot first, as it was.
+  slots_->set_takeover_hook([this, observer = CurrentHook()](std::uint32_t slot,
+                                                             const SlotHead& dead) {
+    if (observer) observer(*this, slot, dead);
+    RecoverDeadSlot(*this, slot);
+  });
   if (read_only_) return absl::OkStatus();
   absl::StatusOr<SlotLease> lease = slots_->Claim(arena_->fd(), /*owns_fd=*/false);
   if (!lease.ok()) {

@@ -38,8 +38,9 @@ namespace atomap::internal {
 using DomainTakeoverHook =
     std::function<void(DomainImpl& domain, std::uint32_t slot, const SlotHead& dead_owner)>;
 
-// Installs the process-wide takeover hook that every DomainImpl opened afterwards uses (later
-// layers install theirs once, before opening domains). Pass nullptr to remove it.
+// Installs a process-wide observer of slot takeovers that every DomainImpl opened afterwards
+// calls before it recovers the dead owner's slot (RecoverDeadSlot, which always runs). For
+// tests. Pass nullptr to remove it.
 void SetSlotTakeoverHook(DomainTakeoverHook hook);
 
 class DomainImpl {

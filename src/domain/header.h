@@ -65,7 +65,10 @@ struct Header {
   alignas(64) std::uint64_t size;  // the domain's size; Arena::BindSizeWord binds it
   alignas(64) std::uint32_t state;  // a DomainState
   alignas(64) std::uint64_t global_epoch;  // the reclamation layer's epoch (0 at creation)
-  alignas(64) std::uint8_t reserved_mutable[64 * 8];
+  // Head of the chain of retire batches left by participants that detached or died with garbage
+  // still pending (RetireList::Adopt takes it). Pushed by CAS, taken whole by exchange.
+  alignas(64) std::uint64_t orphan_retired;
+  alignas(64) std::uint8_t reserved_mutable[64 * 7];
 };
 
 static_assert(offsetof(Header, magic) == 0);
@@ -87,6 +90,7 @@ static_assert(offsetof(Header, checksum) == 88);
 static_assert(offsetof(Header, size) == 128);
 static_assert(offsetof(Header, state) == 192);
 static_assert(offsetof(Header, global_epoch) == 256);
+static_assert(offsetof(Header, orphan_retired) == 320);
 static_assert(sizeof(Header) <= kHeaderBytes);
 
 // Where each region lies for given capacities; the only source of region offsets.

@@ -84,17 +84,8 @@ absl::StatusOr<SlotLease> SlotTable::ClaimUnlocked() {
 
 std::uint64_t SlotTable::Adopt(std::uint32_t slot) {
   SlotHead& head = Head(slot);
-  // Under the lock, a state of owned means the previous owner died without releasing (S2). In
-  // the unlocked mode our own CAS wrote kOwned, and nobody else's process can have died here.
-  if (use_locks_ && LoadState(head) == kOwned && takeover_hook_) {
-    SlotHead dead;
-    dead.state = kOwned;
-    dead.owner_pid = Shared(head.owner_pid).load(kRelaxed);
-    dead.owner_token = Shared(head.owner_token).load(kRelaxed);
-    dead.pinned_epoch = Shared(head.pinned_epoch).load(kRelaxed);
-    std::memset(dead.reserved, 0, sizeof dead.reserved);
-    takeover_hook_(slot, dead);
-  }
+  // In the unlocked mode our own CAS wrote kOwned, and nobody else's process can have died here.
+  if (use_locks_) RecoverIfOwned(slot);
   std::memset(ReclaimArea(slot), 0, kSlotBytes - kSlotReclaimOffset);
   const std::uint64_t token = Shared(head.owner_token).load(kRelaxed) + 1;
   Shared(head.owner_token).store(token, kRelaxed);
@@ -102,6 +93,32 @@ std::uint64_t SlotTable::Adopt(std::uint32_t slot) {
   Shared(head.pinned_epoch).store(0, kRelaxed);
   Shared(head.state).store(kOwned, kRelease);  // (1)
   return token;
+}
+
+void SlotTable::RecoverIfOwned(std::uint32_t slot) {
+  // Under the lock, a state of owned means the previous owner died without releasing (S2).
+  SlotHead& head = Head(slot);
+  if (LoadState(head) != kOwned || !takeover_hook_) return;
+  SlotHead dead;
+  dead.state = kOwned;
+  dead.owner_pid = Shared(head.owner_pid).load(kRelaxed);
+  dead.owner_token = Shared(head.owner_token).load(kRelaxed);
+  dead.pinned_epoch = Shared(head.pinned_epoch).load(kRelaxed);
+  std::memset(dead.reserved, 0, sizeof dead.reserved);
+  takeover_hook_(slot, dead);
+}
+
+absl::StatusOr<bool> SlotTable::TakeOverIfDead(std::uint32_t slot, int lock_fd) {
+  if (!use_locks_ || LoadState(Head(slot)) != kOwned) return false;
+  absl::StatusOr<bool> locked = TryLockByte(lock_fd, SlotLockByte(slot), LockMode::kExclusive);
+  if (!locked.ok() || !*locked) return locked;
+  const bool dead = LoadState(Head(slot)) == kOwned;  // not released meanwhile
+  if (dead) {
+    RecoverIfOwned(slot);
+    std::memset(ReclaimArea(slot), 0, kSlotBytes - kSlotReclaimOffset);
+  }
+  Release(slot, lock_fd);
+  return dead;
 }
 
 void SlotTable::Release(std::uint32_t slot, int lock_fd) {

@@ -119,6 +119,8 @@ class SlotTable {
   absl::StatusOr<SlotLease> Claim(int lock_fd, bool owns_fd);
 
   std::uint32_t capacity() const { return capacity_; }
+  // The first slot's first byte (the epoch table indexes slots from here).
+  std::uint8_t* SlotRegion() const { return region_; }
   // REQUIRES: slot < capacity().
   SlotHead& Head(std::uint32_t slot) const {
     return *reinterpret_cast<SlotHead*>(SlotBytes(slot));
@@ -129,6 +131,12 @@ class SlotTable {
   std::uint8_t* AllocCacheArea(std::uint32_t slot) const {
     return SlotBytes(slot) + kSlotAllocCacheOffset;
   }
+
+  // Takes `slot` over if its owner is dead (its lock is free while its state says owned): runs
+  // the takeover hook, marks the slot free and drops the lock again. Returns whether it did.
+  // Used by a participant whose reclamation a dead owner's pin holds back. `lock_fd` is the
+  // caller's own description. Always false without locks (in-process: nobody else can die).
+  absl::StatusOr<bool> TakeOverIfDead(std::uint32_t slot, int lock_fd);
 
   struct InUseSlot {
     std::uint32_t index;
@@ -144,6 +152,8 @@ class SlotTable {
   absl::StatusOr<SlotLease> ClaimUnlocked();
   // REQUIRES: the caller holds slot's lock (or won the state CAS).
   std::uint64_t Adopt(std::uint32_t slot);
+  // Runs the takeover hook if slot's state says owned. REQUIRES: the caller holds slot's lock.
+  void RecoverIfOwned(std::uint32_t slot);
   void Release(std::uint32_t slot, int lock_fd);
   absl::Status Exhausted() const;
 

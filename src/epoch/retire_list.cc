@@ -51,9 +51,9 @@ absl::Status RetireList::Prepare(std::uint64_t n) {
   return absl::OkStatus();
 }
 
-void RetireList::Retire(std::uint64_t epoch, absl::Span<const RetiredBlock> blocks) {
+void RetireList::Retire(std::uint64_t epoch, absl::Span<const Block> blocks) {
   std::int64_t bytes = 0;
-  for (const RetiredBlock& block : blocks) {
+  for (const Block& block : blocks) {
     if (RoomInHead() == 0) {
       const Offset fresh = area_->spare;  // non-null by R3
       RetireBatch* b = Batch(fresh);
@@ -76,7 +76,7 @@ void RetireList::FreeBatch(Offset batch) {
   RetireBatch* b = Batch(batch);
   while (b->count > 0) {
     --b->count;  // before the free: a crash here leaks one block rather than freeing it twice
-    const RetiredBlock block = b->blocks[b->count];
+    const Block block = b->blocks[b->count];
     allocator_->Free(cache_, block.offset, block.bytes);
     AddPending(-1, -static_cast<std::int64_t>(block.bytes));
   }
@@ -115,23 +115,28 @@ void RetireList::FinishInterruptedReclaim() {
   FreeBatch(interrupted);
 }
 
-void RetireList::Adopt(ReclaimArea* dead) {
-  RetireList theirs(dead, allocator_, cache_);
-  theirs.FinishInterruptedReclaim();
-  if (dead->retire_head != kNullOffset) {
-    Offset tail = dead->retire_head;
-    while (Batch(tail)->next != kNullOffset) tail = Batch(tail)->next;
-    Batch(tail)->next = area_->retire_head;
-    area_->retire_head = dead->retire_head;
+void RetireList::AdoptChain(Offset chain) {
+  if (chain == kNullOffset) return;
+  std::int64_t blocks = 0;
+  std::int64_t bytes = 0;
+  Offset tail = chain;
+  for (Offset b = chain; b != kNullOffset; b = Batch(b)->next) {
+    const RetireBatch* batch = Batch(b);
+    blocks += batch->count;
+    for (std::uint32_t i = 0; i < batch->count; ++i) bytes += static_cast<std::int64_t>(batch->blocks[i].bytes);
+    tail = b;
   }
-  AddPending(static_cast<std::int64_t>(theirs.pending_blocks()),
-             static_cast<std::int64_t>(theirs.pending_bytes()));
-  for (Offset b = dead->spare; b != kNullOffset;) {
-    const Offset next = Batch(b)->next;
-    allocator_->Free(cache_, b, kRetireBatchBytes);
-    b = next;
+  Batch(tail)->next = area_->retire_head;  // order does not matter: Reclaim checks every batch
+  area_->retire_head = chain;
+  AddPending(blocks, bytes);
+}
+
+void RetireList::FreeSpares() {
+  while (area_->spare != kNullOffset) {
+    const Offset spare = area_->spare;
+    area_->spare = Batch(spare)->next;  // unlinked before the free, as in R4
+    allocator_->Free(cache_, spare, kRetireBatchBytes);
   }
-  std::memset(dead, 0, sizeof *dead);
 }
 
 }  // namespace atomap::internal

@@ -36,11 +36,6 @@ class Allocator;
 class EpochTable;
 struct ParticipantCache;
 
-struct RetiredBlock {
-  Offset offset;
-  std::uint64_t bytes;
-};
-
 // A slot's reclamation area, at kSlotReclaimOffset.
 struct ReclaimArea {
   Offset retire_head;            // newest batch (0: nothing pending)
@@ -61,7 +56,7 @@ struct RetireBatch {
   std::uint32_t reserved0;
   std::uint64_t reserved1;
   static constexpr std::uint32_t kCapacity = 62;
-  RetiredBlock blocks[kCapacity];
+  Block blocks[kCapacity];
 };
 static_assert(sizeof(RetireBatch) == kRetireBatchBytes);
 
@@ -76,18 +71,21 @@ class RetireList {
 
   // Records `blocks` as retired at `epoch`. REQUIRES: Prepare(blocks.size()) since the last
   // Retire; `epoch` not older than any earlier Retire's.
-  void Retire(std::uint64_t epoch, absl::Span<const RetiredBlock> blocks);
+  void Retire(std::uint64_t epoch, absl::Span<const Block> blocks);
 
   // Frees every batch that `epochs` says is safe. Returns the number of blocks freed.
   std::uint64_t Reclaim(const EpochTable& epochs);
 
-  // Takes over a dead participant's area: finishes its interrupted reclaim, moves its pending
-  // batches into this list and frees its spares. The dead area is empty afterwards.
-  // REQUIRES: the caller holds the dead slot's lock.
-  void Adopt(ReclaimArea* dead);
+  // Makes a chain of batches left by other participants (the domain's orphan chain) part of
+  // this list; they are freed when the epoch allows, like this list's own.
+  // REQUIRES: nobody else can reach the chain.
+  void AdoptChain(Offset chain);
 
   // Finishes a reclaim this slot's previous (dead) owner had started. Idempotent.
   void FinishInterruptedReclaim();
+
+  // Frees the empty batches Prepare made and Retire has not used.
+  void FreeSpares();
 
   std::uint64_t pending_blocks() const;
   std::uint64_t pending_bytes() const;

@@ -35,12 +35,7 @@
 
 namespace atomap::internal::hamt {
 
-// A block and the byte count to pass to Allocator::Free for it.
-struct Block {
-  Offset offset;
-  std::uint64_t bytes;
-  friend bool operator==(const Block&, const Block&) = default;
-};
+using internal::Block;
 
 struct CommitResult {
   Offset version = kNullOffset;    // the new version's record

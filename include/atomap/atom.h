@@ -1,0 +1,103 @@
+// atomap::Atom: a named map in a domain that many processes change atomically.
+//
+// Usage:
+//
+//   absl::StatusOr<atomap::Atom> hits = domain->atom("hits");
+//   if (!hits.ok()) return hits.status();
+//   absl::StatusOr<atomap::Snapshot> after = hits->swap([](atomap::Transaction& tx) {
+//     return tx.update("/index.html", [](std::optional<std::string_view> old) {
+//       std::uint64_t n = 0;
+//       if (old) std::memcpy(&n, old->data(), sizeof n);
+//       ++n;
+//       return std::optional<std::string>(std::string(reinterpret_cast<char*>(&n), sizeof n));
+//     });
+//   });
+//
+// Contract
+//  - An atom starts as the empty map (version 0). Every change publishes a whole new version
+//    with one compare-and-swap of the atom's root word; readers see either the old version or
+//    the new one, never a mix, and never wait for a writer.
+//  - swap(fn) runs fn on a transaction over the current version and publishes the result if no
+//    other writer published first; otherwise it frees what the attempt allocated and runs fn
+//    again on the newer version. fn MAY RUN MORE THAN ONCE: keep it free of side effects other
+//    than its edits to the transaction. If fn returns an error, or throws, nothing is published,
+//    everything it allocated is freed, and the error (or the exception) reaches the caller.
+//  - Version numbers increase by one with every published change; wait_for_change sleeps in
+//    the kernel (no polling) until the version differs from the one you saw.
+//  - Write operations on a read-only domain are FailedPrecondition.
+//
+// Thread safety: safe to use from any thread of any process that maps the file. An Atom is a
+// small handle; copy it freely; it is valid while its Domain is open.
+#ifndef ATOMAP_ATOM_H_
+#define ATOMAP_ATOM_H_
+
+#include <cstdint>
+#include <string_view>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "atomap/map.h"
+#include "atomap/snapshot.h"
+#include "atomap/transaction.h"
+#include "atomap/typed_map.h"
+
+namespace atomap {
+namespace internal {
+class Runtime;
+class AtomAccess;
+}  // namespace internal
+
+class Atom {
+ public:
+  using SwapFunction = absl::FunctionRef<absl::Status(Transaction& tx)>;
+
+  std::string_view name() const;
+
+  // The current version.
+  absl::StatusOr<Snapshot> load() const;
+
+  // Edits the current version with fn and publishes the result atomically (see the contract:
+  // fn may run more than once). Returns the published version. ResourceExhausted when the domain
+  // is full: the atom is unchanged then.
+  absl::StatusOr<Snapshot> swap(SwapFunction fn);
+
+  // The typed form: fn edits a TypedTransaction<K, V>.
+  template <Codable K, Codable V, class Fn>
+  absl::StatusOr<Snapshot> swap_typed(Fn&& fn) {
+    return swap([&](Transaction& tx) {
+      TypedTransaction<K, V> typed(tx);
+      return fn(typed);
+    });
+  }
+
+  // Makes the atom's contents equal to `contents` (a map of any atom of this domain, held by a
+  // live snapshot), as one published version. Costs a pass over both maps.
+  absl::StatusOr<Snapshot> reset(const Map& contents);
+
+  // A transaction over `base`'s version, to publish later with compare_and_set.
+  absl::StatusOr<Transaction> begin(const Snapshot& base);
+  // Publishes `tx` if the atom still holds the version it began from. Returns the published
+  // version, or nullopt (and frees tx's work) if another writer got there first.
+  absl::StatusOr<std::optional<Snapshot>> compare_and_set(Transaction tx);
+
+  // The current version number (0: never changed).
+  absl::StatusOr<std::uint64_t> version() const;
+
+  // Blocks until the atom's version differs from `seen_version`, then returns the newer
+  // snapshot. DeadlineExceeded after `timeout` without a change.
+  absl::StatusOr<Snapshot> wait_for_change(std::uint64_t seen_version,
+                                           absl::Duration timeout = absl::InfiniteDuration()) const;
+
+ private:
+  friend class internal::AtomAccess;
+  Atom(internal::Runtime* runtime, std::uint32_t index) : runtime_(runtime), index_(index) {}
+
+  internal::Runtime* runtime_;
+  std::uint32_t index_;
+};
+
+}  // namespace atomap
+
+#endif  // ATOMAP_ATOM_H_

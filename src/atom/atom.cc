@@ -1,0 +1,250 @@
+// Atom operations: load, swap, compare_and_set, reset, wait_for_change.
+//
+// Invariants
+//  (A1) An atom's root word holds the offset of its current version record (0: the empty map,
+//       version 0). It changes only by a CAS from the version a transaction began at to the
+//       version that transaction committed.
+//  (A2) The blocks a won CAS unlinks are exactly the transaction's `replaced` list (its base's
+//       path copies and version record); they are retired, never freed at once (P3).
+//  (A3) The blocks of a commit that is never published (lost CAS, failure after commit) were
+//       never reachable by anyone else: they are freed at once.
+//  (A4) After every published change the atom's change counter is incremented; a waiter
+//       registered in `waiters` is woken.
+//
+// Memory ordering
+//  (1) load: acquire load of the root word, after the participant's pin (EpochTable (1));
+//      synchronises with (2): the version's nodes, written before the CAS, are visible.
+//  (2) seq_cst CAS of the root word: release for (1); and ordered before (3) so that the
+//      retirement epoch is read after the unlink (E3).
+//  (3) seq_cst load of the global epoch in RetireAfterPublish (EpochTable::CurrentEpoch is
+//      acquire; the CAS (2) is a full barrier on x86 and seq_cst in the model).
+//  (4) seq_cst increment of the change counter, then (5) seq_cst load of `waiters`;
+//      partners (6) seq_cst increment of `waiters`, then (7) seq_cst load of the counter: of a
+//      notifier and a waiter, at least one sees the other's write (Dekker), so a waiter never
+//      sleeps through a change.
+#include "atomap/atom.h"
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "atom/atom_access.h"
+#include "atom/futex.h"
+#include "atom/participant.h"
+#include "atom/runtime.h"
+#include "atomap/diff.h"
+#include "atomap/domain.h"
+#include "common/shared_atomic.h"
+#include "hamt/access.h"
+
+namespace atomap {
+namespace {
+
+using internal::Block;
+using internal::MapAccess;
+using internal::Participant;
+using internal::Runtime;
+using internal::Shared;
+using internal::SnapshotAccess;
+using internal::TransactionAccess;
+
+// The atom's shared words (A1, A4).
+struct AtomWords {
+  std::uint64_t& root;
+  std::uint32_t& change_counter;
+  std::uint32_t& waiters;
+};
+AtomWords Words(Runtime* runtime, std::uint32_t index) {
+  internal::AtomTable& atoms = runtime->domain().atoms();
+  return {atoms.RootWord(index), atoms.ChangeCounter(index), atoms.Waiters(index)};
+}
+
+absl::StatusOr<Participant*> Writer(Runtime* runtime) {
+  if (runtime->domain().read_only()) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s: opened read-only", runtime->domain().path()));
+  }
+  return runtime->ThisThread();
+}
+
+// A pinned snapshot of the atom's current version. `participant` null: read-only, no pin.
+absl::StatusOr<Snapshot> LoadPinned(Runtime* runtime, std::uint32_t index,
+                                    Participant* participant,
+                                    const internal::TrieContext* context) {
+  if (participant != nullptr) participant->Pin();
+  const internal::Offset version =
+      Shared(Words(runtime, index).root).load(internal::kAcquire);  // (1)
+  Snapshot snapshot = SnapshotAccess::Make(participant, MapAccess::Make(context, version));
+  // Another process may have grown the file for this version's blocks. The size it published
+  // before allocating them happens-before (1), so one refresh now maps all of them.
+  if (absl::Status s = runtime->domain().arena().Refresh(); !s.ok()) return s;
+  return snapshot;
+}
+
+void NotifyChange(const AtomWords& atom) {
+  Shared(atom.change_counter).fetch_add(1, internal::kSeqCst);  // (4)
+  if (Shared(atom.waiters).load(internal::kSeqCst) != 0) {     // (5)
+    internal::WakeAll(&atom.change_counter);
+  }
+}
+
+// Publishes `tx` if the root still holds its base. On success retires what it replaced.
+absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t index,
+                                                Participant* participant, Transaction& tx) {
+  internal::hamt::TrieTransaction& impl = TransactionAccess::Impl(tx);
+  absl::StatusOr<internal::hamt::CommitResult> commit = impl.Commit();
+  if (!commit.ok()) return commit.status();
+  if (absl::Status s = participant->PrepareRetire(commit->replaced.size()); !s.ok()) {
+    participant->FreeUnpublished(commit->allocated);  // (A3)
+    return s;
+  }
+  const AtomWords atom = Words(runtime, index);
+  internal::Offset expected = impl.base();
+  // The new version is pinned before it is published, so it cannot be retired and freed by a
+  // later writer before this thread's snapshot of it exists.
+  participant->Pin();
+  if (!Shared(atom.root).compare_exchange_strong(expected, commit->version,
+                                                   internal::kSeqCst, internal::kRelaxed)) {  // (2)
+    participant->Unpin();
+    participant->FreeUnpublished(commit->allocated);  // (A3)
+    return std::optional<Snapshot>();
+  }
+  participant->RetireAfterPublish(commit->replaced);  // (3), (A2)
+  NotifyChange(atom);                                // (A4)
+  return std::optional<Snapshot>(SnapshotAccess::Make(
+      participant, MapAccess::Make(&participant->context(), commit->version)));
+}
+
+}  // namespace
+
+// ---- Snapshot ---------------------------------------------------------------------------------
+
+Snapshot::Snapshot(internal::Participant* participant, Map map)
+    : participant_(participant), map_(std::move(map)) {}
+
+Snapshot::Snapshot(Snapshot&& other) noexcept
+    : participant_(std::exchange(other.participant_, nullptr)), map_(std::move(other.map_)) {}
+
+Snapshot& Snapshot::operator=(Snapshot&& other) noexcept {
+  if (this != &other) {
+    Release();
+    participant_ = std::exchange(other.participant_, nullptr);
+    map_ = std::move(other.map_);
+  }
+  return *this;
+}
+
+Snapshot::~Snapshot() { Release(); }
+
+void Snapshot::Release() {
+  if (participant_ != nullptr) std::exchange(participant_, nullptr)->Unpin();
+}
+
+// ---- Atom -------------------------------------------------------------------------------------
+
+std::string_view Atom::name() const { return runtime_->domain().atoms().Name(index_); }
+
+absl::StatusOr<Snapshot> Atom::load() const {
+  if (runtime_->domain().read_only()) {
+    return LoadPinned(runtime_, index_, nullptr, &runtime_->read_context());
+  }
+  absl::StatusOr<Participant*> participant = runtime_->ThisThread();
+  if (!participant.ok()) return participant.status();
+  return LoadPinned(runtime_, index_, *participant, &(*participant)->context());
+}
+
+absl::StatusOr<Snapshot> Atom::swap(SwapFunction fn) {
+  absl::StatusOr<Participant*> participant = Writer(runtime_);
+  if (!participant.ok()) return participant.status();
+  for (;;) {
+    absl::StatusOr<Snapshot> base =
+        LoadPinned(runtime_, index_, *participant, &(*participant)->context());
+    if (!base.ok()) return base.status();
+    Transaction tx = TransactionAccess::Make((*participant)->context(),
+                                             MapAccess::Version(base->map()));
+    if (absl::Status s = fn(tx); !s.ok()) return s;  // tx frees its work as it is destroyed
+    absl::StatusOr<std::optional<Snapshot>> published = Publish(runtime_, index_, *participant, tx);
+    if (!published.ok()) return published.status();
+    if (published->has_value()) return std::move(**published);
+  }
+}
+
+absl::StatusOr<Transaction> Atom::begin(const Snapshot& base) {
+  absl::StatusOr<Participant*> participant = Writer(runtime_);
+  if (!participant.ok()) return participant.status();
+  return TransactionAccess::Make((*participant)->context(), MapAccess::Version(base.map()));
+}
+
+absl::StatusOr<std::optional<Snapshot>> Atom::compare_and_set(Transaction tx) {
+  absl::StatusOr<Participant*> participant = Writer(runtime_);
+  if (!participant.ok()) return participant.status();
+  return Publish(runtime_, index_, *participant, tx);
+}
+
+absl::StatusOr<Snapshot> Atom::reset(const Map& contents) {
+  return swap([&](Transaction& tx) -> absl::Status {
+    std::vector<std::string> stale;
+    Map current = MapAccess::Make(&TransactionAccess::Impl(tx).context(),
+                                  TransactionAccess::Impl(tx).base());
+    current.ForEach([&](std::string_view key, std::string_view) {
+      if (!contents.contains(key)) stale.emplace_back(key);
+    });
+    for (const std::string& key : stale) {
+      if (absl::StatusOr<bool> erased = tx.erase(key); !erased.ok()) return erased.status();
+    }
+    absl::Status status;
+    contents.ForEach([&](std::string_view key, std::string_view value) {
+      if (!status.ok()) return;
+      std::optional<std::string_view> now = current.get(key);
+      if (!now || *now != value) status = tx.set(key, value);
+    });
+    return status;
+  });
+}
+
+absl::StatusOr<std::uint64_t> Atom::version() const {
+  absl::StatusOr<Snapshot> snap = load();
+  if (!snap.ok()) return snap.status();
+  return snap->version();
+}
+
+absl::StatusOr<Snapshot> Atom::wait_for_change(std::uint64_t seen_version,
+                                               absl::Duration timeout) const {
+  const absl::Time deadline = timeout == absl::InfiniteDuration()
+                                  ? absl::InfiniteFuture()
+                                  : absl::Now() + timeout;
+  const AtomWords atom = Words(runtime_, index_);
+  for (;;) {
+    const std::uint32_t seen_counter = Shared(atom.change_counter).load(internal::kAcquire);
+    {
+      absl::StatusOr<Snapshot> snap = load();
+      if (!snap.ok() || snap->version() != seen_version) return snap;
+    }  // no pin is held while sleeping: a waiter never holds reclamation back
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError(absl::StrFormat(
+          "atom '%s' of %s: no change from version %d", name(), runtime_->domain().path(),
+          seen_version));
+    }
+    Shared(atom.waiters).fetch_add(1, internal::kSeqCst);                      // (6)
+    if (Shared(atom.change_counter).load(internal::kSeqCst) == seen_counter) {  // (7)
+      internal::WaitWhileEqual(&atom.change_counter, seen_counter, left);
+    }
+    Shared(atom.waiters).fetch_sub(1, internal::kSeqCst);
+  }
+}
+
+// ---- Domain::atom -----------------------------------------------------------------------------
+
+absl::StatusOr<Atom> Domain::atom(std::string_view name) {
+  internal::AtomTable& atoms = impl_->atoms();
+  absl::StatusOr<std::uint32_t> index =
+      impl_->read_only() ? atoms.Find(name) : atoms.FindOrCreate(name);
+  if (!index.ok()) return index.status();
+  return internal::AtomAccess::Make(runtime_.get(), *index);
+}
+
+}  // namespace atomap

@@ -1,0 +1,72 @@
+// Participant: one thread's membership in a domain — its slot, pin, allocator cache and retire
+// list. crossbeam-epoch's register() → participant, pin() → guard, in a shared file.
+//
+// Invariants
+//  (P1) Only the owning thread calls Pin/Unpin, allocates through context(), or retires.
+//  (P2) Pins nest: only the outermost Pin announces an epoch, only the matching Unpin clears it.
+//       An inner pin needs no announcement of its own: the outer one is older, hence safer.
+//  (P3) Garbage is retired only after the CAS that unlinked it, with the epoch read after it.
+//
+// Thread safety: belongs to one thread (P1).
+#ifndef ATOMAP_SRC_ATOM_PARTICIPANT_H_
+#define ATOMAP_SRC_ATOM_PARTICIPANT_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "domain/slot_table.h"
+#include "epoch/retire_list.h"
+#include "hamt/trie_context.h"
+
+namespace atomap::internal {
+
+class Runtime;
+
+class Participant {
+ public:
+  Participant(Runtime& runtime, SlotLease lease);
+  // Reclaims what is safe, leaves the rest on the orphan chain, returns the allocator cache to the
+  // shared lists and releases the slot. REQUIRES: not pinned.
+  ~Participant();
+  Participant(const Participant&) = delete;
+  Participant& operator=(const Participant&) = delete;
+
+  void Pin();
+  void Unpin();
+  bool pinned() const { return pin_depth_ > 0; }
+
+  const TrieContext& context() const { return context_; }
+  std::uint32_t slot() const { return lease_.index(); }
+
+  // Room for `n` retired blocks, made before the CAS (R3).
+  absl::Status PrepareRetire(std::uint64_t n) { return retire_.Prepare(n); }
+  // Records what a won CAS unlinked, then reclaims now and then. REQUIRES: PrepareRetire(n).
+  void RetireAfterPublish(absl::Span<const Block> blocks);
+  // Frees blocks that were never published (a lost CAS, an abandoned commit).
+  void FreeUnpublished(absl::Span<const Block> blocks);
+
+  // Advances the epoch if it can, takes over a dead participant that holds it back, adopts
+  // orphaned garbage, and frees what is safe. Returns the number of blocks freed.
+  std::uint64_t Reclaim();
+
+  const RetireList& retire_list() const { return retire_; }
+
+ private:
+  // How many retirements between reclamation passes: a pass scans every slot's pin.
+  static constexpr std::uint32_t kRetiresPerReclaim = 64;
+
+  void AdoptOrphans();
+  void TakeOverIfDead(std::uint32_t slot);
+
+  Runtime& runtime_;
+  SlotLease lease_;
+  TrieContext context_;
+  RetireList retire_;
+  int pin_depth_ = 0;
+  std::uint32_t retires_since_reclaim_ = 0;
+};
+
+}  // namespace atomap::internal
+
+#endif  // ATOMAP_SRC_ATOM_PARTICIPANT_H_

@@ -1,0 +1,90 @@
+#include "atom/runtime.h"
+
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "alloc/allocator_state.h"
+#include "atom/participant.h"
+
+namespace atomap::internal {
+namespace {
+
+// Runtimes alive in this process, by id. A thread that exits tells each runtime it used, if that
+// runtime still lives; a runtime being destroyed leaves this set first, under the same mutex.
+std::mutex live_runtimes_mu;
+absl::flat_hash_map<std::uint64_t, Runtime*>& LiveRuntimes() {
+  static auto* live = new absl::flat_hash_map<std::uint64_t, Runtime*>();
+  return *live;
+}
+
+// Per thread: the runtimes this thread has a participant in, and a one-entry cache of the last
+// one used (so that ThisThread() takes no lock on the hot path).
+struct ThreadParticipants {
+  std::uint64_t cached_runtime = 0;
+  Participant* cached = nullptr;
+  std::vector<std::uint64_t> runtimes;
+
+  ~ThreadParticipants() {
+    std::lock_guard<std::mutex> lock(live_runtimes_mu);
+    for (std::uint64_t id : runtimes) {
+      auto it = LiveRuntimes().find(id);
+      if (it != LiveRuntimes().end()) it->second->ReleaseThread(std::this_thread::get_id());
+    }
+  }
+};
+thread_local ThreadParticipants this_thread_participants;
+
+std::uint64_t NextRuntimeId() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+Runtime::Runtime(DomainImpl& domain)
+    : domain_(domain),
+      allocator_(&domain.arena(), reinterpret_cast<AllocatorState*>(domain.allocator_state())),
+      epochs_(&domain.header().global_epoch,
+              domain.arena().At<std::uint8_t>(domain.header().slot_table_offset),
+              domain.header().slot_capacity),
+      read_context_{&domain.arena(), nullptr, nullptr, domain.hasher()},
+      id_(NextRuntimeId()) {
+  std::lock_guard<std::mutex> lock(live_runtimes_mu);
+  LiveRuntimes()[id_] = this;
+}
+
+Runtime::~Runtime() {
+  {
+    std::lock_guard<std::mutex> lock(live_runtimes_mu);
+    LiveRuntimes().erase(id_);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  participants_.clear();
+}
+
+absl::StatusOr<Participant*> Runtime::ThisThread() {
+  ThreadParticipants& mine = this_thread_participants;
+  if (mine.cached_runtime == id_) return mine.cached;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = participants_.find(std::this_thread::get_id());
+  if (it == participants_.end()) {
+    absl::StatusOr<SlotLease> lease = domain_.ClaimSlot();
+    if (!lease.ok()) return lease.status();
+    it = participants_
+             .emplace(std::this_thread::get_id(),
+                      std::make_unique<Participant>(*this, std::move(*lease)))
+             .first;
+    mine.runtimes.push_back(id_);
+  }
+  mine.cached_runtime = id_;
+  mine.cached = it->second.get();
+  return mine.cached;
+}
+
+void Runtime::ReleaseThread(std::thread::id thread) {
+  std::lock_guard<std::mutex> lock(mu_);
+  participants_.erase(thread);
+}
+
+}  // namespace atomap::internal

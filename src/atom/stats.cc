@@ -1,0 +1,61 @@
+// Domain::stats(): epochs, participants, pending garbage and space, gathered from the file.
+#include <vector>
+
+#include "alloc/allocator_state.h"
+#include "atom/runtime.h"
+#include "atomap/domain.h"
+#include "common/shared_atomic.h"
+#include "domain/domain_impl.h"
+#include "epoch/retire_list.h"
+
+namespace atomap {
+namespace {
+
+using internal::Offset;
+using internal::RetireBatch;
+
+void AddChain(const internal::Arena& arena, Offset chain, DomainStats& stats) {
+  for (Offset b = chain; b != internal::kNullOffset; b = arena.At<RetireBatch>(b)->next) {
+    if (!arena.InBounds(b, sizeof(RetireBatch))) return;
+    const RetireBatch* batch = arena.At<RetireBatch>(b);
+    stats.pending_garbage_blocks += batch->count;
+    for (std::uint32_t i = 0; i < batch->count && i < RetireBatch::kCapacity; ++i) {
+      stats.pending_garbage_bytes += batch->blocks[i].bytes;
+    }
+  }
+}
+
+}  // namespace
+
+DomainStats Domain::stats() const {
+  internal::DomainImpl& domain = *impl_;
+  internal::SlotTable& slots = domain.slots();
+  (void)domain.arena().Refresh();
+  DomainStats stats;
+  stats.global_epoch = runtime_->epochs().CurrentEpoch();
+  if (std::optional<internal::EpochBlocker> oldest = runtime_->epochs().OldestPinned()) {
+    stats.any_pinned = true;
+    stats.oldest_pinned_epoch = oldest->pinned_epoch;
+    stats.oldest_pinned_slot = oldest->slot;
+    stats.oldest_pinned_pid =
+        internal::Shared(slots.Head(oldest->slot).owner_pid).load(internal::kRelaxed);
+  }
+  std::vector<const internal::ParticipantCache*> caches;
+  for (std::uint32_t i = 0; i < slots.capacity(); ++i) {
+    caches.push_back(reinterpret_cast<const internal::ParticipantCache*>(slots.AllocCacheArea(i)));
+    auto* area = reinterpret_cast<internal::ReclaimArea*>(slots.ReclaimArea(i));
+    stats.pending_garbage_blocks += internal::Shared(area->pending_blocks).load(internal::kRelaxed);
+    stats.pending_garbage_bytes += internal::Shared(area->pending_bytes).load(internal::kRelaxed);
+  }
+  stats.participants = static_cast<std::uint32_t>(slots.InUse().size());
+  AddChain(domain.arena(),
+           internal::Shared(domain.header().orphan_retired).load(internal::kAcquire), stats);
+  const internal::AllocatorStats space = runtime_->allocator().Stats(caches);
+  stats.data_bytes = space.total_bytes;
+  stats.live_bytes = space.live_bytes;
+  stats.free_bytes = space.free_bytes;
+  stats.unused_bytes = space.unused_bytes;
+  return stats;
+}
+
+}  // namespace atomap

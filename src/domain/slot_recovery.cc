@@ -1,0 +1,56 @@
+#include "domain/slot_recovery.h"
+
+#include "alloc/allocator.h"
+#include "alloc/allocator_state.h"
+#include "common/shared_atomic.h"
+#include "domain/domain_impl.h"
+#include "epoch/epoch_table.h"
+#include "epoch/retire_list.h"
+
+namespace atomap::internal {
+namespace {
+
+RetireBatch* Batch(DomainImpl& domain, Offset off) { return domain.arena().At<RetireBatch>(off); }
+
+}  // namespace
+
+// Memory ordering of the orphan chain:
+//  (1) release CAS in Push: the chain's batches are written before it is reachable;
+//      synchronises with (2).
+//  (2) acquire exchange in Take.
+// Push is a Treiber push (no ABA: it only links in front of what it read); Take takes the whole
+// chain with one exchange, so no pop ever reads a stale `next`.
+void PushOrphanBatches(DomainImpl& domain, Offset chain) {
+  if (chain == kNullOffset) return;
+  Offset tail = chain;
+  while (Batch(domain, tail)->next != kNullOffset) tail = Batch(domain, tail)->next;
+  auto head = Shared(domain.header().orphan_retired);
+  Offset old = head.load(kRelaxed);
+  do {
+    Batch(domain, tail)->next = old;
+  } while (!head.compare_exchange_weak(old, chain, kRelease, kRelaxed));  // (1)
+}
+
+Offset TakeOrphanBatches(DomainImpl& domain) {
+  auto head = Shared(domain.header().orphan_retired);
+  if (head.load(kRelaxed) == kNullOffset) return kNullOffset;
+  return head.exchange(kNullOffset, kAcquire);  // (2)
+}
+
+void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
+  SlotTable& slots = domain.slots();
+  Allocator allocator(&domain.arena(), reinterpret_cast<AllocatorState*>(domain.allocator_state()));
+  auto* cache = reinterpret_cast<ParticipantCache*>(slots.AllocCacheArea(slot));
+  auto* area = reinterpret_cast<ReclaimArea*>(slots.ReclaimArea(slot));
+  RetireList theirs(area, &allocator, cache);
+
+  theirs.FinishInterruptedReclaim();
+  const Offset chain = area->retire_head;
+  area->retire_head = kNullOffset;  // cleared before the push: a crash between leaks, never doubles
+  PushOrphanBatches(domain, chain);
+  theirs.FreeSpares();
+  allocator.Flush(cache);
+  EpochTable(&domain.header().global_epoch, slots.SlotRegion(), slots.capacity()).ClearDeadPin(slot);
+}
+
+}  // namespace atomap::internal
