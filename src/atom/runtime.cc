@@ -69,7 +69,9 @@ absl::StatusOr<Participant*> Runtime::ThisThread() {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = participants_.find(std::this_thread::get_id());
   if (it == participants_.end()) {
-    absl::StatusOr<SlotLease> lease = domain_.ClaimSlot();
+    SlotLease process_slot = domain_.TakeProcessSlot();
+    absl::StatusOr<SlotLease> lease =
+        process_slot.held() ? std::move(process_slot) : domain_.ClaimSlot();
     if (!lease.ok()) return lease.status();
     it = participants_
              .emplace(std::this_thread::get_id(),

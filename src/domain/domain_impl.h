@@ -72,8 +72,11 @@ class DomainImpl {
   bool found_alone() const { return found_alone_; }
   // The clean/dirty state found at Open (before this handle marked it dirty).
   bool was_clean() const { return was_clean_; }
-  // This handle's own participant slot (not held when read-only).
+  // This handle's own participant slot (not held when read-only, or once taken).
   const SlotLease& process_slot() const { return process_slot_; }
+  // Hands the process slot to its first participant (the atoms layer), so that a
+  // single-threaded process holds one slot, not two. Empty if already taken or read-only.
+  SlotLease TakeProcessSlot() { return std::move(process_slot_); }
 
   // A slot for one more participant (e.g. a thread), with a file description of its own so that
   // its lock conflicts with every other participant's, in this process too. FailedPrecondition
