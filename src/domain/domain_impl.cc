@@ -76,8 +76,8 @@ absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view pa
   }
   if (absl::Status s = domain->InitTables(); !s.ok()) return s;
   if (!domain->read_only_) {
-    domain->was_clean_ = Shared(domain->header_->state).load(kAcquire) == kClean;
-    Shared(domain->header_->state).store(kDirty, kRelease);
+    domain->was_clean_ = Shared(domain->header_->state).load(kAcquire) == kClean;  // (1)
+    Shared(domain->header_->state).store(kDirty, kRelease);                       // (1)
   }
   return domain;
 }
@@ -146,7 +146,7 @@ void DomainImpl::Detach() {
   const int fd = arena_->fd();
   if (!read_only_) {
     absl::StatusOr<bool> last = TryLockByte(fd, kAttachedLockByte, LockMode::kExclusive);
-    if (last.ok() && *last) Shared(header_->state).store(kClean, kRelease);
+    if (last.ok() && *last) Shared(header_->state).store(kClean, kRelease);  // (2)
   }
   (void)UnlockByte(fd, kAttachedLockByte);
   attached_ = false;
