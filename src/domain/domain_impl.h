@@ -105,7 +105,8 @@ class DomainImpl {
   bool created_ = false;
   bool found_alone_ = false;
   bool was_clean_ = false;
-  bool attached_ = false;  // holds the shared lock on kAttachedLockByte
+  bool attached_ = false;      // holds the shared lock on kAttachedLockByte
+  bool marked_dirty_ = false;  // this handle stored kDirty (so it may mark clean at the end)
   SlotLease process_slot_;
 };
 
