@@ -183,7 +183,11 @@ TEST_CASE("a symbolic link at the path is refused unless follow_symlinks", "[dom
   CHECK(Domain::Open(link_path, follow).ok());
 }
 
-TEST_CASE("creation race: processes opening one missing path get one domain", "[domain][race]") {
+void RunCreationRace(bool named_temp) {
+  internal::ForceNamedTempFileForTesting(named_temp);
+  struct Restore {
+    ~Restore() { internal::ForceNamedTempFileForTesting(false); }
+  } restore;
   TempDir dir;
   const std::string path = dir.File("race.atomap");
   constexpr int kChildren = 8;
@@ -232,6 +236,14 @@ TEST_CASE("creation race: processes opening one missing path get one domain", "[
   finish.Open();
   for (pid_t child : children) CHECK(WaitChild(child) == 0);
   CHECK(DirectoryEntries(dir.path()) == std::vector<std::string>{"race.atomap"});
+}
+
+TEST_CASE("creation race: processes opening one missing path get one domain", "[domain][race]") {
+  RunCreationRace(/*named_temp=*/false);
+}
+
+TEST_CASE("creation race through the named-temporary fallback", "[domain][race]") {
+  RunCreationRace(/*named_temp=*/true);
 }
 
 int pause_report_fd = -1;

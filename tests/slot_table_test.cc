@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "atomap/domain.h"
+#include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
@@ -187,6 +188,23 @@ TEST_CASE("threads claim and release distinct slots concurrently (in-process)",
   absl::StatusOr<Domain> domain = Domain::Open("threads", options);
   REQUIRE(domain.ok());
   ClaimConcurrently(*domain, 8);
+}
+
+
+TEST_CASE("a damaged slot state word is reclaimed when no slot is free", "[slots]") {
+  TempDir dir;
+  const std::string path = dir.File("damaged.atomap");
+  absl::StatusOr<Domain> a = Domain::Open(path, WithSlots(2));
+  REQUIRE(a.ok());
+  internal::Shared(Access(*a).slots().Head(1).state).store(7, internal::kRelease);
+  CHECK(a->info().slots_in_use.size() == 1);  // neither free nor owned: not listed
+  absl::StatusOr<internal::SlotLease> lease = Access(*a).ClaimSlot();
+  REQUIRE(lease.ok());
+  CHECK(lease->index() == 1);
+  CHECK(a->info().slots_in_use.size() == 2);
+  Access(*a).ReleaseSlot(*lease);
+  CHECK_FALSE(lease->held());
+  CHECK(a->info().slots_in_use.size() == 1);
 }
 
 }  // namespace

@@ -101,10 +101,11 @@ class AtomTable {
 
   std::uint32_t capacity() const { return capacity_; }
 
-  // REQUIRES (all four): `atom` came from Find or FindOrCreate on this domain.
+  // REQUIRES (all five): `atom` came from Find or FindOrCreate on this domain.
   std::uint64_t& RootWord(std::uint32_t atom) const { return Record(atom).root; }
   std::uint32_t& Waiters(std::uint32_t atom) const { return Record(atom).waiters; }
   std::uint32_t& ChangeCounter(std::uint32_t atom) const { return Record(atom).change_counter; }
+  std::uint32_t& Flags(std::uint32_t atom) const { return Record(atom).flags; }
   std::string_view Name(std::uint32_t atom) const;
 
  private:

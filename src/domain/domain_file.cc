@@ -24,6 +24,7 @@ constexpr int kMaxOpenAttempts = 16;
 constexpr std::size_t kMaxSharedMemoryName = 200;
 
 std::atomic<void (*)()> before_publish_hook{nullptr};
+std::atomic<bool> force_named_temp{false};
 
 absl::Status ErrnoStatus(int err, std::string_view path, std::string_view what) {
   const std::string message = absl::StrFormat("%s: %s: %s", path, what, std::strerror(err));
@@ -108,10 +109,12 @@ struct TempFile {
 
 absl::StatusOr<TempFile> MakeTempFile(const std::string& dir, std::uint32_t permissions) {
   TempFile temp;
-  temp.fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, permissions & 07777);
-  if (temp.fd >= 0) return temp;
-  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
-    return ErrnoStatus(errno, dir, "creating an unnamed file for the new domain");
+  if (!force_named_temp.load(std::memory_order_relaxed)) {
+    temp.fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, permissions & 07777);
+    if (temp.fd >= 0) return temp;
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+      return ErrnoStatus(errno, dir, "creating an unnamed file for the new domain");
+    }
   }
   std::string pattern = dir + "/.atomap-new-XXXXXX";
   std::vector<char> buf(pattern.begin(), pattern.end());
@@ -205,6 +208,10 @@ bool IsSharedMemoryNameChar(char c) {
 
 void SetBeforePublishHookForTesting(void (*hook)()) {
   before_publish_hook.store(hook, std::memory_order_release);
+}
+
+void ForceNamedTempFileForTesting(bool force) {
+  force_named_temp.store(force, std::memory_order_relaxed);
 }
 
 HeaderParams ParamsFrom(const Options& options) {

@@ -40,6 +40,10 @@ HeaderParams ParamsFrom(const Options& options);
 // before linking it at the path (a test kills the process there).
 void SetBeforePublishHookForTesting(void (*hook)());
 
+// Testing only: create through the fallback (a temporary name, linked then unlinked), as on file
+// systems without O_TMPFILE.
+void ForceNamedTempFileForTesting(bool force);
+
 }  // namespace atomap::internal
 
 #endif  // ATOMAP_SRC_DOMAIN_DOMAIN_FILE_H_

@@ -79,8 +79,9 @@ absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view pa
   }
   if (absl::Status s = domain->InitTables(); !s.ok()) return s;
   if (!domain->read_only_) {
-    domain->was_clean_ = Shared(domain->header_->state).load(kAcquire) == kClean;
-    Shared(domain->header_->state).store(kDirty, kRelease);
+    domain->was_clean_ = Shared(domain->header_->state).load(kAcquire) == kClean;  // (1)
+    Shared(domain->header_->state).store(kDirty, kRelease);                       // (1)
+    domain->marked_dirty_ = true;
   }
   return domain;
 }
@@ -149,9 +150,9 @@ void DomainImpl::Detach() {
   process_slot_.Release();
   if (!attached_) return;
   const int fd = arena_->fd();
-  if (!read_only_) {
+  if (marked_dirty_) {  // a handle that failed to open never marks clean what it did not dirty
     absl::StatusOr<bool> last = TryLockByte(fd, kAttachedLockByte, LockMode::kExclusive);
-    if (last.ok() && *last) Shared(header_->state).store(kClean, kRelease);
+    if (last.ok() && *last) Shared(header_->state).store(kClean, kRelease);  // (2)
   }
   (void)UnlockByte(fd, kAttachedLockByte);
   attached_ = false;

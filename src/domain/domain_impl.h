@@ -11,6 +11,11 @@
 // destruction: release the slot; if the attach lock can then be taken exclusive, this was the
 // last handle: mark the domain clean; drop the lock.
 //
+// Memory ordering (the clean/dirty word; the attach lock orders writers of it between processes)
+//  (1) Open: acquire load of state (was_clean), then release store of kDirty after attaching.
+//  (2) Detach: release store of kClean while holding the attach lock exclusive; synchronises
+//      with (1) of the next opener, which can take the lock shared only after it is dropped.
+//
 // Thread safety: safe to use from any thread of any process that maps the file. SlotLeases from
 // ClaimSlot() must be released before the DomainImpl is destroyed.
 #ifndef ATOMAP_SRC_DOMAIN_DOMAIN_IMPL_H_
@@ -82,6 +87,8 @@ class DomainImpl {
   // its lock conflicts with every other participant's, in this process too. FailedPrecondition
   // when read-only; ResourceExhausted when every slot has a live owner.
   absl::StatusOr<SlotLease> ClaimSlot();
+  // Marks the lease's slot free and closes its description (the same as destroying the lease).
+  void ReleaseSlot(SlotLease& lease) { lease.Release(); }
 
   DomainInfo Info() const;
 
@@ -102,7 +109,8 @@ class DomainImpl {
   bool created_ = false;
   bool found_alone_ = false;
   bool was_clean_ = false;
-  bool attached_ = false;  // holds the shared lock on kAttachedLockByte
+  bool attached_ = false;      // holds the shared lock on kAttachedLockByte
+  bool marked_dirty_ = false;  // this handle stored kDirty (so it may mark clean at the end)
   SlotLease process_slot_;
 };
 

@@ -57,10 +57,12 @@ absl::StatusOr<SlotLease> SlotTable::Claim(int lock_fd, bool owns_fd) {
 
 absl::StatusOr<SlotLease> SlotTable::ClaimLocked(int lock_fd, bool owns_fd) {
   // Pass 0 looks only at slots that say free (one load each, no syscall for owned ones); pass 1
-  // probes the owned ones, whose lock is free only if their owner died.
-  for (const std::uint32_t wanted : {kFree, kOwned}) {
+  // probes all the others, whose lock is free only if their owner died (or, for a state word
+  // that is neither free nor owned, if damage left it so: such a slot is reset like a free one,
+  // without the takeover hook).
+  for (const bool want_free : {true, false}) {
     for (std::uint32_t i = 0; i < capacity_; ++i) {
-      if (LoadState(Head(i)) != wanted) continue;
+      if ((LoadState(Head(i)) == kFree) != want_free) continue;
       absl::StatusOr<bool> locked = TryLockByte(lock_fd, SlotLockByte(i), LockMode::kExclusive);
       if (!locked.ok()) return locked.status();
       if (!*locked) continue;  // a live owner, or a rival claimer got there first
