@@ -59,7 +59,14 @@ void Participant::FreeUnpublished(absl::Span<const Block> blocks) {
   }
 }
 
-void Participant::AdoptOrphans() { retire_.AdoptChain(TakeOrphanBatches(runtime_.domain())); }
+void Participant::AdoptOrphans() {
+  const Offset chain = TakeOrphanBatches(runtime_.domain());
+  if (chain == kNullOffset) return;
+  // Orphans were retired by other processes, possibly in space grown since this process last
+  // mapped; their push happens-before the take, so one refresh maps them.
+  (void)runtime_.domain().arena().Refresh();
+  retire_.AdoptChain(chain);
+}
 
 void Participant::TakeOverIfDead(std::uint32_t slot) {
   if (slot == this->slot()) return;

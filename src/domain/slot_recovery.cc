@@ -38,6 +38,8 @@ Offset TakeOrphanBatches(DomainImpl& domain) {
 }
 
 void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
+  // The dead owner's lists may reach space it grew after this process last mapped.
+  (void)domain.arena().Refresh();
   SlotTable& slots = domain.slots();
   Allocator allocator(&domain.arena(), reinterpret_cast<AllocatorState*>(domain.allocator_state()));
   auto* cache = reinterpret_cast<ParticipantCache*>(slots.AllocCacheArea(slot));
