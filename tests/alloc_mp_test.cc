@@ -169,24 +169,74 @@ int ChildMain(const std::string& path, int id, int go_fd, int in_fd, int out_fd,
   return 0;
 }
 
-TEST_CASE("multi-process churn over a growing file, then takeover of every cache", "[alloc][mp]") {
-  TempDir dir;
-  const std::string path = dir.File("domain.atomap");
-  {
-    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    REQUIRE(fd >= 0);
-    REQUIRE(ftruncate(fd, static_cast<off_t>(kDataBegin)) == 0);  // zero-filled
-    REQUIRE(close(fd) == 0);
-  }
+// Creates the domain file with an empty data region and formats the allocator in it; returns
+// the creator's mapping.
+std::unique_ptr<Arena> CreateDomain(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  REQUIRE(ftruncate(fd, static_cast<off_t>(kDataBegin)) == 0);  // zero-filled
+  REQUIRE(close(fd) == 0);
   auto opened = OpenDomain(path);
   REQUIRE(opened.ok());
   std::unique_ptr<Arena> arena = std::move(*opened);
   *arena->At<std::uint64_t>(kSizeWord) = kDataBegin;
-  auto* state = arena->At<AllocatorState>(kHeaderBytes);
-  Allocator::Format(state, kDataBegin);
+  Allocator::Format(arena->At<AllocatorState>(kHeaderBytes), kDataBegin);
   for (int slot = 0; slot <= kChildren; ++slot) {
     Allocator::FormatCache(arena->At<ParticipantCache>(CacheOffset(slot)));
   }
+  REQUIRE(Allocator::Validate(arena->At<AllocatorState>(kHeaderBytes), kDataBegin, path).ok());
+  return arena;
+}
+
+// Two mappings of one file in one process stand for two processes. A batch whose first block
+// lies inside B's (stale) mapping and whose second block lies beyond it must still be handed out
+// safely: B maps what A grew before it reads the second block.
+TEST_CASE("a participant with a stale mapping takes blocks that another one grew", "[alloc][mp]") {
+  TempDir dir;
+  const std::string path = dir.File("domain.atomap");
+  std::unique_ptr<Arena> arena_a = CreateDomain(path);
+  Allocator a(arena_a.get(), arena_a->At<AllocatorState>(kHeaderBytes));
+  ParticipantCache* cache_a = arena_a->At<ParticipantCache>(CacheOffset(0));
+  auto low = a.Allocate(cache_a, 48);  // grows the file to its first MiB
+  REQUIRE(low.ok());
+
+  // B attaches now: it maps the file as it is (the first MiB).
+  auto opened_b = OpenDomain(path);
+  REQUIRE(opened_b.ok());
+  std::unique_ptr<Arena> arena_b = std::move(*opened_b);
+  Allocator b(arena_b.get(), arena_b->At<AllocatorState>(kHeaderBytes));
+  ParticipantCache* cache_b = arena_b->At<ParticipantCache>(CacheOffset(1));
+  const std::uint64_t b_mapped = arena_b->mapped_size();
+  REQUIRE(arena_b->InBounds(*low, 48));
+
+  // A carves on until a block of the same class lies well beyond B's mapping.
+  Offset high = kNullOffset;
+  while (high < b_mapped + Arena::kGrowChunk) {
+    auto r = a.Allocate(cache_a, 48);
+    REQUIRE(r.ok());
+    high = *r;
+  }
+  REQUIRE(arena_b->mapped_size() == b_mapped);  // B has not looked yet
+  a.Free(cache_a, high, 48);
+  a.Free(cache_a, *low, 48);  // A's private list: low -> high -> ...
+  a.Flush(cache_a);           // one batch [low, high, ...] on the shared list
+
+  auto first = b.Allocate(cache_b, 48);  // pops the batch: low is mapped, high is not (yet)
+  REQUIRE(first.ok());
+  CHECK(*first == *low);
+  auto second = b.Allocate(cache_b, 48);
+  REQUIRE(second.ok());
+  CHECK(*second == high);
+  REQUIRE(arena_b->InBounds(high, 48));
+  *arena_b->At<std::uint64_t>(high) = 0x5EED;  // writable through B's mapping
+  CHECK(*arena_a->At<std::uint64_t>(high) == 0x5EED);
+}
+
+TEST_CASE("multi-process churn over a growing file, then takeover of every cache", "[alloc][mp]") {
+  TempDir dir;
+  const std::string path = dir.File("domain.atomap");
+  std::unique_ptr<Arena> arena = CreateDomain(path);
+  auto* state = arena->At<AllocatorState>(kHeaderBytes);
   Allocator alloc(arena.get(), state);
 
   int go[2];

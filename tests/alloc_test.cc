@@ -161,6 +161,36 @@ TEST_CASE("a request above the largest block is InvalidArgument", "[alloc]") {
   CHECK(t.Stats().total_bytes == 0);
 }
 
+TEST_CASE("Validate accepts a formatted state and names the bad field otherwise", "[alloc]") {
+  TestAllocator t(std::uint64_t{1} << 30);
+  auto r = t.alloc->Allocate(t.caches[0], 100000);  // a large block: bump moves, domain grows
+  REQUIRE(r.ok());
+  t.alloc->Free(t.caches[0], *r, 100000);            // heads[class] = r
+  const std::uint64_t size = t.arena->mapped_size();
+  CHECK(Allocator::Validate(t.state, size, "f").ok());
+
+  AllocatorState saved = *t.state;
+  t.state->magic ^= 1;
+  absl::Status s = Allocator::Validate(t.state, size, "f");
+  CHECK(s.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(s.message().find("magic") != std::string_view::npos);
+  *t.state = saved;
+  t.state->version = kAllocatorVersion + 1;
+  CHECK(Allocator::Validate(t.state, size, "f").code() == absl::StatusCode::kFailedPrecondition);
+  *t.state = saved;
+  t.state->bump = size + 4096;
+  s = Allocator::Validate(t.state, size, "f");
+  CHECK(s.code() == absl::StatusCode::kDataLoss);
+  CHECK(s.message().find("bump") != std::string_view::npos);
+  *t.state = saved;
+  t.state->heads[sc::ClassOf(100000)].offset = t.state->bump;
+  s = Allocator::Validate(t.state, size, "f");
+  CHECK(s.code() == absl::StatusCode::kDataLoss);
+  CHECK(s.message().find("heads[") != std::string_view::npos);
+  *t.state = saved;
+  CHECK(Allocator::Validate(t.state, size, "f").ok());
+}
+
 // ---- churn ------------------------------------------------------------------------------------
 
 // Random allocate/free at one class (sizes anywhere inside it), with the model's checks and

@@ -113,6 +113,14 @@ Offset LoadBatchLinkRacy(const Offset* word0) {
   return __atomic_load_n(word0, __ATOMIC_RELAXED);
 }
 
+// The offset half of a list head, for inspection (Stats, Validate) only. Boost's 128-bit load is
+// a cmpxchg16b, which writes and would fault on a read-only mapping (atomap stat/check), so the
+// offset word is read alone with an 8-byte atomic load (the tag is not needed to inspect a list;
+// the offset word alone is always a value that some CAS wrote).
+Offset LoadHeadOffsetForInspection(const FreeListHead& head) {
+  return __atomic_load_n(&head.offset, __ATOMIC_ACQUIRE);
+}
+
 // (5) An owner's store to its own cache or privately listed block.
 template <class T>
 inline void StoreOwned(T& field, std::type_identity_t<T> value) {
@@ -148,6 +156,52 @@ void Allocator::Format(AllocatorState* state, Offset data_begin) {
 
 void Allocator::FormatCache(ParticipantCache* cache) {
   std::memset(static_cast<void*>(cache), 0, sizeof(ParticipantCache));
+}
+
+absl::Status Allocator::Validate(const AllocatorState* state, std::uint64_t domain_size,
+                                std::string_view path) {
+  const std::uint64_t magic = state->magic;
+  if (magic != kAllocatorMagic) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: allocator state: bad magic %#x (expected %#x)", path, magic, kAllocatorMagic));
+  }
+  if (state->version != kAllocatorVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: allocator state: version %d, this build reads version %d", path, state->version,
+        kAllocatorVersion));
+  }
+  if (state->num_classes != kNumClasses || state->chunk_bytes != kChunkBytes) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: allocator state: num_classes %d / chunk_bytes %d, this build uses %d / %d", path,
+        state->num_classes, state->chunk_bytes, kNumClasses, kChunkBytes));
+  }
+  // The heads are read before the bump pointer: a block on a list was carved (bump CAS) before
+  // it was pushed (1), and the acquire load of the head synchronises with that push, so the bump
+  // value read afterwards covers it. This makes Validate safe while others allocate.
+  Offset first[kNumClasses];
+  for (SizeClass c = 0; c < kNumClasses; ++c) first[c] = LoadHeadOffsetForInspection(state->heads[c]);
+  const Offset data_begin = state->data_begin;
+  const Offset bump = __atomic_load_n(&state->bump, __ATOMIC_RELAXED);
+  if (data_begin == 0 || data_begin % 4096 != 0 || data_begin > domain_size) {
+    return absl::DataLossError(absl::StrFormat(
+        "%s: allocator state: data_begin %d is not a page boundary inside the domain (%d bytes)",
+        path, data_begin, domain_size));
+  }
+  if (bump < data_begin || bump > domain_size || bump % kBlockAlign != 0) {
+    return absl::DataLossError(absl::StrFormat(
+        "%s: allocator state: bump %d outside [data_begin %d, domain size %d]", path, bump,
+        data_begin, domain_size));
+  }
+  for (SizeClass c = 0; c < kNumClasses; ++c) {
+    if (first[c] == kNullOffset) continue;
+    if (first[c] < data_begin || first[c] % kBlockAlign != 0 || bump - data_begin < ClassBytes(c) ||
+        first[c] > bump - ClassBytes(c)) {
+      return absl::DataLossError(absl::StrFormat(
+          "%s: allocator state: heads[%d] = %d is not a block of %d bytes inside [%d, %d)", path,
+          c, first[c], ClassBytes(c), data_begin, bump));
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::uint64_t Allocator::BlockBytes(std::uint64_t bytes) {
@@ -273,8 +327,19 @@ absl::StatusOr<Offset> Allocator::AllocateSlow(ParticipantCache* cache, SizeClas
   if (!batch.ok()) return batch.status();
   if (*batch != kNullOffset) {
     const Offset first = *batch;
+    // Count the rest. Every block of the batch must be mapped here before it is read or handed
+    // out: PopBatch checked only the first, and the others may have been carved by a process
+    // that grew the domain since (one Refresh maps them all: they all lie below the bump value
+    // that the acquire of the head (2)/(3) made visible).
     std::uint32_t rest_count = 0;
-    for (Offset b = *ChainLink(first); b != kNullOffset; b = *ChainLink(b)) ++rest_count;
+    for (Offset b = *ChainLink(first); b != kNullOffset; b = *ChainLink(b)) {
+      if (!EnsureMapped(b, ClassBytes(c))) {
+        return absl::DataLossError(absl::StrFormat(
+            "%s: a free block of class %d at offset %d lies past the domain", arena_->path(), c,
+            b));
+      }
+      ++rest_count;
+    }
     // The private list is empty here (we only refill an empty one).
     StoreOwned(cc.head, *ChainLink(first));
     StoreOwned(cc.count, rest_count);
@@ -412,7 +477,7 @@ AllocatorStats Allocator::Stats(const std::vector<const ParticipantCache*>& cach
   std::vector<std::uint64_t> carved(kNumClasses, 0);
   for (SizeClass c = 0; c < kNumClasses; ++c) {
     carved[c] = Shared(state_->carved_blocks[c]).load(kRelaxed);
-    const Offset first_batch = Shared(state_->heads[c]).load(kAcquire).offset;
+    const Offset first_batch = LoadHeadOffsetForInspection(state_->heads[c]);
     for (Offset batch = first_batch; batch != kNullOffset; batch = *BatchLink(batch)) {
       if (!EnsureMapped(batch, ClassBytes(c))) break;
       for (Offset b = batch; b != kNullOffset; b = *ChainLink(b)) {

@@ -19,6 +19,7 @@
 #define ATOMAP_SRC_ALLOC_ALLOCATOR_H_
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -60,6 +61,13 @@ class Allocator {
   static void Format(AllocatorState* state, Offset data_begin);
   // Zeroes a cache (a slot being claimed for the first time).
   static void FormatCache(ParticipantCache* cache);
+  // Checks a state read from a file before use (opening a domain): magic, version, class count,
+  // data_begin, bump within [data_begin, domain_size], every list head inside the data region.
+  // FailedPrecondition for a file that is not an allocator of this version, DataLoss for one
+  // whose fields are inconsistent; the message names `path` and the field.
+  // Safe while other participants allocate (the heads are read before the bump pointer).
+  static absl::Status Validate(const AllocatorState* state, std::uint64_t domain_size,
+                               std::string_view path);
 
   // The block size a request of `bytes` really occupies (its size class).
   static std::uint64_t BlockBytes(std::uint64_t bytes);
