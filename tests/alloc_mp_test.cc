@@ -39,9 +39,9 @@ constexpr std::uint64_t kMaxSize = std::uint64_t{4} << 30;
 constexpr Offset kSizeWord = 0;
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kMessagesPerChild = 3000;
+constexpr int kMessagesPerChild = 20000;
 #else
-constexpr int kMessagesPerChild = 30000;
+constexpr int kMessagesPerChild = 100000;
 #endif
 
 Offset CacheOffset(int slot) {

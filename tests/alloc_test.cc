@@ -385,9 +385,9 @@ TEST_CASE("a full domain is ResourceExhausted and what was allocated stays intac
 TEST_CASE("multi-threaded churn: blocks freed by other threads, full accounting", "[alloc]") {
   constexpr int kThreads = 4;
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-  constexpr int kOpsPerThread = 20000;
+  constexpr int kOpsPerThread = 150000;
 #else
-  constexpr int kOpsPerThread = 200000;
+  constexpr int kOpsPerThread = 1000000;
 #endif
   TestAllocator t(std::uint64_t{8} << 30);
   std::mutex model_mu;
@@ -484,9 +484,9 @@ TEST_CASE("multi-threaded churn: blocks freed by other threads, full accounting"
 TEST_CASE("multi-threaded churn of one class through the shared list", "[alloc]") {
   constexpr int kThreads = 4;
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-  constexpr int kRounds = 300;
+  constexpr int kRounds = 5000;
 #else
-  constexpr int kRounds = 3000;
+  constexpr int kRounds = 30000;
 #endif
   TestAllocator t(std::uint64_t{1} << 30);
   const std::uint64_t bytes = 4096;  // batches of 2: the shared list is hit every few ops
@@ -531,7 +531,7 @@ TEST_CASE("property: random allocate/free/flush sequences match a model", "[allo
     std::size_t index;    // kFree: which live block (mod count); any: which cache (mod 3)
   };
   const bool ok = rc::check("allocator matches the model", [] {
-    const auto ops = *rc::gen::container<std::vector<Op>>(rc::gen::build<Op>(
+    const auto ops = *rc::gen::resize(400, rc::gen::container<std::vector<Op>>(rc::gen::build<Op>(
         rc::gen::set(&Op::kind, rc::gen::weightedElement<OpKind>(
                                     {{6, OpKind::kAlloc}, {4, OpKind::kFree}, {1, OpKind::kFlush}})),
         rc::gen::set(&Op::bytes,
@@ -539,7 +539,7 @@ TEST_CASE("property: random allocate/free/flush sequences match a model", "[allo
                          {{8, rc::gen::inRange<std::uint64_t>(0, 257)},
                           {3, rc::gen::inRange<std::uint64_t>(257, 8193)},
                           {1, rc::gen::inRange<std::uint64_t>(8193, std::uint64_t{2} << 20)}})),
-        rc::gen::set(&Op::index, rc::gen::arbitrary<std::size_t>())));
+        rc::gen::set(&Op::index, rc::gen::arbitrary<std::size_t>()))));
     // A small domain, so that some sequences run it out.
     TestAllocator t(kDataBegin + (std::uint64_t{6} << 20));
     Model model;
