@@ -23,6 +23,10 @@
 //       empty; a crash may leak (lose) a few blocks or, between taking a chunk from the shared
 //       bump and recording it, one chunk, but never duplicate one. Leaked bytes are counted as
 //       live until the mark-and-sweep backstop (or atomap check --repair) returns them.
+//  (A6) Counters never over-count: a block is counted in `carved` only after the bump region
+//       that holds it has been advanced past it, and a fold zeroes the private counter before
+//       adding it to the shared one. So after crashes live + free + unused <= total (the
+//       difference is bytes a crash lost uncounted), and == total when no participant crashed.
 //
 // Memory ordering (numbered edges; partners named)
 //  (1) PushBatch: release CAS of a list head, after writing the batch's links (word 1 of each
@@ -273,8 +277,9 @@ void Allocator::CountCarved(ParticipantCache* cache, SizeClass c) {
     StoreOwned(cc.carved, carved);
     return;
   }
-  Shared(state_->carved_blocks[c]).fetch_add(carved, kRelaxed);  // (6)
+  // Zeroed before added, like Flush's fold: a crash in between under-counts (see (A6)).
   StoreOwned(cc.carved, std::uint32_t{0});
+  Shared(state_->carved_blocks[c]).fetch_add(carved, kRelaxed);  // (6)
 }
 
 // REQUIRES: IsCached(c); `block` is a free block of class c, mapped here.
@@ -458,13 +463,14 @@ void Allocator::Flush(ParticipantCache* cache) {
   }
   StoreOwned(cache->bump_cur, Offset{0});
   StoreOwned(cache->bump_end, Offset{0});
-  // 3. Fold the private carved counters into the shared ones. Added before zeroed: a crash in
-  //    between counts blocks twice (statistics only; they look live, as leaks do).
+  // 3. Fold the private carved counters into the shared ones. Zeroed before added: a crash in
+  //    between under-counts, never over-counts (A6).
   for (SizeClass c = 0; c < kCachedClasses; ++c) {
     CachedClass& cc = cache->classes[c];
-    if (cc.carved == 0) continue;
-    Shared(state_->carved_blocks[c]).fetch_add(cc.carved, kRelaxed);  // (6)
+    const std::uint32_t carved = cc.carved;
+    if (carved == 0) continue;
     StoreOwned(cc.carved, std::uint32_t{0});
+    Shared(state_->carved_blocks[c]).fetch_add(carved, kRelaxed);  // (6)
   }
 }
 
