@@ -22,7 +22,8 @@
 //       prefix of its stores leaves well-formed lists and a region [cur, end) that it owns or is
 //       empty; a crash may leak (lose) a few blocks or, between taking a chunk from the shared
 //       bump and recording it, one chunk, but never duplicate one. Leaked bytes are counted as
-//       live until the mark-and-sweep backstop (or atomap check --repair) returns them.
+//       live, or not at all (A6), until the mark-and-sweep backstop (or atomap check --repair)
+//       returns them.
 //  (A6) Counters never over-count: a block is counted in `carved` only after the bump region
 //       that holds it has been advanced past it, and a fold zeroes the private counter before
 //       adding it to the shared one. So after crashes live + free + unused <= total (the
@@ -57,6 +58,7 @@
 #include "alloc/allocator.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <type_traits>
 
@@ -361,9 +363,10 @@ absl::StatusOr<Offset> Allocator::AllocateSlow(ParticipantCache* cache, SizeClas
       CountCarved(cache, c);
       return *exact;
     }
-    RetireBumpTailPrivate(cache);  // bump_cur == bump_end afterwards
-    // Three stores, so that every prefix leaves a region that is empty or ours (A5): the new
-    // cur is >= the old end (the shared bump only grows), so [new cur, old end) is empty.
+    RetireBumpTailPrivate(cache);  // bump_cur == bump_end == the old end afterwards
+    // cur first, then end, so that every prefix leaves a region that is empty or ours (A5): the
+    // new cur is >= the old end (the shared bump only grows), so [new cur, old end) is empty.
+    // A crash before these stores loses the chunk (uncounted, A6).
     StoreOwned(cache->bump_cur, *chunk);
     StoreOwned(cache->bump_end, *chunk + kChunkBytes);
   }
@@ -407,6 +410,7 @@ absl::StatusOr<Offset> Allocator::Allocate(ParticipantCache* cache, std::uint64_
 }
 
 void Allocator::Free(ParticipantCache* cache, Offset off, std::uint64_t bytes) {
+  assert(bytes <= kMaxBlockBytes && off % kBlockAlign == 0 && off != kNullOffset);
   const SizeClass c = ClassOf(bytes);
   // A block freed by a participant that never read it (reclamation) may lie past our mapping.
   // If it cannot be mapped, it cannot be linked: it leaks (the sweep recovers it).
