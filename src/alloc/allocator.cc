@@ -149,6 +149,7 @@ bool Allocator::EnsureMapped(Offset off, std::uint64_t len) const {
 // ---- static -----------------------------------------------------------------------------------
 
 void Allocator::Format(AllocatorState* state, Offset data_begin) {
+  assert(data_begin != 0 && data_begin % 4096 == 0);
   std::memset(static_cast<void*>(state), 0, sizeof(AllocatorState));
   state->version = kAllocatorVersion;
   state->num_classes = kNumClasses;
