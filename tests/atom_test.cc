@@ -12,6 +12,7 @@
 #include "atomap/atom.h"
 #include "atomap/domain.h"
 #include "atomap/typed_map.h"
+#include "atomap/watcher.h"
 #include "support/temp_dir.h"
 
 namespace atomap {
@@ -225,6 +226,54 @@ TEST_CASE("under churn the garbage is reused and the data region stops growing",
   CHECK(data_bytes[5] == data_bytes[7]);
   CHECK(data_bytes[6] == data_bytes[7]);
   CHECK(domain->stats().pending_garbage_blocks < 64 * 64);  // bounded by the reclaim cadence
+}
+
+}  // namespace
+}  // namespace atomap
+
+namespace atomap {
+namespace {
+
+TEST_CASE("a watcher delivers what was added, removed and changed", "[atom][watcher]") {
+  absl::StatusOr<Domain> domain = Domain::Open("watch", SmallDomain(DomainKind::kInProcess));
+  REQUIRE(domain.ok());
+  Atom config = *domain->atom("config");
+  REQUIRE(config.swap([](Transaction& tx) {
+    absl::Status s = tx.set("keep", "1");
+    s.Update(tx.set("change", "old"));
+    s.Update(tx.set("drop", "x"));
+    return s;
+  }).ok());
+  absl::StatusOr<Watcher> watcher = Watcher::Start(config);
+  REQUIRE(watcher.ok());
+  CHECK(watcher->version() == 1);
+  absl::StatusOr<bool> idle = watcher->Next([](const MapDiff&, const Snapshot&) { FAIL("no change yet"); },
+                                            absl::Milliseconds(10));
+  REQUIRE(idle.ok());
+  CHECK(!*idle);
+
+  REQUIRE(config.swap([](Transaction& tx) {
+    absl::Status s = tx.set("change", "new");
+    s.Update(tx.erase("drop").status());
+    s.Update(tx.set("add", "y"));
+    return s;
+  }).ok());
+  MapDiff seen;
+  absl::StatusOr<bool> changed = watcher->Next([&](const MapDiff& diff, const Snapshot& now) {
+    seen = diff;
+    CHECK(now.version() == 2);
+  });
+  REQUIRE(changed.ok());
+  CHECK(*changed);
+  CHECK(watcher->version() == 2);
+  REQUIRE(seen.added.size() == 1);
+  CHECK(seen.added[0] == std::make_pair(std::string("add"), std::string("y")));
+  REQUIRE(seen.removed.size() == 1);
+  CHECK(seen.removed[0] == std::make_pair(std::string("drop"), std::string("x")));
+  REQUIRE(seen.changed.size() == 1);
+  CHECK(seen.changed[0].key == "change");
+  CHECK(seen.changed[0].old_value == "old");
+  CHECK(seen.changed[0].new_value == "new");
 }
 
 }  // namespace

@@ -12,6 +12,17 @@ namespace {
 
 RetireBatch* Batch(DomainImpl& domain, Offset off) { return domain.arena().At<RetireBatch>(off); }
 
+// A dead owner's slot may be damaged (it died mid-write, or the file was): follow only offsets
+// that can be a retire batch. What is dropped here is found again by the sweep.
+bool PlausibleBatch(DomainImpl& domain, Offset off) {
+  return off % kBlockAlign == 0 && off >= domain.data_begin() &&
+         domain.arena().InBounds(off, sizeof(RetireBatch));
+}
+
+void DropImplausible(DomainImpl& domain, Offset& field) {
+  if (field != kNullOffset && !PlausibleBatch(domain, field)) field = kNullOffset;
+}
+
 }  // namespace
 
 // Memory ordering of the orphan chain:
@@ -45,6 +56,9 @@ void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
   auto* cache = reinterpret_cast<ParticipantCache*>(slots.AllocCacheArea(slot));
   auto* area = reinterpret_cast<ReclaimArea*>(slots.ReclaimArea(slot));
   RetireList theirs(area, &allocator, cache);
+  DropImplausible(domain, area->retire_head);
+  DropImplausible(domain, area->reclaiming);
+  DropImplausible(domain, area->spare);
 
   theirs.FinishInterruptedReclaim();
   const Offset chain = area->retire_head;
