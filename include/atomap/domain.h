@@ -20,6 +20,9 @@
 //  - While open, a writable Domain holds one participant slot of the domain (its process's).
 //    When the process dies however it dies, the kernel releases the slot's lock and the next
 //    process to attach takes the slot over.
+//  - After fork(), the child must open the domain again. Handles it inherited (the Domain, its
+//    atoms and snapshots) are inert in the child: operations return FailedPrecondition, and
+//    destroying them leaves the parent's slot, pins and locks alone.
 //  - Errors are values (absl::Status); no exception leaves this API.
 //
 // Thread safety: a Domain is safe to use from any thread of any process that maps the file; the

@@ -29,6 +29,7 @@ Participant::Participant(Runtime& runtime, SlotLease lease)
 }
 
 Participant::~Participant() {
+  if (abandoned_) return;
   Reclaim();
   // What is not yet safe to free outlives this participant on the domain's orphan chain.
   ReclaimArea* area = AreaOf(runtime_, slot());
@@ -41,11 +42,16 @@ Participant::~Participant() {
 }
 
 void Participant::Pin() {
-  if (pin_depth_++ == 0) runtime_.epochs().Pin(slot());
+  if (pin_depth_++ == 0 && !runtime_.inherited()) runtime_.epochs().Pin(slot());
 }
 
 void Participant::Unpin() {
-  if (--pin_depth_ == 0) runtime_.epochs().Unpin(slot());
+  if (--pin_depth_ == 0 && !runtime_.inherited()) runtime_.epochs().Unpin(slot());
+}
+
+void Participant::Abandon() {
+  abandoned_ = true;
+  lease_.Abandon();
 }
 
 void Participant::RetireAfterPublish(absl::Span<const Block> blocks) {

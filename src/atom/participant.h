@@ -32,8 +32,13 @@ class Participant {
   Participant(const Participant&) = delete;
   Participant& operator=(const Participant&) = delete;
 
+  // Both are no-ops in a child of fork() for an inherited participant: the announcement word
+  // is the parent's.
   void Pin();
   void Unpin();
+
+  // Forgets the slot without releasing anything (an inherited copy in a child of fork()).
+  void Abandon();
   bool pinned() const { return pin_depth_ > 0; }
 
   const TrieContext& context() const { return context_; }
@@ -64,6 +69,7 @@ class Participant {
   TrieContext context_;
   RetireList retire_;
   int pin_depth_ = 0;
+  bool abandoned_ = false;
   std::uint32_t retires_since_reclaim_ = 0;
 };
 

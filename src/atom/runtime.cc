@@ -1,5 +1,7 @@
 #include "atom/runtime.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <mutex>
 #include <vector>
@@ -35,6 +37,18 @@ struct ThreadParticipants {
 };
 thread_local ThreadParticipants this_thread_participants;
 
+// In a child of fork(), the parent's runtimes are not this process's: forget them, so that a
+// thread exiting in the child releases nothing of the parent's. prepare/parent keep the mutex
+// consistent across the fork.
+const bool fork_handlers_registered = [] {
+  pthread_atfork([] { live_runtimes_mu.lock(); }, [] { live_runtimes_mu.unlock(); },
+                 [] {
+                   LiveRuntimes().clear();
+                   live_runtimes_mu.unlock();
+                 });
+  return true;
+}();
+
 std::uint64_t NextRuntimeId() {
   static std::atomic<std::uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);
@@ -50,6 +64,7 @@ Runtime::Runtime(DomainImpl& domain)
               domain.header().slot_capacity),
       read_context_{&domain.arena(), nullptr, nullptr, domain.hasher()},
       id_(NextRuntimeId()) {
+  (void)fork_handlers_registered;
   std::lock_guard<std::mutex> lock(live_runtimes_mu);
   LiveRuntimes()[id_] = this;
 }
@@ -60,12 +75,16 @@ Runtime::~Runtime() {
     LiveRuntimes().erase(id_);
   }
   std::lock_guard<std::mutex> lock(mu_);
+  if (inherited()) {
+    for (auto& [thread, participant] : participants_) participant->Abandon();
+  }
   participants_.clear();
 }
 
 absl::StatusOr<Participant*> Runtime::ThisThread() {
   ThreadParticipants& mine = this_thread_participants;
-  if (mine.cached_runtime == id_) return mine.cached;
+  if (mine.cached_runtime == id_ && !inherited()) return mine.cached;
+  if (inherited()) return domain_.ClaimSlot().status();  // FailedPrecondition, naming fork()
   std::lock_guard<std::mutex> lock(mu_);
   auto it = participants_.find(std::this_thread::get_id());
   if (it == participants_.end()) {

@@ -49,6 +49,9 @@ class Runtime {
   // domains (they claim no slot); ResourceExhausted when every slot has a live owner.
   absl::StatusOr<Participant*> ThisThread();
 
+  // True in a child of fork() for a runtime its parent made: inert there.
+  bool inherited() const { return domain_.inherited(); }
+
   // Called for a thread that exits while this runtime lives.
   void ReleaseThread(std::thread::id thread);
 

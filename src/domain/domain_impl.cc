@@ -124,6 +124,11 @@ absl::Status DomainImpl::InitTables() {
 }
 
 absl::StatusOr<SlotLease> DomainImpl::ClaimSlot() {
+  if (inherited()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: this handle was opened by the parent of this process (before fork()); open the "
+        "domain again in the child", path_));
+  }
   if (read_only_) {
     return absl::FailedPreconditionError(
         absl::StrFormat("%s: opened read-only; a read-only handle claims no slot", path_));
@@ -159,6 +164,11 @@ void DomainImpl::Detach() {
 }
 
 DomainImpl::~DomainImpl() {
+  if (inherited()) {
+    // The parent still owns the slot and shares the attach lock's description: leave both.
+    process_slot_.Abandon();
+    return;
+  }
   if (arena_ != nullptr && slots_.has_value()) Detach();
 }
 

@@ -32,6 +32,7 @@
 #include "arena/arena.h"
 #include "atomap/domain.h"
 #include "atomap/options.h"
+#include "common/fork_generation.h"
 #include "common/hash.h"
 #include "domain/atom_table.h"
 #include "domain/header.h"
@@ -92,6 +93,9 @@ class DomainImpl {
 
   DomainInfo Info() const;
 
+  // True in a child of fork() for a handle its parent opened (src/common/fork_generation.h).
+  bool inherited() const { return ForkGeneration() != fork_generation_; }
+
  private:
   DomainImpl() = default;
   absl::Status AttachFile();
@@ -112,6 +116,7 @@ class DomainImpl {
   bool attached_ = false;      // holds the shared lock on kAttachedLockByte
   bool marked_dirty_ = false;  // this handle stored kDirty (so it may mark clean at the end)
   SlotLease process_slot_;
+  std::uint64_t fork_generation_ = ForkGeneration();
 };
 
 }  // namespace atomap::internal

@@ -49,6 +49,13 @@ void SlotLease::Release() {
   owns_fd_ = false;
 }
 
+void SlotLease::Abandon() {
+  if (table_ != nullptr && owns_fd_) close(lock_fd_);
+  table_ = nullptr;
+  lock_fd_ = -1;
+  owns_fd_ = false;
+}
+
 absl::StatusOr<SlotLease> SlotTable::Claim(int lock_fd, bool owns_fd) {
   absl::StatusOr<SlotLease> lease = use_locks_ ? ClaimLocked(lock_fd, owns_fd) : ClaimUnlocked();
   if (!lease.ok() && owns_fd && lock_fd >= 0) close(lock_fd);

@@ -81,6 +81,10 @@ class SlotLease {
 
   // Marks the slot free and drops its lock. No-op if not held.
   void Release();
+  // Forgets the slot without releasing it: for a copy inherited by a child of fork(), whose
+  // parent still owns the slot and shares the lock's file description. Closes an owned
+  // description (the parent's reference keeps the lock).
+  void Abandon();
 
  private:
   friend class SlotTable;

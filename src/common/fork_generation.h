@@ -1,0 +1,21 @@
+// Which process a handle belongs to, across fork().
+//
+// A child of fork() inherits every Domain, participant and snapshot of its parent, and shares
+// the parent's open file descriptions — and so its OFD locks. If the child released any of them
+// it would clear the parent's pins, flush the parent's live allocator cache into the shared free
+// lists (handing blocks out twice) and drop the parent's locks. So a handle records the fork
+// generation it was made in; in a child (a later generation) it is inert: operations refuse with
+// FailedPrecondition, and destroying it touches no shared state.
+#ifndef ATOMAP_SRC_COMMON_FORK_GENERATION_H_
+#define ATOMAP_SRC_COMMON_FORK_GENERATION_H_
+
+#include <cstdint>
+
+namespace atomap::internal {
+
+// Incremented in every child of fork() (a pthread_atfork handler). One relaxed load.
+std::uint64_t ForkGeneration();
+
+}  // namespace atomap::internal
+
+#endif  // ATOMAP_SRC_COMMON_FORK_GENERATION_H_
