@@ -15,6 +15,7 @@
 #include "atomap/domain.h"
 #include "atomap/typed_map.h"
 #include "support/process.h"
+#include "support/small_options.h"
 #include "support/temp_dir.h"
 
 namespace atomap {
@@ -26,14 +27,6 @@ constexpr int kScale = 10;  // sanitizer builds run ten times fewer operations
 constexpr int kScale = 1;
 #endif
 
-Options Shared() {
-  Options options;
-  options.max_size = std::uint64_t{1} << 30;
-  options.slot_capacity = 64;
-  options.atom_capacity = 64;
-  return options;
-}
-
 using Counters = TypedTransaction<std::string, std::uint64_t>;
 using CounterMap = TypedMap<std::string, std::uint64_t>;
 
@@ -44,7 +37,7 @@ absl::Status Increment(Transaction& tx, const std::string& key) {
 
 // Opens the domain in a child; on failure the child exits with a distinctive code.
 #define CHILD_OPEN(var, path)                           \
-  absl::StatusOr<Domain> var = Domain::Open(path, Shared()); \
+  absl::StatusOr<Domain> var = Domain::Open(path, SmallOptions(64, 64)); \
   if (!var.ok()) return 90
 
 TEST_CASE("P processes x N increments end at exactly P x N", "[atom][processes]") {
@@ -76,7 +69,7 @@ TEST_CASE("P processes x N increments end at exactly P x N", "[atom][processes]"
       start.Open();
       for (pid_t child : children) CHECK(WaitChild(child) == 0);
 
-      absl::StatusOr<Domain> domain = Domain::Open(path, Shared());
+      absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(64, 64));
       REQUIRE(domain.ok());
       absl::StatusOr<Snapshot> end = domain->atom("counters")->load();
       REQUIRE(end.ok());
@@ -112,7 +105,7 @@ TEST_CASE("readers in other processes see every snapshot whole while writers mov
   TempDir dir;
   const std::string path = dir.File("bank.atomap");
   {
-    absl::StatusOr<Domain> domain = Domain::Open(path, Shared());
+    absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(64, 64));
     REQUIRE(domain.ok());
     REQUIRE(domain->atom("bank")->swap([&](Transaction& tx) {
       Accounts accounts(tx);
@@ -203,7 +196,7 @@ TEST_CASE("a reader killed while pinned is taken over and its garbage reclaimed"
           "[atom][processes][reclaim][crash]") {
   TempDir dir;
   const std::string path = dir.File("killed.atomap");
-  absl::StatusOr<Domain> domain = Domain::Open(path, Shared());
+  absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(64, 64));
   REQUIRE(domain.ok());
   Atom atom = *domain->atom("a");
   Churn(atom, 1000);
@@ -242,7 +235,7 @@ TEST_CASE("a live reader that stopped holds reclamation back and its snapshot st
           "[atom][processes][reclaim]") {
   TempDir dir;
   const std::string path = dir.File("stopped.atomap");
-  absl::StatusOr<Domain> domain = Domain::Open(path, Shared());
+  absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(64, 64));
   REQUIRE(domain.ok());
   Atom atom = *domain->atom("a");
   Churn(atom, 200);  // every key-i holds some letter now
@@ -280,7 +273,7 @@ TEST_CASE("wait_for_change wakes a waiting process for every change", "[atom][pr
   constexpr int kChanges = 50;
   TempDir dir;
   const std::string path = dir.File("wait.atomap");
-  absl::StatusOr<Domain> domain = Domain::Open(path, Shared());
+  absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(64, 64));
   REQUIRE(domain.ok());
   Atom atom = *domain->atom("config");
 

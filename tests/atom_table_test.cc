@@ -14,20 +14,13 @@
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "support/process.h"
+#include "support/small_options.h"
 #include "support/temp_dir.h"
 
 namespace atomap {
 namespace {
 
 using internal::Access;
-
-Options WithAtoms(std::uint32_t atoms) {
-  Options options;
-  options.max_size = std::uint64_t{1} << 30;
-  options.slot_capacity = 16;
-  options.atom_capacity = atoms;
-  return options;
-}
 
 std::string SharedName(int i) { return "shared/" + std::to_string(i); }
 std::string OwnName(int process, int i) {
@@ -37,7 +30,7 @@ std::string OwnName(int process, int i) {
 TEST_CASE("processes creating the same and different names agree on every atom", "[atoms][race]") {
   TempDir dir;
   const std::string path = dir.File("atoms.atomap");
-  { REQUIRE(Domain::Open(path, WithAtoms(256)).ok()); }
+  { REQUIRE(Domain::Open(path, SmallOptions(16, 256)).ok()); }
   constexpr int kProcesses = 6;
   constexpr int kShared = 50;
   constexpr int kOwn = 20;
@@ -52,7 +45,7 @@ TEST_CASE("processes creating the same and different names agree on every atom",
   for (int p = 0; p < kProcesses; ++p) {
     children.push_back(ForkChild([&, p] {
       start.Wait();
-      absl::StatusOr<Domain> domain = Domain::Open(path, WithAtoms(256));
+      absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(16, 256));
       if (!domain.ok()) return 1;
       internal::AtomTable& atoms = Access(*domain).atoms();
       for (int i = 0; i < kShared + kOwn; ++i) {
@@ -85,7 +78,7 @@ TEST_CASE("processes creating the same and different names agree on every atom",
   }
   for (pid_t child : children) CHECK(WaitChild(child) == 0);
 
-  absl::StatusOr<Domain> domain = Domain::Open(path, WithAtoms(256));
+  absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(16, 256));
   REQUIRE(domain.ok());
   internal::AtomTable& atoms = Access(*domain).atoms();
   CHECK(atoms.Count() == kShared + kProcesses * kOwn);
@@ -123,13 +116,13 @@ void CreateFromThreads(Domain& domain) {
 
 TEST_CASE("threads creating the same names agree (file)", "[atoms][threads]") {
   TempDir dir;
-  absl::StatusOr<Domain> domain = Domain::Open(dir.File("threads.atomap"), WithAtoms(128));
+  absl::StatusOr<Domain> domain = Domain::Open(dir.File("threads.atomap"), SmallOptions(16, 128));
   REQUIRE(domain.ok());
   CreateFromThreads(*domain);
 }
 
 TEST_CASE("threads creating the same names agree (in-process)", "[atoms][threads]") {
-  Options options = WithAtoms(128);
+  Options options = SmallOptions(16, 128);
   options.kind = DomainKind::kInProcess;
   absl::StatusOr<Domain> domain = Domain::Open("atoms", options);
   REQUIRE(domain.ok());
@@ -138,7 +131,7 @@ TEST_CASE("threads creating the same names agree (in-process)", "[atoms][threads
 
 TEST_CASE("names have 1 to 255 bytes, any bytes", "[atoms]") {
   TempDir dir;
-  absl::StatusOr<Domain> domain = Domain::Open(dir.File("names.atomap"), WithAtoms(16));
+  absl::StatusOr<Domain> domain = Domain::Open(dir.File("names.atomap"), SmallOptions(16, 16));
   REQUIRE(domain.ok());
   internal::AtomTable& atoms = Access(*domain).atoms();
   const std::string longest(255, 'n');
@@ -158,7 +151,7 @@ TEST_CASE("names have 1 to 255 bytes, any bytes", "[atoms]") {
 
 TEST_CASE("a full atom table is ResourceExhausted; existing names still resolve", "[atoms]") {
   TempDir dir;
-  absl::StatusOr<Domain> domain = Domain::Open(dir.File("full.atomap"), WithAtoms(8));
+  absl::StatusOr<Domain> domain = Domain::Open(dir.File("full.atomap"), SmallOptions(16, 8));
   REQUIRE(domain.ok());
   internal::AtomTable& atoms = Access(*domain).atoms();
   for (int i = 0; i < 8; ++i) REQUIRE(atoms.FindOrCreate(SharedName(i)).ok());
@@ -170,7 +163,7 @@ TEST_CASE("a full atom table is ResourceExhausted; existing names still resolve"
 
 TEST_CASE("colliding hashes (test-weak kind) still keep names apart", "[atoms]") {
   TempDir dir;
-  Options options = WithAtoms(128);
+  Options options = SmallOptions(16, 128);
   options.testing_hash_kind = internal::HashKind::kTestWeak;
   absl::StatusOr<Domain> domain = Domain::Open(dir.File("weak.atomap"), options);
   REQUIRE(domain.ok());
@@ -199,7 +192,7 @@ TEST_CASE("atoms persist, start empty, and are listed in record order", "[atoms]
   TempDir dir;
   const std::string path = dir.File("persist.atomap");
   {
-    absl::StatusOr<Domain> domain = Domain::Open(path, WithAtoms(16));
+    absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(16, 16));
     REQUIRE(domain.ok());
     internal::AtomTable& atoms = Access(*domain).atoms();
     for (const char* name : {"zeta", "alpha", "mid"}) {
@@ -211,7 +204,7 @@ TEST_CASE("atoms persist, start empty, and are listed in record order", "[atoms]
     }
     internal::Shared(atoms.RootWord(*atoms.Find("mid"))).store(4096, internal::kRelease);
   }
-  absl::StatusOr<Domain> domain = Domain::Open(path, WithAtoms(16));
+  absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(16, 16));
   REQUIRE(domain.ok());
   internal::AtomTable& atoms = Access(*domain).atoms();
   std::vector<std::string> listed;

@@ -14,20 +14,12 @@
 #include "atomap/typed_map.h"
 #include "atomap/watcher.h"
 #include "support/temp_dir.h"
+#include "support/small_options.h"
 
 namespace atomap {
 namespace {
 
 using Counters = TypedTransaction<std::string, std::uint64_t>;
-
-Options SmallDomain(DomainKind kind = DomainKind::kFile) {
-  Options options;
-  options.kind = kind;
-  options.max_size = std::uint64_t{256} << 20;
-  options.slot_capacity = 64;
-  options.atom_capacity = 64;
-  return options;
-}
 
 std::uint64_t Get(const Snapshot& snap, const std::string& key) {
   return TypedMap<std::string, std::uint64_t>(snap.map()).get(key).value_or(0);
@@ -41,7 +33,7 @@ absl::Status Increment(Transaction& tx, const std::string& key) {
 TEST_CASE("an atom starts empty at version 0 and each swap publishes the next version", "[atom]") {
   TempDir dir;
   for (DomainKind kind : {DomainKind::kFile, DomainKind::kInProcess}) {
-    absl::StatusOr<Domain> domain = Domain::Open(dir.File("basic.atomap"), SmallDomain(kind));
+    absl::StatusOr<Domain> domain = Domain::Open(dir.File("basic.atomap"), SmallOptions(64, 64, kind, std::uint64_t{256} << 20));
     REQUIRE(domain.ok());
     absl::StatusOr<Atom> atom = domain->atom("config");
     REQUIRE(atom.ok());
@@ -70,7 +62,7 @@ TEST_CASE("an atom starts empty at version 0 and each swap publishes the next ve
 }
 
 TEST_CASE("the same name gives the same atom, another name another", "[atom]") {
-  absl::StatusOr<Domain> domain = Domain::Open("names", SmallDomain(DomainKind::kInProcess));
+  absl::StatusOr<Domain> domain = Domain::Open("names", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   REQUIRE(domain->atom("a")->swap([](Transaction& tx) { return tx.set("k", "1"); }).ok());
   CHECK(domain->atom("a")->load()->map().get("k") == "1");
@@ -80,7 +72,7 @@ TEST_CASE("the same name gives the same atom, another name another", "[atom]") {
 
 TEST_CASE("a swap function's error or exception publishes nothing and frees its work", "[atom]") {
   TempDir dir;
-  absl::StatusOr<Domain> domain = Domain::Open(dir.File("errors.atomap"), SmallDomain());
+  absl::StatusOr<Domain> domain = Domain::Open(dir.File("errors.atomap"), SmallOptions(64, 64, DomainKind::kFile, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   Atom atom = *domain->atom("a");
   REQUIRE(atom.swap([](Transaction& tx) { return tx.set("keep", "1"); }).ok());
@@ -105,7 +97,7 @@ TEST_CASE("a swap function's error or exception publishes nothing and frees its 
 }
 
 TEST_CASE("compare_and_set publishes only over the version it began from", "[atom]") {
-  absl::StatusOr<Domain> domain = Domain::Open("cas", SmallDomain(DomainKind::kInProcess));
+  absl::StatusOr<Domain> domain = Domain::Open("cas", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   Atom atom = *domain->atom("a");
   absl::StatusOr<Snapshot> base = atom.load();
@@ -126,7 +118,7 @@ TEST_CASE("compare_and_set publishes only over the version it began from", "[ato
 }
 
 TEST_CASE("reset makes an atom's contents equal to another map", "[atom]") {
-  absl::StatusOr<Domain> domain = Domain::Open("reset", SmallDomain(DomainKind::kInProcess));
+  absl::StatusOr<Domain> domain = Domain::Open("reset", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   Atom source = *domain->atom("source");
   Atom target = *domain->atom("target");
@@ -150,7 +142,7 @@ TEST_CASE("reset makes an atom's contents equal to another map", "[atom]") {
 }
 
 TEST_CASE("wait_for_change returns at once on a newer version and times out otherwise", "[atom]") {
-  absl::StatusOr<Domain> domain = Domain::Open("wait", SmallDomain(DomainKind::kInProcess));
+  absl::StatusOr<Domain> domain = Domain::Open("wait", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   Atom atom = *domain->atom("a");
   REQUIRE(atom.swap([](Transaction& tx) { return tx.set("k", "v"); }).ok());
@@ -167,7 +159,7 @@ TEST_CASE("wait_for_change returns at once on a newer version and times out othe
 TEST_CASE("threads racing on one atom lose no update", "[atom][threads]") {
   TempDir dir;
   for (DomainKind kind : {DomainKind::kFile, DomainKind::kInProcess}) {
-    absl::StatusOr<Domain> domain = Domain::Open(dir.File("race.atomap"), SmallDomain(kind));
+    absl::StatusOr<Domain> domain = Domain::Open(dir.File("race.atomap"), SmallOptions(64, 64, kind, std::uint64_t{256} << 20));
     REQUIRE(domain.ok());
     Atom atom = *domain->atom("counters");
     constexpr int kThreads = 4;
@@ -204,7 +196,7 @@ TEST_CASE("threads racing on one atom lose no update", "[atom][threads]") {
 
 TEST_CASE("under churn the garbage is reused and the data region stops growing", "[atom][reclaim]") {
   TempDir dir;
-  absl::StatusOr<Domain> domain = Domain::Open(dir.File("churn.atomap"), SmallDomain());
+  absl::StatusOr<Domain> domain = Domain::Open(dir.File("churn.atomap"), SmallOptions(64, 64, DomainKind::kFile, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   Atom atom = *domain->atom("churn");
   auto churn = [&](int rounds) {
@@ -235,7 +227,7 @@ namespace atomap {
 namespace {
 
 TEST_CASE("a watcher delivers what was added, removed and changed", "[atom][watcher]") {
-  absl::StatusOr<Domain> domain = Domain::Open("watch", SmallDomain(DomainKind::kInProcess));
+  absl::StatusOr<Domain> domain = Domain::Open("watch", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   Atom config = *domain->atom("config");
   REQUIRE(config.swap([](Transaction& tx) {

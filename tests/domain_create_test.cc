@@ -17,20 +17,13 @@
 #include "domain/domain_file.h"
 #include "domain/domain_impl.h"
 #include "support/process.h"
+#include "support/small_options.h"
 #include "support/temp_dir.h"
 
 namespace atomap {
 namespace {
 
 using internal::Access;
-
-Options Small() {
-  Options options;
-  options.max_size = std::uint64_t{1} << 30;
-  options.slot_capacity = 16;
-  options.atom_capacity = 64;
-  return options;
-}
 
 std::vector<std::string> DirectoryEntries(const std::string& dir) {
   std::vector<std::string> names;
@@ -55,7 +48,7 @@ TEST_CASE("a missing file is created, and reopening finds the same domain", "[do
   const std::string path = dir.File("d.atomap");
   std::uint64_t seed = 0;
   {
-    absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+    absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(16, 64));
     REQUIRE(domain.ok());
     CHECK(domain->path() == path);
     CHECK(domain->kind() == DomainKind::kFile);
@@ -76,7 +69,7 @@ TEST_CASE("a missing file is created, and reopening finds the same domain", "[do
   struct stat st;
   REQUIRE(stat(path.c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0600);
-  Options other = Small();
+  Options other = SmallOptions(16, 64);
   other.slot_capacity = 99;  // layout options of an existing domain come from its header
   absl::StatusOr<Domain> again = Domain::Open(path, other);
   REQUIRE(again.ok());
@@ -90,10 +83,10 @@ TEST_CASE("a missing file is created, and reopening finds the same domain", "[do
 TEST_CASE("the last handle to close marks the domain clean; others keep it dirty", "[domain]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
-  absl::StatusOr<Domain> a = Domain::Open(path, Small());
+  absl::StatusOr<Domain> a = Domain::Open(path, SmallOptions(16, 64));
   REQUIRE(a.ok());
   {
-    absl::StatusOr<Domain> b = Domain::Open(path, Small());
+    absl::StatusOr<Domain> b = Domain::Open(path, SmallOptions(16, 64));
     REQUIRE(b.ok());
     CHECK_FALSE(Access(*b).found_alone());
     CHECK(b->info().slots_in_use.size() == 2);
@@ -103,7 +96,7 @@ TEST_CASE("the last handle to close marks the domain clean; others keep it dirty
   Domain moved = *std::move(a);
   CHECK_FALSE(moved.info().clean);
   { Domain sink = std::move(moved); }
-  absl::StatusOr<Domain> c = Domain::Open(path, Small());
+  absl::StatusOr<Domain> c = Domain::Open(path, SmallOptions(16, 64));
   REQUIRE(c.ok());
   CHECK(Access(*c).was_clean());
   CHECK(Access(*c).found_alone());
@@ -111,7 +104,7 @@ TEST_CASE("the last handle to close marks the domain clean; others keep it dirty
 
 TEST_CASE("requested permissions are applied exactly", "[domain]") {
   TempDir dir;
-  Options options = Small();
+  Options options = SmallOptions(16, 64);
   options.permissions = 0640;
   const mode_t old_mask = umask(077);
   absl::StatusOr<Domain> domain = Domain::Open(dir.File("p.atomap"), options);
@@ -124,7 +117,7 @@ TEST_CASE("requested permissions are applied exactly", "[domain]") {
 
 TEST_CASE("create_if_missing off gives NotFound and creates nothing", "[domain]") {
   TempDir dir;
-  Options options = Small();
+  Options options = SmallOptions(16, 64);
   options.create_if_missing = false;
   absl::StatusOr<Domain> domain = Domain::Open(dir.File("none"), options);
   CHECK(domain.status().code() == absl::StatusCode::kNotFound);
@@ -133,12 +126,12 @@ TEST_CASE("create_if_missing off gives NotFound and creates nothing", "[domain]"
 
 TEST_CASE("bad options are InvalidArgument naming the option", "[domain]") {
   TempDir dir;
-  Options options = Small();
+  Options options = SmallOptions(16, 64);
   options.slot_capacity = 0;
   absl::StatusOr<Domain> domain = Domain::Open(dir.File("x"), options);
   CHECK(domain.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(domain.status().message().find("slot_capacity") != std::string::npos);
-  options = Small();
+  options = SmallOptions(16, 64);
   options.max_size = 4096;
   domain = Domain::Open(dir.File("x"), options);
   CHECK(domain.status().code() == absl::StatusCode::kInvalidArgument);
@@ -150,7 +143,7 @@ TEST_CASE("an existing empty or foreign file is an error and is not overwritten"
   TempDir dir;
   const std::string empty = dir.File("empty");
   WriteBytes(empty, "");
-  absl::StatusOr<Domain> domain = Domain::Open(empty, Small());
+  absl::StatusOr<Domain> domain = Domain::Open(empty, SmallOptions(16, 64));
   CHECK(domain.status().code() == absl::StatusCode::kFailedPrecondition);
   CHECK(domain.status().message().find(empty) != std::string::npos);
   CHECK(ReadBytes(empty).empty());
@@ -158,7 +151,7 @@ TEST_CASE("an existing empty or foreign file is an error and is not overwritten"
   const std::string foreign = dir.File("foreign");
   const std::string text(10000, 'x');
   WriteBytes(foreign, text);
-  domain = Domain::Open(foreign, Small());
+  domain = Domain::Open(foreign, SmallOptions(16, 64));
   CHECK(domain.status().code() == absl::StatusCode::kFailedPrecondition);
   CHECK(domain.status().message().find("magic") != std::string::npos);
   CHECK(ReadBytes(foreign) == text);
@@ -167,18 +160,18 @@ TEST_CASE("an existing empty or foreign file is an error and is not overwritten"
 TEST_CASE("a symbolic link at the path is refused unless follow_symlinks", "[domain]") {
   TempDir dir;
   const std::string target = dir.File("target.atomap");
-  { REQUIRE(Domain::Open(target, Small()).ok()); }
+  { REQUIRE(Domain::Open(target, SmallOptions(16, 64)).ok()); }
   const std::string link_path = dir.File("link.atomap");
   REQUIRE(symlink(target.c_str(), link_path.c_str()) == 0);
-  absl::StatusOr<Domain> refused = Domain::Open(link_path, Small());
+  absl::StatusOr<Domain> refused = Domain::Open(link_path, SmallOptions(16, 64));
   CHECK(refused.status().code() == absl::StatusCode::kFailedPrecondition);
   CHECK(refused.status().message().find("symbolic link") != std::string::npos);
   // A dangling link is not followed to create a file elsewhere either.
   const std::string dangling = dir.File("dangling.atomap");
   REQUIRE(symlink(dir.File("nowhere").c_str(), dangling.c_str()) == 0);
-  CHECK_FALSE(Domain::Open(dangling, Small()).ok());
+  CHECK_FALSE(Domain::Open(dangling, SmallOptions(16, 64)).ok());
   CHECK_FALSE(std::filesystem::exists(dir.File("nowhere")));
-  Options follow = Small();
+  Options follow = SmallOptions(16, 64);
   follow.follow_symlinks = true;
   CHECK(Domain::Open(link_path, follow).ok());
 }
@@ -203,7 +196,7 @@ void RunCreationRace(bool named_temp) {
   for (int i = 0; i < kChildren; ++i) {
     children.push_back(ForkChild([&] {
       start.Wait();
-      absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+      absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(16, 64));
       Report report{0, 0, domain.ok() ? 1u : 0u};
       if (domain.ok()) {
         report.seed = internal::Access(*domain).header().hash_seed;
@@ -227,7 +220,7 @@ void RunCreationRace(bool named_temp) {
   CHECK(seeds.size() == 1);
   CHECK(slots.size() == kChildren);
   {
-    absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+    absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(16, 64));
     REQUIRE(domain.ok());
     CHECK(Access(*domain).header().hash_seed == *seeds.begin());
     CHECK(domain->info().slots_in_use.size() == kChildren + 1);
@@ -262,7 +255,7 @@ TEST_CASE("a creator killed before publishing leaves nothing at the path", "[dom
     close(fds[0]);
     pause_report_fd = fds[1];
     internal::SetBeforePublishHookForTesting(&PauseBeforePublish);
-    (void)Domain::Open(path, Small());
+    (void)Domain::Open(path, SmallOptions(16, 64));
     return 1;  // not reached
   });
   close(fds[1]);
@@ -274,7 +267,7 @@ TEST_CASE("a creator killed before publishing leaves nothing at the path", "[dom
   REQUIRE(kill(child, SIGKILL) == 0);
   CHECK(WaitChild(child) == 128 + SIGKILL);
   CHECK(DirectoryEntries(dir.path()).empty());
-  absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+  absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(16, 64));
   REQUIRE(domain.ok());
   CHECK(Access(*domain).created());
 }
@@ -283,13 +276,13 @@ TEST_CASE("read-only open of a 0444 file maps it read-only and refuses writes", 
   TempDir dir;
   const std::string path = dir.File("ro.atomap");
   {
-    absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+    absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(16, 64));
     REQUIRE(domain.ok());
     REQUIRE(Access(*domain).atoms().FindOrCreate("config").ok());
   }
   REQUIRE(chmod(path.c_str(), 0444) == 0);
   const std::string before = ReadBytes(path);
-  Options options = Small();
+  Options options = SmallOptions(16, 64);
   options.read_only = true;
   absl::StatusOr<Domain> domain = Domain::Open(path, options);
   REQUIRE(domain.ok());
@@ -321,7 +314,7 @@ TEST_CASE("read-only open of a 0444 file maps it read-only and refuses writes", 
 
 TEST_CASE("shared-memory domains live under /dev/shm and check their name", "[domain]") {
   const std::string name = "atomap-test-" + std::to_string(getpid());
-  Options options = Small();
+  Options options = SmallOptions(16, 64);
   options.kind = DomainKind::kSharedMemory;
   {
     absl::StatusOr<Domain> domain = Domain::Open(name, options);
@@ -340,7 +333,7 @@ TEST_CASE("shared-memory domains live under /dev/shm and check their name", "[do
 }
 
 TEST_CASE("in-process domains need no file and behave the same", "[domain]") {
-  Options options = Small();
+  Options options = SmallOptions(16, 64);
   options.kind = DomainKind::kInProcess;
   absl::StatusOr<Domain> domain = Domain::Open("scratch", options);
   REQUIRE(domain.ok());

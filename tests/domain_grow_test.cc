@@ -10,6 +10,7 @@
 #include "atomap/domain.h"
 #include "domain/domain_impl.h"
 #include "support/process.h"
+#include "support/small_options.h"
 #include "support/temp_dir.h"
 
 namespace atomap {
@@ -21,14 +22,6 @@ constexpr int kProcesses = 4;
 constexpr int kRounds = 6;
 constexpr std::uint64_t kStep = std::uint64_t{256} << 10;
 constexpr std::uint64_t kStamp = 4096;  // each (process, round) writes this many bytes
-
-Options Small() {
-  Options options;
-  options.max_size = std::uint64_t{1} << 30;
-  options.slot_capacity = 16;
-  options.atom_capacity = 16;
-  return options;
-}
 
 // The end of the range process `p` writes in round `r`; ranges never overlap.
 std::uint64_t EndOf(std::uint64_t data_begin, int p, int r) {
@@ -53,7 +46,7 @@ std::uint64_t CountBadBytes(internal::DomainImpl& impl) {
 TEST_CASE("processes grow one domain concurrently; bases never move", "[grow]") {
   TempDir dir;
   const std::string path = dir.File("grow.atomap");
-  absl::StatusOr<Domain> parent = Domain::Open(path, Small());
+  absl::StatusOr<Domain> parent = Domain::Open(path, SmallOptions(16, 16));
   REQUIRE(parent.ok());
   internal::DomainImpl& impl = Access(*parent);
   std::uint8_t* const parent_base = impl.arena().base();
@@ -74,7 +67,7 @@ TEST_CASE("processes grow one domain concurrently; bases never move", "[grow]") 
   for (int p = 0; p < kProcesses; ++p) {
     children.push_back(ForkChild([&, p] {
       start.Wait();
-      absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+      absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(16, 16));
       if (!domain.ok()) return 1;
       internal::DomainImpl& mine = Access(*domain);
       std::uint8_t* const base = mine.arena().base();
@@ -126,7 +119,7 @@ TEST_CASE("processes grow one domain concurrently; bases never move", "[grow]") 
 
 TEST_CASE("threads of one process grow the domain concurrently", "[grow][threads]") {
   TempDir dir;
-  absl::StatusOr<Domain> domain = Domain::Open(dir.File("threads.atomap"), Small());
+  absl::StatusOr<Domain> domain = Domain::Open(dir.File("threads.atomap"), SmallOptions(16, 16));
   REQUIRE(domain.ok());
   internal::DomainImpl& impl = Access(*domain);
   std::uint8_t* const base = impl.arena().base();
@@ -150,7 +143,7 @@ TEST_CASE("threads of one process grow the domain concurrently", "[grow][threads
 
 TEST_CASE("growth past the maximum is ResourceExhausted and changes nothing", "[grow]") {
   TempDir dir;
-  absl::StatusOr<Domain> domain = Domain::Open(dir.File("full.atomap"), Small());
+  absl::StatusOr<Domain> domain = Domain::Open(dir.File("full.atomap"), SmallOptions(16, 16));
   REQUIRE(domain.ok());
   internal::DomainImpl& impl = Access(*domain);
   const std::uint64_t before = impl.arena().SharedSize();

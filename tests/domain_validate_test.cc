@@ -12,6 +12,7 @@
 #include "atomap/domain.h"
 #include "domain/header.h"
 #include "support/temp_dir.h"
+#include "support/small_options.h"
 
 namespace atomap {
 namespace {
@@ -28,18 +29,10 @@ void WriteBytes(const std::string& path, const std::string& bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-Options Small() {
-  Options options;
-  options.max_size = std::uint64_t{1} << 30;
-  options.slot_capacity = 8;
-  options.atom_capacity = 32;
-  return options;
-}
-
 // A valid, closed domain's bytes.
 std::string GoodDomainBytes(const TempDir& dir) {
   const std::string path = dir.File("good.atomap");
-  { REQUIRE(Domain::Open(path, Small()).ok()); }
+  { REQUIRE(Domain::Open(path, SmallOptions(8, 32)).ok()); }
   return ReadBytes(path);
 }
 
@@ -59,7 +52,7 @@ void ExpectRejected(const TempDir& dir, const std::string& name, const std::stri
                     absl::StatusCode code, const std::string& field) {
   const std::string path = dir.File(name);
   WriteBytes(path, bytes);
-  absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+  absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(8, 32));
   INFO("case " << name << ": " << domain.status().ToString());
   REQUIRE_FALSE(domain.ok());
   CHECK(domain.status().code() == code);
@@ -151,7 +144,7 @@ TEST_CASE("a changed immutable field without a new checksum is caught by the che
     bytes[bit / 8] = static_cast<char>(bytes[bit / 8] ^ (1 << (bit % 8)));
     const std::string path = dir.File("bit" + std::to_string(bit));
     WriteBytes(path, bytes);
-    absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+    absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(8, 32));
     INFO("bit " << bit << ": " << domain.status().ToString());
     CHECK_FALSE(domain.ok());
     CHECK(domain.status().message().find(path) != std::string::npos);
@@ -181,7 +174,7 @@ TEST_CASE("truncated, empty and random files are rejected and left unchanged", "
     if (i % 2 == 1 && length >= 16) std::memcpy(bytes.data(), good.data(), 16);
     const std::string path = dir.File("random" + std::to_string(i));
     WriteBytes(path, bytes);
-    absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+    absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(8, 32));
     INFO("random file " << i << ": " << domain.status().ToString());
     REQUIRE_FALSE(domain.ok());
     CHECK((domain.status().code() == absl::StatusCode::kDataLoss ||
@@ -197,7 +190,7 @@ TEST_CASE("the good domain still opens (the table's baseline)", "[validate]") {
   const std::string good = GoodDomainBytes(dir);
   const std::string path = dir.File("copy.atomap");
   WriteBytes(path, good);
-  CHECK(Domain::Open(path, Small()).ok());
+  CHECK(Domain::Open(path, SmallOptions(8, 32)).ok());
 }
 
 }  // namespace

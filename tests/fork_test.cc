@@ -14,18 +14,11 @@
 #include "atomap/atom.h"
 #include "atomap/domain.h"
 #include "support/process.h"
+#include "support/small_options.h"
 #include "support/temp_dir.h"
 
 namespace atomap {
 namespace {
-
-Options Small() {
-  Options options;
-  options.max_size = std::uint64_t{256} << 20;
-  options.slot_capacity = 16;
-  options.atom_capacity = 16;
-  return options;
-}
 
 void Churn(Atom& atom, int rounds, const std::string& prefix) {
   for (int i = 0; i < rounds; ++i) {
@@ -40,7 +33,7 @@ TEST_CASE("a forked child cannot use or damage its parent's handles", "[fork][pr
   const std::string path = dir.File("fork.atomap");
   std::optional<Domain> domain;
   {
-    absl::StatusOr<Domain> opened = Domain::Open(path, Small());
+    absl::StatusOr<Domain> opened = Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
     REQUIRE(opened.ok());
     domain.emplace(*std::move(opened));
   }
@@ -59,7 +52,7 @@ TEST_CASE("a forked child cannot use or damage its parent's handles", "[fork][pr
     pinned.reset();
     domain.reset();
     // The child's own handle works.
-    absl::StatusOr<Domain> own = Domain::Open(path, Small());
+    absl::StatusOr<Domain> own = Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
     if (!own.ok()) return 3;
     absl::StatusOr<Snapshot> wrote =
         own->atom("a")->swap([](Transaction& tx) { return tx.set("child", "was here"); });

@@ -11,6 +11,7 @@
 #include "atomap/typed_map.h"
 #include "support/linearizability.h"
 #include "support/process.h"
+#include "support/small_options.h"
 #include "support/temp_dir.h"
 
 namespace atomap {
@@ -52,11 +53,7 @@ std::uint64_t ValueIn(const Snapshot& snap) {
 // increments, each timed around the library call.
 int RecordOps(const std::string& path, std::uint32_t process, int ops, Gate& start,
               ReportPipe& out) {
-  Options options;
-  options.max_size = std::uint64_t{1} << 28;
-  options.slot_capacity = 16;
-  options.atom_capacity = 4;
-  absl::StatusOr<Domain> domain = Domain::Open(path, options);
+  absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(16, 4));
   if (!domain.ok()) return 90;
   Atom atom = *domain->atom("register");
   std::mt19937 rng(process * 7919 + 1);

@@ -15,20 +15,13 @@
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "support/process.h"
+#include "support/small_options.h"
 #include "support/temp_dir.h"
 
 namespace atomap {
 namespace {
 
 using internal::Access;
-
-Options WithSlots(std::uint32_t slots) {
-  Options options;
-  options.max_size = std::uint64_t{1} << 30;
-  options.slot_capacity = slots;
-  options.atom_capacity = 16;
-  return options;
-}
 
 struct Takeovers {
   std::mutex mu;
@@ -50,7 +43,7 @@ TEST_CASE("a killed participant's slot is taken over by the next claim", "[slots
         std::lock_guard<std::mutex> lock(takeovers.mu);
         takeovers.calls.emplace_back(slot, dead);
       });
-  absl::StatusOr<Domain> first = Domain::Open(path, WithSlots(2));
+  absl::StatusOr<Domain> first = Domain::Open(path, SmallOptions(2, 16));
   REQUIRE(first.ok());
   REQUIRE(Access(*first).process_slot().index() == 0);
 
@@ -61,7 +54,7 @@ TEST_CASE("a killed participant's slot is taken over by the next claim", "[slots
   };
   ReportPipe reports;
   const pid_t child = ForkChild([&] {
-    absl::StatusOr<Domain> domain = Domain::Open(path, WithSlots(2));
+    absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(2, 16));
     if (!domain.ok()) return 1;
     internal::DomainImpl& impl = Access(*domain);
     const std::uint32_t slot = impl.process_slot().index();
@@ -77,7 +70,7 @@ TEST_CASE("a killed participant's slot is taken over by the next claim", "[slots
   CHECK(first->info().slots_in_use.size() == 2);  // the dead owner's state still says owned
 
   {
-    absl::StatusOr<Domain> second = Domain::Open(path, WithSlots(2));
+    absl::StatusOr<Domain> second = Domain::Open(path, SmallOptions(2, 16));
     REQUIRE(second.ok());
     internal::DomainImpl& impl = Access(*second);
     CHECK(impl.process_slot().index() == 1);
@@ -90,7 +83,7 @@ TEST_CASE("a killed participant's slot is taken over by the next claim", "[slots
     CHECK(takeovers.calls[0].second.owner_token == attached->token);
   }
   // Released normally this time: the next claim reuses the slot without a takeover.
-  absl::StatusOr<Domain> third = Domain::Open(path, WithSlots(2));
+  absl::StatusOr<Domain> third = Domain::Open(path, SmallOptions(2, 16));
   REQUIRE(third.ok());
   CHECK(Access(*third).process_slot().index() == 1);
   std::lock_guard<std::mutex> lock(takeovers.mu);
@@ -100,23 +93,23 @@ TEST_CASE("a killed participant's slot is taken over by the next claim", "[slots
 TEST_CASE("a full slot table is ResourceExhausted naming the capacity", "[slots]") {
   TempDir dir;
   const std::string path = dir.File("full.atomap");
-  absl::StatusOr<Domain> a = Domain::Open(path, WithSlots(2));
+  absl::StatusOr<Domain> a = Domain::Open(path, SmallOptions(2, 16));
   REQUIRE(a.ok());
   absl::StatusOr<internal::SlotLease> lease = Access(*a).ClaimSlot();
   REQUIRE(lease.ok());
-  absl::StatusOr<Domain> b = Domain::Open(path, WithSlots(2));
+  absl::StatusOr<Domain> b = Domain::Open(path, SmallOptions(2, 16));
   CHECK(b.status().code() == absl::StatusCode::kResourceExhausted);
   CHECK(b.status().message().find("2") != std::string::npos);
   CHECK(b.status().message().find(path) != std::string::npos);
   CHECK(Access(*a).ClaimSlot().status().code() == absl::StatusCode::kResourceExhausted);
   lease->Release();
-  CHECK(Domain::Open(path, WithSlots(2)).ok());
+  CHECK(Domain::Open(path, SmallOptions(2, 16)).ok());
 }
 
 TEST_CASE("many processes attach at once and get distinct slots", "[slots][race]") {
   TempDir dir;
   const std::string path = dir.File("many.atomap");
-  { REQUIRE(Domain::Open(path, WithSlots(32)).ok()); }
+  { REQUIRE(Domain::Open(path, SmallOptions(32, 16)).ok()); }
   constexpr int kChildren = 12;
   Gate start;
   Gate finish;
@@ -125,7 +118,7 @@ TEST_CASE("many processes attach at once and get distinct slots", "[slots][race]
   for (int i = 0; i < kChildren; ++i) {
     children.push_back(ForkChild([&] {
       start.Wait();
-      absl::StatusOr<Domain> domain = Domain::Open(path, WithSlots(32));
+      absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(32, 16));
       const std::int64_t slot = domain.ok() ? Access(*domain).process_slot().index() : -1;
       reports.Send(slot);
       finish.Wait();
@@ -141,7 +134,7 @@ TEST_CASE("many processes attach at once and get distinct slots", "[slots][race]
     slots.insert(*slot);
   }
   CHECK(slots.size() == kChildren);
-  absl::StatusOr<Domain> watcher = Domain::Open(path, WithSlots(32));
+  absl::StatusOr<Domain> watcher = Domain::Open(path, SmallOptions(32, 16));
   REQUIRE(watcher.ok());
   CHECK(watcher->info().slots_in_use.size() == kChildren + 1);
   finish.Open();
@@ -176,14 +169,14 @@ void ClaimConcurrently(Domain& domain, std::uint32_t capacity) {
 
 TEST_CASE("threads claim and release distinct slots concurrently (file)", "[slots][threads]") {
   TempDir dir;
-  absl::StatusOr<Domain> domain = Domain::Open(dir.File("threads.atomap"), WithSlots(8));
+  absl::StatusOr<Domain> domain = Domain::Open(dir.File("threads.atomap"), SmallOptions(8, 16));
   REQUIRE(domain.ok());
   ClaimConcurrently(*domain, 8);
 }
 
 TEST_CASE("threads claim and release distinct slots concurrently (in-process)",
           "[slots][threads]") {
-  Options options = WithSlots(8);
+  Options options = SmallOptions(8, 16);
   options.kind = DomainKind::kInProcess;
   absl::StatusOr<Domain> domain = Domain::Open("threads", options);
   REQUIRE(domain.ok());
@@ -194,7 +187,7 @@ TEST_CASE("threads claim and release distinct slots concurrently (in-process)",
 TEST_CASE("a damaged slot state word is reclaimed when no slot is free", "[slots]") {
   TempDir dir;
   const std::string path = dir.File("damaged.atomap");
-  absl::StatusOr<Domain> a = Domain::Open(path, WithSlots(2));
+  absl::StatusOr<Domain> a = Domain::Open(path, SmallOptions(2, 16));
   REQUIRE(a.ok());
   internal::Shared(Access(*a).slots().Head(1).state).store(7, internal::kRelease);
   CHECK(a->info().slots_in_use.size() == 1);  // neither free nor owned: not listed
