@@ -20,7 +20,9 @@
 //  - swap(fn) runs fn on a transaction over the current version and publishes the result if no
 //    other writer published first; otherwise it frees what the attempt allocated and runs fn
 //    again on the newer version. fn MAY RUN MORE THAN ONCE: keep it free of side effects other
-//    than its edits to the transaction. If fn returns an error, or throws, nothing is published,
+//    than its edits to the transaction, and never swap the same atom from inside it (each
+//    inner publication would make the outer attempt lose, forever). If fn returns an error, or
+//    throws, nothing is published,
 //    everything it allocated is freed, and the error (or the exception) reaches the caller.
 //  - Version numbers increase by one with every published change; wait_for_change sleeps in
 //    the kernel (no polling) until the version differs from the one you saw.

@@ -16,8 +16,7 @@
 //      synchronises with (2): the version's nodes, written before the CAS, are visible.
 //  (2) seq_cst CAS of the root word: release for (1); and ordered before (3) so that the
 //      retirement epoch is read after the unlink (E3).
-//  (3) seq_cst load of the global epoch in RetireAfterPublish (EpochTable::CurrentEpoch is
-//      acquire; the CAS (2) is a full barrier on x86 and seq_cst in the model).
+//  (3) seq_cst load of the global epoch in RetireAfterPublish (EpochTable (7)), after (2).
 //  (4) seq_cst increment of the change counter, then (5) seq_cst load of `waiters`;
 //      partners (6) seq_cst increment of `waiters`, then (7) seq_cst load of the counter: of a
 //      notifier and a waiter, at least one sees the other's write (Dekker), so a waiter never

@@ -55,7 +55,7 @@ void Participant::Abandon() {
 }
 
 void Participant::RetireAfterPublish(absl::Span<const Block> blocks) {
-  retire_.Retire(runtime_.epochs().CurrentEpoch(), blocks);
+  retire_.Retire(runtime_.epochs().EpochAfterUnlink(), blocks);
   if (++retires_since_reclaim_ >= kRetiresPerReclaim) Reclaim();
 }
 

@@ -19,6 +19,10 @@ std::uint64_t EpochTable::CurrentEpoch() const {
   return Shared(*global_epoch_).load(kAcquire);  // (6)
 }
 
+std::uint64_t EpochTable::EpochAfterUnlink() const {
+  return Shared(*global_epoch_).load(kSeqCst);  // (7)
+}
+
 std::optional<EpochBlocker> EpochTable::TryAdvance() const {
   FullFence();  // (3)
   std::uint64_t global = Shared(*global_epoch_).load(kRelaxed);

@@ -29,6 +29,8 @@
 //  (5) release CAS of G from g to g + 1, after the scan; partner (6).
 //  (6) acquire load of G in SafeToFree / CurrentEpoch; partner (5): the frees a reclaimer makes
 //      after seeing G >= r + 2 happen after every unpin the advancing scans observed.
+//  (7) seq_cst load of G in EpochAfterUnlink, after the seq_cst root CAS that unlinked the
+//      garbage: both are in the single total order, so the stamp is read after the unlink.
 //
 // Thread safety: safe to use from any thread of any process that maps the file. Each
 // announcement word belongs to one participant (one thread at a time).
@@ -73,6 +75,9 @@ class EpochTable {
   void Unpin(std::uint32_t slot) const;
 
   std::uint64_t CurrentEpoch() const;
+  // The epoch to stamp garbage unlinked by a root CAS that just succeeded: a seq_cst load, so
+  // that in the model it is ordered after the seq_cst CAS (E3). (7)
+  std::uint64_t EpochAfterUnlink() const;
   // True when garbage retired at `retired_at` can no longer be reached by any participant.
   bool SafeToFree(std::uint64_t retired_at) const { return CurrentEpoch() >= retired_at + 2; }
 
