@@ -70,6 +70,8 @@ class TrieTransaction {
   Offset base() const { return base_; }
   Offset root() const { return root_; }  // the current (possibly owned) root node
   bool open() const { return state_ == State::kOpen; }
+  // OK while open; FailedPrecondition saying why not.
+  absl::Status CheckOpen() const;
   const TrieContext& context() const { return ctx_; }
 
   // Writes the new version record. The transaction is finished afterwards.
@@ -80,7 +82,6 @@ class TrieTransaction {
  private:
   enum class State { kOpen, kCommitted, kAborted };
 
-  absl::Status CheckOpen() const;
   // Runs an edit of the root; on failure aborts the transaction.
   absl::Status Apply(absl::StatusOr<Offset> new_root);
 
