@@ -213,7 +213,7 @@ class ModelRun {
 
 void RunModel(const ModelConfig& config) {
   ModelRun run(config);
-  const int steps = *rc::gen::inRange(1, 500);
+  const int steps = *rc::gen::inRange(1, 1500);
   for (int i = 0; i < steps; ++i) run.Step();
   run.Finish();
   RC_CLASSIFY(run.exhausted() > 0, "ran out of space");
