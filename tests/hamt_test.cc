@@ -294,10 +294,35 @@ TEST_CASE("iteration order is the same for the same keys however they were inser
   TrieTransaction tx(domain.context(), kNullOffset);
   for (auto it = m.rbegin(); it != m.rend(); ++it) REQUIRE(tx.Set(it->first, it->second).ok());
   const Offset backward = tx.Commit().value().version;
-  std::vector<std::string> a, b;
+  std::vector<std::string> a, b, c;
   domain.MapOf(forward).ForEach([&](std::string_view k, std::string_view) { a.emplace_back(k); });
   domain.MapOf(backward).ForEach([&](std::string_view k, std::string_view) { b.emplace_back(k); });
+  for (const auto& [k, v] : domain.MapOf(backward)) c.emplace_back(k);  // iterators: same order
   CHECK(a == b);
+  CHECK(a == c);
+}
+
+TEST_CASE("iterators walk every entry once, collision nodes included", "[hamt][map]") {
+  for (HashKind kind : {HashKind::kXxh3, HashKind::kTestWeak}) {
+    TestDomain domain(std::uint64_t{1} << 30, kind);
+    Model m = Numbered(0, 3000);
+    for (int i = 0; i < 50; ++i) {  // under kTestWeak, same-length keys ending a..d collide fully
+      std::string key(i % 7 + 1, 'q');
+      key.push_back(static_cast<char>('a' + i % 4));
+      m.emplace(std::move(key), "c");
+    }
+    const Map map = domain.MapOf(domain.Build(kNullOffset, m).version);
+    Model seen;
+    std::uint64_t count = 0;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      seen.emplace((*it).first, (*it).second);
+      ++count;
+    }
+    CHECK(count == m.size());
+    CHECK(seen == m);
+    CHECK(Map().begin() == Map().end());
+    CHECK(domain.MapOf(kNullOffset).begin() == domain.MapOf(kNullOffset).end());
+  }
 }
 
 struct Point {
