@@ -15,7 +15,8 @@
 //  - InvalidArgument (key or value too long): nothing changed, the transaction stays usable.
 //  - Any allocation failure (ResourceExhausted) in the middle of an operation aborts the whole
 //    transaction: everything it allocated is freed, the base is intact, and every later call
-//    returns FailedPrecondition. (A half-edited owned trie is never exposed.)
+//    returns FailedPrecondition (Get then reads the base). A half-edited owned trie is never
+//    exposed.
 //
 // Thread safety: one thread at a time (a transaction is a single writer). Not shared between
 // processes: nothing it owns is reachable from any published version before Commit.
