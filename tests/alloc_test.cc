@@ -161,6 +161,36 @@ TEST_CASE("a request above the largest block is InvalidArgument", "[alloc]") {
   CHECK(t.Stats().total_bytes == 0);
 }
 
+TEST_CASE("Validate accepts a formatted state and names the bad field otherwise", "[alloc]") {
+  TestAllocator t(std::uint64_t{1} << 30);
+  auto r = t.alloc->Allocate(t.caches[0], 100000);  // a large block: bump moves, domain grows
+  REQUIRE(r.ok());
+  t.alloc->Free(t.caches[0], *r, 100000);            // heads[class] = r
+  const std::uint64_t size = t.arena->mapped_size();
+  CHECK(Allocator::Validate(t.state, size, "f").ok());
+
+  AllocatorState saved = *t.state;
+  t.state->magic ^= 1;
+  absl::Status s = Allocator::Validate(t.state, size, "f");
+  CHECK(s.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(s.message().find("magic") != std::string_view::npos);
+  *t.state = saved;
+  t.state->version = kAllocatorVersion + 1;
+  CHECK(Allocator::Validate(t.state, size, "f").code() == absl::StatusCode::kFailedPrecondition);
+  *t.state = saved;
+  t.state->bump = size + 4096;
+  s = Allocator::Validate(t.state, size, "f");
+  CHECK(s.code() == absl::StatusCode::kDataLoss);
+  CHECK(s.message().find("bump") != std::string_view::npos);
+  *t.state = saved;
+  t.state->heads[sc::ClassOf(100000)].offset = t.state->bump;
+  s = Allocator::Validate(t.state, size, "f");
+  CHECK(s.code() == absl::StatusCode::kDataLoss);
+  CHECK(s.message().find("heads[") != std::string_view::npos);
+  *t.state = saved;
+  CHECK(Allocator::Validate(t.state, size, "f").ok());
+}
+
 // ---- churn ------------------------------------------------------------------------------------
 
 // Random allocate/free at one class (sizes anywhere inside it), with the model's checks and
@@ -355,9 +385,9 @@ TEST_CASE("a full domain is ResourceExhausted and what was allocated stays intac
 TEST_CASE("multi-threaded churn: blocks freed by other threads, full accounting", "[alloc]") {
   constexpr int kThreads = 4;
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-  constexpr int kOpsPerThread = 20000;
+  constexpr int kOpsPerThread = 150000;
 #else
-  constexpr int kOpsPerThread = 200000;
+  constexpr int kOpsPerThread = 1000000;
 #endif
   TestAllocator t(std::uint64_t{8} << 30);
   std::mutex model_mu;
@@ -454,9 +484,9 @@ TEST_CASE("multi-threaded churn: blocks freed by other threads, full accounting"
 TEST_CASE("multi-threaded churn of one class through the shared list", "[alloc]") {
   constexpr int kThreads = 4;
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-  constexpr int kRounds = 300;
+  constexpr int kRounds = 5000;
 #else
-  constexpr int kRounds = 3000;
+  constexpr int kRounds = 30000;
 #endif
   TestAllocator t(std::uint64_t{1} << 30);
   const std::uint64_t bytes = 4096;  // batches of 2: the shared list is hit every few ops
@@ -501,7 +531,7 @@ TEST_CASE("property: random allocate/free/flush sequences match a model", "[allo
     std::size_t index;    // kFree: which live block (mod count); any: which cache (mod 3)
   };
   const bool ok = rc::check("allocator matches the model", [] {
-    const auto ops = *rc::gen::container<std::vector<Op>>(rc::gen::build<Op>(
+    const auto ops = *rc::gen::resize(400, rc::gen::container<std::vector<Op>>(rc::gen::build<Op>(
         rc::gen::set(&Op::kind, rc::gen::weightedElement<OpKind>(
                                     {{6, OpKind::kAlloc}, {4, OpKind::kFree}, {1, OpKind::kFlush}})),
         rc::gen::set(&Op::bytes,
@@ -509,7 +539,7 @@ TEST_CASE("property: random allocate/free/flush sequences match a model", "[allo
                          {{8, rc::gen::inRange<std::uint64_t>(0, 257)},
                           {3, rc::gen::inRange<std::uint64_t>(257, 8193)},
                           {1, rc::gen::inRange<std::uint64_t>(8193, std::uint64_t{2} << 20)}})),
-        rc::gen::set(&Op::index, rc::gen::arbitrary<std::size_t>())));
+        rc::gen::set(&Op::index, rc::gen::arbitrary<std::size_t>()))));
     // A small domain, so that some sequences run it out.
     TestAllocator t(kDataBegin + (std::uint64_t{6} << 20));
     Model model;

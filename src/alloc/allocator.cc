@@ -22,7 +22,12 @@
 //       prefix of its stores leaves well-formed lists and a region [cur, end) that it owns or is
 //       empty; a crash may leak (lose) a few blocks or, between taking a chunk from the shared
 //       bump and recording it, one chunk, but never duplicate one. Leaked bytes are counted as
-//       live until the mark-and-sweep backstop (or atomap check --repair) returns them.
+//       live, or not at all (A6), until the mark-and-sweep backstop (or atomap check --repair)
+//       returns them.
+//  (A6) Counters never over-count: a block is counted in `carved` only after the bump region
+//       that holds it has been advanced past it, and a fold zeroes the private counter before
+//       adding it to the shared one. So after crashes live + free + unused <= total (the
+//       difference is bytes a crash lost uncounted), and == total when no participant crashed.
 //
 // Memory ordering (numbered edges; partners named)
 //  (1) PushBatch: release CAS of a list head, after writing the batch's links (word 1 of each
@@ -53,6 +58,7 @@
 #include "alloc/allocator.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <type_traits>
 
@@ -113,6 +119,14 @@ Offset LoadBatchLinkRacy(const Offset* word0) {
   return __atomic_load_n(word0, __ATOMIC_RELAXED);
 }
 
+// The offset half of a list head, for inspection (Stats, Validate) only. Boost's 128-bit load is
+// a cmpxchg16b, which writes and would fault on a read-only mapping (atomap stat/check), so the
+// offset word is read alone with an 8-byte atomic load (the tag is not needed to inspect a list;
+// the offset word alone is always a value that some CAS wrote).
+Offset LoadHeadOffsetForInspection(const FreeListHead& head) {
+  return __atomic_load_n(&head.offset, __ATOMIC_ACQUIRE);
+}
+
 // (5) An owner's store to its own cache or privately listed block.
 template <class T>
 inline void StoreOwned(T& field, std::type_identity_t<T> value) {
@@ -135,6 +149,7 @@ bool Allocator::EnsureMapped(Offset off, std::uint64_t len) const {
 // ---- static -----------------------------------------------------------------------------------
 
 void Allocator::Format(AllocatorState* state, Offset data_begin) {
+  assert(data_begin != 0 && data_begin % 4096 == 0);
   std::memset(static_cast<void*>(state), 0, sizeof(AllocatorState));
   state->version = kAllocatorVersion;
   state->num_classes = kNumClasses;
@@ -148,6 +163,52 @@ void Allocator::Format(AllocatorState* state, Offset data_begin) {
 
 void Allocator::FormatCache(ParticipantCache* cache) {
   std::memset(static_cast<void*>(cache), 0, sizeof(ParticipantCache));
+}
+
+absl::Status Allocator::Validate(const AllocatorState* state, std::uint64_t domain_size,
+                                std::string_view path) {
+  const std::uint64_t magic = state->magic;
+  if (magic != kAllocatorMagic) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: allocator state: bad magic %#x (expected %#x)", path, magic, kAllocatorMagic));
+  }
+  if (state->version != kAllocatorVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: allocator state: version %d, this build reads version %d", path, state->version,
+        kAllocatorVersion));
+  }
+  if (state->num_classes != kNumClasses || state->chunk_bytes != kChunkBytes) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: allocator state: num_classes %d / chunk_bytes %d, this build uses %d / %d", path,
+        state->num_classes, state->chunk_bytes, kNumClasses, kChunkBytes));
+  }
+  // The heads are read before the bump pointer: a block on a list was carved (bump CAS) before
+  // it was pushed (1), and the acquire load of the head synchronises with that push, so the bump
+  // value read afterwards covers it. This makes Validate safe while others allocate.
+  Offset first[kNumClasses];
+  for (SizeClass c = 0; c < kNumClasses; ++c) first[c] = LoadHeadOffsetForInspection(state->heads[c]);
+  const Offset data_begin = state->data_begin;
+  const Offset bump = __atomic_load_n(&state->bump, __ATOMIC_RELAXED);
+  if (data_begin == 0 || data_begin % 4096 != 0 || data_begin > domain_size) {
+    return absl::DataLossError(absl::StrFormat(
+        "%s: allocator state: data_begin %d is not a page boundary inside the domain (%d bytes)",
+        path, data_begin, domain_size));
+  }
+  if (bump < data_begin || bump > domain_size || bump % kBlockAlign != 0) {
+    return absl::DataLossError(absl::StrFormat(
+        "%s: allocator state: bump %d outside [data_begin %d, domain size %d]", path, bump,
+        data_begin, domain_size));
+  }
+  for (SizeClass c = 0; c < kNumClasses; ++c) {
+    if (first[c] == kNullOffset) continue;
+    if (first[c] < data_begin || first[c] % kBlockAlign != 0 || bump - data_begin < ClassBytes(c) ||
+        first[c] > bump - ClassBytes(c)) {
+      return absl::DataLossError(absl::StrFormat(
+          "%s: allocator state: heads[%d] = %d is not a block of %d bytes inside [%d, %d)", path,
+          c, first[c], ClassBytes(c), data_begin, bump));
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::uint64_t Allocator::BlockBytes(std::uint64_t bytes) {
@@ -219,8 +280,9 @@ void Allocator::CountCarved(ParticipantCache* cache, SizeClass c) {
     StoreOwned(cc.carved, carved);
     return;
   }
-  Shared(state_->carved_blocks[c]).fetch_add(carved, kRelaxed);  // (6)
+  // Zeroed before added, like Flush's fold: a crash in between under-counts (see (A6)).
   StoreOwned(cc.carved, std::uint32_t{0});
+  Shared(state_->carved_blocks[c]).fetch_add(carved, kRelaxed);  // (6)
 }
 
 // REQUIRES: IsCached(c); `block` is a free block of class c, mapped here.
@@ -273,8 +335,19 @@ absl::StatusOr<Offset> Allocator::AllocateSlow(ParticipantCache* cache, SizeClas
   if (!batch.ok()) return batch.status();
   if (*batch != kNullOffset) {
     const Offset first = *batch;
+    // Count the rest. Every block of the batch must be mapped here before it is read or handed
+    // out: PopBatch checked only the first, and the others may have been carved by a process
+    // that grew the domain since (one Refresh maps them all: they all lie below the bump value
+    // that the acquire of the head (2)/(3) made visible).
     std::uint32_t rest_count = 0;
-    for (Offset b = *ChainLink(first); b != kNullOffset; b = *ChainLink(b)) ++rest_count;
+    for (Offset b = *ChainLink(first); b != kNullOffset; b = *ChainLink(b)) {
+      if (!EnsureMapped(b, ClassBytes(c))) {
+        return absl::DataLossError(absl::StrFormat(
+            "%s: a free block of class %d at offset %d lies past the domain", arena_->path(), c,
+            b));
+      }
+      ++rest_count;
+    }
     // The private list is empty here (we only refill an empty one).
     StoreOwned(cc.head, *ChainLink(first));
     StoreOwned(cc.count, rest_count);
@@ -291,9 +364,10 @@ absl::StatusOr<Offset> Allocator::AllocateSlow(ParticipantCache* cache, SizeClas
       CountCarved(cache, c);
       return *exact;
     }
-    RetireBumpTailPrivate(cache);  // bump_cur == bump_end afterwards
-    // Three stores, so that every prefix leaves a region that is empty or ours (A5): the new
-    // cur is >= the old end (the shared bump only grows), so [new cur, old end) is empty.
+    RetireBumpTailPrivate(cache);  // bump_cur == bump_end == the old end afterwards
+    // cur first, then end, so that every prefix leaves a region that is empty or ours (A5): the
+    // new cur is >= the old end (the shared bump only grows), so [new cur, old end) is empty.
+    // A crash before these stores loses the chunk (uncounted, A6).
     StoreOwned(cache->bump_cur, *chunk);
     StoreOwned(cache->bump_end, *chunk + kChunkBytes);
   }
@@ -337,6 +411,7 @@ absl::StatusOr<Offset> Allocator::Allocate(ParticipantCache* cache, std::uint64_
 }
 
 void Allocator::Free(ParticipantCache* cache, Offset off, std::uint64_t bytes) {
+  assert(bytes <= kMaxBlockBytes && off % kBlockAlign == 0 && off != kNullOffset);
   const SizeClass c = ClassOf(bytes);
   // A block freed by a participant that never read it (reclamation) may lie past our mapping.
   // If it cannot be mapped, it cannot be linked: it leaks (the sweep recovers it).
@@ -393,13 +468,14 @@ void Allocator::Flush(ParticipantCache* cache) {
   }
   StoreOwned(cache->bump_cur, Offset{0});
   StoreOwned(cache->bump_end, Offset{0});
-  // 3. Fold the private carved counters into the shared ones. Added before zeroed: a crash in
-  //    between counts blocks twice (statistics only; they look live, as leaks do).
+  // 3. Fold the private carved counters into the shared ones. Zeroed before added: a crash in
+  //    between under-counts, never over-counts (A6).
   for (SizeClass c = 0; c < kCachedClasses; ++c) {
     CachedClass& cc = cache->classes[c];
-    if (cc.carved == 0) continue;
-    Shared(state_->carved_blocks[c]).fetch_add(cc.carved, kRelaxed);  // (6)
+    const std::uint32_t carved = cc.carved;
+    if (carved == 0) continue;
     StoreOwned(cc.carved, std::uint32_t{0});
+    Shared(state_->carved_blocks[c]).fetch_add(carved, kRelaxed);  // (6)
   }
 }
 
@@ -412,7 +488,7 @@ AllocatorStats Allocator::Stats(const std::vector<const ParticipantCache*>& cach
   std::vector<std::uint64_t> carved(kNumClasses, 0);
   for (SizeClass c = 0; c < kNumClasses; ++c) {
     carved[c] = Shared(state_->carved_blocks[c]).load(kRelaxed);
-    const Offset first_batch = Shared(state_->heads[c]).load(kAcquire).offset;
+    const Offset first_batch = LoadHeadOffsetForInspection(state_->heads[c]);
     for (Offset batch = first_batch; batch != kNullOffset; batch = *BatchLink(batch)) {
       if (!EnsureMapped(batch, ClassBytes(c))) break;
       for (Offset b = batch; b != kNullOffset; b = *ChainLink(b)) {

@@ -19,6 +19,7 @@
 #define ATOMAP_SRC_ALLOC_ALLOCATOR_H_
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -47,7 +48,9 @@ struct AllocatorStats {
   std::uint64_t free_bytes = 0;   // in blocks on free lists or in caches
   std::uint64_t unused_bytes = 0; // carved but not yet split into blocks (participants' bump tails)
   std::vector<SizeClassStats> classes;
-  // Invariant checked by tests: live_bytes + free_bytes + unused_bytes == total_bytes.
+  // Invariant checked by tests: live_bytes + free_bytes + unused_bytes == total_bytes when no
+  // participant has crashed; after crashes <= (the difference: bytes a crash lost uncounted).
+  // live_bytes includes blocks leaked by crashes (allocated, never published or freed).
 };
 
 class Allocator {
@@ -60,6 +63,13 @@ class Allocator {
   static void Format(AllocatorState* state, Offset data_begin);
   // Zeroes a cache (a slot being claimed for the first time).
   static void FormatCache(ParticipantCache* cache);
+  // Checks a state read from a file before use (opening a domain): magic, version, class count,
+  // data_begin, bump within [data_begin, domain_size], every list head inside the data region.
+  // FailedPrecondition for a file that is not an allocator of this version, DataLoss for one
+  // whose fields are inconsistent; the message names `path` and the field.
+  // Safe while other participants allocate (the heads are read before the bump pointer).
+  static absl::Status Validate(const AllocatorState* state, std::uint64_t domain_size,
+                               std::string_view path);
 
   // The block size a request of `bytes` really occupies (its size class).
   static std::uint64_t BlockBytes(std::uint64_t bytes);
@@ -70,10 +80,14 @@ class Allocator {
   // REQUIRES: `off` came from Allocate(_, bytes) with the same `bytes`, and is not freed yet.
   void Free(ParticipantCache* cache, Offset off, std::uint64_t bytes);
   // Returns every block cached in `cache` to the shared lists (detach, or a survivor taking a
-  // dead participant's slot over). The cache is empty afterwards.
+  // dead participant's slot over), and its unused bump region, carved into blocks. The cache is
+  // zeroed afterwards. Idempotent.
+  // REQUIRES: the caller owns `cache`, or its owner is dead (never while the owner runs).
   void Flush(ParticipantCache* cache);
 
   // Walks the shared lists and the given caches. O(free blocks); for check/stat, not hot paths.
+  // REQUIRES: no participant allocates or frees meanwhile (the lists are walked unlocked), and
+  // `caches` holds every cache that has not been Flushed since it was last used.
   AllocatorStats Stats(const std::vector<const ParticipantCache*>& caches) const;
 
   Arena* arena() const { return arena_; }
