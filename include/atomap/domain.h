@@ -27,8 +27,8 @@
 //
 // Thread safety: a Domain is safe to use from any thread of any process that maps the file; the
 // const accessors never block. Moving a Domain, or destroying it, needs exclusive access.
-#ifndef ATOMAP_INCLUDE_ATOMAP_DOMAIN_H_
-#define ATOMAP_INCLUDE_ATOMAP_DOMAIN_H_
+#ifndef ATOMAP_DOMAIN_H_
+#define ATOMAP_DOMAIN_H_
 
 #include <cstdint>
 #include <memory>
@@ -133,4 +133,4 @@ class Domain {
 
 }  // namespace atomap
 
-#endif  // ATOMAP_INCLUDE_ATOMAP_DOMAIN_H_
+#endif  // ATOMAP_DOMAIN_H_

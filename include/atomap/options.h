@@ -12,8 +12,8 @@
 // from there, whatever its own Options say.
 //
 // Options is a plain value: copy it freely; it is not shared with anything.
-#ifndef ATOMAP_INCLUDE_ATOMAP_OPTIONS_H_
-#define ATOMAP_INCLUDE_ATOMAP_OPTIONS_H_
+#ifndef ATOMAP_OPTIONS_H_
+#define ATOMAP_OPTIONS_H_
 
 #include <cstdint>
 
@@ -60,4 +60,4 @@ struct Options {
 
 }  // namespace atomap
 
-#endif  // ATOMAP_INCLUDE_ATOMAP_OPTIONS_H_
+#endif  // ATOMAP_OPTIONS_H_
