@@ -171,6 +171,10 @@ class ModelRun {
     map.ForEach([&](std::string_view, std::string_view) { ++visited; });
     RC_ASSERT(visited == v.model.size());  // each entry once
     RC_ASSERT(Contents(map) == v.model);
+    std::vector<std::pair<std::string_view, std::string_view>> by_foreach, by_iterator;
+    map.ForEach([&](std::string_view k, std::string_view val) { by_foreach.emplace_back(k, val); });
+    for (const auto& kv : map) by_iterator.push_back(kv);
+    RC_ASSERT(by_foreach == by_iterator);
     for (const auto& [k, value] : v.model) RC_ASSERT(map.get(k) == std::optional<std::string_view>(value));
   }
 
@@ -213,7 +217,7 @@ class ModelRun {
 
 void RunModel(const ModelConfig& config) {
   ModelRun run(config);
-  const int steps = *rc::gen::inRange(1, 500);
+  const int steps = *rc::gen::inRange(1, 1500);
   for (int i = 0; i < steps; ++i) run.Step();
   run.Finish();
   RC_CLASSIFY(run.exhausted() > 0, "ran out of space");

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "atomap/diff.h"
 #include "atomap/typed_map.h"
 #include "hamt/bits.h"
@@ -109,6 +111,47 @@ TEST_CASE("after commit, freeing the replaced blocks leaves exactly the new vers
   std::uint64_t allocated = 0;
   for (const Block& b : v2.allocated) allocated += Allocator::BlockBytes(b.bytes);
   CHECK(allocated <= domain.ReachableBytes({v2.version}));
+}
+
+absl::flat_hash_set<Offset> BlocksOf(const TestDomain& domain, Offset version) {
+  absl::flat_hash_set<Offset> out;
+  ForEachBlock(domain.arena(), version, [&](Offset off, std::uint64_t) { out.insert(off); });
+  return out;
+}
+
+TEST_CASE("a transaction copies each touched base node once and edits its copies in place",
+          "[hamt][transient]") {
+  TestDomain domain;
+  const Offset base = domain.Build(kNullOffset, Numbered(0, 100000)).version;
+  const auto run = [&](int rounds) {
+    TrieTransaction tx(domain.context(), base);
+    for (int round = 0; round < rounds; ++round) {
+      for (int i = 0; i < 1000; ++i) {
+        REQUIRE(tx.Set(absl::StrCat("key", i * 37), absl::StrCat("r", rounds - round)).ok());
+      }
+    }
+    return std::move(tx.Commit().value());
+  };
+  const CommitResult once = run(1);
+  const CommitResult five_times = run(5);  // same final contents
+  CHECK(domain.MapOf(once.version) == domain.MapOf(five_times.version));
+  CHECK(five_times.allocated.size() == once.allocated.size());
+  CHECK(five_times.replaced.size() == once.replaced.size());
+
+  const absl::flat_hash_set<Offset> in_base = BlocksOf(domain, base);
+  const absl::flat_hash_set<Offset> in_new = BlocksOf(domain, five_times.version);
+  absl::flat_hash_set<Offset> replaced;
+  for (const Block& b : five_times.replaced) {
+    CHECK(replaced.insert(b.offset).second);  // never listed twice
+    CHECK(in_base.contains(b.offset));
+    CHECK_FALSE(in_new.contains(b.offset));
+  }
+  for (const Block& b : five_times.allocated) {
+    CHECK(in_new.contains(b.offset));
+    CHECK_FALSE(in_base.contains(b.offset));
+  }
+  // Exactly: new-version blocks = base blocks - replaced + allocated.
+  CHECK(in_new.size() == in_base.size() - replaced.size() + five_times.allocated.size());
 }
 
 TEST_CASE("abort frees everything the transaction allocated", "[hamt][accounting]") {
@@ -251,10 +294,35 @@ TEST_CASE("iteration order is the same for the same keys however they were inser
   TrieTransaction tx(domain.context(), kNullOffset);
   for (auto it = m.rbegin(); it != m.rend(); ++it) REQUIRE(tx.Set(it->first, it->second).ok());
   const Offset backward = tx.Commit().value().version;
-  std::vector<std::string> a, b;
+  std::vector<std::string> a, b, c;
   domain.MapOf(forward).ForEach([&](std::string_view k, std::string_view) { a.emplace_back(k); });
   domain.MapOf(backward).ForEach([&](std::string_view k, std::string_view) { b.emplace_back(k); });
+  for (const auto& [k, v] : domain.MapOf(backward)) c.emplace_back(k);  // iterators: same order
   CHECK(a == b);
+  CHECK(a == c);
+}
+
+TEST_CASE("iterators walk every entry once, collision nodes included", "[hamt][map]") {
+  for (HashKind kind : {HashKind::kXxh3, HashKind::kTestWeak}) {
+    TestDomain domain(std::uint64_t{1} << 30, kind);
+    Model m = Numbered(0, 3000);
+    for (int i = 0; i < 50; ++i) {  // under kTestWeak, same-length keys ending a..d collide fully
+      std::string key(i % 7 + 1, 'q');
+      key.push_back(static_cast<char>('a' + i % 4));
+      m.emplace(std::move(key), "c");
+    }
+    const Map map = domain.MapOf(domain.Build(kNullOffset, m).version);
+    Model seen;
+    std::uint64_t count = 0;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      seen.emplace((*it).first, (*it).second);
+      ++count;
+    }
+    CHECK(count == m.size());
+    CHECK(seen == m);
+    CHECK(Map().begin() == Map().end());
+    CHECK(domain.MapOf(kNullOffset).begin() == domain.MapOf(kNullOffset).end());
+  }
 }
 
 struct Point {

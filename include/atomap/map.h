@@ -6,8 +6,9 @@
 //  - get() returns a view into the shared mapping (zero-copy). The view, like the Map, is valid
 //    while the version is alive: as long as the snapshot that produced the Map is held (see the
 //    atom's snapshot API). Copy the bytes to keep them longer.
-//  - Iteration (ForEach) visits each entry once, in trie order: deterministic for a given set of
-//    keys in a given domain, unrelated to key order or insertion order.
+//  - Iteration (begin/end or ForEach) visits each entry once, in trie order: deterministic for a
+//    given set of keys in a given domain, unrelated to key order or insertion order. An iterator
+//    is valid as long as its Map's version is alive.
 //  - operator== compares contents; subtrees the two versions share are skipped without being
 //    read, so comparing a version with a small edit of itself costs only the edited paths.
 //  - A default-constructed Map is the empty map of no domain.
@@ -18,13 +19,17 @@
 // Usage:
 //   atomap::Map config = snapshot.map();
 //   if (std::optional<std::string_view> port = config.get("port")) Listen(*port);
-//   config.ForEach([](std::string_view key, std::string_view value) { Print(key, value); });
+//   for (const auto& [key, value] : config) Print(key, value);
 #ifndef ATOMAP_MAP_H_
 #define ATOMAP_MAP_H_
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 #include "absl/functional/function_ref.h"
 
@@ -36,6 +41,39 @@ class MapAccess;
 
 class Map {
  public:
+  // A forward iterator over (key, value) views. Holds its own path (no allocation).
+  class Iterator {
+   public:
+    using value_type = std::pair<std::string_view, std::string_view>;
+    using reference = value_type;
+    using difference_type = std::ptrdiff_t;
+    using iterator_category = std::forward_iterator_tag;
+
+    Iterator() = default;
+    value_type operator*() const;
+    Iterator& operator++();
+    Iterator operator++(int) {
+      Iterator before = *this;
+      ++*this;
+      return before;
+    }
+    friend bool operator==(const Iterator& a, const Iterator& b);
+
+   private:
+    friend class Map;
+    struct Frame {
+      std::uint64_t node;       // offset of a node on the path
+      std::uint32_t position;   // entries first, then children
+      std::uint32_t level;
+    };
+    Iterator(const internal::TrieContext* context, std::uint64_t root);
+    void Settle();  // moves down or up until the top frame points at an entry (or the end)
+
+    const internal::TrieContext* context_ = nullptr;
+    int depth_ = 0;  // 0: the end
+    std::array<Frame, 15> path_{};
+  };
+
   Map() = default;
 
   std::optional<std::string_view> get(std::string_view key) const;
@@ -46,6 +84,8 @@ class Map {
   std::uint64_t version_number() const;
 
   void ForEach(absl::FunctionRef<void(std::string_view key, std::string_view value)> fn) const;
+  Iterator begin() const;
+  Iterator end() const { return Iterator(); }
 
   friend bool operator==(const Map& a, const Map& b);
 

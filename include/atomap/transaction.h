@@ -15,7 +15,8 @@
 //  - Destroying a transaction that was not published frees everything it allocated.
 //
 // Thread safety: one thread at a time. Views returned by get() are valid until the next write to
-// the same key or the end of the transaction.
+// the same key or the end of the transaction. A moved-from Transaction may only be destroyed or
+// assigned to.
 //
 // Usage:
 //   atomap::Transaction& tx = ...;  // given to the function passed to an atom's swap

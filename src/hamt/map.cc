@@ -49,6 +49,87 @@ void Map::ForEach(absl::FunctionRef<void(std::string_view, std::string_view)> fn
   });
 }
 
+// ---- iteration ----------------------------------------------------------------------------
+
+namespace {
+
+struct NodeCounts {
+  std::uint32_t entries;
+  std::uint32_t children;
+};
+
+NodeCounts CountsOf(const internal::Arena& arena, std::uint64_t node, std::uint32_t level) {
+  if (static_cast<int>(level) == internal::hamt::kCollisionLevel) {
+    return {internal::hamt::CollisionNodeRef(arena, node).count(), 0};
+  }
+  internal::hamt::BitmapNodeRef n(arena, node);
+  return {static_cast<std::uint32_t>(n.entry_count()), static_cast<std::uint32_t>(n.child_count())};
+}
+
+const Entry& EntryAt(const internal::Arena& arena, std::uint64_t node, std::uint32_t level,
+                     std::uint32_t i) {
+  if (static_cast<int>(level) == internal::hamt::kCollisionLevel) {
+    return internal::hamt::CollisionNodeRef(arena, node).entries()[i];
+  }
+  return internal::hamt::BitmapNodeRef(arena, node).entries()[i];
+}
+
+}  // namespace
+
+Map::Iterator::Iterator(const internal::TrieContext* context, std::uint64_t root)
+    : context_(context) {
+  static_assert(std::tuple_size_v<decltype(path_)> >= internal::hamt::kMaxDepth,
+                "the path must hold the deepest branch");
+  if (root == 0) return;
+  path_[0] = Frame{root, 0, 0};
+  depth_ = 1;
+  Settle();
+}
+
+void Map::Iterator::Settle() {
+  const internal::Arena& arena = *context_->arena;
+  while (depth_ > 0) {
+    Frame& top = path_[depth_ - 1];
+    const NodeCounts counts = CountsOf(arena, top.node, top.level);
+    if (top.position < counts.entries) return;
+    if (top.position < counts.entries + counts.children) {
+      const std::uint32_t child = top.position++ - counts.entries;
+      const std::uint64_t child_node = internal::hamt::BitmapNodeRef(arena, top.node).children()[child];
+      path_[depth_++] = Frame{child_node, 0, top.level + 1};
+      continue;
+    }
+    --depth_;
+  }
+}
+
+Map::Iterator::value_type Map::Iterator::operator*() const {
+  const internal::Arena& arena = *context_->arena;
+  const Frame& top = path_[depth_ - 1];
+  const Entry& e = EntryAt(arena, top.node, top.level, top.position);
+  return {internal::hamt::KeyOf(arena, e), internal::hamt::ValueOf(arena, e)};
+}
+
+Map::Iterator& Map::Iterator::operator++() {
+  ++path_[depth_ - 1].position;
+  Settle();
+  return *this;
+}
+
+bool operator==(const Map::Iterator& a, const Map::Iterator& b) {
+  if (a.depth_ != b.depth_) return false;
+  if (a.depth_ == 0) return true;
+  const Map::Iterator::Frame& x = a.path_[a.depth_ - 1];
+  const Map::Iterator::Frame& y = b.path_[b.depth_ - 1];
+  return x.node == y.node && x.position == y.position;
+}
+
+Map::Iterator Map::begin() const {
+  if (context_ == nullptr) return Iterator();
+  return Iterator(context_, Record(context_, version_).root_node);
+}
+
+// ---- equality -------------------------------------------------------------------------------
+
 bool operator==(const Map& a, const Map& b) {
   if (a.context_ == nullptr || b.context_ == nullptr || a.context_->arena != b.context_->arena) {
     return SameContents(a, b);

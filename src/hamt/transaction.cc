@@ -17,7 +17,7 @@ absl::Status Transaction::set(std::string_view key, std::string_view value) {
 absl::StatusOr<bool> Transaction::erase(std::string_view key) { return impl_->Erase(key); }
 
 absl::Status Transaction::update(std::string_view key, UpdateFunction fn) {
-  if (!impl_->open()) return impl_->Set(key, {});  // reports why it is closed
+  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
   // The user's function runs before anything changes; if it throws, nothing did.
   const std::optional<std::string_view> old_value = impl_->Get(key);
   const std::optional<std::string> new_value = fn(old_value);

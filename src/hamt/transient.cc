@@ -182,8 +182,9 @@ absl::StatusOr<Offset> TrieTransaction::SetChild(Offset node, int level, Bitmap 
                                                 Offset child) {
   absl::StatusOr<Offset> owned = Own(node, level);
   if (!owned.ok()) return owned;
-  BitmapNodeRef n(*ctx_.arena, *owned);
-  const_cast<Offset*>(n.children())[IndexOf(n.nodemap(), bit)] = child;
+  // An owned node: the one place a node is written other than by Store (same size, one word).
+  auto* header = ctx_.arena->At<NodeHeader>(*owned);
+  reinterpret_cast<Offset*>(header + 1)[IndexOf(header->nodemap, bit)] = child;
   return owned;
 }
 

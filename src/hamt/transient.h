@@ -15,7 +15,8 @@
 //  - InvalidArgument (key or value too long): nothing changed, the transaction stays usable.
 //  - Any allocation failure (ResourceExhausted) in the middle of an operation aborts the whole
 //    transaction: everything it allocated is freed, the base is intact, and every later call
-//    returns FailedPrecondition. (A half-edited owned trie is never exposed.)
+//    returns FailedPrecondition (Get then reads the base). A half-edited owned trie is never
+//    exposed.
 //
 // Thread safety: one thread at a time (a transaction is a single writer). Not shared between
 // processes: nothing it owns is reachable from any published version before Commit.
@@ -65,6 +66,8 @@ class TrieTransaction {
   Offset base() const { return base_; }
   Offset root() const { return root_; }  // the current (possibly owned) root node
   bool open() const { return state_ == State::kOpen; }
+  // OK while open; FailedPrecondition saying why not.
+  absl::Status CheckOpen() const;
   const TrieContext& context() const { return ctx_; }
 
   // Writes the new version record. The transaction is finished afterwards.
@@ -75,7 +78,6 @@ class TrieTransaction {
  private:
   enum class State { kOpen, kCommitted, kAborted };
 
-  absl::Status CheckOpen() const;
   // Runs an edit of the root; on failure aborts the transaction.
   absl::Status Apply(absl::StatusOr<Offset> new_root);
 
