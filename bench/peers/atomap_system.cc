@@ -88,7 +88,14 @@ class AtomapSystem final : public System {
   }
 
   std::string DataFile() const override { return path_; }
-  std::uint64_t LiveBytes() override { return domain_->stats().live_bytes; }
+  std::vector<std::pair<std::string, std::uint64_t>> SpaceFigures() override {
+    const DomainStats st = domain_->stats();
+    return {{"live_bytes", st.live_bytes},
+            {"free_bytes", st.free_bytes},
+            {"unused_bytes", st.unused_bytes},
+            {"pending_garbage_bytes", st.pending_garbage_bytes},
+            {"data_bytes", st.data_bytes}};
+  }
 
  private:
   void Swap(Atom::SwapFunction fn) {

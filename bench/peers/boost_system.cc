@@ -83,8 +83,8 @@ class BoostSystem final : public System {
     std::memcpy(&v, &n, 8);
   }
   std::string DataFile() const override { return path_; }
-  std::uint64_t LiveBytes() override {
-    return file_->get_size() - file_->get_free_memory();
+  std::vector<std::pair<std::string, std::uint64_t>> SpaceFigures() override {
+    return {{"live_bytes", file_->get_size() - file_->get_free_memory()}};
   }
 
  private:

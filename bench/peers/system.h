@@ -47,8 +47,9 @@ class System {
 
   // The file whose allocated blocks are the store's size on disk ("" if none).
   virtual std::string DataFile() const = 0;
-  // Bytes the store's own allocator reports live (0 when it has no such figure).
-  virtual std::uint64_t LiveBytes() { return 0; }
+  // The store's own space figures after a load (name -> bytes), e.g. its allocator's live bytes;
+  // empty when it has none.
+  virtual std::vector<std::pair<std::string, std::uint64_t>> SpaceFigures() { return {}; }
 };
 
 std::unique_ptr<System> MakeAtomap();

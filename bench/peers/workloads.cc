@@ -46,9 +46,9 @@ void RunLoad(System& s, const Keys& keys, std::uint64_t n, const std::string& di
   Row row{s.name(), "bytes_on_disk_" + keys.label(), n, 1, Sample{n, 0, {}, {}}};
   row.extra["bytes_on_disk"] = disk;
   row.extra["bytes_per_entry"] = static_cast<double>(disk) / static_cast<double>(n);
-  if (const std::uint64_t live = s.LiveBytes(); live != 0) {
-    row.extra["live_bytes"] = live;
-    row.extra["live_bytes_per_entry"] = static_cast<double>(live) / static_cast<double>(n);
+  for (const auto& [name, bytes] : s.SpaceFigures()) {
+    row.extra[name] = bytes;
+    row.extra[name + "_per_entry"] = static_cast<double>(bytes) / static_cast<double>(n);
   }
   out.Write(row);
 }
