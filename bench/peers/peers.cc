@@ -2,10 +2,12 @@
 // one run, systems interleaved (A B C D, then again) so that machine drift hits all alike, and
 // writes one JSON line per measurement. See docs/benchmarks.md.
 //
-//   peers [--quick] [--out FILE] [--dir DIR] [--reps N] [--max-entries N]
+//   peers [--quick] [--out FILE] [--dir DIR] [--reps N] [--max-entries N] [--only WORKLOAD]
 //
 // --quick: small sizes and few operations (the CI smoke test; well under 2 minutes).
 // Default: 1K, 1M and 10M entries; --max-entries caps the sizes (e.g. 1000000).
+// --only: run just the workloads whose name starts with WORKLOAD (get, update, txn16, counter,
+// read_with_writer, wake_latency, attach; loads always run), e.g. to profile one of them.
 // The output is validated (every line parses, with the required fields) before exiting.
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,6 +34,8 @@ struct Plan {
   int reps = 1;
   int rounds = 2;  // interleaved repetitions of each short workload within a rep
   std::uint64_t max_entries = 10'000'000;
+  std::string only;
+  bool Wants(std::string_view workload) const { return workload.starts_with(only); }
   std::vector<std::uint64_t> sizes;
   std::uint64_t mid = 0;  // the size of the update, transaction and multi-process workloads
   std::uint64_t get_ops = 0, update_ops = 0, txn_ops = 0, counter_ops = 0, reader_ops = 0;
@@ -55,9 +59,10 @@ Plan ParseArgs(int argc, char** argv) {
     else if (a == "--dir") p.dir = next();
     else if (a == "--reps") p.reps = std::stoi(next());
     else if (a == "--max-entries") p.max_entries = std::stoull(next());
+    else if (a == "--only") p.only = next();
     else {
       std::fprintf(stderr, "usage: peers [--quick] [--out FILE] [--dir DIR] [--reps N] "
-                           "[--max-entries N]\n");
+                           "[--max-entries N] [--only WORKLOAD]\n");
       std::exit(2);
     }
   }
@@ -105,30 +110,34 @@ void RunSize(const Plan& p, const Keys& keys, std::uint64_t n, Output& out) {
   const std::string tag = keys.label() + "-" + std::to_string(n) + "-";
   for (auto& s : systems) RunLoad(*s, keys, n, FreshDir(p.dir, tag + std::string(s->name())), out);
   const std::uint64_t get_ops = n >= 10'000'000 ? p.get_ops / 2 : p.get_ops;
-  for (int r = 0; r < p.rounds; ++r) {
+  for (int r = 0; r < p.rounds && p.Wants("get"); ++r) {
     for (auto& s : systems) RunGet(*s, keys, n, get_ops, out);
   }
-  for (auto& s : systems) RunGetBatch(*s, keys, n, get_ops, out);
+  for (auto& s : systems) {
+    if (p.Wants("get_batch")) RunGetBatch(*s, keys, n, get_ops, out);
+  }
   if (keys.key_bytes() != 8) return;  // writes: u64 -> u64 only
-  for (int r = 0; r < p.rounds; ++r) {
+  for (int r = 0; r < p.rounds && p.Wants("update"); ++r) {
     for (auto& s : systems) RunUpdate(*s, keys, n, p.update_ops, out);
   }
   if (n != p.mid) return;
-  for (int r = 0; r < p.rounds; ++r) {
+  for (int r = 0; r < p.rounds && p.Wants("txn16"); ++r) {
     for (auto& s : systems) RunTxn16(*s, keys, n, p.txn_ops, out);
   }
-  {
+  if (p.Wants("update")) {
     std::unique_ptr<System> sync = MakeLmdb(/*durable=*/true);
     RunLoad(*sync, keys, n, FreshDir(p.dir, tag + "lmdb_sync"), out);
     RunUpdate(*sync, keys, n, p.sync_update_ops, out);
     sync->Close();
   }
   for (int procs : {1, 2}) {
+    if (!p.Wants("counter")) break;
     for (auto& s : systems) {
       if (s->multi_process()) RunCounter(*s, keys, n, procs, p.counter_ops, out);
     }
   }
   for (int readers : {1, 2}) {
+    if (!p.Wants("read_with_writer")) break;
     for (auto& s : systems) {
       if (s->multi_process()) RunReaders(*s, keys, n, readers, p.reader_ops, out);
     }
@@ -146,8 +155,8 @@ void RunAll(const Plan& p, Output& out) {
       if (n < 10'000'000) RunSize(p, k16v100, n, out);  // 10M x 116 B x 4 systems: too big here
       std::filesystem::remove_all(p.dir);
     }
-    RunWaitLatency(FreshDir(p.dir, "wait"), p.wake_rounds, out);
-    for (int r = 0; r < p.rounds; ++r) {
+    if (p.Wants("wake_latency")) RunWaitLatency(FreshDir(p.dir, "wait"), p.wake_rounds, out);
+    for (int r = 0; r < p.rounds && p.Wants("attach"); ++r) {
       for (auto make : {MakeAtomap, +[] { return MakeLmdb(false); }}) {
         std::unique_ptr<System> s = make();
         RunAttach(*s, FreshDir(p.dir, "attach-" + std::string(s->name())), p.attach_bytes,
