@@ -102,7 +102,15 @@ def machine():
             mem_kb = int(f.readline().split()[1])
     except OSError:
         mem_kb = 0
+    caches = ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        caches = ", ".join(line.split(":", 1)[0].strip() + " " + line.split(":", 1)[1].strip()
+                           for line in out.splitlines() if line.startswith(("L2 cache", "L3 cache")))
+    except OSError:
+        pass
     return {
+        "caches": caches,
         "nproc": os.cpu_count(),
         "cpu": model,
         "ram": f"{mem_kb / 2**20:.1f} GiB",
@@ -175,7 +183,8 @@ RATIO_WORKLOADS = [
     ("read_with_writer", M, 2, "read with 1 writer, 2 reader processes"),
     ("get_u64", 10 * M, 1, "get, u64, 10M entries"),
     ("update_u64", 10 * M, 1, "single-key update, 10M entries"),
-    ("attach", 1024, 1, "attach (open) a 1 GiB store"),
+    ("attach", 1024, 1, "attach (open) a 1 GiB store, no other process attached"),
+    ("attach_shared", 1024, 2, "attach a 1 GiB store while another process has it open"),
 ]
 
 
@@ -183,7 +192,7 @@ def ratio_table(d):
     lines = ["| workload | " + " | ".join(f"atomap / {p}" for p in PEERS) + " |",
              "|---|" + "---|" * len(PEERS)]
     for wl, n, procs, label in RATIO_WORKLOADS:
-        field = "p50_ns" if wl == "attach" else "ns_per_op"
+        field = "p50_ns" if wl.startswith("attach") else "ns_per_op"
         cells = []
         for p in PEERS:
             vs = paired(d.values("atomap", wl, n, procs, field), d.values(p, wl, n, procs, field),
@@ -290,7 +299,7 @@ def main():
         "the analysis at the end comes from `--notes`).",
         "",
         "## Run",
-        f"- Machine: {m['nproc']} vCPUs ({m['cpu']}), {m['ram']} RAM, Linux {m['kernel']};"
+        f"- Machine: {m['nproc']} vCPUs ({m['cpu']}; {m['caches']}), {m['ram']} RAM, Linux {m['kernel']};"
         " **shared with other engineers' builds and tests while measuring: noisy**.",
         f"- Runs (UTC start times): {', '.join(d.runs)}" + (f"; duration {args.duration}" if args.duration else ""),
         (f"- Load average during the run: {args.load}" if args.load else ""),

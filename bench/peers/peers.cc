@@ -157,11 +157,13 @@ void RunAll(const Plan& p, Output& out) {
     }
     if (p.Wants("wake_latency")) RunWaitLatency(FreshDir(p.dir, "wait"), p.wake_rounds, out);
     for (int r = 0; r < p.rounds && p.Wants("attach"); ++r) {
-      for (auto make : {MakeAtomap, +[] { return MakeLmdb(false); }}) {
-        std::unique_ptr<System> s = make();
-        RunAttach(*s, FreshDir(p.dir, "attach-" + std::string(s->name())), p.attach_bytes,
-                  p.attach_repeats, out);
-        std::filesystem::remove_all(p.dir + "/attach-" + std::string(s->name()));
+      for (bool shared : {false, true}) {
+        for (auto make : {MakeAtomap, +[] { return MakeLmdb(false); }}) {
+          std::unique_ptr<System> s = make();
+          const std::string dir = FreshDir(p.dir, "attach-" + std::string(s->name()));
+          RunAttach(*s, dir, p.attach_bytes, p.attach_repeats, shared, out);
+          std::filesystem::remove_all(dir);
+        }
       }
     }
     std::filesystem::remove_all(p.dir);

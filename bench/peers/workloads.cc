@@ -1,6 +1,7 @@
 #include "workloads.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -175,28 +176,60 @@ void RunReaders(System& s, const Keys& keys, std::uint64_t n, int readers,
   out.Write(row);
 }
 
-void RunAttach(System& s, const std::string& dir, std::uint64_t bytes, int repeats,
-               Output& out) {
-  const Keys big("1MiB", 8, 1u << 20);
-  const std::uint64_t n = bytes >> 20;
-  s.Create(dir, big, n);
-  s.Load(big, n);
-  s.Close();
+namespace {
+
+// p50 etc. of `repeats` timed Attach() calls, each followed by one get and Close().
+Sample TimeAttaches(System& s, const Keys& big, std::uint64_t n, int repeats) {
   std::vector<std::uint64_t> each;
   for (int i = 0; i < repeats; ++i) {
     const std::uint64_t t0 = NowNs();
     s.Attach();
     each.push_back(NowNs() - t0);
-    Keep(s.Get(big.Key(i % n)));
+    Keep(s.Get(big.Key(static_cast<std::uint64_t>(i) % n)));
     s.Close();
   }
   std::uint64_t sum = 0;
   for (std::uint64_t v : each) sum += v;
-  Sample sample{static_cast<std::uint64_t>(repeats),
-                static_cast<double>(sum) / repeats, {}, {}};
+  Sample sample{static_cast<std::uint64_t>(repeats), static_cast<double>(sum) / repeats, {}, {}};
   sample.p50_ns = Quantile(each, 0.5);
   sample.p99_ns = Quantile(each, 0.99);
-  Row row{s.name(), "attach", n, 1, sample};
+  return sample;
+}
+
+}  // namespace
+
+void RunAttach(System& s, const std::string& dir, std::uint64_t bytes, int repeats,
+               bool other_attached, Output& out) {
+  const Keys big("1MiB", 8, 1u << 20);
+  const std::uint64_t n = bytes >> 20;
+  s.Create(dir, big, n);
+  s.Load(big, n);
+  s.Close();
+  Sample sample;
+  if (!other_attached) {
+    sample = TimeAttaches(s, big, n, repeats);
+  } else {
+    // A child holds the store open, blocked on a pipe that the parent closes when done.
+    int hold[2];
+    if (pipe(hold) != 0) std::abort();
+    Worker holder{[&] {
+                    close(hold[1]);
+                    s.Attach();
+                  },
+                  [&] {
+                    char c;
+                    while (read(hold[0], &c, 1) > 0) {
+                    }
+                    s.Close();
+                    return ChildResult{};
+                  }};
+    RunProcesses({holder}, {}, [&] {
+      sample = TimeAttaches(s, big, n, repeats);
+      close(hold[1]);
+    });
+    close(hold[0]);
+  }
+  Row row{s.name(), other_attached ? "attach_shared" : "attach", n, other_attached ? 2 : 1, sample};
   row.extra["bytes_on_disk"] = AllocatedBytes(s.DataFile());
   out.Write(row);
 }

@@ -34,9 +34,11 @@ void RunReaders(System& s, const Keys& keys, std::uint64_t n, int readers,
 // atomap only: a change published by one process wakes another blocked in wait_for_change
 // ("wake_latency"; p50/p99 of publish-to-wake across processes, ping-pong).
 void RunWaitLatency(const std::string& dir, std::uint64_t rounds, Output& out);
-// Opening an existing store of `bytes` (values of 1 MiB) with no other process attached
-// ("attach"; p50 over `repeats` opens, page cache warm).
-void RunAttach(System& s, const std::string& dir, std::uint64_t bytes, int repeats, Output& out);
+// Opening an existing store of `bytes` (values of 1 MiB), page cache warm, p50 over `repeats`
+// opens: with no other process attached ("attach"), or while another process holds the store
+// open ("attach_shared"; not for single-process systems).
+void RunAttach(System& s, const std::string& dir, std::uint64_t bytes, int repeats,
+               bool other_attached, Output& out);
 
 }  // namespace atomap::peers
 
