@@ -37,7 +37,7 @@ namespace {
 constexpr char kCountersAtom[] = "counters";
 constexpr char kConfigAtom[] = "config";
 constexpr char kHotKey[] = "hot";
-constexpr char kStatusKey[] = "status";  // set by the parent when the run is over
+constexpr char kStatusKey[] = "status";  // "running", then "finished" when the run is over
 constexpr int kConfigChangesPerWorker = 3;
 
 // What a worker sends on its pipe, as 64-bit words: a tag, then its operands.
@@ -165,7 +165,7 @@ int RunWatcher(const std::string& path, int out_fd) {
       const std::string line =
           absl::StrFormat("[watcher pid %d] config %s\n", getpid(), DiffText(now.version(), diff));
       WriteAll(out_fd, line.data(), line.size());
-      finished = now.map().get(kStatusKey).has_value();
+      finished = now.map().get(kStatusKey) == std::optional<std::string_view>("finished");
     });
     if (!changed.ok()) return ChildFailed("watcher", changed.status());
   }
@@ -323,10 +323,10 @@ absl::Status VerifyCounters(const Counters& before, const Counters& after, int p
   return absl::OkStatus();
 }
 
-absl::Status MarkFinished(Domain& domain) {
+absl::Status SetStatus(Domain& domain, std::string_view status) {
   absl::StatusOr<Atom> config = domain.atom(kConfigAtom);
   if (!config.ok()) return config.status();
-  return config->swap([](Transaction& tx) { return tx.set(kStatusKey, "finished"); }).status();
+  return config->swap([&](Transaction& tx) { return tx.set(kStatusKey, status); }).status();
 }
 
 double Micros(std::uint64_t nanos) { return static_cast<double>(nanos) / 1000.0; }
@@ -378,9 +378,11 @@ absl::Status RunDemo(const DemoArgs& args) {
   const int processes = args.processes;
   const std::uint64_t ops = args.ops;
   {
-    // Create the file (or validate the one a previous run left) before any child opens it.
+    // Create the file (or validate the one a previous run left) before any child opens it,
+    // and undo a previous run's "finished" before the watcher starts.
     absl::StatusOr<Domain> domain = OpenDemoDomain(path, true);
     if (!domain.ok()) return domain.status();
+    if (absl::Status status = SetStatus(*domain, "running"); !status.ok()) return status;
   }
   std::printf("atomap demo on %s: %d worker processes x %llu swaps, and a watcher process\n",
               path.c_str(), processes, static_cast<unsigned long long>(ops));
@@ -434,7 +436,7 @@ absl::Status RunDemo(const DemoArgs& args) {
   absl::StatusOr<Counters> after =
       status.ok() ? ReadCounters(*domain, processes) : absl::StatusOr<Counters>(status);
   if (status.ok()) status = after.status();
-  if (status.ok()) status = MarkFinished(*domain);  // the watcher exits when it sees it
+  if (status.ok()) status = SetStatus(*domain, "finished");  // the watcher exits when it sees it
   while (children[0].fd >= 0) Pump(children, progress);
 
   int failed_children = 0;
