@@ -415,7 +415,8 @@ absl::Status RunDemo(const DemoArgs& args) {
   const std::uint64_t total = processes * ops;
   Progress progress("swaps", total);
   auto all_ready = [&] {
-    return std::all_of(children.begin(), children.end(), [](const Child& c) { return c.ready; });
+    return std::all_of(children.begin(), children.end(),
+                       [](const Child& c) { return c.ready || c.fd < 0; });
   };
   auto workers_done = [&] {
     return std::all_of(children.begin() + 1, children.end(), [](const Child& c) { return c.fd < 0; });
