@@ -150,7 +150,11 @@ void KillAfter(const Config& c, int w, pid_t pid, std::uint64_t acks, std::uint6
   const std::uint64_t target = LogRecords(c, w) + acks;
   while (LogRecords(c, w) < target) {
     int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) Fail("writer " + std::to_string(w) + " died on its own");
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      Fail("writer " + std::to_string(w) + " died on its own: " +
+           (WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                                : "exit status " + std::to_string(WEXITSTATUS(status))));
+    }
   }
   volatile std::uint64_t sink = 0;  // a random delay without sleeping: the kill lands anywhere
   for (std::uint64_t i = 0; i < spin; ++i) sink = sink + i;
@@ -247,6 +251,7 @@ Config Parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   const Config c = Parse(argc, argv);
   std::mt19937_64 rng(c.seed);
+  std::fprintf(stderr, "crash_torture: seed %" PRIu64 " (rerun with --seed to repeat the schedule)\n", c.seed);
   std::vector<pid_t> writers(c.writers, -1);
   int kills = 0;
   int rounds = 0;

@@ -9,6 +9,8 @@
 
 #include "atomap/check.h"
 #include "atomap/domain.h"
+#include "alloc/allocator_state.h"
+#include "alloc/size_classes.h"
 #include "domain/domain_impl.h"
 #include "hamt/node.h"
 #include "support/process.h"
@@ -218,6 +220,39 @@ TEST_CASE("check reports a damaged trie without crashing", "[check]") {
   }
   root = good_root;
   CHECK(domain.check()->ok());
+}
+
+TEST_CASE("repair rebuilds damaged free lists from the versions alone", "[check]") {
+  TempDir dir;
+  Domain domain = *Domain::Open(dir.File("d.atomap"), SmallOptions());
+  Fill(domain, "kept", 300, 30);
+  for (int i = 0; i < 100; ++i) {  // garbage to free: free lists of several classes
+    REQUIRE((*domain.atom("kept")).swap([&](Transaction& tx) { return tx.erase("key-" + std::to_string(i)).status(); }).ok());
+  }
+  internal::DomainImpl& impl = internal::Access(domain);
+  auto* state = reinterpret_cast<internal::AllocatorState*>(impl.allocator_state());
+  const std::uint64_t version = impl.atoms().RootWord(0);
+  // A shared list now claims the version record, which the atom's root reaches.
+  const auto c = internal::size_classes::ClassOf(sizeof(internal::hamt::VersionRecord));
+  state->heads[c].offset = version;
+  absl::StatusOr<CheckReport> damaged = domain.check();
+  REQUIRE(damaged.ok());
+  CHECK_THAT(Joined(*damaged), Catch::Contains("overlaps"));
+
+  absl::StatusOr<CheckReport> repaired = domain.check({.repair = true});
+  REQUIRE(repaired.ok());
+  INFO(Joined(*repaired));
+  CHECK(repaired->ok());
+  CHECK(repaired->leaked_bytes == 0);
+  CHECK(repaired->pending_bytes == 0);  // alone: all garbage was freed
+  absl::StatusOr<Snapshot> snap = (*domain.atom("kept")).load();
+  REQUIRE(snap.ok());
+  CHECK(snap->map().size() == 200);
+  CHECK(snap->map().get("key-150") == std::string(30, 'u'));
+  snap = absl::StatusOr<Snapshot>(absl::UnknownError("dropped"));
+  Fill(domain, "more", 200, 50);
+  CHECK(domain.check()->ok());
+  CHECK((*domain.atom("kept")).load()->map().get("key-299") == std::string(30, 'n'));
 }
 
 }  // namespace

@@ -68,14 +68,17 @@ Audit RunAudit(DomainImpl& domain, bool include_free_slots) {
         mapped));
     bump = std::clamp<Offset>(bump, data_begin, mapped);
   }
-  CheckContext ctx{domain.arena(), data_begin, bump, domain.hasher(), audit.space, audit.problems};
-
+  // Versions are walked against the whole mapping, not just [data_begin, bump): after a power
+  // loss the allocator's words may be older than the versions (Account reports blocks past bump).
+  CheckContext versions{domain.arena(), data_begin, mapped, domain.hasher(), audit.space,
+                        audit.problems};
   domain.atoms().ForEach([&](std::uint32_t atom, std::string_view name) {
     const std::size_t before = audit.problems.size();
     const Offset root = Shared(domain.atoms().RootWord(atom)).load(kAcquire);
-    CheckVersion(ctx, root, absl::StrFormat("atom %d '%s'", atom, absl::CHexEscape(absl::string_view(name.data(), name.size()))));
+    CheckVersion(versions, root, absl::StrFormat("atom %d '%s'", atom, absl::CHexEscape(absl::string_view(name.data(), name.size()))));
     if (audit.problems.size() != before) audit.versions_damaged = true;
   });
+  CheckContext ctx{domain.arena(), data_begin, bump, domain.hasher(), audit.space, audit.problems};
   WalkSharedFreeLists(ctx, state);
   SlotTable& slots = domain.slots();
   for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
@@ -184,6 +187,26 @@ void Sweep(DomainImpl& domain, const Audit& audit) {
   Allocator(&domain.arena(), &StateOf(domain)).RebuildSharedLists(merged, kept);
 }
 
+// Everything but the versions is derived data: forget it all, so that only what a root reaches
+// stays allocated. For lists too damaged to trust (or older than the versions: a power loss).
+// REQUIRES: alone (C1), and no thread of this process pinned or between allocation and publish.
+void ForgetAllButVersions(DomainImpl& domain, const Audit& audit) {
+  SlotTable& slots = domain.slots();
+  for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
+    Allocator::FormatCache(reinterpret_cast<ParticipantCache*>(slots.AllocCacheArea(slot)));
+    *reinterpret_cast<ReclaimArea*>(slots.ReclaimArea(slot)) = ReclaimArea{};
+  }
+  (void)TakeOrphanBatches(domain);
+  const std::vector<std::uint64_t> none(size_classes::kNumClasses, 0);
+  Allocator(&domain.arena(), &StateOf(domain)).RebuildSharedLists({}, none);  // empties the lists
+  Offset reachable_end = domain.data_begin();
+  for (const Extent& e : audit.space.extents()) {
+    if (e.holder == Holder::kReachable) reachable_end = std::max(reachable_end, e.offset + e.bytes);
+  }
+  Offset& bump = StateOf(domain).bump;
+  if (Shared(bump).load(kRelaxed) < reachable_end) Shared(bump).store(reachable_end, kRelease);
+}
+
 absl::StatusOr<CheckReport> Repair(DomainImpl& domain) {
   ExclusiveAttach exclusive(domain);
   absl::StatusOr<bool> alone = exclusive.Acquire();
@@ -197,7 +220,11 @@ absl::StatusOr<CheckReport> Repair(DomainImpl& domain) {
   (void)TakeOrphanBatches(domain);
   ClearFreeSlots(domain);
   Audit before = RunAudit(domain, /*include_free_slots=*/false);
-  // C2: only when every version walked cleanly and the lists did not overlap anything.
+  // C2: only when every version walked cleanly. Damaged lists are rebuilt from the versions.
+  if (!before.versions_damaged && !before.problems.empty()) {
+    ForgetAllButVersions(domain, before);
+    before = RunAudit(domain, /*include_free_slots=*/false);
+  }
   if (!before.versions_damaged && before.problems.empty()) Sweep(domain, before);
   Audit after = RunAudit(domain, /*include_free_slots=*/false);
   return ReportOf(after, /*alone=*/true);

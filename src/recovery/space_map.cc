@@ -22,6 +22,9 @@ SpaceTotals SpaceMap::Account(Offset data_begin, Offset bump, std::vector<std::s
     return a.offset != b.offset ? a.offset < b.offset : a.bytes < b.bytes;
   });
   SpaceTotals totals;
+  const auto report = [&problems](std::string problem) {
+    if (problems.size() < 200) problems.push_back(std::move(problem));  // bounded, like CheckContext
+  };
   Offset covered_to = data_begin;  // every byte below it is accounted for
   const Extent* last = nullptr;
   for (const Extent& e : extents_) {
@@ -30,13 +33,18 @@ SpaceTotals SpaceMap::Account(Offset data_begin, Offset bump, std::vector<std::s
       continue;  // the same block found twice by one kind of holder (M2)
     }
     if (e.offset < covered_to) {
-      problems.push_back(absl::StrFormat(
+      report(absl::StrFormat(
           "block at offset %d (%d bytes, %s) overlaps the block at offset %d (%d bytes, %s)",
           e.offset, e.bytes, HolderName(e.holder), last->offset, last->bytes,
           HolderName(last->holder)));
     } else if (e.offset > covered_to) {
       totals.leaked_gaps.push_back(Extent{covered_to, e.offset - covered_to, Holder::kUnused, 0});
       totals.leaked += e.offset - covered_to;
+    }
+    if (e.offset + e.bytes > bump) {
+      report(absl::StrFormat(
+          "block at offset %d (%d bytes, %s) ends past the allocator's bump pointer %d", e.offset,
+          e.bytes, HolderName(e.holder), bump));
     }
     totals.by_holder[static_cast<int>(e.holder)] += e.bytes;
     covered_to = std::max(covered_to, e.offset + e.bytes);
