@@ -394,6 +394,35 @@ TEST_CASE("check passes a healthy domain; compact packs a churned one") {
   CHECK(Run({"compact", path, packed}).exit_code == 3);  // never overwrites
 }
 
+TEST_CASE("check reports a damaged header as a problem (exit 1) without changing the file") {
+  TempDir dir;
+  const std::string path = CreateDomain(dir, "d.atomap");
+  REQUIRE(Run({"put", path, "k", "v"}).exit_code == 0);
+  {
+    // docs/format.md: slot_table_offset, 8 bytes at offset 64, must be 8192.
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(64);
+    file.put('\x5a');
+  }
+  std::ifstream before_stream(path, std::ios::binary);
+  const std::string before(std::istreambuf_iterator<char>(before_stream), {});
+
+  const ToolResult text = Run({"check", path});
+  CHECK(text.exit_code == 1);
+  CHECK(text.out.find("problem: " + path + ": header field 'slot_table_offset'") !=
+        std::string::npos);
+  CHECK(LineCount(text.err) == 1);
+  const ToolResult machine = Run({"check", path, "--json"});
+  CHECK(machine.exit_code == 1);
+  const json report = ParseJson(machine.out);
+  CHECK(report["ok"] == false);
+  CHECK(report["problems"].size() == 1);
+  CHECK(Run({"get", path, "k"}).exit_code == 3);  // other commands: a bad file
+
+  std::ifstream after_stream(path, std::ios::binary);
+  CHECK(std::string(std::istreambuf_iterator<char>(after_stream), {}) == before);
+}
+
 TEST_CASE("watch prints a change made by another process") {
   TempDir dir;
   const std::string path = CreateDomain(dir, "d.atomap");
