@@ -97,10 +97,10 @@ void WaitForGate(int gate_fd) {
   }
 }
 
-absl::StatusOr<Domain> OpenDemoDomain(const std::string& path, bool create) {
-  Options options;
-  options.create_if_missing = create;
-  return Domain::Open(path, options);
+absl::StatusOr<Domain> OpenDemoDomain(const std::string& path) {
+  CommonArgs args;
+  args.path = path;
+  return OpenExistingDomain(args);
 }
 
 int ChildFailed(const char* who, const absl::Status& status) {
@@ -109,7 +109,7 @@ int ChildFailed(const char* who, const absl::Status& status) {
 }
 
 int RunWorker(const std::string& path, int worker, std::uint64_t ops, int out_fd, int gate_fd) {
-  absl::StatusOr<Domain> domain = OpenDemoDomain(path, false);
+  absl::StatusOr<Domain> domain = OpenDemoDomain(path);
   if (!domain.ok()) return ChildFailed("worker", domain.status());
   absl::StatusOr<Atom> counters = domain->atom(kCountersAtom);
   absl::StatusOr<Atom> config = domain->atom(kConfigAtom);
@@ -152,7 +152,7 @@ int RunWorker(const std::string& path, int worker, std::uint64_t ops, int out_fd
 // Prints (through the parent) each change of the config atom until the parent marks the run
 // finished.
 int RunWatcher(const std::string& path, int out_fd) {
-  absl::StatusOr<Domain> domain = OpenDemoDomain(path, false);
+  absl::StatusOr<Domain> domain = OpenDemoDomain(path);
   if (!domain.ok()) return ChildFailed("watcher", domain.status());
   absl::StatusOr<Atom> config = domain->atom(kConfigAtom);
   if (!config.ok()) return ChildFailed("watcher", config.status());
@@ -344,7 +344,7 @@ void PrintLatencies(std::vector<std::uint64_t> latencies) {
 
 // Reopens the file once every other process is gone and prints what it holds.
 absl::Status ShowSurvivingState(const std::string& path, int processes) {
-  absl::StatusOr<Domain> domain = OpenDemoDomain(path, false);
+  absl::StatusOr<Domain> domain = OpenDemoDomain(path);
   if (!domain.ok()) return domain.status();
   absl::StatusOr<Counters> counters = ReadCounters(*domain, processes);
   if (!counters.ok()) return counters.status();
@@ -380,7 +380,7 @@ absl::Status RunDemo(const DemoArgs& args) {
   {
     // Create the file (or validate the one a previous run left) before any child opens it,
     // and undo a previous run's "finished" before the watcher starts.
-    absl::StatusOr<Domain> domain = OpenDemoDomain(path, true);
+    absl::StatusOr<Domain> domain = Domain::Open(path);
     if (!domain.ok()) return domain.status();
     if (absl::Status status = SetStatus(*domain, "running"); !status.ok()) return status;
   }
@@ -404,7 +404,7 @@ absl::Status RunDemo(const DemoArgs& args) {
   ::close(gate[0]);
 
   // The parent opens its own handle only now, after the last fork.
-  absl::StatusOr<Domain> domain = OpenDemoDomain(path, false);
+  absl::StatusOr<Domain> domain = OpenDemoDomain(path);
   absl::StatusOr<Counters> before =
       domain.ok() ? ReadCounters(*domain, processes) : absl::StatusOr<Counters>(domain.status());
   if (before.ok() && before->hot != 0) {
