@@ -411,9 +411,8 @@ absl::Status RunCheck(const CheckArgs& args) {
 absl::Status RunWatch(const WatchArgs& args) {
   absl::StatusOr<Domain> domain = OpenExistingDomain(args.common);
   if (!domain.ok()) return domain.status();
-  // Watching an atom that does not exist yet is fine: it is created empty (unless read-only).
-  absl::StatusOr<Atom> atom = args.common.read_only ? FindAtom(*domain, args.common.atom)
-                                                    : domain->atom(args.common.atom);
+  // Watching an atom that does not exist yet is fine: it is created empty.
+  absl::StatusOr<Atom> atom = domain->atom(args.common.atom);
   if (!atom.ok()) return atom.status();
   absl::StatusOr<Watcher> watcher = Watcher::Start(*atom);
   if (!watcher.ok()) return watcher.status();
