@@ -38,6 +38,7 @@
 
 #include "absl/status/statusor.h"
 #include "atomap/atom.h"
+#include "atomap/check.h"
 #include "atomap/options.h"
 
 namespace atomap {
@@ -120,6 +121,12 @@ class Domain {
   // of processes may create the same name at once: they all get the same atom. On a read-only
   // domain, NotFound if it does not exist. ResourceExhausted when the atom table is full.
   absl::StatusOr<Atom> atom(std::string_view name);
+
+  // Verifies the domain's structure and space accounting (see atomap/check.h); problems found
+  // are data in the report, not errors. With options.repair, frees leaked blocks and rebuilds
+  // the free lists. Errors: FailedPrecondition (repair on a read-only domain, or with other
+  // handles attached).
+  absl::StatusOr<CheckReport> check(const CheckOptions& options = {});
 
  private:
   explicit Domain(std::unique_ptr<internal::DomainImpl> impl);

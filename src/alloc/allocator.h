@@ -24,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "alloc/allocator_state.h"
 #include "alloc/size_classes.h"
 #include "arena/arena.h"
@@ -84,6 +85,17 @@ class Allocator {
   // zeroed afterwards. Idempotent.
   // REQUIRES: the caller owns `cache`, or its owner is dead (never while the owner runs).
   void Flush(ParticipantCache* cache);
+
+  // Replaces every shared free list with blocks carved from `free_extents` (each extent into
+  // blocks of the largest classes that fit, first to last), and sets carved_blocks[c] to
+  // kept_blocks[c] plus the blocks of class c carved here. For the recovery sweep
+  // (src/recovery/): kept_blocks counts every block that stays allocated or cached, less the
+  // caches' unfolded `carved` counters, so that Stats stays exact.
+  // REQUIRES: nobody else uses this domain's allocator meanwhile (the caller holds the domain
+  // exclusively); the extents are 16-byte aligned, disjoint, inside [data_begin, bump), and
+  // hold no block anyone will use; kept_blocks.size() == size_classes::kNumClasses.
+  void RebuildSharedLists(absl::Span<const Block> free_extents,
+                          absl::Span<const std::uint64_t> kept_blocks);
 
   // Walks the shared lists and the given caches. O(free blocks); for check/stat, not hot paths.
   // REQUIRES: no participant allocates or frees meanwhile (the lists are walked unlocked), and

@@ -5,6 +5,7 @@
 
 #include "atom/runtime.h"
 #include "domain/domain_impl.h"
+#include "recovery/checker.h"
 
 namespace atomap {
 
@@ -12,6 +13,7 @@ absl::StatusOr<Domain> Domain::Open(std::string_view path, const Options& option
   absl::StatusOr<std::unique_ptr<internal::DomainImpl>> impl =
       internal::DomainImpl::Open(path, options);
   if (!impl.ok()) return impl.status();
+  internal::SweepIfAloneAfterCrash(**impl);  // the crash-recovery backstop (recovery/checker.h)
   return Domain(*std::move(impl));
 }
 

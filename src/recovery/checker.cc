@@ -1,0 +1,262 @@
+// CheckDomain: the audit behind Domain::check(), and the mark-and-sweep repair.
+//
+// Invariants
+//  (C1) Nothing is written unless options.repair, and repair writes only while this handle holds
+//       the attach lock exclusively (no other handle anywhere: an opener waits for the shared
+//       lock until it is converted back), so no participant of another process can allocate,
+//       free, retire or pin meanwhile. Threads of this process must not use the domain during
+//       check() (REQUIRES below).
+//  (C2) Repair frees only bytes that no root reaches, no live participant holds (its cache or
+//       retire list) and no list the sweep could not walk covers. If any atom's version is
+//       damaged, nothing is freed at all: a gap might then be data of that version.
+//  (C3) When alone, every other participant is dead, so its pending garbage (moved to the orphan
+//       chain by the takeover) can be freed: no pin can reach it any more.
+//  (C4) Crash during repair: each step leaks rather than duplicates (see RebuildSharedLists and
+//       RecoverDeadSlot); the next sweep finds what was left.
+//
+// Memory ordering: none of its own beyond the lock; list heads are read with 8-byte loads, the
+// orphan chain is taken with TakeOrphanBatches (its edge (2)).
+#include "recovery/checker.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_format.h"
+#include "alloc/allocator.h"
+#include "arena/file_locks.h"
+#include "common/shared_atomic.h"
+#include "domain/domain_impl.h"
+#include "domain/slot_recovery.h"
+#include "recovery/holders_walk.h"
+#include "recovery/trie_check.h"
+
+namespace atomap::internal {
+namespace {
+
+bool IsOwned(const SlotTable& slots, std::uint32_t slot) {
+  return Shared(slots.Head(slot).state).load(kAcquire) ==
+         static_cast<std::uint32_t>(SlotState::kOwned);
+}
+
+AllocatorState& StateOf(DomainImpl& domain) {
+  return *reinterpret_cast<AllocatorState*>(domain.allocator_state());
+}
+
+struct Audit {
+  SpaceMap space;
+  SpaceTotals totals;
+  std::vector<std::string> problems;
+  bool versions_damaged = false;
+};
+
+// Reads the whole domain into an Audit. `include_free_slots`: count what free slots' areas
+// still hold (plain check); repair clears those areas instead.
+Audit RunAudit(DomainImpl& domain, bool include_free_slots) {
+  Audit audit;
+  const AllocatorState& state = StateOf(domain);
+  const Offset data_begin = domain.data_begin();
+  Offset bump = Shared(const_cast<Offset&>(state.bump)).load(kAcquire);
+  const Offset mapped = domain.arena().mapped_size();
+  if (bump < data_begin || bump > mapped) {
+    audit.problems.push_back(absl::StrFormat(
+        "allocator field 'bump' is %d, outside [data_begin %d, mapped size %d]", bump, data_begin,
+        mapped));
+    bump = std::clamp<Offset>(bump, data_begin, mapped);
+  }
+  // Versions are walked against the whole mapping, not just [data_begin, bump): after a power
+  // loss the allocator's words may be older than the versions (Account reports blocks past bump).
+  CheckContext versions{domain.arena(), data_begin, mapped, domain.hasher(), audit.space,
+                        audit.problems};
+  domain.atoms().ForEach([&](std::uint32_t atom, std::string_view name) {
+    const std::size_t before = audit.problems.size();
+    const Offset root = Shared(domain.atoms().RootWord(atom)).load(kAcquire);
+    CheckVersion(versions, root, absl::StrFormat("atom %d '%s'", atom, absl::CHexEscape(absl::string_view(name.data(), name.size()))));
+    if (audit.problems.size() != before) audit.versions_damaged = true;
+  });
+  CheckContext ctx{domain.arena(), data_begin, bump, domain.hasher(), audit.space, audit.problems};
+  WalkSharedFreeLists(ctx, state);
+  SlotTable& slots = domain.slots();
+  for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
+    const bool owned = IsOwned(slots, slot);
+    if (!owned && !include_free_slots) continue;
+    WalkCache(ctx, *reinterpret_cast<const ParticipantCache*>(slots.AllocCacheArea(slot)), slot);
+    WalkReclaimArea(ctx, *reinterpret_cast<const ReclaimArea*>(slots.ReclaimArea(slot)), slot);
+  }
+  WalkOrphanChain(ctx, Shared(domain.header().orphan_retired).load(kAcquire));
+  audit.totals = audit.space.Account(data_begin, bump, audit.problems);
+  return audit;
+}
+
+CheckReport ReportOf(const Audit& audit, bool alone) {
+  CheckReport report;
+  report.problems = audit.problems;
+  report.reachable_bytes = audit.totals.by_holder[static_cast<int>(Holder::kReachable)];
+  report.free_bytes = audit.totals.by_holder[static_cast<int>(Holder::kSharedFree)] +
+                      audit.totals.by_holder[static_cast<int>(Holder::kCachedFree)];
+  report.pending_bytes = audit.totals.by_holder[static_cast<int>(Holder::kPending)];
+  report.unused_bytes = audit.totals.by_holder[static_cast<int>(Holder::kUnused)];
+  report.leaked_bytes = audit.totals.leaked;
+  // With others attached, a gap may be a swap in flight: a figure, not a problem.
+  if (alone && audit.totals.leaked > 0) {
+    report.problems.push_back(absl::StrFormat(
+        "%d bytes in %d extents of the data region are leaked (first at offset %d): allocated, "
+        "reachable from no root and held by no list; check with repair frees them",
+        audit.totals.leaked, audit.totals.leaked_gaps.size(), audit.totals.leaked_gaps[0].offset));
+  }
+  return report;
+}
+
+// Holds the attach lock exclusively while it lives, or reports that others are attached.
+class ExclusiveAttach {
+ public:
+  explicit ExclusiveAttach(DomainImpl& domain) : fd_(domain.arena().fd()) {}
+  // True if this handle is now alone (in-process domains always are).
+  absl::StatusOr<bool> Acquire() {
+    if (fd_ < 0) return true;
+    absl::StatusOr<bool> alone = TryLockByte(fd_, kAttachedLockByte, LockMode::kExclusive);
+    held_ = alone.ok() && *alone;
+    return alone;
+  }
+  ~ExclusiveAttach() {
+    if (held_) (void)LockByte(fd_, kAttachedLockByte, LockMode::kShared);  // converts back
+  }
+
+ private:
+  int fd_;
+  bool held_ = false;
+};
+
+// Takes over every slot whose owner is dead (RecoverDeadSlot runs through the takeover hook),
+// probing with a description of our own so that this process's own slots read as live.
+void TakeOverDeadSlots(DomainImpl& domain) {
+  if (domain.arena().fd() < 0) return;
+  const std::string self = absl::StrFormat("/proc/self/fd/%d", domain.arena().fd());
+  const int probe = open(self.c_str(), O_RDWR | O_CLOEXEC);
+  if (probe < 0) return;
+  for (const SlotTable::InUseSlot& slot : domain.slots().InUse()) {
+    (void)domain.slots().TakeOverIfDead(slot.index, probe);
+  }
+  close(probe);
+}
+
+// Free slots' areas are stale (a claim zeroes them): what they list is returned by the rebuild.
+void ClearFreeSlots(DomainImpl& domain) {
+  SlotTable& slots = domain.slots();
+  for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
+    if (IsOwned(slots, slot)) continue;
+    Allocator::FormatCache(reinterpret_cast<ParticipantCache*>(slots.AllocCacheArea(slot)));
+    *reinterpret_cast<ReclaimArea*>(slots.ReclaimArea(slot)) = ReclaimArea{};
+  }
+}
+
+// The sweep: everything not kept becomes the new shared free lists (C2).
+void Sweep(DomainImpl& domain, const Audit& audit) {
+  std::vector<std::uint64_t> kept(size_classes::kNumClasses, 0);
+  std::vector<Block> free_extents;
+  for (const Extent& e : audit.space.extents()) {
+    if (e.holder == Holder::kSharedFree) {
+      free_extents.push_back(Block{e.offset, e.bytes});
+    } else if (e.holder != Holder::kUnused) {
+      ++kept[e.size_class];
+    }
+  }
+  for (const Extent& gap : audit.totals.leaked_gaps) free_extents.push_back(Block{gap.offset, gap.bytes});
+  SlotTable& slots = domain.slots();
+  for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
+    if (!IsOwned(slots, slot)) continue;
+    const auto* cache = reinterpret_cast<const ParticipantCache*>(slots.AllocCacheArea(slot));
+    for (std::uint32_t c = 0; c < size_classes::kCachedClasses; ++c) {
+      kept[c] -= std::min<std::uint64_t>(kept[c], cache->classes[c].carved);
+    }
+  }
+  std::sort(free_extents.begin(), free_extents.end(),
+            [](const Block& a, const Block& b) { return a.offset < b.offset; });
+  std::vector<Block> merged;  // adjacent extents coalesce into larger blocks
+  for (const Block& b : free_extents) {
+    if (!merged.empty() && merged.back().offset + merged.back().bytes == b.offset) {
+      merged.back().bytes += b.bytes;
+    } else {
+      merged.push_back(b);
+    }
+  }
+  Allocator(&domain.arena(), &StateOf(domain)).RebuildSharedLists(merged, kept);
+}
+
+// Everything but the versions is derived data: forget it all, so that only what a root reaches
+// stays allocated. For lists too damaged to trust (or older than the versions: a power loss).
+// REQUIRES: alone (C1), and no thread of this process pinned or between allocation and publish.
+void ForgetAllButVersions(DomainImpl& domain, const Audit& audit) {
+  SlotTable& slots = domain.slots();
+  for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
+    Allocator::FormatCache(reinterpret_cast<ParticipantCache*>(slots.AllocCacheArea(slot)));
+    *reinterpret_cast<ReclaimArea*>(slots.ReclaimArea(slot)) = ReclaimArea{};
+  }
+  (void)TakeOrphanBatches(domain);
+  const std::vector<std::uint64_t> none(size_classes::kNumClasses, 0);
+  Allocator(&domain.arena(), &StateOf(domain)).RebuildSharedLists({}, none);  // empties the lists
+  Offset reachable_end = domain.data_begin();
+  for (const Extent& e : audit.space.extents()) {
+    if (e.holder == Holder::kReachable) reachable_end = std::max(reachable_end, e.offset + e.bytes);
+  }
+  Offset& bump = StateOf(domain).bump;
+  if (Shared(bump).load(kRelaxed) < reachable_end) Shared(bump).store(reachable_end, kRelease);
+}
+
+absl::StatusOr<CheckReport> Repair(DomainImpl& domain) {
+  ExclusiveAttach exclusive(domain);
+  absl::StatusOr<bool> alone = exclusive.Acquire();
+  if (!alone.ok()) return alone.status();
+  if (!*alone) {
+    return absl::FailedPreconditionError(
+        domain.path() + ": repair needs the domain to itself; other handles are attached");
+  }
+  TakeOverDeadSlots(domain);
+  // C3: alone, so nobody can hold anything the orphans list: they become gaps, hence free.
+  (void)TakeOrphanBatches(domain);
+  ClearFreeSlots(domain);
+  Audit before = RunAudit(domain, /*include_free_slots=*/false);
+  // C2: only when every version walked cleanly. Damaged lists are rebuilt from the versions.
+  if (!before.versions_damaged && !before.problems.empty()) {
+    ForgetAllButVersions(domain, before);
+    before = RunAudit(domain, /*include_free_slots=*/false);
+  }
+  if (!before.versions_damaged && before.problems.empty()) Sweep(domain, before);
+  Audit after = RunAudit(domain, /*include_free_slots=*/false);
+  return ReportOf(after, /*alone=*/true);
+}
+
+}  // namespace
+
+absl::StatusOr<CheckReport> CheckDomain(DomainImpl& domain, const CheckOptions& options) {
+  if (options.repair && domain.read_only())
+    return absl::FailedPreconditionError(domain.path() + ": repair needs a writable domain");
+  // The lists may reach space another process grew since this one last mapped.
+  (void)domain.arena().Refresh();
+  if (options.repair) return Repair(domain);
+  ExclusiveAttach exclusive(domain);  // held for the audit: nobody attaches meanwhile
+  bool alone = false;
+  if (!domain.read_only()) {
+    absl::StatusOr<bool> got = exclusive.Acquire();
+    alone = got.ok() && *got;
+  }
+  return ReportOf(RunAudit(domain, /*include_free_slots=*/true), alone);
+}
+
+}  // namespace atomap::internal
+
+namespace atomap::internal {
+
+void SweepIfAloneAfterCrash(DomainImpl& domain) {
+  if (domain.read_only() || domain.created() || !domain.found_alone() || domain.was_clean()) return;
+  (void)domain.arena().Refresh();
+  // Another process may have attached since Open found us alone: then Repair refuses, and the
+  // sweep waits for the next process that finds itself alone.
+  (void)Repair(domain);
+}
+
+}  // namespace atomap::internal

@@ -1,0 +1,476 @@
+// Tests of the atomap command-line tool: runs the built binary (ATOMAP_TOOL_PATH) and checks
+// its output, exit codes and JSON schemas. Every wait is on a pipe or a child's exit.
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "atomap/domain.h"
+#include "catch2/catch.hpp"
+#include "nlohmann/json.hpp"
+#include "support/temp_dir.h"
+
+#ifndef ATOMAP_TOOL_PATH
+#error "ATOMAP_TOOL_PATH must name the atomap binary (tests/CMakeLists.txt)"
+#endif
+
+namespace atomap {
+namespace {
+
+using nlohmann::json;
+
+struct ToolResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// One run of the tool, with pipes on its stdin, stdout and stderr.
+class ToolProcess {
+ public:
+  explicit ToolProcess(const std::vector<std::string>& args) {
+    int in[2], out[2], err[2];
+    REQUIRE(pipe(in) == 0);
+    REQUIRE(pipe(out) == 0);
+    REQUIRE(pipe(err) == 0);
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      dup2(in[0], STDIN_FILENO);
+      dup2(out[1], STDOUT_FILENO);
+      dup2(err[1], STDERR_FILENO);
+      for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) close(fd);
+      std::vector<char*> argv;
+      std::string tool = ATOMAP_TOOL_PATH;
+      argv.push_back(tool.data());
+      std::vector<std::string> copies(args);
+      for (std::string& arg : copies) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(tool.c_str(), argv.data());
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    in_fd_ = in[1];
+    out_fd_ = out[0];
+    err_fd_ = err[0];
+  }
+
+  // Reads stderr up to and including the first newline (kept in the result's err).
+  std::string ReadErrLine() {
+    std::string line;
+    char c;
+    while (true) {
+      const ssize_t n = read(err_fd_, &c, 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      line.push_back(c);
+      if (c == '\n') break;
+    }
+    err_prefix_ += line;
+    return line;
+  }
+
+  // Writes `input` to stdin (then closes it), collects stdout and stderr, waits for the exit.
+  ToolResult Finish(const std::string& input = "") {
+    ToolResult result;
+    result.err = err_prefix_;
+    std::size_t written = 0;
+    if (input.empty()) CloseFd(in_fd_);
+    while (out_fd_ >= 0 || err_fd_ >= 0) {
+      std::vector<pollfd> fds;
+      if (in_fd_ >= 0) fds.push_back({in_fd_, POLLOUT, 0});
+      if (out_fd_ >= 0) fds.push_back({out_fd_, POLLIN, 0});
+      if (err_fd_ >= 0) fds.push_back({err_fd_, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), -1) < 0) continue;
+      for (const pollfd& p : fds) {
+        if (p.revents == 0) continue;
+        if (p.fd == in_fd_) {
+          const ssize_t n = write(in_fd_, input.data() + written, input.size() - written);
+          if (n > 0) written += static_cast<std::size_t>(n);
+          if (n < 0 || written == input.size()) CloseFd(in_fd_);
+          continue;
+        }
+        char buffer[4096];
+        const ssize_t n = read(p.fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        std::string& sink = p.fd == out_fd_ ? result.out : result.err;
+        if (n <= 0) {
+          CloseFd(p.fd == out_fd_ ? out_fd_ : err_fd_);
+        } else {
+          sink.append(buffer, static_cast<std::size_t>(n));
+        }
+      }
+    }
+    CloseFd(in_fd_);
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return result;
+  }
+
+ private:
+  static void CloseFd(int& fd) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+
+  pid_t pid_ = -1;
+  int in_fd_ = -1;
+  int out_fd_ = -1;
+  int err_fd_ = -1;
+  std::string err_prefix_;
+};
+
+ToolResult Run(const std::vector<std::string>& args, const std::string& input = "") {
+  return ToolProcess(args).Finish(input);
+}
+
+json ParseJson(const std::string& text) {
+  INFO(text);
+  REQUIRE(json::accept(text));
+  return json::parse(text);
+}
+
+int LineCount(const std::string& text) {
+  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+std::string CreateDomain(const TempDir& dir, const std::string& name) {
+  const std::string path = dir.File(name);
+  REQUIRE(Run({"create", path}).exit_code == 0);
+  return path;
+}
+
+// Every byte value in keys and values, NUL included, plus text and an empty value.
+std::string BinaryInput() {
+  std::string bytes;
+  for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<char>(i));
+  json lines[] = {
+      {{"key", "text"}, {"value", "h\u00e9llo \"quoted\"\n"}},
+      {{"key", "empty"}, {"value", ""}},
+      {{"key_hex", "00ff80"}, {"value", "bytes key"}},
+      {{"key", "all bytes"}, {"value_hex", [&] {
+         std::string hex;
+         for (unsigned char c : bytes) hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
+         return hex;
+       }()}},
+  };
+  std::string input;
+  for (const json& line : lines) input += line.dump() + "\n";
+  return input;
+}
+
+TEST_CASE("create makes a domain once; --json reports it") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  const ToolResult created = Run({"create", path, "--json", "--max-size", "1073741824"});
+  REQUIRE(created.exit_code == 0);
+  const json out = ParseJson(created.out);
+  CHECK(out["path"] == path);
+  CHECK(out["max_size"] == 1073741824);
+  CHECK(out["size"].get<std::uint64_t>() > 0);
+
+  const ToolResult again = Run({"create", path});
+  CHECK(again.exit_code == 3);
+  CHECK(LineCount(again.err) == 1);
+  CHECK(again.err.find(path) != std::string::npos);
+}
+
+TEST_CASE("put, get and del, in text, --json and --hex") {
+  TempDir dir;
+  const std::string path = CreateDomain(dir, "d.atomap");
+  REQUIRE(Run({"put", path, "port", "8080"}).exit_code == 0);
+  const ToolResult put = Run({"put", path, "--json", "--atom", "config", "host", "db1"});
+  REQUIRE(put.exit_code == 0);
+  CHECK(ParseJson(put.out) == json{{"atom", "config"}, {"version", 1}});
+
+  ToolResult get = Run({"get", path, "port"});
+  CHECK(get.exit_code == 0);
+  CHECK(get.out == "8080\n");
+  get = Run({"get", path, "--atom", "config", "--json", "host"});
+  CHECK(ParseJson(get.out) == json{{"key", "host"}, {"value", "db1"}});
+
+  REQUIRE(Run({"put", path, "--hex", "00ff", "80"}).exit_code == 0);
+  get = Run({"get", path, "--hex", "00ff"});
+  CHECK(get.out == "80\n");
+  get = Run({"get", path, "--json", "--hex", "00ff"});
+  CHECK(ParseJson(get.out) == json{{"key_hex", "00ff"}, {"value_hex", "80"}});
+  CHECK(Run({"put", path, "--hex", "0g", "80"}).exit_code == 2);
+
+  SECTION("a missing key or atom exits 1 with one line naming the file") {
+    const ToolResult missing = Run({"get", path, "nope"});
+    CHECK(missing.exit_code == 1);
+    CHECK(missing.out.empty());
+    CHECK(LineCount(missing.err) == 1);
+    CHECK(missing.err.find(path) != std::string::npos);
+    CHECK(Run({"get", path, "--atom", "no-such-atom", "port"}).exit_code == 1);
+    // A reading command does not create the atom it looked for.
+    const json stat = ParseJson(Run({"stat", path, "--json"}).out);
+    CHECK(stat["atoms"].size() == 2);
+  }
+  SECTION("del erases, and exits 1 for an absent key without publishing") {
+    const ToolResult del = Run({"del", path, "--json", "port"});
+    CHECK(del.exit_code == 0);
+    CHECK(ParseJson(del.out)["version"] == 3);
+    CHECK(Run({"get", path, "port"}).exit_code == 1);
+    CHECK(Run({"del", path, "port"}).exit_code == 1);
+    const json stat = ParseJson(Run({"stat", path, "--json"}).out);
+    CHECK(stat["atoms"][1]["name"] == "default");
+    CHECK(stat["atoms"][1]["version"] == 3);
+  }
+}
+
+TEST_CASE("errors: a foreign or missing file exits 3, bad usage exits 2") {
+  TempDir dir;
+  const std::string foreign = dir.File("notes.txt");
+  WriteFile(foreign, std::string(8192, 'x'));
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"get", foreign, "k"}, {"stat", foreign}, {"dump", foreign},
+        {"put", foreign, "k", "v"}, {"check", foreign}}) {
+    const ToolResult result = Run(args);
+    INFO(args[0] << ": " << result.err);
+    CHECK(result.exit_code == 3);
+    CHECK(LineCount(result.err) == 1);
+    CHECK(result.err.find(foreign) != std::string::npos);
+  }
+  std::ifstream in(foreign, std::ios::binary);
+  CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == std::string(8192, 'x'));
+
+  const ToolResult missing = Run({"get", dir.File("missing.atomap"), "k"});
+  CHECK(missing.exit_code == 3);
+  CHECK(missing.err.find("missing.atomap") != std::string::npos);
+
+  CHECK(Run({}).exit_code == 2);
+  CHECK(Run({"frobnicate"}).exit_code == 2);
+  CHECK(Run({"get", dir.File("d")}).exit_code == 2);
+  CHECK(Run({"--help"}).exit_code == 0);
+}
+
+TEST_CASE("dump, load, dump round-trips binary data exactly") {
+  TempDir dir;
+  const std::string first = CreateDomain(dir, "first.atomap");
+  const ToolResult loaded = Run({"load", first, "--json"}, BinaryInput());
+  REQUIRE(loaded.exit_code == 0);
+  CHECK(ParseJson(loaded.out) ==
+        json{{"atom", "default"}, {"entries", 4}, {"entries_loaded", 4}, {"version", 1}});
+  const ToolResult dump = Run({"dump", first});
+  REQUIRE(dump.exit_code == 0);
+  CHECK(LineCount(dump.out) == 4);
+  std::istringstream lines(dump.out);
+  std::string previous_key;
+  for (std::string line; std::getline(lines, line);) {
+    const json entry = ParseJson(line);
+    CHECK(entry.size() == 2);
+    CHECK((entry.contains("key") != entry.contains("key_hex")));
+    CHECK((entry.contains("value") != entry.contains("value_hex")));
+  }
+  CHECK(dump.out.find(R"({"key":"all bytes","value_hex":"000102)") != std::string::npos);
+  CHECK(dump.out.find(R"({"key_hex":"00ff80","value":"bytes key"})") != std::string::npos);
+
+  const std::string second = CreateDomain(dir, "second.atomap");
+  REQUIRE(Run({"load", second}, dump.out).exit_code == 0);
+  CHECK(Run({"dump", second}).out == dump.out);
+
+  SECTION("--hex dumps load back to the same contents") {
+    const ToolResult hex = Run({"dump", first, "--hex"});
+    CHECK(hex.out.find("\"key\":") == std::string::npos);
+    const std::string third = CreateDomain(dir, "third.atomap");
+    REQUIRE(Run({"load", third}, hex.out).exit_code == 0);
+    CHECK(Run({"dump", third}).out == dump.out);
+  }
+  SECTION("--replace makes the atom equal to the input") {
+    REQUIRE(Run({"put", second, "extra", "1"}).exit_code == 0);
+    REQUIRE(Run({"load", second, "--replace"}, dump.out).exit_code == 0);
+    CHECK(Run({"dump", second}).out == dump.out);
+  }
+}
+
+TEST_CASE("a malformed line aborts the whole load: nothing is published") {
+  TempDir dir;
+  const std::string path = CreateDomain(dir, "d.atomap");
+  REQUIRE(Run({"put", path, "kept", "1"}).exit_code == 0);
+  const std::string before = Run({"dump", path}).out;
+  const std::string bad_lines[] = {
+      "{\"key\": \"a\", \"value\": \"b\"}\n{\"key\": \"c\", \"value\": \n",  // not JSON
+      "{\"key\": \"a\", \"value\": \"b\"}\n[1, 2]\n",                          // not an object
+      "{\"key\": \"a\", \"value\": \"b\"}\n{\"key\": \"c\"}\n",                  // no value
+      "{\"key\": \"a\", \"value\": \"b\"}\n{\"key_hex\": \"zz\", \"value\": \"\"}\n",
+      "{\"key\": \"a\", \"value\": \"b\"}\n{\"key\": \"c\", \"key_hex\": \"00\", \"value\": \"\"}\n",
+  };
+  for (const std::string& input : bad_lines) {
+    const ToolResult result = Run({"load", path}, input);
+    INFO(input << result.err);
+    CHECK(result.exit_code == 2);
+    CHECK(LineCount(result.err) == 1);
+    CHECK(result.err.find("<stdin>:2:") != std::string::npos);
+  }
+  CHECK(Run({"dump", path}).out == before);
+  CHECK(ParseJson(Run({"stat", path, "--json"}).out)["atoms"][0]["version"] == 1);
+}
+
+TEST_CASE("stat reports space, epochs, atoms and the other attached processes") {
+  TempDir dir;
+  const std::string path = CreateDomain(dir, "d.atomap");
+  REQUIRE(Run({"load", path, "--atom", "a"}, BinaryInput()).exit_code == 0);
+  // This test process attaches too: stat lists it (and not itself).
+  absl::StatusOr<Domain> held = Domain::Open(path);
+  REQUIRE(held.ok());
+  const ToolResult result = Run({"stat", path, "--json"});
+  REQUIRE(result.exit_code == 0);
+  const json stat = ParseJson(result.out);
+  for (const char* field : {"path", "size", "max_size", "bytes_on_disk", "closed_cleanly",
+                            "slot_capacity", "atom_capacity", "space", "epochs", "participants",
+                            "atoms"}) {
+    CHECK(stat.contains(field));
+  }
+  for (const char* field : {"data_bytes", "live_bytes", "free_bytes", "unused_bytes",
+                            "pending_garbage_bytes", "pending_garbage_blocks"}) {
+    CHECK(stat["space"].contains(field));
+  }
+  CHECK(stat["epochs"]["global"].is_number());
+  CHECK(stat["bytes_on_disk"].get<std::uint64_t>() > 0);
+  REQUIRE(stat["participants"].size() == 1);
+  CHECK(stat["participants"][0]["pid"] == getpid());
+  CHECK(stat["atoms"] == json::array({{{"name", "a"}, {"entries", 4}, {"version", 1}}}));
+
+  const ToolResult text = Run({"stat", path});
+  CHECK(text.exit_code == 0);
+  CHECK(text.out.find("pid " + std::to_string(getpid())) != std::string::npos);
+}
+
+TEST_CASE("check passes a healthy domain; compact packs a churned one") {
+  TempDir dir;
+  const std::string path = CreateDomain(dir, "d.atomap");
+  // Churn: versions of a large atom (megabytes: the file grows), then shrink it to a few entries.
+  std::string big;
+  for (int i = 0; i < 2000; ++i) {
+    big += json{{"key", "key-" + std::to_string(i)}, {"value", std::string(2000, 'v')}}.dump() +
+           "\n";
+  }
+  for (int round = 0; round < 2; ++round) {
+    REQUIRE(Run({"load", path, "--replace", "--atom", "churn"}, big).exit_code == 0);
+  }
+  REQUIRE(Run({"load", path, "--replace", "--atom", "churn"}, BinaryInput()).exit_code == 0);
+  REQUIRE(Run({"put", path, "--atom", "small", "k", "v"}).exit_code == 0);
+
+  const ToolResult checked = Run({"check", path, "--json"});
+  CHECK(checked.exit_code == 0);
+  const json report = ParseJson(checked.out);
+  CHECK(report["ok"] == true);
+  CHECK(report["problems"] == json::array());
+  CHECK(report["entries_walked"] == 5);
+  for (const char* field : {"path", "repair", "reachable_bytes", "free_bytes", "pending_bytes",
+                            "unused_bytes", "leaked_bytes"}) {
+    CHECK(report.contains(field));
+  }
+
+  const std::string packed = dir.File("packed.atomap");
+  const ToolResult compacted = Run({"compact", path, packed, "--json"});
+  REQUIRE(compacted.exit_code == 0);
+  const json summary = ParseJson(compacted.out);
+  CHECK(summary["atoms"] == 2);
+  CHECK(summary["entries"] == 5);
+  CHECK(summary["bytes_on_disk_after"].get<std::uint64_t>() <
+        summary["bytes_on_disk_before"].get<std::uint64_t>());
+
+  CHECK(Run({"check", packed}).exit_code == 0);
+  for (const char* atom : {"churn", "small"}) {
+    CHECK(Run({"dump", packed, "--atom", atom, "--read-only"}).out ==
+          Run({"dump", path, "--atom", atom}).out);
+  }
+  CHECK(Run({"stat", packed, "--read-only"}).exit_code == 0);
+  CHECK(Run({"compact", path, packed}).exit_code == 3);  // never overwrites
+}
+
+TEST_CASE("check reports a damaged header as a problem (exit 1) without changing the file") {
+  TempDir dir;
+  const std::string path = CreateDomain(dir, "d.atomap");
+  REQUIRE(Run({"put", path, "k", "v"}).exit_code == 0);
+  {
+    // docs/format.md: slot_table_offset, 8 bytes at offset 64, must be 8192.
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(64);
+    file.put('\x5a');
+  }
+  std::ifstream before_stream(path, std::ios::binary);
+  const std::string before(std::istreambuf_iterator<char>(before_stream), {});
+
+  const ToolResult text = Run({"check", path});
+  CHECK(text.exit_code == 1);
+  CHECK(text.out.find("problem: " + path + ": header field 'slot_table_offset'") !=
+        std::string::npos);
+  CHECK(LineCount(text.err) == 1);
+  const ToolResult machine = Run({"check", path, "--json"});
+  CHECK(machine.exit_code == 1);
+  const json report = ParseJson(machine.out);
+  CHECK(report["ok"] == false);
+  CHECK(report["problems"].size() == 1);
+  CHECK(Run({"get", path, "k"}).exit_code == 3);  // other commands: a bad file
+
+  std::ifstream after_stream(path, std::ios::binary);
+  CHECK(std::string(std::istreambuf_iterator<char>(after_stream), {}) == before);
+}
+
+TEST_CASE("watch prints a change made by another process") {
+  TempDir dir;
+  const std::string path = CreateDomain(dir, "d.atomap");
+  REQUIRE(Run({"put", path, "--atom", "config", "old", "1"}).exit_code == 0);
+
+  SECTION("text") {
+    ToolProcess watch({"watch", path, "--atom", "config", "--count", "1"});
+    CHECK(watch.ReadErrLine().find("from version 1") != std::string::npos);  // ready
+    REQUIRE(Run({"put", path, "--atom", "config", "port", "8080"}).exit_code == 0);
+    const ToolResult result = watch.Finish();
+    CHECK(result.exit_code == 0);
+    CHECK(result.out == "version 2: +port=8080\n");
+  }
+  SECTION("--json, with a load that adds, changes and removes in one version") {
+    ToolProcess watch({"watch", path, "--atom", "config", "--count", "1", "--json"});
+    watch.ReadErrLine();
+    const std::string input = json{{"key", "new"}, {"value", "2"}}.dump() + "\n" +
+                              json{{"key", "bin"}, {"value_hex", "ff"}}.dump() + "\n";
+    REQUIRE(Run({"load", path, "--atom", "config", "--replace"}, input).exit_code == 0);
+    const ToolResult result = watch.Finish();
+    CHECK(result.exit_code == 0);
+    CHECK(ParseJson(result.out) ==
+          json{{"atom", "config"},
+               {"version", 2},
+               {"added", {{{"key", "bin"}, {"value_hex", "ff"}}, {{"key", "new"}, {"value", "2"}}}},
+               {"removed", {{{"key", "old"}, {"value", "1"}}}},
+               {"changed", json::array()}});
+  }
+}
+
+TEST_CASE("demo runs with small numbers and verifies its totals") {
+  TempDir dir;
+  const std::string path = dir.File("demo.atomap");
+  for (int run = 0; run < 2; ++run) {  // the second run starts from the first's counters
+    const ToolResult demo =
+        Run({"demo", "--path", path, "--processes", "3", "--ops", "300"});
+    INFO(demo.out << demo.err);
+    CHECK(demo.exit_code == 0);
+    CHECK(demo.out.find("verified: hot increased by 900") != std::string::npos);
+    CHECK(demo.out.find("throughput:") != std::string::npos);
+    CHECK(demo.out.find("p99") != std::string::npos);
+    CHECK(demo.out.find("config version") != std::string::npos);
+    CHECK(demo.out.find("status=finished") != std::string::npos);
+    CHECK(demo.out.find("hot=" + std::to_string(900 * (run + 1))) != std::string::npos);
+  }
+  CHECK(Run({"get", path, "--atom", "counters", "hot"}).out == "1800\n");
+  CHECK(Run({"check", path}).exit_code == 0);
+}
+
+}  // namespace
+}  // namespace atomap

@@ -1,0 +1,493 @@
+// The atomap tool's commands other than demo: create, put, get, del, dump, load, stat, check,
+// watch, compact. Each returns a status; main() turns it into a message and an exit code.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "atomap/check.h"
+#include "atomap/watcher.h"
+#include "cli.h"
+#include "domain/domain_impl.h"
+
+namespace atomap::cli {
+namespace {
+
+using Entries = std::vector<std::pair<std::string_view, std::string_view>>;
+
+// A key or value given on the command line: its bytes, or hexadecimal with --hex.
+absl::StatusOr<std::string> ArgumentBytes(const CommonArgs& args, const std::string& text,
+                                          std::string_view what) {
+  if (!args.hex) return text;
+  absl::StatusOr<std::string> bytes = HexDecode(text);
+  if (!bytes.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s \"%s\": %s", what, text, bytes.status().message()));
+  }
+  return bytes;
+}
+
+// Every entry of `map`, sorted by key bytes; the views live as long as the snapshot of `map`.
+Entries SortedEntries(const Map& map) {
+  Entries entries;
+  entries.reserve(map.size());
+  map.ForEach([&](std::string_view key, std::string_view value) { entries.emplace_back(key, value); });
+  std::sort(entries.begin(), entries.end());
+  return entries;
+}
+
+absl::Status KeyNotFound(const Domain& domain, const CommonArgs& args, std::string_view key) {
+  return absl::NotFoundError(absl::StrFormat("%s: no key \"%s\" in atom \"%s\"", domain.path(),
+                                             Printable(key, args.hex), args.atom));
+}
+
+std::uint64_t BytesOnDisk(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<std::uint64_t>(st.st_blocks) * 512;
+}
+
+// Reads the dump format from `in`: one JSON object per line. Later lines win over earlier ones
+// with the same key. InvalidArgument naming the line for anything malformed.
+absl::StatusOr<std::map<std::string, std::string>> ReadEntries(std::istream& in) {
+  std::map<std::string, std::string> entries;
+  Progress progress("load: lines read", 0);
+  std::string line;
+  for (std::uint64_t number = 1; std::getline(in, line); ++number) {
+    progress.Update(number);
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank line
+    auto error = [&](const std::string& why) {
+      return absl::InvalidArgumentError(absl::StrFormat("<stdin>:%d: %s", number, why));
+    };
+    nlohmann::json object;
+    try {
+      object = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      return error(e.what());
+    }
+    if (!object.is_object()) return error("not a JSON object");
+    absl::StatusOr<std::string> key = GetBytes(object, "key");
+    if (!key.ok()) return error(std::string(key.status().message()));
+    absl::StatusOr<std::string> value = GetBytes(object, "value");
+    if (!value.ok()) return error(std::string(value.status().message()));
+    entries.insert_or_assign(*std::move(key), *std::move(value));
+  }
+  if (in.bad()) return absl::DataLossError("<stdin>: read error");
+  return entries;
+}
+
+Entries Views(const std::map<std::string, std::string>& entries) {
+  return Entries(entries.begin(), entries.end());
+}
+
+// Makes `atom` hold exactly `entries`, as one version.
+absl::StatusOr<Snapshot> ReplaceContents(Atom& atom,
+                                         const std::map<std::string, std::string>& entries) {
+  const Entries views = Views(entries);
+  for (;;) {
+    absl::StatusOr<Snapshot> base = atom.load();
+    if (!base.ok()) return base.status();
+    absl::StatusOr<Transaction> tx = atom.begin(*base);
+    if (!tx.ok()) return tx.status();
+    absl::Status status;
+    base->map().ForEach([&](std::string_view key, std::string_view) {
+      if (status.ok() && !entries.contains(std::string(key))) status = tx->erase(key).status();
+    });
+    if (!status.ok()) return status;
+    if (absl::Status set = tx->set_many(views); !set.ok()) return set;
+    absl::StatusOr<std::optional<Snapshot>> published = atom.compare_and_set(*std::move(tx));
+    if (!published.ok()) return published.status();
+    if (published->has_value()) return **std::move(published);
+    // Another writer published first: start again from its version.
+  }
+}
+
+nlohmann::json DiffJson(std::string_view atom, std::uint64_t version, const MapDiff& diff,
+                        bool hex) {
+  nlohmann::json line = {{"atom", atom}, {"version", version}};
+  line["added"] = nlohmann::json::array();
+  line["removed"] = nlohmann::json::array();
+  line["changed"] = nlohmann::json::array();
+  for (const auto& [key, value] : diff.added) line["added"].push_back(EntryJson(key, value, hex));
+  for (const auto& [key, value] : diff.removed) {
+    line["removed"].push_back(EntryJson(key, value, hex));
+  }
+  for (const MapDiff::Change& change : diff.changed) {
+    nlohmann::json item = nlohmann::json::object();
+    PutBytes(item, "key", change.key, hex);
+    PutBytes(item, "old_value", change.old_value, hex);
+    PutBytes(item, "new_value", change.new_value, hex);
+    line["changed"].push_back(std::move(item));
+  }
+  return line;
+}
+
+// Reads every entry of every atom's current version through the public Map API, checking that
+// each version holds as many entries as its record says. Returns the entries read.
+std::uint64_t WalkAtoms(Domain& domain, std::vector<std::string>& problems) {
+  const std::vector<std::string> names = AtomNames(domain);
+  Progress progress("check: atoms walked", names.size());
+  std::uint64_t entries = 0;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    progress.Update(i);
+    absl::StatusOr<Atom> atom = FindAtom(domain, names[i]);
+    absl::StatusOr<Snapshot> snapshot =
+        atom.ok() ? atom->load() : absl::StatusOr<Snapshot>(atom.status());
+    if (!snapshot.ok()) {
+      problems.push_back(absl::StrFormat("atom \"%s\": %s", names[i], snapshot.status().message()));
+      continue;
+    }
+    std::uint64_t seen = 0;
+    snapshot->map().ForEach([&](std::string_view, std::string_view) { ++seen; });
+    if (seen != snapshot->map().size()) {
+      problems.push_back(absl::StrFormat("atom \"%s\" version %d: %d entries reachable, %d recorded",
+                                         names[i], snapshot->version(), seen,
+                                         snapshot->map().size()));
+    }
+    entries += seen;
+  }
+  return entries;
+}
+
+}  // namespace
+
+absl::Status RunCreate(const CreateArgs& args) {
+  Options options;
+  options.kind = args.common.shm ? DomainKind::kSharedMemory : DomainKind::kFile;
+  if (args.max_size != 0) options.max_size = args.max_size;
+  absl::StatusOr<Domain> domain = Domain::Open(args.common.path, options);
+  if (!domain.ok()) return domain.status();
+  if (!internal::Access(*domain).created()) {
+    return WithExitCode(absl::AlreadyExistsError(domain->path() + ": already exists"),
+                        kExitIoError);
+  }
+  const DomainInfo info = domain->info();
+  if (args.common.json) {
+    PrintJsonLine({{"path", domain->path()}, {"size", info.size}, {"max_size", info.max_size}});
+  } else {
+    std::printf("created %s (%llu bytes, at most %llu)\n", domain->path().c_str(),
+                static_cast<unsigned long long>(info.size),
+                static_cast<unsigned long long>(info.max_size));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunPut(const KeyValueArgs& args) {
+  absl::StatusOr<std::string> key = ArgumentBytes(args.common, args.key, "key");
+  if (!key.ok()) return key.status();
+  absl::StatusOr<std::string> value = ArgumentBytes(args.common, args.value, "value");
+  if (!value.ok()) return value.status();
+  absl::StatusOr<Domain> domain = OpenExistingDomain(args.common);
+  if (!domain.ok()) return domain.status();
+  absl::StatusOr<Atom> atom = domain->atom(args.common.atom);
+  if (!atom.ok()) return atom.status();
+  absl::StatusOr<Snapshot> published =
+      atom->swap([&](Transaction& tx) { return tx.set(*key, *value); });
+  if (!published.ok()) return published.status();
+  if (args.common.json) {
+    PrintJsonLine({{"atom", args.common.atom}, {"version", published->version()}});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunGet(const KeyValueArgs& args) {
+  absl::StatusOr<std::string> key = ArgumentBytes(args.common, args.key, "key");
+  if (!key.ok()) return key.status();
+  absl::StatusOr<Domain> domain = OpenExistingDomain(args.common);
+  if (!domain.ok()) return domain.status();
+  absl::StatusOr<Atom> atom = FindAtom(*domain, args.common.atom);
+  if (!atom.ok()) return atom.status();
+  absl::StatusOr<Snapshot> snapshot = atom->load();
+  if (!snapshot.ok()) return snapshot.status();
+  const std::optional<std::string_view> value = snapshot->map().get(*key);
+  if (!value.has_value()) return KeyNotFound(*domain, args.common, *key);
+  if (args.common.json) {
+    PrintJsonLine(EntryJson(*key, *value, args.common.hex));
+  } else {
+    const std::string text = args.common.hex ? HexEncode(*value) : std::string(*value);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fputc('\n', stdout);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunDel(const KeyValueArgs& args) {
+  absl::StatusOr<std::string> key = ArgumentBytes(args.common, args.key, "key");
+  if (!key.ok()) return key.status();
+  absl::StatusOr<Domain> domain = OpenExistingDomain(args.common);
+  if (!domain.ok()) return domain.status();
+  absl::StatusOr<Atom> atom = FindAtom(*domain, args.common.atom);
+  if (!atom.ok()) return atom.status();
+  // An absent key fails the swap, so nothing is published.
+  absl::StatusOr<Snapshot> published = atom->swap([&](Transaction& tx) -> absl::Status {
+    absl::StatusOr<bool> erased = tx.erase(*key);
+    if (!erased.ok()) return erased.status();
+    return *erased ? absl::OkStatus() : KeyNotFound(*domain, args.common, *key);
+  });
+  if (!published.ok()) return published.status();
+  if (args.common.json) {
+    PrintJsonLine({{"atom", args.common.atom}, {"version", published->version()}});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunDump(const CommonArgs& args) {
+  absl::StatusOr<Domain> domain = OpenExistingDomain(args);
+  if (!domain.ok()) return domain.status();
+  absl::StatusOr<Atom> atom = FindAtom(*domain, args.atom);
+  if (!atom.ok()) return atom.status();
+  absl::StatusOr<Snapshot> snapshot = atom->load();
+  if (!snapshot.ok()) return snapshot.status();
+  for (const auto& [key, value] : SortedEntries(snapshot->map())) {
+    PrintJsonLine(EntryJson(key, value, args.hex));
+  }
+  if (std::fflush(stdout) != 0) return absl::DataLossError("<stdout>: write error");
+  return absl::OkStatus();
+}
+
+absl::Status RunLoad(const LoadArgs& args) {
+  // Parse everything before touching the domain: a bad line publishes nothing.
+  absl::StatusOr<std::map<std::string, std::string>> entries = ReadEntries(std::cin);
+  if (!entries.ok()) return entries.status();
+  absl::StatusOr<Domain> domain = OpenExistingDomain(args.common);
+  if (!domain.ok()) return domain.status();
+  absl::StatusOr<Atom> atom = domain->atom(args.common.atom);
+  if (!atom.ok()) return atom.status();
+  absl::StatusOr<Snapshot> published =
+      args.replace ? ReplaceContents(*atom, *entries) : atom->swap([&](Transaction& tx) {
+        return tx.set_many(Views(*entries));
+      });
+  if (!published.ok()) return published.status();
+  if (args.common.json) {
+    PrintJsonLine({{"atom", args.common.atom},
+                   {"entries_loaded", entries->size()},
+                   {"entries", published->map().size()},
+                   {"version", published->version()}});
+  } else {
+    std::printf("loaded %zu entries into atom \"%s\" (now %llu entries, version %llu)\n",
+                entries->size(), args.common.atom.c_str(),
+                static_cast<unsigned long long>(published->map().size()),
+                static_cast<unsigned long long>(published->version()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunStat(const CommonArgs& args) {
+  absl::StatusOr<Domain> domain = OpenExistingDomain(args);
+  if (!domain.ok()) return domain.status();
+  const DomainInfo info = domain->info();
+  const DomainStats stats = domain->stats();
+
+  nlohmann::json out = {
+      {"path", domain->path()},
+      {"size", info.size},
+      {"max_size", info.max_size},
+      {"bytes_on_disk", BytesOnDisk(domain->path())},
+      {"closed_cleanly", internal::Access(*domain).was_clean()},
+      {"slot_capacity", info.slot_capacity},
+      {"atom_capacity", info.atom_capacity},
+  };
+  out["space"] = {{"data_bytes", stats.data_bytes},
+                  {"live_bytes", stats.live_bytes},
+                  {"free_bytes", stats.free_bytes},
+                  {"unused_bytes", stats.unused_bytes},
+                  {"pending_garbage_bytes", stats.pending_garbage_bytes},
+                  {"pending_garbage_blocks", stats.pending_garbage_blocks}};
+  out["epochs"] = {{"global", stats.global_epoch}, {"oldest_pinned", nullptr}};
+  if (stats.any_pinned) {
+    out["epochs"]["oldest_pinned"] = {{"epoch", stats.oldest_pinned_epoch},
+                                      {"slot", stats.oldest_pinned_slot},
+                                      {"pid", stats.oldest_pinned_pid}};
+  }
+  // This command is attached too while it runs; leave it out.
+  out["participants"] = nlohmann::json::array();
+  for (const DomainInfo::Slot& slot : info.slots_in_use) {
+    if (slot.pid == static_cast<std::uint32_t>(getpid())) continue;
+    out["participants"].push_back({{"slot", slot.index}, {"pid", slot.pid}});
+  }
+  out["atoms"] = nlohmann::json::array();
+  for (const std::string& name : AtomNames(*domain)) {
+    absl::StatusOr<Atom> atom = FindAtom(*domain, name);
+    if (!atom.ok()) return atom.status();
+    absl::StatusOr<Snapshot> snapshot = atom->load();
+    if (!snapshot.ok()) return snapshot.status();
+    out["atoms"].push_back({{"name", Printable(name)},
+                            {"entries", snapshot->map().size()},
+                            {"version", snapshot->version()}});
+  }
+
+  if (args.json) {
+    PrintJsonLine(out);
+    return absl::OkStatus();
+  }
+  auto u = [](const nlohmann::json& v) { return static_cast<unsigned long long>(v.get<std::uint64_t>()); };
+  const nlohmann::json& space = out["space"];
+  std::printf("file            %s\n", domain->path().c_str());
+  std::printf("size            %llu bytes (at most %llu)\n", u(out["size"]), u(out["max_size"]));
+  std::printf("on disk         %llu bytes\n", u(out["bytes_on_disk"]));
+  std::printf("closed cleanly  %s\n", out["closed_cleanly"].get<bool>() ? "yes" : "no");
+  std::printf("data            %llu bytes handed out: %llu live, %llu free, %llu unused\n",
+              u(space["data_bytes"]), u(space["live_bytes"]), u(space["free_bytes"]),
+              u(space["unused_bytes"]));
+  std::printf("pending garbage %llu bytes in %llu blocks\n", u(space["pending_garbage_bytes"]),
+              u(space["pending_garbage_blocks"]));
+  std::printf("global epoch    %llu", u(out["epochs"]["global"]));
+  if (stats.any_pinned) {
+    std::printf(" (oldest pin: epoch %llu, slot %u, pid %u)",
+                static_cast<unsigned long long>(stats.oldest_pinned_epoch),
+                stats.oldest_pinned_slot, stats.oldest_pinned_pid);
+  }
+  std::printf("\nparticipants    %zu of %u slots (not counting this command)\n",
+              out["participants"].size(), info.slot_capacity);
+  for (const nlohmann::json& p : out["participants"]) {
+    std::printf("  slot %u: pid %u\n", p["slot"].get<unsigned>(), p["pid"].get<unsigned>());
+  }
+  std::printf("atoms           %zu of %u\n", out["atoms"].size(), info.atom_capacity);
+  for (const nlohmann::json& a : out["atoms"]) {
+    std::printf("  %-20s %llu entries, version %llu\n", a["name"].get<std::string>().c_str(),
+                u(a["entries"]), u(a["version"]));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunCheck(const CheckArgs& args) {
+  std::vector<std::string> problems;
+  CheckReport report;
+  std::uint64_t entries_walked = 0;
+  absl::StatusOr<Domain> domain = OpenExistingDomain(args.common);
+  if (absl::IsDataLoss(domain.status())) {
+    // A damaged header or table is what check is for: a problem found, not a failure to run.
+    problems.emplace_back(domain.status().message());
+  } else if (!domain.ok()) {
+    return domain.status();
+  } else {
+    absl::StatusOr<CheckReport> checked = domain->check(CheckOptions{.repair = args.repair});
+    if (!checked.ok()) return checked.status();
+    report = *std::move(checked);
+    problems = report.problems;
+    // The structural audit bounds-checks every offset; only a version it passed is safe to
+    // walk with the ordinary (unchecked) readers.
+    if (problems.empty()) entries_walked = WalkAtoms(*domain, problems);
+  }
+
+  const std::string& path = domain.ok() ? domain->path() : args.common.path;
+  if (args.common.json) {
+    PrintJsonLine({{"path", path},
+                   {"ok", problems.empty()},
+                   {"problems", problems},
+                   {"repair", args.repair},
+                   {"entries_walked", entries_walked},
+                   {"reachable_bytes", report.reachable_bytes},
+                   {"free_bytes", report.free_bytes},
+                   {"pending_bytes", report.pending_bytes},
+                   {"unused_bytes", report.unused_bytes},
+                   {"leaked_bytes", report.leaked_bytes}});
+  } else {
+    for (const std::string& problem : problems) std::printf("problem: %s\n", problem.c_str());
+    std::printf("%s: %s; %llu entries walked; bytes: %llu reachable, %llu free, %llu pending, "
+                "%llu unused, %llu leaked%s\n",
+                path.c_str(), problems.empty() ? "clean" : "PROBLEMS FOUND",
+                static_cast<unsigned long long>(entries_walked),
+                static_cast<unsigned long long>(report.reachable_bytes),
+                static_cast<unsigned long long>(report.free_bytes),
+                static_cast<unsigned long long>(report.pending_bytes),
+                static_cast<unsigned long long>(report.unused_bytes),
+                static_cast<unsigned long long>(report.leaked_bytes),
+                args.repair ? " (repair requested)" : "");
+  }
+  if (problems.empty()) return absl::OkStatus();
+  return WithExitCode(
+      absl::DataLossError(absl::StrFormat("%s: %d problem(s) found", path, problems.size())),
+      kExitNotFound);
+}
+
+absl::Status RunWatch(const WatchArgs& args) {
+  absl::StatusOr<Domain> domain = OpenExistingDomain(args.common);
+  if (!domain.ok()) return domain.status();
+  // Watching an atom that does not exist yet is fine: it is created empty.
+  absl::StatusOr<Atom> atom = domain->atom(args.common.atom);
+  if (!atom.ok()) return atom.status();
+  absl::StatusOr<Watcher> watcher = Watcher::Start(*atom);
+  if (!watcher.ok()) return watcher.status();
+  // Says on stderr when changes start to count, so that a script (or a test) can wait for it.
+  std::fprintf(stderr, "watching atom \"%s\" of %s from version %llu\n", args.common.atom.c_str(),
+               domain->path().c_str(), static_cast<unsigned long long>(watcher->version()));
+  std::fflush(stderr);
+  for (std::uint64_t seen = 0; args.count == 0 || seen < args.count; ++seen) {
+    absl::StatusOr<bool> changed = watcher->Next([&](const MapDiff& diff, const Snapshot& now) {
+      if (args.common.json) {
+        PrintJsonLine(DiffJson(args.common.atom, now.version(), diff, args.common.hex));
+      } else {
+        std::printf("%s\n", DiffText(now.version(), diff, args.common.hex).c_str());
+      }
+      std::fflush(stdout);
+    });
+    if (!changed.ok()) return changed.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunCompact(const CompactArgs& args) {
+  absl::StatusOr<Domain> source = OpenExistingDomain(args.common);
+  if (!source.ok()) return source.status();
+  const DomainInfo source_info = source->info();
+  Options options;
+  options.kind = source->kind();
+  options.max_size = source_info.max_size;
+  options.slot_capacity = source_info.slot_capacity;
+  options.atom_capacity = source_info.atom_capacity;
+  absl::StatusOr<Domain> target = Domain::Open(args.new_path, options);
+  if (!target.ok()) return target.status();
+  if (!internal::Access(*target).created()) {
+    return WithExitCode(absl::AlreadyExistsError(target->path() + ": already exists"),
+                        kExitIoError);
+  }
+
+  const std::vector<std::string> names = AtomNames(*source);
+  Progress progress("compact: atoms copied", names.size());
+  std::uint64_t entries = 0;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    progress.Update(i);
+    absl::StatusOr<Atom> from = FindAtom(*source, names[i]);
+    if (!from.ok()) return from.status();
+    absl::StatusOr<Snapshot> snapshot = from->load();
+    if (!snapshot.ok()) return snapshot.status();
+    absl::StatusOr<Atom> to = target->atom(names[i]);
+    if (!to.ok()) return to.status();
+    if (snapshot->map().empty()) continue;  // the atom exists, empty, at version 0
+    const Entries copied = SortedEntries(snapshot->map());
+    absl::StatusOr<Snapshot> published =
+        to->swap([&](Transaction& tx) { return tx.set_many(copied); });
+    if (!published.ok()) return published.status();
+    entries += copied.size();
+  }
+  progress.Clear();
+
+  const std::uint64_t before = BytesOnDisk(source->path());
+  const std::uint64_t after = BytesOnDisk(target->path());
+  if (args.common.json) {
+    PrintJsonLine({{"path", source->path()},
+                   {"new_path", target->path()},
+                   {"atoms", names.size()},
+                   {"entries", entries},
+                   {"bytes_on_disk_before", before},
+                   {"bytes_on_disk_after", after}});
+  } else {
+    std::printf("compacted %s (%llu bytes on disk) into %s (%llu bytes on disk): %zu atoms, "
+                "%llu entries\n",
+                source->path().c_str(), static_cast<unsigned long long>(before),
+                target->path().c_str(), static_cast<unsigned long long>(after), names.size(),
+                static_cast<unsigned long long>(entries));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace atomap::cli
