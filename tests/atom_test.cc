@@ -13,6 +13,9 @@
 #include "atomap/domain.h"
 #include "atomap/typed_map.h"
 #include "atomap/watcher.h"
+#include "common/shared_atomic.h"
+#include "domain/domain_impl.h"
+#include "epoch/retire_list.h"
 #include "support/temp_dir.h"
 #include "support/small_options.h"
 
@@ -191,7 +194,46 @@ TEST_CASE("threads racing on one atom lose no update", "[atom][threads]") {
     CHECK(Get(*end, "hot") == kThreads * kIncrements);
     CHECK(end->version() == kThreads * kIncrements);
     for (int t = 0; t < kThreads; ++t) CHECK(Get(*end, absl::StrCat("thread-", t)) == kIncrements);
+    // The threads' participants left with garbage pending: it is on the orphan chain now, counted
+    // once, and still allocated (pending blocks are live until freed).
+    const DomainStats stats = domain->stats();
+    CHECK(stats.pending_garbage_bytes <= stats.live_bytes);
+    CHECK(stats.live_bytes + stats.free_bytes + stats.unused_bytes == stats.data_bytes);
   }
+}
+
+TEST_CASE("a participant that leaves with garbage pending hands it over, counted once",
+          "[atom][reclaim]") {
+  absl::StatusOr<Domain> domain = Domain::Open(
+      "leave", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
+  REQUIRE(domain.ok());
+  Atom atom = *domain->atom("a");
+  absl::StatusOr<Snapshot> pin = atom.load();  // holds every later version's garbage pending
+  REQUIRE(pin.ok());
+  std::thread writer([&] {
+    for (int i = 0; i < 300; ++i) {
+      REQUIRE(atom.swap([&](Transaction& tx) { return tx.set(absl::StrCat("k", i % 10), "v"); }).ok());
+    }
+  });  // its participant leaves now, with garbage it may not free yet
+  writer.join();
+  const DomainStats held = domain->stats();
+  CHECK(held.pending_garbage_blocks >= 300);  // every replaced version record, at least
+  CHECK(held.pending_garbage_bytes <= held.live_bytes);  // pending blocks are allocated, once
+  internal::SlotTable& slots = internal::Access(*domain).slots();
+  for (std::uint32_t i = 0; i < slots.capacity(); ++i) {
+    if (internal::Shared(slots.Head(i).state).load(internal::kAcquire) != 0) continue;
+    const auto* area = reinterpret_cast<const internal::ReclaimArea*>(slots.ReclaimArea(i));
+    CHECK(area->retire_head == internal::kNullOffset);  // a free slot holds no garbage...
+    CHECK(area->pending_blocks == 0);                    // ...not even in its statistics
+  }
+  pin = absl::CancelledError("released");
+  for (int i = 0; i < 200; ++i) {  // the orphans are adopted and freed with the epoch
+    REQUIRE(atom.swap([&](Transaction& tx) { return tx.set("main", std::to_string(i)); }).ok());
+  }
+  // Adopted (the orphan chain is empty) and freed but for the main thread's own recent garbage.
+  CHECK(internal::Shared(internal::Access(*domain).header().orphan_retired).load(internal::kAcquire) ==
+        internal::kNullOffset);
+  CHECK(domain->stats().pending_garbage_blocks < held.pending_garbage_blocks);
 }
 
 TEST_CASE("under churn the garbage is reused and the data region stops growing", "[atom][reclaim]") {

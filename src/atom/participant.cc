@@ -32,10 +32,7 @@ Participant::~Participant() {
   if (abandoned_) return;
   Reclaim();
   // What is not yet safe to free outlives this participant on the domain's orphan chain.
-  ReclaimArea* area = AreaOf(runtime_, slot());
-  const Offset chain = area->retire_head;
-  area->retire_head = kNullOffset;
-  PushOrphanBatches(runtime_.domain(), chain);
+  PushOrphanBatches(runtime_.domain(), retire_.DetachChain());
   retire_.FreeSpares();
   runtime_.allocator().Flush(context_.cache);
   // lease_ releases the slot as it is destroyed.

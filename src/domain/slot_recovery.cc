@@ -61,9 +61,7 @@ void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
   DropImplausible(domain, area->spare);
 
   theirs.FinishInterruptedReclaim();
-  const Offset chain = area->retire_head;
-  area->retire_head = kNullOffset;  // cleared before the push: a crash between leaks, never doubles
-  PushOrphanBatches(domain, chain);
+  PushOrphanBatches(domain, theirs.DetachChain());
   theirs.FreeSpares();
   allocator.Flush(cache);
   EpochTable(&domain.header().global_epoch, slots.SlotRegion(), slots.capacity()).ClearDeadPin(slot);

@@ -131,6 +131,14 @@ void RetireList::AdoptChain(Offset chain) {
   AddPending(blocks, bytes);
 }
 
+Offset RetireList::DetachChain() {
+  const Offset chain = area_->retire_head;
+  area_->retire_head = kNullOffset;
+  Shared(area_->pending_blocks).store(0, kRelaxed);
+  Shared(area_->pending_bytes).store(0, kRelaxed);
+  return chain;
+}
+
 void RetireList::FreeSpares() {
   while (area_->spare != kNullOffset) {
     const Offset spare = area_->spare;

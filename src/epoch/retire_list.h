@@ -87,6 +87,11 @@ class RetireList {
   // Frees the empty batches Prepare made and Retire has not used.
   void FreeSpares();
 
+  // Hands the whole pending chain over (to the orphan chain): the list is empty afterwards,
+  // statistics included. The head is cleared before the caller passes the chain on, so a crash
+  // between the two leaks the chain (to the sweep) rather than recording it twice.
+  Offset DetachChain();
+
   std::uint64_t pending_blocks() const;
   std::uint64_t pending_bytes() const;
 
