@@ -22,6 +22,7 @@
 // Exit status 0 and a summary line on success; 1 and the first failure otherwise.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,6 +102,8 @@ std::uint64_t SwapOnce(atomap::Atom& atom, int w) {
 }
 
 [[noreturn]] void WriterMain(const Config& c, int w) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);  // a failed driver takes its writers with it
+  if (getppid() == 1) _exit(3);
   const int log = open(LogPath(c, w).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (log < 0) Fail("open log");
   absl::StatusOr<atomap::Domain> domain = atomap::Domain::Open(DomainPath(c), DomainOptions());

@@ -128,6 +128,11 @@ class Domain {
   // handles attached).
   absl::StatusOr<CheckReport> check(const CheckOptions& options = {});
 
+  // Writes everything this domain's file holds to stable storage (fdatasync): every version
+  // published before the call survives a power loss. OK at once for shared-memory and
+  // in-process domains. Internal (with the errno) if the kernel reports a write error.
+  absl::Status sync();
+
  private:
   explicit Domain(std::unique_ptr<internal::DomainImpl> impl);
   friend internal::DomainImpl& internal::Access(Domain&);

@@ -32,6 +32,19 @@ enum class DomainKind {
   kInProcess,     // anonymous memory of this process only: nothing else can open it
 };
 
+// What a swap that returned has survived (docs/reliability.md has the full promises).
+enum class Durability {
+  // A crash of any process (kill -9 included) loses nothing that a swap returned: the page
+  // cache holds the file. A power loss or kernel crash may lose recent versions (those not yet
+  // written back), never corrupts the file: the next open finds the newest version whose nodes
+  // reached the disk, or an older one, and the recovery sweep rebuilds the free space.
+  kProcessCrash,
+  // A swap returns only after its nodes, and then its root, are on stable storage (fdatasync of
+  // the file before and after the root CAS): a power loss loses no swap that returned. Every
+  // writer of the domain must use it for the promise to hold. Costs two fdatasync per swap.
+  kSync,
+};
+
 struct Options {
   // Create the domain when nothing exists at the path. An existing file is never overwritten.
   bool create_if_missing = true;
@@ -51,6 +64,9 @@ struct Options {
   std::uint32_t atom_capacity = 4096;
   // Open the path even if it is a symbolic link (off: a symlink at the path is an error).
   bool follow_symlinks = false;
+  // Per handle: how durable this handle's swaps are (see Durability). Files only; shared-memory
+  // and in-process domains do not outlive the machine's power anyway.
+  Durability durability = Durability::kProcessCrash;
 
   // ---- Testing only ------------------------------------------------------------------------
   // The hash of a created domain. Leave it alone: internal::HashKind{2} (kTestWeak) exists so

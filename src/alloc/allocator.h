@@ -86,8 +86,9 @@ class Allocator {
   // REQUIRES: the caller owns `cache`, or its owner is dead (never while the owner runs).
   void Flush(ParticipantCache* cache);
 
-  // Replaces every shared free list with blocks carved from `free_extents` (each extent into
-  // blocks of the largest classes that fit, first to last), and sets carved_blocks[c] to
+  // Replaces every shared free list with blocks carved from `free_extents` (an extent of exactly
+  // one class's size becomes that block; any other is carved into cached classes, largest first,
+  // as Flush carves a bump tail), and sets carved_blocks[c] to
   // kept_blocks[c] plus the blocks of class c carved here. For the recovery sweep
   // (src/recovery/): kept_blocks counts every block that stays allocated or cached, less the
   // caches' unfolded `carved` counters, so that Stats stays exact.

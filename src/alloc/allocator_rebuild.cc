@@ -5,6 +5,7 @@
 // allocator.cc), which publishes each block's links to the next popper.
 // Crash safety: a crash part-way leaves some extents unpushed — leaked, not duplicated: the heads
 // are emptied first, and each block is pushed once. The next sweep finds them again.
+#include <algorithm>
 #include <cstdint>
 
 #include "alloc/allocator.h"
@@ -23,8 +24,16 @@ void Allocator::RebuildSharedLists(absl::Span<const Block> free_extents,
   }
   for (const Block& extent : free_extents) {
     if (!EnsureMapped(extent.offset, extent.bytes)) continue;  // not ours to trust: leave it
+    // An extent of exactly one class's size (a free block, or one leaked block) stays that
+    // block; any other is carved into cached classes, largest first, as Flush carves a bump
+    // tail. Never into large blocks: with no coalescing, a large block serves only large
+    // requests, so turning small free space into it would strand it.
+    const bool one_block = extent.bytes <= kMaxBlockBytes &&
+                           ClassBytes(size_classes::ClassOf(extent.bytes)) == extent.bytes;
     for (Offset at = extent.offset, end = extent.offset + extent.bytes; at < end;) {
-      const SizeClass c = size_classes::LargestClassWithin(end - at);
+      const SizeClass c = one_block ? size_classes::ClassOf(extent.bytes)
+                                    : size_classes::LargestClassWithin(
+                                          std::min(end - at, size_classes::kMaxCachedBlockBytes));
       *ChainLink(at) = kNullOffset;
       PushBatch(c, at);
       ++carved[c];

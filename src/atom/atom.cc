@@ -38,6 +38,7 @@
 #include "atomap/domain.h"
 #include "common/shared_atomic.h"
 #include "hamt/access.h"
+#include "recovery/durability.h"
 
 namespace atomap {
 namespace {
@@ -100,6 +101,13 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
     participant->FreeUnpublished(commit->allocated);  // (A3)
     return s;
   }
+  const bool sync = runtime->domain().durability() == Durability::kSync;
+  if (sync) {  // recovery/durability.h (D1): the nodes reach the disk before the root can
+    if (absl::Status s = internal::SyncDomain(runtime->domain()); !s.ok()) {
+      participant->FreeUnpublished(commit->allocated);  // (A3)
+      return s;
+    }
+  }
   const AtomWords atom = Words(runtime, index);
   internal::Offset expected = impl.base();
   // The new version is pinned before it is published, so it cannot be retired and freed by a
@@ -111,8 +119,15 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
     participant->FreeUnpublished(commit->allocated);  // (A3)
     return std::optional<Snapshot>();
   }
+  // (D2): synced while still pinned, so nobody frees what this version replaced before the disk
+  // holds the new root. A failure here is reported; the version is published regardless.
+  const absl::Status durable = sync ? internal::SyncDomain(runtime->domain()) : absl::OkStatus();
   participant->RetireAfterPublish(commit->replaced);  // (3), (A2)
   NotifyChange(atom);                                // (A4)
+  if (!durable.ok()) {
+    participant->Unpin();
+    return durable;
+  }
   return std::optional<Snapshot>(SnapshotAccess::Make(
       participant, MapAccess::Make(&participant->context(), commit->version)));
 }

@@ -174,17 +174,8 @@ void Sweep(DomainImpl& domain, const Audit& audit) {
       kept[c] -= std::min<std::uint64_t>(kept[c], cache->classes[c].carved);
     }
   }
-  std::sort(free_extents.begin(), free_extents.end(),
-            [](const Block& a, const Block& b) { return a.offset < b.offset; });
-  std::vector<Block> merged;  // adjacent extents coalesce into larger blocks
-  for (const Block& b : free_extents) {
-    if (!merged.empty() && merged.back().offset + merged.back().bytes == b.offset) {
-      merged.back().bytes += b.bytes;
-    } else {
-      merged.push_back(b);
-    }
-  }
-  Allocator(&domain.arena(), &StateOf(domain)).RebuildSharedLists(merged, kept);
+  // Not coalesced: a free block keeps its class (see RebuildSharedLists).
+  Allocator(&domain.arena(), &StateOf(domain)).RebuildSharedLists(free_extents, kept);
 }
 
 // Everything but the versions is derived data: forget it all, so that only what a root reaches
