@@ -21,6 +21,7 @@
 #include "alloc/size_classes.h"
 #include "arena/arena.h"
 #include "common/layout.h"
+#include "support/block_pattern.h"
 
 namespace atomap::internal {
 namespace {
@@ -61,27 +62,11 @@ struct TestAllocator {
   std::vector<ParticipantCache*> caches;
 };
 
-// Content written into a block: the first 256 bytes and the last 64 (whole block if smaller),
-// derived from the block's offset and a per-allocation seed.
-std::uint64_t PatternWord(Offset off, std::uint64_t seed, std::uint64_t i) {
-  return (off * 0x9E3779B97F4A7C15ULL) ^ (seed << 20) ^ (i * 0xBF58476D1CE4E5B9ULL);
-}
-template <class F>
-void ForPatternWords(std::uint64_t bytes, F f) {
-  const std::uint64_t words = bytes / 8;
-  for (std::uint64_t i = 0; i < words; ++i) {
-    if (i < 32 || i + 8 >= words) f(i);
-  }
-}
 void Fill(const Arena& arena, Offset off, std::uint64_t bytes, std::uint64_t seed) {
-  auto* w = arena.At<std::uint64_t>(off);
-  ForPatternWords(bytes, [&](std::uint64_t i) { w[i] = PatternWord(off, seed, i); });
+  FillPattern(arena, off, bytes, seed);
 }
 bool Intact(const Arena& arena, Offset off, std::uint64_t bytes, std::uint64_t seed) {
-  const auto* w = arena.At<std::uint64_t>(off);
-  bool ok = true;
-  ForPatternWords(bytes, [&](std::uint64_t i) { ok = ok && w[i] == PatternWord(off, seed, i); });
-  return ok;
+  return PatternIntact(arena, off, bytes, seed);
 }
 
 // The test's own model of what is live: offset -> {requested bytes, seed}.

@@ -6,7 +6,10 @@
 //       MAP_FIXED. A pointer into the mapping stays valid until the Arena is destroyed.
 //  (I2) The domain's size (the shared size word, once bound) only grows, and only after the file
 //       has been extended to at least that size: no mapped byte is ever past the end of the file.
-//  (I3) mapped_size() <= shared size <= file length <= max_size().
+//  (I3) shared size <= file length <= max_size(), and mapped_size() <= shared size once the size
+//       word is bound, except just after MapFile, which maps the file's length: a grower killed
+//       after extending the file but before publishing leaves it longer than the domain. So
+//       allocation decisions compare with SharedSize(), never with mapped_size().
 //
 // Memory ordering
 //  (1) Grow(): release store of the shared size word after the file is extended;
