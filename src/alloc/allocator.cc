@@ -263,10 +263,11 @@ absl::StatusOr<Offset> Allocator::BumpShared(std::uint64_t bytes) {
   Offset begin = bump.load(kRelaxed);
   for (;;) {
     const Offset end = begin + bytes;  // no overflow: begin <= max_size, bytes <= 64 MiB
-    // Against the published size, not this process's mapping: a grower killed between extending
-    // the file and publishing its size leaves the file longer than the domain, and a process that
-    // opened it since has mapped that tail. Bumping into it would break (A1).
-    if (end > arena_->SharedSize()) {
+    // Past the published size: grow (a grower killed between extending the file and publishing
+    // its size leaves the file longer than the domain, and a process that opened it since has
+    // mapped that tail: bumping into it unpublished would break (A1)). Past this process's
+    // mapping: map what another process grew. Grow does either.
+    if (end > std::min(arena_->SharedSize(), arena_->mapped_size())) {
       // Grows the domain (or only maps it, if another participant already grew it).
       if (absl::Status s = arena_->Grow(end); !s.ok()) return s;
     }
