@@ -52,9 +52,12 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Anonymous(std::uint64_t max_size,
   auto base = ReserveAddressSpace(max_size);
   if (!base.ok()) return base.status();
   std::unique_ptr<Arena> arena(new Arena(*base, max_size, -1, "<in-process>", true));
-  arena->anonymous_size_ = RoundUp(initial_size, PageSize());
+  arena->anonymous_size_.store(RoundUp(initial_size, PageSize()), std::memory_order_release);
   std::lock_guard<std::mutex> lock(arena->map_mu_);
-  if (absl::Status s = arena->MapUpTo(arena->anonymous_size_); !s.ok()) return s;
+  if (absl::Status s = arena->MapUpTo(arena->anonymous_size_.load(std::memory_order_relaxed));
+      !s.ok()) {
+    return s;
+  }
   return arena;
 }
 
@@ -82,7 +85,7 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::MapFile(int fd, std::string path,
 
 std::uint64_t Arena::SharedSize() const {
   if (size_word_ != nullptr) return Shared(*size_word_).load(kAcquire);  // (2)
-  if (fd_ < 0) return anonymous_size_;
+  if (fd_ < 0) return anonymous_size_.load(std::memory_order_acquire);
   return mapped_size();
 }
 
@@ -158,7 +161,7 @@ absl::Status Arena::Grow(std::uint64_t min_size) {
   const std::uint64_t target = GrowTarget(min_size);
   if (fd_ < 0) {
     if (absl::Status s = MapUpTo(target); !s.ok()) return s;
-    anonymous_size_ = target;
+    anonymous_size_.store(target, std::memory_order_release);
     if (size_word_ != nullptr) Shared(*size_word_).store(target, kRelease);  // (1)
     return absl::OkStatus();
   }

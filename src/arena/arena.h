@@ -106,7 +106,9 @@ class Arena {
   const std::string path_;
   const bool writable_;
   std::uint64_t* size_word_ = nullptr;
-  std::uint64_t anonymous_size_ = 0;  // the size word of an anonymous arena
+  // The size of an anonymous arena with no bound size word: written by Grow under map_mu_, read
+  // by any thread (release store, acquire load; process-local, so std::atomic).
+  std::atomic<std::uint64_t> anonymous_size_{0};
   std::atomic<std::uint64_t> mapped_size_{0};
   std::mutex map_mu_;  // serialises this process's mmap calls
 };
