@@ -14,18 +14,11 @@
 #include "domain/domain_impl.h"
 #include "hamt/node.h"
 #include "support/process.h"
+#include "support/small_options.h"
 #include "support/temp_dir.h"
 
 namespace atomap {
 namespace {
-
-Options SmallOptions() {
-  Options options;
-  options.max_size = std::uint64_t{256} << 20;
-  options.slot_capacity = 16;
-  options.atom_capacity = 16;
-  return options;
-}
 
 void Fill(Domain& domain, const std::string& atom_name, int keys, int value_bytes) {
   Atom atom = *domain.atom(atom_name);
@@ -50,7 +43,7 @@ std::string Joined(const CheckReport& r) {
 // allocated its new path): what it allocated is reachable from nothing.
 void DieMidSwap(const std::string& path) {
   const int rc = WaitChild(ForkChild([&] {
-    absl::StatusOr<Domain> d = Domain::Open(path, SmallOptions());
+    absl::StatusOr<Domain> d = Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
     if (!d.ok()) return 1;
     Atom atom = *d->atom("victim");
     (void)atom.swap([&](Transaction& tx) -> absl::Status {
@@ -64,7 +57,7 @@ void DieMidSwap(const std::string& path) {
 
 TEST_CASE("a healthy domain checks clean and its space adds up", "[check]") {
   TempDir dir;
-  Domain domain = *Domain::Open(dir.File("d.atomap"), SmallOptions());
+  Domain domain = *Domain::Open(dir.File("d.atomap"), SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
   Fill(domain, "small", 200, 4);
   Fill(domain, "blobs", 50, 300);
   absl::StatusOr<CheckReport> report = domain.check();
@@ -77,7 +70,7 @@ TEST_CASE("a healthy domain checks clean and its space adds up", "[check]") {
 }
 
 TEST_CASE("an in-process domain checks clean", "[check]") {
-  Options options = SmallOptions();
+  Options options = SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20);
   options.kind = DomainKind::kInProcess;
   Domain domain = *Domain::Open("mem", options);
   Fill(domain, "a", 100, 20);
@@ -91,7 +84,7 @@ TEST_CASE("an in-process domain checks clean", "[check]") {
 TEST_CASE("check finds what a writer killed mid-swap leaked, and repair frees it", "[check]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
-  Domain domain = *Domain::Open(path, SmallOptions());  // held open: the child is not alone
+  Domain domain = *Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));  // held open: the child is not alone
   Fill(domain, "kept", 100, 30);
   DieMidSwap(path);
 
@@ -125,11 +118,11 @@ TEST_CASE("a lone opener after a crash sweeps what the dead writer leaked", "[ch
   TempDir dir;
   const std::string path = dir.File("d.atomap");
   {
-    Domain domain = *Domain::Open(path, SmallOptions());
+    Domain domain = *Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
     Fill(domain, "kept", 100, 30);
   }
   DieMidSwap(path);
-  Domain domain = *Domain::Open(path, SmallOptions());
+  Domain domain = *Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
   CHECK_FALSE(domain.info().clean);
   absl::StatusOr<CheckReport> report = domain.check();
   REQUIRE(report.ok());
@@ -142,11 +135,11 @@ TEST_CASE("a lone opener after a crash sweeps what the dead writer leaked", "[ch
 TEST_CASE("repair is refused while another handle is attached, and on a read-only handle", "[check]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
-  Domain domain = *Domain::Open(path, SmallOptions());
+  Domain domain = *Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
   Fill(domain, "a", 10, 4);
   Gate opened, done;
   const pid_t child = ForkChild([&] {
-    absl::StatusOr<Domain> other = Domain::Open(path, SmallOptions());
+    absl::StatusOr<Domain> other = Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
     if (!other.ok()) return 1;
     opened.Open();
     done.Wait();
@@ -161,7 +154,7 @@ TEST_CASE("repair is refused while another handle is attached, and on a read-onl
   done.Open();
   REQUIRE(WaitChild(child) == 0);
 
-  Options read_only = SmallOptions();
+  Options read_only = SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20);
   read_only.read_only = true;
   Domain reader = *Domain::Open(path, read_only);
   CHECK(reader.check({.repair = true}).status().code() == absl::StatusCode::kFailedPrecondition);
@@ -173,7 +166,7 @@ TEST_CASE("repair is refused while another handle is attached, and on a read-onl
 // Damage written straight into the mapping; check must report it, never crash.
 TEST_CASE("check reports a damaged trie without crashing", "[check]") {
   TempDir dir;
-  Domain domain = *Domain::Open(dir.File("d.atomap"), SmallOptions());
+  Domain domain = *Domain::Open(dir.File("d.atomap"), SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
   Fill(domain, "victim", 200, 4);
   internal::DomainImpl& impl = internal::Access(domain);
   std::uint64_t& root = impl.atoms().RootWord(0);
@@ -224,13 +217,13 @@ TEST_CASE("check reports a damaged trie without crashing", "[check]") {
 
 TEST_CASE("repair rebuilds damaged free lists from the versions alone", "[check]") {
   TempDir dir;
-  Domain domain = *Domain::Open(dir.File("d.atomap"), SmallOptions());
+  Domain domain = *Domain::Open(dir.File("d.atomap"), SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
   Fill(domain, "kept", 300, 30);
   for (int i = 0; i < 100; ++i) {  // garbage to free: free lists of several classes
     REQUIRE((*domain.atom("kept")).swap([&](Transaction& tx) { return tx.erase("key-" + std::to_string(i)).status(); }).ok());
   }
   internal::DomainImpl& impl = internal::Access(domain);
-  auto* state = reinterpret_cast<internal::AllocatorState*>(impl.allocator_state());
+  auto* state = impl.allocator_state();
   const std::uint64_t version = impl.atoms().RootWord(0);
   // A shared list now claims the version record, which the atom's root reaches.
   const auto c = internal::size_classes::ClassOf(sizeof(internal::hamt::VersionRecord));

@@ -10,15 +10,13 @@
 #include "atomap/domain.h"
 #include "recovery/durability.h"
 #include "support/temp_dir.h"
+#include "support/small_options.h"
 
 namespace atomap {
 namespace {
 
 Options SyncOptions() {
-  Options options;
-  options.max_size = std::uint64_t{64} << 20;
-  options.slot_capacity = 8;
-  options.atom_capacity = 8;
+  Options options = SmallOptions(8, 8, DomainKind::kFile, std::uint64_t{64} << 20);
   options.durability = Durability::kSync;
   return options;
 }

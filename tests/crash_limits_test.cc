@@ -11,18 +11,11 @@
 #include "atomap/check.h"
 #include "atomap/domain.h"
 #include "support/process.h"
+#include "support/small_options.h"
 #include "support/temp_dir.h"
 
 namespace atomap {
 namespace {
-
-Options Tiny(std::uint64_t max_size) {
-  Options options;
-  options.max_size = max_size;
-  options.slot_capacity = 2;
-  options.atom_capacity = 4;
-  return options;
-}
 
 // Swaps ever larger values into `atom` until one fails; returns that failure. The atom must
 // then hold exactly what the last successful swap left.
@@ -47,7 +40,7 @@ absl::Status FillUntilFailure(Atom& atom) {
 
 TEST_CASE("a full domain is ResourceExhausted and the atom is unchanged", "[limits]") {
   TempDir dir;
-  Domain domain = *Domain::Open(dir.File("d.atomap"), Tiny(std::uint64_t{4} << 20));
+  Domain domain = *Domain::Open(dir.File("d.atomap"), SmallOptions(2, 4, DomainKind::kFile, std::uint64_t{4} << 20));
   Atom atom = *domain.atom("a");
   const absl::Status full = FillUntilFailure(atom);
   CHECK(full.code() == absl::StatusCode::kResourceExhausted);
@@ -62,12 +55,12 @@ TEST_CASE("a file size limit (EFBIG while growing) is an error and the atom is u
           "[limits]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
-  { Domain created = *Domain::Open(path, Tiny(std::uint64_t{256} << 20)); }
+  { Domain created = *Domain::Open(path, SmallOptions(2, 4, DomainKind::kFile, std::uint64_t{256} << 20)); }
   const int rc = WaitChild(ForkChild([&] {
     signal(SIGXFSZ, SIG_IGN);  // growth then fails with EFBIG instead of killing the process
     struct rlimit limit = {std::uint64_t{3} << 20, std::uint64_t{3} << 20};
     if (setrlimit(RLIMIT_FSIZE, &limit) != 0) return 10;
-    absl::StatusOr<Domain> domain = Domain::Open(path, Tiny(std::uint64_t{256} << 20));
+    absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(2, 4, DomainKind::kFile, std::uint64_t{256} << 20));
     if (!domain.ok()) return 11;
     Atom atom = *domain->atom("a");
     const absl::Status failed = FillUntilFailure(atom);
@@ -75,14 +68,14 @@ TEST_CASE("a file size limit (EFBIG while growing) is an error and the atom is u
     return domain->check()->ok() ? 0 : 13;
   }));
   CHECK(rc == 0);
-  Domain domain = *Domain::Open(path, Tiny(std::uint64_t{256} << 20));
+  Domain domain = *Domain::Open(path, SmallOptions(2, 4, DomainKind::kFile, std::uint64_t{256} << 20));
   CHECK(domain.check()->ok());
 }
 
 TEST_CASE("a full slot table is ResourceExhausted", "[limits]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
-  Options one = Tiny(std::uint64_t{16} << 20);
+  Options one = SmallOptions(2, 4, DomainKind::kFile, std::uint64_t{16} << 20);
   one.slot_capacity = 1;
   Domain domain = *Domain::Open(path, one);
   Atom atom = *domain.atom("a");

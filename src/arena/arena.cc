@@ -85,7 +85,7 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::MapFile(int fd, std::string path,
 
 std::uint64_t Arena::SharedSize() const {
   if (size_word_ != nullptr) return Shared(*size_word_).load(kAcquire);  // (2)
-  if (fd_ < 0) return anonymous_size_.load(std::memory_order_acquire);
+  if (fd_ < 0) return anonymous_size_.load(std::memory_order_acquire);  // (6)
   return mapped_size();
 }
 
@@ -161,7 +161,7 @@ absl::Status Arena::Grow(std::uint64_t min_size) {
   const std::uint64_t target = GrowTarget(min_size);
   if (fd_ < 0) {
     if (absl::Status s = MapUpTo(target); !s.ok()) return s;
-    anonymous_size_.store(target, std::memory_order_release);
+    anonymous_size_.store(target, std::memory_order_release);  // (5)
     if (size_word_ != nullptr) Shared(*size_word_).store(target, kRelease);  // (1)
     return absl::OkStatus();
   }

@@ -17,6 +17,9 @@
 //  (2) Refresh(): acquire load of the shared size word before mapping up to it.
 //  (3) release store of mapped_size_ after mmap returns; synchronises with (4).
 //  (4) acquire load of mapped_size_ in mapped_size() / InBounds().
+//  (5) in-process arenas without a size word: release store of anonymous_size_ in Grow, after
+//      the range is mapped; synchronises with (6).
+//  (6) acquire load of anonymous_size_ in SharedSize().
 //
 // Thread safety: safe to use from any thread. Grow() is safe from any thread of any process that
 // maps the file (serialised by an OFD lock on kGrowLockByte, which the kernel drops if the holder
@@ -107,7 +110,7 @@ class Arena {
   const bool writable_;
   std::uint64_t* size_word_ = nullptr;
   // The size of an anonymous arena with no bound size word: written by Grow under map_mu_, read
-  // by any thread (release store, acquire load; process-local, so std::atomic).
+  // by any thread ((5), (6); process-local, so std::atomic).
   std::atomic<std::uint64_t> anonymous_size_{0};
   std::atomic<std::uint64_t> mapped_size_{0};
   std::mutex map_mu_;  // serialises this process's mmap calls

@@ -39,7 +39,9 @@ Participant::~Participant() {
 }
 
 void Participant::Pin() {
-  if (pin_depth_++ == 0 && !runtime_.inherited()) runtime_.epochs().Pin(slot());
+  // No fork check here: participants come from Runtime::ThisThread, which refuses an inherited
+  // runtime, so only Unpin (of a snapshot taken before fork()) can meet one.
+  if (pin_depth_++ == 0) runtime_.epochs().Pin(slot());
 }
 
 void Participant::Unpin() {

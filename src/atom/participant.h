@@ -32,8 +32,8 @@ class Participant {
   Participant(const Participant&) = delete;
   Participant& operator=(const Participant&) = delete;
 
-  // Both are no-ops in a child of fork() for an inherited participant: the announcement word
-  // is the parent's.
+  // Unpin is a no-op in a child of fork() for an inherited participant: the announcement word
+  // is the parent's. (Pin is never reached there: see Participant::Pin.)
   void Pin();
   void Unpin();
 

@@ -58,10 +58,8 @@ std::uint64_t NextRuntimeId() {
 
 Runtime::Runtime(DomainImpl& domain)
     : domain_(domain),
-      allocator_(&domain.arena(), reinterpret_cast<AllocatorState*>(domain.allocator_state())),
-      epochs_(&domain.header().global_epoch,
-              domain.arena().At<std::uint8_t>(domain.header().slot_table_offset),
-              domain.header().slot_capacity),
+      allocator_(domain.allocator()),
+      epochs_(domain.epochs()),
       read_context_{&domain.arena(), nullptr, nullptr, domain.hasher()},
       id_(NextRuntimeId()) {
   (void)fork_handlers_registered;

@@ -29,6 +29,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "alloc/allocator.h"
 #include "arena/arena.h"
 #include "atomap/domain.h"
 #include "atomap/options.h"
@@ -37,6 +38,7 @@
 #include "domain/atom_table.h"
 #include "domain/header.h"
 #include "domain/slot_table.h"
+#include "epoch/epoch_table.h"
 
 namespace atomap::internal {
 
@@ -65,7 +67,15 @@ class DomainImpl {
   const AtomTable& atoms() const { return *atoms_; }
   const KeyHasher& hasher() const { return hasher_; }
   // The allocator's shared state and the data region's first byte.
-  std::uint8_t* allocator_state() const { return arena_->base() + header_->allocator_state_offset; }
+  AllocatorState* allocator_state() const {
+    return arena_->At<AllocatorState>(header_->allocator_state_offset);
+  }
+  // Handles on the domain's allocator and epoch table (cheap: pointers into the mapping).
+  Allocator allocator() const { return Allocator(arena_.get(), allocator_state()); }
+  EpochTable epochs() const {
+    return EpochTable(&header_->global_epoch, arena_->At<std::uint8_t>(header_->slot_table_offset),
+                      header_->slot_capacity);
+  }
   Offset data_begin() const { return header_->data_begin; }
 
   const std::string& path() const { return path_; }

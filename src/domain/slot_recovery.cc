@@ -52,7 +52,7 @@ void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
   // The dead owner's lists may reach space it grew after this process last mapped.
   (void)domain.arena().Refresh();
   SlotTable& slots = domain.slots();
-  Allocator allocator(&domain.arena(), reinterpret_cast<AllocatorState*>(domain.allocator_state()));
+  Allocator allocator = domain.allocator();
   auto* cache = reinterpret_cast<ParticipantCache*>(slots.AllocCacheArea(slot));
   auto* area = reinterpret_cast<ReclaimArea*>(slots.ReclaimArea(slot));
   RetireList theirs(area, &allocator, cache);
@@ -64,7 +64,7 @@ void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
   PushOrphanBatches(domain, theirs.DetachChain());
   theirs.FreeSpares();
   allocator.Flush(cache);
-  EpochTable(&domain.header().global_epoch, slots.SlotRegion(), slots.capacity()).ClearDeadPin(slot);
+  domain.epochs().ClearDeadPin(slot);
 }
 
 }  // namespace atomap::internal

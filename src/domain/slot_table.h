@@ -123,8 +123,6 @@ class SlotTable {
   absl::StatusOr<SlotLease> Claim(int lock_fd, bool owns_fd);
 
   std::uint32_t capacity() const { return capacity_; }
-  // The first slot's first byte (the epoch table indexes slots from here).
-  std::uint8_t* SlotRegion() const { return region_; }
   // REQUIRES: slot < capacity().
   SlotHead& Head(std::uint32_t slot) const {
     return *reinterpret_cast<SlotHead*>(SlotBytes(slot));

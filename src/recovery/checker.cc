@@ -44,7 +44,7 @@ bool IsOwned(const SlotTable& slots, std::uint32_t slot) {
 }
 
 AllocatorState& StateOf(DomainImpl& domain) {
-  return *reinterpret_cast<AllocatorState*>(domain.allocator_state());
+  return *domain.allocator_state();
 }
 
 struct Audit {
@@ -175,7 +175,7 @@ void Sweep(DomainImpl& domain, const Audit& audit) {
     }
   }
   // Not coalesced: a free block keeps its class (see RebuildSharedLists).
-  Allocator(&domain.arena(), &StateOf(domain)).RebuildSharedLists(free_extents, kept);
+  domain.allocator().RebuildSharedLists(free_extents, kept);
 }
 
 // Everything but the versions is derived data: forget it all, so that only what a root reaches
@@ -189,7 +189,7 @@ void ForgetAllButVersions(DomainImpl& domain, const Audit& audit) {
   }
   (void)TakeOrphanBatches(domain);
   const std::vector<std::uint64_t> none(size_classes::kNumClasses, 0);
-  Allocator(&domain.arena(), &StateOf(domain)).RebuildSharedLists({}, none);  // empties the lists
+  domain.allocator().RebuildSharedLists({}, none);  // empties the lists
   Offset reachable_end = domain.data_begin();
   for (const Extent& e : audit.space.extents()) {
     if (e.holder == Holder::kReachable) reachable_end = std::max(reachable_end, e.offset + e.bytes);
