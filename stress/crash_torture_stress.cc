@@ -194,7 +194,8 @@ RoundResult Verify(const Config& c, int round) {
   }
   const atomap::DomainStats stats = domain->stats();
   const std::uint64_t accounted = report->reachable_bytes + report->free_bytes +
-                                  report->pending_bytes + report->unused_bytes;
+                                  report->pending_bytes + report->unused_bytes +
+                                  report->in_flight_bytes;
   if (accounted != stats.data_bytes) Fail("space accounting: " + std::to_string(accounted) +
                                           " accounted of " + std::to_string(stats.data_bytes));
   absl::StatusOr<atomap::Snapshot> snap = domain->atom("torture")->load();

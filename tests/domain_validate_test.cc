@@ -80,6 +80,8 @@ TEST_CASE("every damaged header field is rejected, naming the field", "[validate
       {"future_version", [](Header& h) { h.format_version = internal::kFormatVersion + 1; }, kPre,
        "format_version"},
       {"zero_version", [](Header& h) { h.format_version = 0; }, kLoss, "format_version"},
+      {"older_version", [](Header& h) { h.format_version = internal::kFormatVersion - 1; }, kPre,
+       "format_version"},
       {"endian", [](Header& h) { h.endian_check = 0x04030201; }, kPre, "endian_check"},
       {"word_bytes", [](Header& h) { h.word_bytes = 4; }, kPre, "word_bytes"},
       {"pointer_bytes", [](Header& h) { h.pointer_bytes = 4; }, kPre, "pointer_bytes"},

@@ -389,17 +389,19 @@ absl::Status RunCheck(const CheckArgs& args) {
                    {"free_bytes", report.free_bytes},
                    {"pending_bytes", report.pending_bytes},
                    {"unused_bytes", report.unused_bytes},
+                   {"in_flight_bytes", report.in_flight_bytes},
                    {"leaked_bytes", report.leaked_bytes}});
   } else {
     for (const std::string& problem : problems) std::printf("problem: %s\n", problem.c_str());
     std::printf("%s: %s; %llu entries walked; bytes: %llu reachable, %llu free, %llu pending, "
-                "%llu unused, %llu leaked%s\n",
+                "%llu unused, %llu in flight, %llu leaked%s\n",
                 path.c_str(), problems.empty() ? "clean" : "PROBLEMS FOUND",
                 static_cast<unsigned long long>(entries_walked),
                 static_cast<unsigned long long>(report.reachable_bytes),
                 static_cast<unsigned long long>(report.free_bytes),
                 static_cast<unsigned long long>(report.pending_bytes),
                 static_cast<unsigned long long>(report.unused_bytes),
+                static_cast<unsigned long long>(report.in_flight_bytes),
                 static_cast<unsigned long long>(report.leaked_bytes),
                 args.repair ? " (repair requested)" : "");
   }

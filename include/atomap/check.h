@@ -38,6 +38,7 @@ struct CheckReport {
   std::uint64_t free_bytes = 0;       // in free lists and allocator caches
   std::uint64_t pending_bytes = 0;    // retired, waiting for reclamation (retire lists, orphans)
   std::uint64_t unused_bytes = 0;     // carved for participants, not yet split into blocks
+  std::uint64_t in_flight_bytes = 0;  // owned by open transactions (recorded in their lanes)
   std::uint64_t leaked_bytes = 0;     // in none of the above (freed by repair)
   bool ok() const { return problems.empty(); }
 };

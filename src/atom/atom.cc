@@ -10,6 +10,10 @@
 //       never reachable by anyone else: they are freed at once.
 //  (A4) After every published change the atom's change counter is incremented; a waiter
 //       registered in `waiters` is woken.
+//  (A5) A version is marked `observed` before any CAS that replaces it, and only by a writer
+//       that read it as the root (its base): a dead writer's version V was published iff it is
+//       the root or marked (intent/intent_record.h). Every transaction pins for its whole life,
+//       so no base it marks or CASes against can be freed and reused meanwhile.
 //
 // Memory ordering
 //  (1) load: acquire load of the root word, after the participant's pin (EpochTable (1));
@@ -21,6 +25,9 @@
 //      partners (6) seq_cst increment of `waiters`, then (7) seq_cst load of the counter: of a
 //      notifier and a waiter, at least one sees the other's write (Dekker), so a waiter never
 //      sleeps through a change.
+//  (8) relaxed store of the base's `observed` mark, ordered before (2) by its release: a survivor
+//      whose acquire load of the root (domain/intent_recovery.cc) reads a value written after the
+//      replacing CAS also sees the mark.
 #include "atomap/atom.h"
 
 #include <map>
@@ -36,6 +43,7 @@
 #include "atom/runtime.h"
 #include "atomap/diff.h"
 #include "atomap/domain.h"
+#include "common/crash_point.h"
 #include "common/shared_atomic.h"
 #include "hamt/access.h"
 #include "recovery/durability.h"
@@ -91,6 +99,13 @@ void NotifyChange(const AtomWords& atom) {
   }
 }
 
+// (A5) Marks `version` (an atom's root as this writer read it) as published.
+void MarkObserved(Runtime* runtime, internal::Offset version) {
+  if (version == internal::kNullOffset) return;
+  auto observed = Shared(runtime->domain().arena().At<internal::hamt::VersionRecord>(version)->observed);
+  if (observed.load(internal::kRelaxed) == 0) observed.store(1, internal::kRelaxed);  // (8)
+}
+
 // Publishes `tx` if the root still holds its base. On success retires what it replaced.
 absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t index,
                                                 Participant* participant, Transaction& tx) {
@@ -98,13 +113,13 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
   absl::StatusOr<internal::hamt::CommitResult> commit = impl.Commit();
   if (!commit.ok()) return commit.status();
   if (absl::Status s = participant->PrepareRetire(commit->replaced.size()); !s.ok()) {
-    participant->FreeUnpublished(commit->allocated);  // (A3)
+    participant->FreeUnpublished(*commit);  // (A3)
     return s;
   }
   const bool sync = runtime->domain().durability() == Durability::kSync;
   if (sync) {  // recovery/durability.h (D1): the nodes reach the disk before the root can
     if (absl::Status s = internal::SyncDomain(runtime->domain()); !s.ok()) {
-      participant->FreeUnpublished(commit->allocated);  // (A3)
+      participant->FreeUnpublished(*commit);  // (A3)
       return s;
     }
   }
@@ -113,16 +128,23 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
   // The new version is pinned before it is published, so it cannot be retired and freed by a
   // later writer before this thread's snapshot of it exists.
   participant->Pin();
+  participant->AnnounceIntent(index, *commit);
+  MarkObserved(runtime, expected);  // (8), (A5)
+  ATOMAP_CRASH_POINT(kPublishBeforeCas);
   if (!Shared(atom.root).compare_exchange_strong(expected, commit->version,
                                                    internal::kSeqCst, internal::kRelaxed)) {  // (2)
+    participant->WithdrawIntent();
+    participant->FreeUnpublished(*commit);  // (A3)
     participant->Unpin();
-    participant->FreeUnpublished(commit->allocated);  // (A3)
     return std::optional<Snapshot>();
   }
+  ATOMAP_CRASH_POINT(kPublishAfterCas);
   // (D2): synced while still pinned, so nobody frees what this version replaced before the disk
   // holds the new root. A failure here is reported; the version is published regardless.
   const absl::Status durable = sync ? internal::SyncDomain(runtime->domain()) : absl::OkStatus();
   participant->RetireAfterPublish(commit->replaced);  // (3), (A2)
+  ATOMAP_CRASH_POINT(kPublishAfterRetire);
+  participant->FinishPublication(*commit);
   NotifyChange(atom);                                // (A4)
   if (!durable.ok()) {
     participant->Unpin();
@@ -178,7 +200,8 @@ absl::StatusOr<Snapshot> Atom::swap(SwapFunction fn) {
         LoadPinned(runtime_, index_, *participant, &(*participant)->context());
     if (!base.ok()) return base.status();
     Transaction tx = TransactionAccess::Make((*participant)->context(),
-                                             MapAccess::Version(base->map()));
+                                             MapAccess::Version(base->map()),
+                                             (*participant)->HoldForTransaction());
     if (absl::Status s = fn(tx); !s.ok()) return s;  // tx frees its work as it is destroyed
     absl::StatusOr<std::optional<Snapshot>> published = Publish(runtime_, index_, *participant, tx);
     if (!published.ok()) return published.status();
@@ -189,7 +212,8 @@ absl::StatusOr<Snapshot> Atom::swap(SwapFunction fn) {
 absl::StatusOr<Transaction> Atom::begin(const Snapshot& base) {
   absl::StatusOr<Participant*> participant = Writer(runtime_);
   if (!participant.ok()) return participant.status();
-  return TransactionAccess::Make((*participant)->context(), MapAccess::Version(base.map()));
+  return TransactionAccess::Make((*participant)->context(), MapAccess::Version(base.map()),
+                                 (*participant)->HoldForTransaction());
 }
 
 absl::StatusOr<std::optional<Snapshot>> Atom::compare_and_set(Transaction tx) {

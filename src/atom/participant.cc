@@ -1,9 +1,12 @@
 #include "atom/participant.h"
 
+#include <cassert>
+#include <optional>
 #include <vector>
 
 #include "alloc/allocator_state.h"
 #include "atom/runtime.h"
+#include "common/crash_point.h"
 #include "domain/slot_recovery.h"
 
 namespace atomap::internal {
@@ -28,9 +31,37 @@ Participant::Participant(Runtime& runtime, SlotLease lease)
   Allocator::FormatCache(context_.cache);
 }
 
+// Pins for a transaction's life and lends it lane `index` (if any): the lane's chain is read again
+// at each lease, since a repair may have forgotten it between two transactions.
+class Participant::LaneLease : public hamt::TransactionHold {
+ public:
+  LaneLease(Participant& owner, std::optional<std::uint32_t> index) : owner_(owner) {
+    owner_.Pin();
+    if (!index) return;
+    lane_index_ = *index;
+    owner_.lanes_leased_ |= 1u << lane_index_;
+    lane_.emplace(&owner_.area().lanes[lane_index_], &owner_.runtime_.allocator(),
+                  owner_.context_.cache);
+  }
+  ~LaneLease() override {
+    if (lane_) {
+      assert(lane_->size() == 0);  // (P4)
+      lane_->Shrink();
+      owner_.lanes_leased_ &= ~(1u << lane_index_);
+    }
+    owner_.Unpin();
+  }
+
+ private:
+  Participant& owner_;
+};
+
 Participant::~Participant() {
   if (abandoned_) return;
   Reclaim();
+  for (LaneWords& words : area().lanes) {
+    OwnedLane(&words, &runtime_.allocator(), context_.cache).Release();
+  }
   // What is not yet safe to free outlives this participant on the domain's orphan chain.
   PushOrphanBatches(runtime_.domain(), retire_.DetachChain());
   retire_.FreeSpares();
@@ -58,10 +89,49 @@ void Participant::RetireAfterPublish(absl::Span<const Block> blocks) {
   if (++retires_since_reclaim_ >= kRetiresPerReclaim) Reclaim();
 }
 
-void Participant::FreeUnpublished(absl::Span<const Block> blocks) {
-  for (const Block& block : blocks) {
-    runtime_.allocator().Free(context_.cache, block.offset, block.bytes);
+ReclaimArea& Participant::area() const { return *AreaOf(runtime_, slot()); }
+
+std::unique_ptr<hamt::TransactionHold> Participant::HoldForTransaction() {
+  std::optional<std::uint32_t> free_lane;
+  for (std::uint32_t i = 0; i < kLanesPerSlot; ++i) {
+    if ((lanes_leased_ & (1u << i)) == 0) {
+      free_lane = i;
+      break;
+    }
   }
+  return std::make_unique<LaneLease>(*this, free_lane);
+}
+
+void Participant::FreeUnpublished(const hamt::CommitResult& commit) {
+  Allocator& allocator = runtime_.allocator();
+  if (commit.lane == nullptr) {
+    for (const Block& b : commit.allocated) allocator.Free(context_.cache, b.offset, b.bytes);
+    return;
+  }
+  OwnedLane& lane = *commit.lane;
+  lane.Truncate(commit.lane_owned);  // the staged replaced blocks are the base's: not ours
+  for (std::uint64_t n = lane.size(); n > 0; --n) {
+    const Block block = lane.At(n - 1);
+    lane.Truncate(n - 1);  // (L4) dropped, then freed
+    ATOMAP_CRASH_POINT(kLostCasMidFree);
+    allocator.Free(context_.cache, block.offset, block.bytes);
+  }
+}
+
+void Participant::AnnounceIntent(std::uint32_t atom, const hamt::CommitResult& commit) {
+  if (commit.lane == nullptr) return;
+  IntentRecord& intent = area().intent;
+  intent.atom = atom;
+  intent.lane = commit.lane_index;
+  intent.version = commit.version;  // last: a nonzero version makes the intent live
+}
+
+void Participant::WithdrawIntent() { area().intent.version = kNullOffset; }
+
+void Participant::FinishPublication(const hamt::CommitResult& commit) {
+  if (commit.lane == nullptr) return;
+  commit.lane->Truncate(0);  // the lane before the intent (intent/intent_record.h)
+  area().intent.version = kNullOffset;
 }
 
 void Participant::AdoptOrphans() {

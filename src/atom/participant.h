@@ -6,17 +6,21 @@
 //  (P2) Pins nest: only the outermost Pin announces an epoch, only the matching Unpin clears it.
 //       An inner pin needs no announcement of its own: the outer one is older, hence safer.
 //  (P3) Garbage is retired only after the CAS that unlinked it, with the epoch read after it.
+//  (P4) A lane is leased to one transaction at a time, and is empty when it is given back: every
+//       path that ends a transaction (publish won or lost, abort) empties it first.
 //
 // Thread safety: belongs to one thread (P1).
 #ifndef ATOMAP_SRC_ATOM_PARTICIPANT_H_
 #define ATOMAP_SRC_ATOM_PARTICIPANT_H_
 
 #include <cstdint>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "domain/slot_table.h"
 #include "epoch/retire_list.h"
+#include "hamt/transient.h"
 #include "hamt/trie_context.h"
 
 namespace atomap::internal {
@@ -48,8 +52,17 @@ class Participant {
   absl::Status PrepareRetire(std::uint64_t n) { return retire_.Prepare(n); }
   // Records what a won CAS unlinked, then reclaims now and then. REQUIRES: PrepareRetire(n).
   void RetireAfterPublish(absl::Span<const Block> blocks);
-  // Frees blocks that were never published (a lost CAS, an abandoned commit).
-  void FreeUnpublished(absl::Span<const Block> blocks);
+  // Frees the blocks of a commit that was never published (a lost CAS, an abandoned commit),
+  // from its lane's end when it has one (L4). Empties the lane (P4).
+  void FreeUnpublished(const hamt::CommitResult& commit);
+
+  // A pin, and a free lane if there is one, for a transaction's life (P4).
+  std::unique_ptr<hamt::TransactionHold> HoldForTransaction();
+  // The intent record (intent/intent_record.h): announced before the CAS of `commit`,
+  // withdrawn after a lost CAS, and finished (lane emptied, then intent cleared) after a won one.
+  void AnnounceIntent(std::uint32_t atom, const hamt::CommitResult& commit);
+  void WithdrawIntent();
+  void FinishPublication(const hamt::CommitResult& commit);
 
   // Advances the epoch if it can, takes over a dead participant that holds it back, adopts
   // orphaned garbage, and frees what is safe. Returns the number of blocks freed.
@@ -61,8 +74,10 @@ class Participant {
   // How many retirements between reclamation passes: a pass scans every slot's pin.
   static constexpr std::uint32_t kRetiresPerReclaim = 64;
 
+  class LaneLease;
   void AdoptOrphans();
   void TakeOverIfDead(std::uint32_t slot);
+  ReclaimArea& area() const;
 
   Runtime& runtime_;
   SlotLease lease_;
@@ -71,6 +86,7 @@ class Participant {
   int pin_depth_ = 0;
   bool abandoned_ = false;
   std::uint32_t retires_since_reclaim_ = 0;
+  std::uint32_t lanes_leased_ = 0;  // bit i: lane i is leased to a transaction
 };
 
 }  // namespace atomap::internal

@@ -15,7 +15,7 @@
 
 namespace atomap::internal {
 
-inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::uint32_t kFormatVersion = 2;
 
 inline constexpr std::uint64_t kHeaderBytes = 4096;
 inline constexpr std::uint64_t kAllocatorStateBytes = 4096;

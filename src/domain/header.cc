@@ -45,6 +45,14 @@ absl::Status ValidateIdentity(const Header& h, std::string_view path) {
                         absl::StrFormat("is %d, from a newer atomap; this build reads up to %d",
                                         h.format_version, kFormatVersion));
   }
+  if (h.format_version < kFormatVersion) {
+    // Format 2 added intent records and ownership lanes to each slot; a format-1 file carries
+    // none, and a format-1 library would sweep a format-2 file's lanes away as leaks.
+    return Incompatible(path, "format_version",
+                        absl::StrFormat("is %d, from an older atomap; this build reads format %d "
+                                        "only (dump it with the older tool and load it anew)",
+                                        h.format_version, kFormatVersion));
+  }
   if (h.endian_check != kEndianCheck) {
     return Incompatible(path, "endian_check",
                         absl::StrFormat("is 0x%08x: written by a host of another byte order",

@@ -4,6 +4,7 @@
 #include "alloc/allocator_state.h"
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
+#include "domain/intent_recovery.h"
 #include "epoch/epoch_table.h"
 #include "epoch/retire_list.h"
 
@@ -61,6 +62,7 @@ void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
   DropImplausible(domain, area->spare);
 
   theirs.FinishInterruptedReclaim();
+  RecoverIntent(domain, *area, theirs, allocator, cache);
   PushOrphanBatches(domain, theirs.DetachChain());
   theirs.FreeSpares();
   allocator.Flush(cache);

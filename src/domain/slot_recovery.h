@@ -4,6 +4,9 @@
 // not yet returned, and its private bump region), its retire list (garbage waiting for the
 // epoch), and its pin. RecoverDeadSlot hands each back to the domain:
 //  - a reclaim the dead owner had begun is finished (RetireList::FinishInterruptedReclaim);
+//  - its open transactions are resolved (RecoverIntent, domain/intent_recovery.h): what they
+//    allocated is freed, or, for a version it published before dying, what that version
+//    replaced is retired;
 //  - its pending garbage is moved, unchanged, to the domain's orphan chain, from which a live
 //    participant adopts it and frees it once the epoch allows;
 //  - its spare retire batches and its allocator cache go back to the shared free lists;

@@ -23,12 +23,15 @@
 #ifndef ATOMAP_SRC_EPOCH_RETIRE_LIST_H_
 #define ATOMAP_SRC_EPOCH_RETIRE_LIST_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "common/layout.h"
 #include "common/offset.h"
+#include "intent/intent_record.h"
+#include "intent/owned_lane.h"
 
 namespace atomap::internal {
 
@@ -36,16 +39,21 @@ class Allocator;
 class EpochTable;
 struct ParticipantCache;
 
-// A slot's reclamation area, at kSlotReclaimOffset.
+// A slot's reclamation area, at kSlotReclaimOffset: its retire list, and the intent record and
+// ownership lanes of the transactions it has open (intent/).
 struct ReclaimArea {
   Offset retire_head;            // newest batch (0: nothing pending)
   Offset reclaiming;             // a batch unlinked and being freed (R4)
   Offset spare;                  // chain of empty batches made by Prepare (R3)
   std::uint64_t pending_blocks;  // statistics
   std::uint64_t pending_bytes;
-  std::uint64_t reserved[19];
+  IntentRecord intent;
+  LaneWords lanes[kLanesPerSlot];
+  std::uint64_t reserved[9];
 };
 static_assert(sizeof(ReclaimArea) == kSlotReclaimBytes);
+static_assert(offsetof(ReclaimArea, intent) == 40);
+static_assert(offsetof(ReclaimArea, lanes) == 56);
 
 inline constexpr std::uint64_t kRetireBatchBytes = 1024;
 

@@ -24,8 +24,9 @@ class MapAccess {
 class TransactionAccess {
  public:
   // REQUIRES: `context` (copied) stays valid for the transaction's life.
-  static Transaction Make(const TrieContext& context, Offset base) {
-    return Transaction(std::make_unique<hamt::TrieTransaction>(context, base));
+  static Transaction Make(const TrieContext& context, Offset base,
+                          std::unique_ptr<hamt::TransactionHold> hold = nullptr) {
+    return Transaction(std::make_unique<hamt::TrieTransaction>(context, base, std::move(hold)));
   }
   static hamt::TrieTransaction& Impl(Transaction& tx) { return *tx.impl_; }
 };

@@ -121,7 +121,9 @@ struct VersionRecord {
   Offset root_node;
   std::uint64_t entry_count;
   std::uint64_t version_number;
-  std::uint64_t reserved;
+  // 0 when written; set (never cleared) by a writer that read this version as an atom's current
+  // value, before its root CAS (intent/intent_record.h). Written while readers read the record.
+  std::uint64_t observed;
 };
 static_assert(sizeof(VersionRecord) == 32);
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "common/crash_point.h"
 #include "hamt/entry.h"
 #include "hamt/node_image.h"
 #include "hamt/read.h"
@@ -29,8 +30,9 @@ absl::Status CheckKeyValue(std::string_view key, std::string_view value) {
   return absl::OkStatus();
 }
 
-TrieTransaction::TrieTransaction(const TrieContext& ctx, Offset base)
-    : ctx_(ctx), base_(base) {
+TrieTransaction::TrieTransaction(const TrieContext& ctx, Offset base,
+                                 std::unique_ptr<TransactionHold> hold)
+    : ctx_(ctx), base_(base), hold_(std::move(hold)), lane_(hold_ ? hold_->lane() : nullptr) {
   const VersionRecord record = ReadVersion(*ctx_.arena, base);
   base_version_number_ = record.version_number;
   root_ = record.root_node;
@@ -58,17 +60,34 @@ absl::Status TrieTransaction::Apply(absl::StatusOr<Offset> new_root) {
 // ---- blocks ------------------------------------------------------------------------------
 
 absl::StatusOr<Offset> TrieTransaction::Allocate(std::uint64_t bytes) {
+  if (lane_ != nullptr) {
+    if (absl::Status s = lane_->Reserve(1); !s.ok()) return s;
+  }
   absl::StatusOr<Offset> off = ctx_.allocator->Allocate(ctx_.cache, bytes);
-  if (off.ok()) owned_.emplace(*off, bytes);
+  if (!off.ok()) return off;
+  ATOMAP_CRASH_POINT(kBuildAfterAllocate);  // (L4): allocated, not yet recorded
+  const std::uint64_t index = lane_ != nullptr ? lane_->Append(Block{*off, bytes}) : 0;
+  owned_.emplace(*off, OwnedBlock{bytes, index});
   return off;
 }
 
+void TrieTransaction::Unrecord(std::uint64_t lane_index) {
+  if (lane_ == nullptr) return;
+  const Offset moved = lane_->RemoveAt(lane_index);
+  if (moved != kNullOffset) owned_.find(moved)->second.lane_index = lane_index;
+}
+
 void TrieTransaction::Release(Offset block, std::uint64_t bytes) {
-  if (owned_.erase(block) != 0) {
-    ctx_.allocator->Free(ctx_.cache, block, bytes);
-  } else {
+  const auto it = owned_.find(block);
+  if (it == owned_.end()) {
     replaced_.push_back(Block{block, bytes});
+    return;
   }
+  const std::uint64_t lane_index = it->second.lane_index;
+  owned_.erase(it);
+  Unrecord(lane_index);
+  ATOMAP_CRASH_POINT(kBuildAfterRelease);  // (L4): unrecorded, not yet freed
+  ctx_.allocator->Free(ctx_.cache, block, bytes);
 }
 
 absl::StatusOr<std::uint64_t> TrieTransaction::MakeWord(std::string_view bytes) {
@@ -334,10 +353,21 @@ absl::StatusOr<CommitResult> TrieTransaction::Commit() {
       VersionRecord{root_, size_, base_version_number_ + 1, 0};
   if (base_ != kNullOffset) replaced_.push_back(Block{base_, sizeof(VersionRecord)});
   CommitResult result;
+  if (lane_ != nullptr) {
+    if (absl::Status s = lane_->Reserve(replaced_.size()); !s.ok()) {
+      Abort();
+      return s;
+    }
+    result.lane = lane_;
+    result.lane_index = hold_->lane_index();
+    result.lane_owned = lane_->size();
+    for (const Block& b : replaced_) lane_->Append(Block{b.offset, b.bytes | kReplacedFlag});
+  }
+  ATOMAP_CRASH_POINT(kCommitAfterRecord);
   result.version = *record;
   result.replaced = std::move(replaced_);
   result.allocated.reserve(owned_.size());
-  for (const auto& [offset, bytes] : owned_) result.allocated.push_back(Block{offset, bytes});
+  for (const auto& [offset, block] : owned_) result.allocated.push_back(Block{offset, block.bytes});
   owned_.clear();
   replaced_.clear();
   state_ = State::kCommitted;
@@ -346,7 +376,16 @@ absl::StatusOr<CommitResult> TrieTransaction::Commit() {
 
 void TrieTransaction::Abort() {
   if (state_ != State::kOpen) return;
-  for (const auto& [offset, bytes] : owned_) ctx_.allocator->Free(ctx_.cache, offset, bytes);
+  if (lane_ != nullptr) {
+    // From the lane's end, each entry dropped before its block is freed (L4).
+    for (std::uint64_t n = lane_->size(); n > 0; --n) {
+      const Block block = lane_->At(n - 1);
+      lane_->Truncate(n - 1);
+      ctx_.allocator->Free(ctx_.cache, block.offset, block.bytes);
+    }
+  } else {
+    for (const auto& [offset, block] : owned_) ctx_.allocator->Free(ctx_.cache, offset, block.bytes);
+  }
   owned_.clear();
   replaced_.clear();
   root_ = ReadVersion(*ctx_.arena, base_).root_node;

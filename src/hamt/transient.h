@@ -24,6 +24,7 @@
 #define ATOMAP_SRC_HAMT_TRANSIENT_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "hamt/node.h"
 #include "hamt/trie_context.h"
+#include "intent/owned_lane.h"
 
 namespace atomap::internal::hamt {
 
@@ -43,6 +45,24 @@ struct CommitResult {
   std::vector<Block> replaced;     // base blocks the new version no longer reaches: retire them
   std::vector<Block> allocated;    // blocks new in `version` (record included): free them if
                                    // the new version is never published
+  // With a lane: it holds `allocated` at [0, lane_owned) and `replaced` (kReplacedFlag) after.
+  OwnedLane* lane = nullptr;
+  std::uint32_t lane_index = 0;
+  std::uint64_t lane_owned = 0;
+};
+
+// What a transaction borrows from its writer for its whole life, released when it is destroyed:
+// for the atoms layer, a pin (so the base cannot be freed and reused under it) and, when one is
+// free, an ownership lane in the writer's slot (intent/owned_lane.h).
+class TransactionHold {
+ public:
+  virtual ~TransactionHold() = default;
+  OwnedLane* lane() { return lane_ ? &*lane_ : nullptr; }
+  std::uint32_t lane_index() const { return lane_index_; }
+
+ protected:
+  std::optional<OwnedLane> lane_;
+  std::uint32_t lane_index_ = 0;
 };
 
 // Validates sizes; OK or InvalidArgument naming the limit.
@@ -50,7 +70,9 @@ absl::Status CheckKeyValue(std::string_view key, std::string_view value);
 
 class TrieTransaction {
  public:
-  TrieTransaction(const TrieContext& ctx, Offset base);
+  // With a lane in `hold`, every block the transaction owns is recorded there as well (L2).
+  TrieTransaction(const TrieContext& ctx, Offset base,
+                  std::unique_ptr<TransactionHold> hold = nullptr);
   ~TrieTransaction();  // aborts unless committed
   TrieTransaction(const TrieTransaction&) = delete;
   TrieTransaction& operator=(const TrieTransaction&) = delete;
@@ -70,7 +92,8 @@ class TrieTransaction {
   absl::Status CheckOpen() const;
   const TrieContext& context() const { return ctx_; }
 
-  // Writes the new version record. The transaction is finished afterwards.
+  // Writes the new version record and, with a lane, stages the replaced blocks there. The
+  // transaction is finished afterwards (the hold stays until it is destroyed).
   absl::StatusOr<CommitResult> Commit();
   // Frees everything this transaction allocated; the base is untouched. Idempotent.
   void Abort();
@@ -85,6 +108,7 @@ class TrieTransaction {
   absl::StatusOr<Offset> Allocate(std::uint64_t bytes);
   void Release(Offset block, std::uint64_t bytes);  // free if owned, else replaced
   bool Owns(Offset block) const { return owned_.contains(block); }
+  void Unrecord(std::uint64_t lane_index);  // drops a lane entry, keeping owned_ in step
   absl::StatusOr<std::uint64_t> MakeWord(std::string_view bytes);
   void ReleaseWord(std::uint64_t word, std::uint32_t len);
   absl::StatusOr<Entry> MakeEntry(std::string_view key, std::string_view value);
@@ -112,7 +136,13 @@ class TrieTransaction {
   Offset root_;
   std::uint64_t size_;
   State state_ = State::kOpen;
-  absl::flat_hash_map<Offset, std::uint64_t> owned_;
+  struct OwnedBlock {
+    std::uint64_t bytes;
+    std::uint64_t lane_index;  // its entry in lane_ (meaningless without a lane)
+  };
+  absl::flat_hash_map<Offset, OwnedBlock> owned_;
+  std::unique_ptr<TransactionHold> hold_;
+  OwnedLane* lane_;  // hold_'s lane, or null
   std::vector<Block> replaced_;
 };
 

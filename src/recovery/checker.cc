@@ -100,6 +100,7 @@ CheckReport ReportOf(const Audit& audit, bool alone) {
                       audit.totals.by_holder[static_cast<int>(Holder::kCachedFree)];
   report.pending_bytes = audit.totals.by_holder[static_cast<int>(Holder::kPending)];
   report.unused_bytes = audit.totals.by_holder[static_cast<int>(Holder::kUnused)];
+  report.in_flight_bytes = audit.totals.by_holder[static_cast<int>(Holder::kInFlight)];
   report.leaked_bytes = audit.totals.leaked;
   // With others attached, a gap may be a swap in flight: a figure, not a problem.
   if (alone && audit.totals.leaked > 0) {

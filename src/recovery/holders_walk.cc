@@ -1,6 +1,7 @@
 #include "recovery/holders_walk.h"
 
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 
@@ -64,6 +65,36 @@ void WalkRetireBatches(CheckContext& ctx, Offset first, bool with_entries, const
   }
 }
 
+void WalkLane(CheckContext& ctx, const LaneWords& lane, const std::string& list) {
+  std::vector<const OwnedBatch*> batches;
+  std::uint64_t budget = MaxBlocks(ctx, kOwnedBatchBytes);
+  for (Offset off = lane.first_batch; off != kNullOffset;) {
+    if (budget-- == 0) {
+      ctx.Problem("%s: longer than the data region allows (a cycle)", list);
+      return;
+    }
+    const auto* batch = ctx.Read<OwnedBatch>(off, kOwnedBatchBytes, list);
+    if (batch == nullptr) return;
+    ctx.AddBlock(off, kOwnedBatchBytes, Holder::kInFlight);
+    batches.push_back(batch);
+    off = batch->next;
+  }
+  if (lane.count > batches.size() * OwnedBatch::kCapacity) {
+    ctx.Problem("%s: count %d exceeds its %d batches", list, lane.count, batches.size());
+    return;
+  }
+  for (std::uint64_t i = 0; i < lane.count; ++i) {
+    const Block b = batches[i / OwnedBatch::kCapacity]->blocks[i % OwnedBatch::kCapacity];
+    if ((b.bytes & kReplacedFlag) != 0) continue;  // the base's, held by its version
+    if (b.bytes == 0 || b.bytes > Allocator::kMaxBlockBytes) {
+      ctx.Problem("%s: entry %d has size %d", list, i, b.bytes);
+      continue;
+    }
+    if (ctx.Read<char>(b.offset, b.bytes, list + " entry") == nullptr) continue;
+    ctx.AddBlock(b.offset, b.bytes, Holder::kInFlight);
+  }
+}
+
 }  // namespace
 
 void WalkSharedFreeLists(CheckContext& ctx, const AllocatorState& state) {
@@ -106,6 +137,9 @@ void WalkReclaimArea(CheckContext& ctx, const ReclaimArea& area, std::uint32_t s
                     absl::StrFormat("slot %d: batch being reclaimed", slot), seen);
   WalkRetireBatches(ctx, area.spare, false, absl::StrFormat("slot %d: spare retire batches", slot),
                     seen);
+  for (std::uint32_t l = 0; l < kLanesPerSlot; ++l) {
+    WalkLane(ctx, area.lanes[l], absl::StrFormat("slot %d: lane %d", slot, l));
+  }
 }
 
 void WalkOrphanChain(CheckContext& ctx, Offset chain) {

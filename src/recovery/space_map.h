@@ -5,7 +5,9 @@
 //  (M1) Every extent lies inside [data_begin, bump), is 16-byte aligned, and is as long as its
 //       size class (blocks) or its region (unused bump regions).
 //  (M2) No two extents overlap, except that one block may be found twice by the same holder
-//       kind (a node two atoms share, a batch listed as both `reclaiming` and in the list).
+//       kind (a node two atoms share, a batch listed as both `reclaiming` and in the list), and
+//       that a lane may still list a block its published version reaches, or that a later
+//       writer retired (a writer between its CAS and emptying its lane, or killed there).
 //  (M3) Σ extents + leaked gaps == bump - data_begin: the gaps are exactly the leaked bytes.
 //
 // Not lock-free, not shared: process-local bookkeeping of one check. No memory ordering.
@@ -26,7 +28,9 @@ enum class Holder : std::uint8_t {
   kCachedFree,   // on a participant cache's private list
   kPending,      // retired (or a retire batch), waiting for reclamation
   kUnused,       // a participant's private bump region, not yet carved
+  kInFlight,     // owned by an open transaction (its lane lists it), or a lane's own batch
 };
+inline constexpr int kNumHolders = 6;
 const char* HolderName(Holder holder);
 
 struct Extent {
@@ -37,7 +41,7 @@ struct Extent {
 };
 
 struct SpaceTotals {
-  std::uint64_t by_holder[5] = {};
+  std::uint64_t by_holder[kNumHolders] = {};
   std::uint64_t leaked = 0;
   std::vector<Extent> leaked_gaps;  // holder unused; sorted
 };

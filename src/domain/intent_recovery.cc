@@ -1,0 +1,115 @@
+#include "domain/intent_recovery.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "alloc/allocator.h"
+#include "common/crash_point.h"
+#include "common/shared_atomic.h"
+#include "domain/domain_impl.h"
+#include "epoch/epoch_table.h"
+#include "hamt/node.h"
+#include "intent/intent_record.h"
+#include "intent/owned_lane.h"
+
+namespace atomap::internal {
+namespace {
+
+// A dead owner's slot may be damaged (it died mid-write, or the file was): follow only offsets
+// that can be blocks of the data region. What is dropped here is found again by the sweep.
+bool Plausible(const DomainImpl& domain, Offset off, std::uint64_t bytes) {
+  return off % kBlockAlign == 0 && off >= domain.data_begin() && bytes > 0 &&
+         bytes <= Allocator::kMaxBlockBytes && domain.arena().InBounds(off, bytes);
+}
+
+// The lane's entries (deduplicated: L3) and its batches; stops at the first implausible link.
+struct LaneContents {
+  std::vector<Block> owned;
+  std::vector<Block> replaced;  // flag cleared
+  std::vector<Offset> batches;
+};
+
+LaneContents ReadLane(const DomainImpl& domain, const LaneWords& words) {
+  LaneContents lane;
+  const std::uint64_t max_batches = words.count / OwnedBatch::kCapacity + 1;
+  for (Offset b = words.first_batch; b != kNullOffset && lane.batches.size() < max_batches + 64;
+       b = domain.arena().At<OwnedBatch>(b)->next) {
+    if (!Plausible(domain, b, kOwnedBatchBytes)) break;
+    lane.batches.push_back(b);
+  }
+  const std::uint64_t count =
+      std::min<std::uint64_t>(words.count, lane.batches.size() * OwnedBatch::kCapacity);
+  absl::flat_hash_set<Offset> seen;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    const OwnedBatch* batch = domain.arena().At<OwnedBatch>(lane.batches[i / OwnedBatch::kCapacity]);
+    Block block = batch->blocks[i % OwnedBatch::kCapacity];
+    const bool replaced = (block.bytes & kReplacedFlag) != 0;
+    block.bytes &= ~kReplacedFlag;
+    if (!Plausible(domain, block.offset, block.bytes) || !seen.insert(block.offset).second) continue;
+    (replaced ? lane.replaced : lane.owned).push_back(block);
+  }
+  return lane;
+}
+
+// True if the version the dead writer announced was ever an atom's current value (A5).
+bool Published(DomainImpl& domain, const IntentRecord& intent) {
+  if (intent.version == kNullOffset || intent.lane >= kLanesPerSlot ||
+      intent.atom >= domain.atoms().capacity() ||
+      !Plausible(domain, intent.version, sizeof(hamt::VersionRecord))) {
+    return false;
+  }
+  // Partner of atom.cc (2) and (8): a root written after the replacing CAS shows its mark.
+  if (Shared(domain.atoms().RootWord(intent.atom)).load(kAcquire) == intent.version) return true;
+  auto* record = domain.arena().At<hamt::VersionRecord>(intent.version);
+  return Shared(record->observed).load(kAcquire) != 0;
+}
+
+// Offsets the dead writer already retired (it may have died part-way through Retire).
+absl::flat_hash_set<Offset> Retired(const DomainImpl& domain, Offset head) {
+  absl::flat_hash_set<Offset> retired;
+  std::uint64_t budget = domain.arena().mapped_size() / kRetireBatchBytes;
+  for (Offset b = head; b != kNullOffset && budget-- > 0;) {
+    if (!Plausible(domain, b, kRetireBatchBytes)) break;
+    const RetireBatch* batch = domain.arena().At<RetireBatch>(b);
+    const std::uint32_t count = std::min(batch->count, RetireBatch::kCapacity);
+    for (std::uint32_t i = 0; i < count; ++i) retired.insert(batch->blocks[i].offset);
+    b = batch->next;
+  }
+  return retired;
+}
+
+}  // namespace
+
+void RecoverIntent(DomainImpl& domain, ReclaimArea& area, RetireList& theirs,
+                   Allocator& allocator, ParticipantCache* cache) {
+  const IntentRecord intent = area.intent;
+  const bool published = Published(domain, intent);
+  std::vector<Block> to_free;
+  std::vector<Block> to_retire;
+  for (std::uint32_t l = 0; l < kLanesPerSlot; ++l) {
+    LaneWords& words = area.lanes[l];
+    if (words.first_batch == kNullOffset && words.count == 0) continue;
+    LaneContents lane = ReadLane(domain, words);
+    if (published && l == intent.lane) {
+      to_retire = std::move(lane.replaced);  // the owned blocks are the published version's
+    } else {
+      to_free.insert(to_free.end(), lane.owned.begin(), lane.owned.end());
+    }
+    for (Offset b : lane.batches) to_free.push_back(Block{b, kOwnedBatchBytes});
+    words.count = 0;  // cleared before anything it listed is handed back
+    words.first_batch = kNullOffset;
+  }
+  area.intent.version = kNullOffset;  // after the lanes: an intent with an empty lane is inert
+  ATOMAP_CRASH_POINT(kRecoveryAfterIntentCleared);
+
+  const absl::flat_hash_set<Offset> retired = Retired(domain, area.retire_head);
+  std::erase_if(to_retire, [&](const Block& b) { return retired.contains(b.offset); });
+  if (!to_retire.empty() && theirs.Prepare(to_retire.size()).ok()) {
+    // Read now, after the dead writer's CAS: no older than the epoch it would have used (P3).
+    theirs.Retire(domain.epochs().EpochAfterUnlink(), to_retire);
+  }  // else the domain is full: the blocks stay leaked until the sweep
+  for (const Block& b : to_free) allocator.Free(cache, b.offset, b.bytes);
+}
+
+}  // namespace atomap::internal

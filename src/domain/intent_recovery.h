@@ -1,0 +1,35 @@
+// What a survivor does with a dead writer's open transactions: the online half of "a kill leaks
+// nothing for good" (the offline half is the sweep, src/recovery/).
+//
+// The dead writer's lanes (intent/owned_lane.h) list every block its open transactions owned,
+// and its intent record (intent/intent_record.h) names the version it was publishing, if any.
+// RecoverIntent decides whether that version was published: the root still holds it, or its
+// `observed` mark is set (A5 in atom/atom.cc). Then:
+//  - published: its lane's blocks are the version's (kept), and the base blocks it replaced,
+//    staged in the lane, are retired into the dead slot's retire list unless the dead writer had
+//    already retired them; the caller hands that list to the orphan chain as usual;
+//  - every other lane (and the intent's lane when not published): its blocks were never
+//    reachable by anyone else and are freed at once.
+// Each lane and the intent are cleared before anything they listed is freed or retired, so a
+// survivor killed in here never frees or retires a block twice; what it had not yet handed back
+// is left to the sweep.
+#ifndef ATOMAP_SRC_DOMAIN_INTENT_RECOVERY_H_
+#define ATOMAP_SRC_DOMAIN_INTENT_RECOVERY_H_
+
+#include "alloc/allocator_state.h"
+#include "epoch/retire_list.h"
+
+namespace atomap::internal {
+
+class Allocator;
+class DomainImpl;
+
+// REQUIRES: the caller holds the dead slot's lock; its interrupted reclaim is finished (so that
+// the retire list's head is not a batch being freed) and its retire list not yet detached.
+// `cache` is the dead slot's allocator cache, `theirs` its retire list.
+void RecoverIntent(DomainImpl& domain, ReclaimArea& area, RetireList& theirs,
+                   Allocator& allocator, ParticipantCache* cache);
+
+}  // namespace atomap::internal
+
+#endif  // ATOMAP_SRC_DOMAIN_INTENT_RECOVERY_H_

@@ -1,0 +1,100 @@
+// OwnedLane: the file-resident record of the blocks one open transaction has allocated and not
+// yet published or freed, so that a survivor can free them if the transaction's process dies.
+//
+// Eve, and atomap before format 2, kept this set in process memory only: a writer killed between
+// its first allocation and its root CAS leaked everything it had built until an offline sweep.
+// A lane is the set's shadow in the writer's slot; a survivor taking the dead slot over reads it
+// (domain/intent_recovery.h).
+//
+// Layout (part of the file format, docs/format.md):
+//   LaneWords   in the slot's ReclaimArea: {u64 first_batch, u64 count}
+//   OwnedBatch  1 KiB blocks chained by `next`; entry i lives in batch i / 63, position i % 63.
+// An entry is a Block; entries with kReplacedFlag set in `bytes` are not owned: they are blocks
+// of the base version that the transaction's commit replaces, staged before the root CAS so that
+// a survivor can retire them if the owner died after winning it (domain/intent_recovery.h).
+//
+// Invariants
+//  (L1) Only the slot's owner (or a survivor holding the dead owner's slot lock) touches a lane.
+//  (L2) Entries [0, count) are written before `count` covers them: an entry is recorded only once
+//       it is whole. The count is one word, so a crash leaves either the old or the new count.
+//  (L3) An entry appears at most once, except transiently after RemoveAt moved the last entry
+//       into a hole and before it lowered `count`: readers deduplicate.
+//  (L4) Allocation and recording are two steps, and so are unrecording and freeing: a kill
+//       between them leaks that one block to the offline sweep, never frees a block twice.
+//  (L5) Batches are only ever appended to the chain while a transaction holds the lane. Between
+//       transactions the lane keeps its first batch (Shrink); Release() frees it when the
+//       participant leaves.
+//
+// Thread safety: one thread at a time (L1). No memory ordering: the lane is private to its owner,
+// and a survivor reads it only after the kernel reported the owner dead (its slot lock released).
+#ifndef ATOMAP_SRC_INTENT_OWNED_LANE_H_
+#define ATOMAP_SRC_INTENT_OWNED_LANE_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/offset.h"
+
+namespace atomap::internal {
+
+class Allocator;
+class Arena;
+struct ParticipantCache;
+
+struct LaneWords {
+  Offset first_batch;
+  std::uint64_t count;
+};
+static_assert(sizeof(LaneWords) == 16);
+
+inline constexpr std::uint64_t kOwnedBatchBytes = 1024;
+// Set in Block::bytes of a staged replaced block (not owned by the transaction).
+inline constexpr std::uint64_t kReplacedFlag = std::uint64_t{1} << 63;
+
+struct OwnedBatch {
+  Offset next;
+  std::uint64_t reserved;
+  static constexpr std::uint64_t kCapacity = 63;
+  Block blocks[kCapacity];
+};
+static_assert(sizeof(OwnedBatch) == kOwnedBatchBytes);
+
+class OwnedLane {
+ public:
+  // REQUIRES: `words` is this participant's lane and its chain is intact (it owns the slot).
+  OwnedLane(LaneWords* words, Allocator* allocator, ParticipantCache* cache);
+
+  std::uint64_t size() const { return words_->count; }
+  Block At(std::uint64_t i) const { return *Entry(i); }
+
+  // Makes room for `n` more entries (allocating batches). ResourceExhausted when the domain is
+  // full; nothing is recorded then.
+  absl::Status Reserve(std::uint64_t n);
+  // Records `block` (L2) and returns its position. REQUIRES: Reserve made room.
+  std::uint64_t Append(Block block);
+  // Unrecords the entry at `i` by moving the last entry there (L3). Returns the moved entry's
+  // offset, now at `i` (kNullOffset if `i` was the last entry).
+  Offset RemoveAt(std::uint64_t i);
+  // Forgets every entry at or after `n` (one write of the count).
+  void Truncate(std::uint64_t n) { words_->count = n; }
+
+  // Frees every batch but the first, so that one bulk transaction does not hold its lane's
+  // space forever. REQUIRES: size() == 0.
+  void Shrink();
+  // Frees the batches. REQUIRES: size() == 0 (the participant is leaving).
+  void Release();
+
+ private:
+  Block* Entry(std::uint64_t i) const;
+  Arena& arena() const;
+
+  LaneWords* words_;
+  Allocator* allocator_;
+  ParticipantCache* cache_;
+  std::vector<Offset> batches_;  // the chain, in order (process-local index)
+};
+
+}  // namespace atomap::internal
+
+#endif  // ATOMAP_SRC_INTENT_OWNED_LANE_H_

@@ -1,0 +1,139 @@
+// Ownership lanes (src/intent/owned_lane.h) and what a transaction records in them. The survivor's
+// side (RecoverIntent) is exercised with real killed processes in check_test.cc and, at every
+// step of a publication, by crash_points_test.cc.
+#include <algorithm>
+#include <cstdint>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "hamt/scratch_domain.h"
+#include "intent/owned_lane.h"
+
+namespace atomap::internal {
+namespace {
+
+using hamt::ScratchDomain;
+using hamt::TrieTransaction;
+
+// Lends a lane whose words live in this process (the atoms layer's live in the slot).
+class TestHold : public hamt::TransactionHold {
+ public:
+  TestHold(LaneWords* words, const TrieContext& ctx) {
+    lane_.emplace(words, ctx.allocator, ctx.cache);
+    lane_index_ = 2;
+  }
+};
+
+std::set<std::pair<Offset, std::uint64_t>> Entries(const OwnedLane& lane, std::uint64_t from,
+                                                    std::uint64_t to) {
+  std::set<std::pair<Offset, std::uint64_t>> out;
+  for (std::uint64_t i = from; i < to; ++i) out.emplace(lane.At(i).offset, lane.At(i).bytes);
+  return out;
+}
+
+std::uint64_t ChainLength(const Arena& arena, const LaneWords& words) {
+  std::uint64_t n = 0;
+  for (Offset b = words.first_batch; b != kNullOffset; b = arena.At<OwnedBatch>(b)->next) ++n;
+  return n;
+}
+
+TEST_CASE("a lane records entries across batches, fills holes from its end, and shrinks", "[intent]") {
+  ScratchDomain scratch(std::uint64_t{64} << 20);
+  const TrieContext& ctx = scratch.context();
+  LaneWords words{};
+  OwnedLane lane(&words, ctx.allocator, ctx.cache);
+  const std::uint64_t n = 3 * OwnedBatch::kCapacity + 10;
+  REQUIRE(lane.Reserve(n).ok());
+  for (std::uint64_t i = 0; i < n; ++i) lane.Append(Block{(i + 1) * 16, 16});
+  CHECK(words.count == n);
+  CHECK(ChainLength(scratch.arena(), words) == 4);
+
+  const Block last = lane.At(n - 1);
+  CHECK(lane.RemoveAt(5) == last.offset);  // the last entry moves into the hole
+  CHECK(lane.At(5) == last);
+  CHECK(lane.size() == n - 1);
+  CHECK(lane.RemoveAt(lane.size() - 1) == kNullOffset);  // removing the last moves nothing
+
+  // A survivor reading the chain afresh sees the same entries.
+  OwnedLane reread(&words, ctx.allocator, ctx.cache);
+  CHECK(Entries(reread, 0, reread.size()) == Entries(lane, 0, lane.size()));
+
+  lane.Truncate(0);
+  const std::uint64_t live = scratch.LiveBytes();
+  lane.Shrink();
+  CHECK(ChainLength(scratch.arena(), words) == 1);
+  CHECK(scratch.LiveBytes() == live - 3 * kOwnedBatchBytes);
+  lane.Release();
+  CHECK(words.first_batch == kNullOffset);
+  CHECK(scratch.LiveBytes() == live - 4 * kOwnedBatchBytes);
+}
+
+TEST_CASE("a transaction's lane lists exactly what it owns, then what its commit replaces", "[intent]") {
+  ScratchDomain scratch(std::uint64_t{256} << 20);
+  const TrieContext& ctx = scratch.context();
+  hamt::CommitResult first;
+  {
+    TrieTransaction tx(ctx, kNullOffset);
+    for (int i = 0; i < 400; ++i) REQUIRE(tx.Set(absl::StrCat("k", i), std::string(i % 90, 'v')).ok());
+    first = std::move(tx.Commit().value());
+  }
+
+  LaneWords words{};
+  TrieTransaction tx(ctx, first.version, std::make_unique<TestHold>(&words, ctx));
+  // Sets (some moving owned nodes to bigger blocks, freeing the old ones) and erases.
+  for (int i = 0; i < 300; ++i) REQUIRE(tx.Set(absl::StrCat("n", i), std::string(i % 70, 'w')).ok());
+  for (int i = 0; i < 100; ++i) REQUIRE(tx.Erase(absl::StrCat("k", i)).ok());
+  absl::StatusOr<hamt::CommitResult> commit = tx.Commit();
+  REQUIRE(commit.ok());
+  REQUIRE(commit->lane != nullptr);
+  CHECK(commit->lane_index == 2);
+  const OwnedLane& lane = *commit->lane;
+  CHECK(commit->lane_owned == commit->allocated.size());
+  CHECK(lane.size() == commit->lane_owned + commit->replaced.size());
+
+  std::set<std::pair<Offset, std::uint64_t>> allocated;
+  for (const Block& b : commit->allocated) allocated.emplace(b.offset, b.bytes);
+  CHECK(Entries(lane, 0, commit->lane_owned) == allocated);  // no freed block left, none missing
+
+  std::set<std::pair<Offset, std::uint64_t>> replaced;
+  for (const Block& b : commit->replaced) replaced.emplace(b.offset, b.bytes | kReplacedFlag);
+  CHECK(Entries(lane, commit->lane_owned, lane.size()) == replaced);
+
+  // What the lane lists as owned is exactly what the new version reaches and the base does not.
+  CHECK(scratch.ReachableBytes({first.version, commit->version}) ==
+        scratch.ReachableBytes({first.version}) + [&] {
+          std::uint64_t bytes = 0;
+          for (const Block& b : commit->allocated) bytes += Allocator::BlockBytes(b.bytes);
+          return bytes;
+        }());
+}
+
+TEST_CASE("aborting a transaction empties its lane and frees what it built", "[intent]") {
+  ScratchDomain scratch(std::uint64_t{64} << 20);
+  const TrieContext& ctx = scratch.context();
+  LaneWords words{};
+  std::uint64_t live_with_lane = 0;
+  {
+    TrieTransaction warm(ctx, kNullOffset, std::make_unique<TestHold>(&words, ctx));
+    REQUIRE(warm.Set("a", "b").ok());
+    warm.Abort();
+    CHECK(words.count == 0);
+    live_with_lane = scratch.LiveBytes();  // the lane keeps its batches
+  }
+  TrieTransaction tx(ctx, kNullOffset, std::make_unique<TestHold>(&words, ctx));
+  for (int i = 0; i < 200; ++i) REQUIRE(tx.Set(absl::StrCat("k", i), std::string(50, 'x')).ok());
+  CHECK(words.count > 200);
+  tx.Abort();
+  CHECK(words.count == 0);
+  OwnedLane lane(&words, ctx.allocator, ctx.cache);
+  lane.Shrink();
+  CHECK(scratch.LiveBytes() == live_with_lane);
+}
+
+}  // namespace
+}  // namespace atomap::internal
