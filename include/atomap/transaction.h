@@ -13,8 +13,13 @@
 //  - update() calls the user's function before changing anything: if the function throws, the
 //    exception propagates and the transaction is exactly as it was.
 //  - Destroying a transaction that was not published frees everything it allocated.
+//  - A transaction pins the domain's epoch for its whole life (its base cannot be reclaimed
+//    under it) and records what it allocates in the file, so that if its process dies a survivor
+//    frees it. A thread keeps up to four transactions recorded at once; a fifth still works, but
+//    what it allocated is recovered after a crash only by the sweep (docs/reliability.md).
 //
-// Thread safety: one thread at a time. Views returned by get() are valid until the next write to
+// Thread safety: one thread at a time, and only the thread that began it (it allocates from that
+// thread's slot in the domain). Views returned by get() are valid until the next write to
 // the same key or the end of the transaction. A moved-from Transaction may only be destroyed or
 // assigned to.
 //

@@ -31,8 +31,8 @@
 #define ATOMAP_SRC_INTENT_OWNED_LANE_H_
 
 #include <cstdint>
-#include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "common/offset.h"
 
@@ -92,7 +92,7 @@ class OwnedLane {
   LaneWords* words_;
   Allocator* allocator_;
   ParticipantCache* cache_;
-  std::vector<Offset> batches_;  // the chain, in order (process-local index)
+  absl::InlinedVector<Offset, 4> batches_;  // the chain, in order (process-local index)
 };
 
 }  // namespace atomap::internal
