@@ -2,6 +2,7 @@
 
 #include "alloc/allocator.h"
 #include "alloc/allocator_state.h"
+#include "common/crash_point.h"
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "epoch/epoch_table.h"
@@ -48,7 +49,10 @@ Offset TakeOrphanBatches(DomainImpl& domain) {
   return head.exchange(kNullOffset, kAcquire);  // (2)
 }
 
+// Crash points between the steps (common/crash_point.h): a survivor killed at any of them leaves
+// the slot dead and still owned, and the next claimer runs this again from the top.
 void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
+  // (lead) intent recovery goes here
   // The dead owner's lists may reach space it grew after this process last mapped.
   (void)domain.arena().Refresh();
   SlotTable& slots = domain.slots();
@@ -61,10 +65,15 @@ void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
   DropImplausible(domain, area->spare);
 
   theirs.FinishInterruptedReclaim();
+  ATOMAP_CRASH_POINT(kRecoverAfterFinishReclaim);
   PushOrphanBatches(domain, theirs.DetachChain());
+  ATOMAP_CRASH_POINT(kRecoverAfterOrphanPush);
   theirs.FreeSpares();
+  ATOMAP_CRASH_POINT(kRecoverAfterFreeSpares);
   allocator.Flush(cache);
+  ATOMAP_CRASH_POINT(kRecoverAfterFlush);  // before the pin is cleared
   domain.epochs().ClearDeadPin(slot);
+  ATOMAP_CRASH_POINT(kRecoverAfterClearPin);
 }
 
 }  // namespace atomap::internal

@@ -29,6 +29,7 @@
 #include "absl/strings/str_format.h"
 #include "alloc/allocator.h"
 #include "arena/file_locks.h"
+#include "common/crash_point.h"
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "domain/slot_recovery.h"
@@ -175,7 +176,9 @@ void Sweep(DomainImpl& domain, const Audit& audit) {
     }
   }
   // Not coalesced: a free block keeps its class (see RebuildSharedLists).
+  ATOMAP_CRASH_POINT(kSweepBeforeRebuild);
   domain.allocator().RebuildSharedLists(free_extents, kept);
+  ATOMAP_CRASH_POINT(kSweepAfterRebuild);
 }
 
 // Everything but the versions is derived data: forget it all, so that only what a root reaches
