@@ -12,16 +12,18 @@
 namespace atomap::internal {
 namespace {
 
-// crash_point_armed_word: kUnread until ATOMAP_CRASH_AT was read (so the first point reached
-// reads it), then 0 (disarmed) or 1 + the armed site.
+// crash_point_detail::armed_word: kUnread until ATOMAP_CRASH_AT was read (so the first point
+// reached reads it), then 0 (disarmed) or 1 + the armed site.
 constexpr std::uint32_t kUnread = 0xffffffffu;
 
 // Hits of the armed site still to go before the kill (the kill is at the hit that takes it to 0).
 std::atomic<std::uint64_t> remaining{0};
 std::once_flag env_once;
 
-void Store(std::uint32_t word) { __atomic_store_n(&crash_point_armed_word, word, __ATOMIC_RELEASE); }
-std::uint32_t Load() { return __atomic_load_n(&crash_point_armed_word, __ATOMIC_ACQUIRE); }
+void Store(std::uint32_t word) {
+  __atomic_store_n(&crash_point_detail::armed_word, word, __ATOMIC_RELEASE);
+}
+std::uint32_t Load() { return __atomic_load_n(&crash_point_detail::armed_word, __ATOMIC_ACQUIRE); }
 
 // Parses ATOMAP_CRASH_AT=<name>:<n>. A malformed value is reported and ignored: a test that
 // meant to crash then fails visibly (its process is not killed) rather than crashing elsewhere.
@@ -53,7 +55,7 @@ void ReadEnvironment() {
 
 }  // namespace
 
-std::uint32_t crash_point_armed_word = kUnread;
+std::uint32_t crash_point_detail::armed_word = kUnread;
 
 std::optional<CrashSite> CrashSiteFromName(std::string_view name) {
   for (std::size_t i = 0; i < kNumCrashSites; ++i) {

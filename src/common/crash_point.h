@@ -134,11 +134,14 @@ void DisarmCrashPoints();
 // The body of ATOMAP_CRASH_POINT. Kills the process if armed for `site` and this is the hit.
 void CrashPointSlow(CrashSite site);
 
-// One relaxed load when disarmed. Non-zero while armed, or before ATOMAP_CRASH_AT was read.
-extern std::uint32_t crash_point_armed_word;
+namespace crash_point_detail {
+// Non-zero while armed, or before ATOMAP_CRASH_AT was read. Accessed only with __atomic builtins.
+extern std::uint32_t armed_word;
+}  // namespace crash_point_detail
 
+// One relaxed load and a branch when disarmed.
 inline void CrashPoint(CrashSite site) {
-  if (__atomic_load_n(&crash_point_armed_word, __ATOMIC_RELAXED) != 0) CrashPointSlow(site);
+  if (__atomic_load_n(&crash_point_detail::armed_word, __ATOMIC_RELAXED) != 0) CrashPointSlow(site);
 }
 
 }  // namespace atomap::internal
