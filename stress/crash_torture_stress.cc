@@ -33,7 +33,8 @@
 // which writers reach only while the domain is young, also by a grower (1 MiB values into an atom
 // of its own) at the end of the first two rounds. Every site must
 // have been killed at least once by the end, except those --allow-unreached names (sites whose
-// points are not placed in the library yet).
+// points are not placed in the library yet); such a site is no longer armed after it went
+// unreached 3 times without a kill.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -332,13 +333,19 @@ Config Parse(int argc, char** argv) {
 // each site did.
 class SiteCycle {
  public:
-  explicit SiteCycle(std::mt19937_64& rng) : rng_(rng) {}
+  SiteCycle(std::mt19937_64& rng, const std::vector<bool>& allow_unreached)
+      : rng_(rng), allow_unreached_(allow_unreached) {}
   // The next site a writer is armed at. `fresh_slot`: the writer will claim a free slot (start of
   // a round), so takeover sites are skipped for it.
   Arming NextForWriter(bool fresh_slot) {
-    for (;;) {
+    for (std::size_t tries = 0;; ++tries) {
       const auto site = static_cast<CrashSite>(next_writer_++ % atomap::internal::kNumCrashSites);
+      const bool drop_allowed = tries < 2 * atomap::internal::kNumCrashSites;  // else: any site
       if (IsSweepSite(site) || (fresh_slot && IsTakeoverSite(site))) continue;
+      // A site allowed to go unreached (not placed yet) that was not reached 3 times is dropped:
+      // each try costs kArmedSwapLimit swaps.
+      const auto i = static_cast<std::size_t>(site);
+      if (drop_allowed && allow_unreached_[i] && kills_[i] == 0 && unreached_[i] >= 3) continue;
       // Takeover and recovery sites are reached once per process; growth is rare.
       const bool once = IsTakeoverSite(site) || site == CrashSite::kGrowAfterExtend ||
                         site == CrashSite::kGrowAfterPublish;
@@ -356,6 +363,7 @@ class SiteCycle {
 
  private:
   std::mt19937_64& rng_;
+  const std::vector<bool>& allow_unreached_;
   // Growth is reached reliably only while the domain is young (later, sweeps leave it mostly
   // free space): the first writers of the first round are armed at the growth sites.
   std::uint64_t next_writer_ = static_cast<std::uint64_t>(CrashSite::kGrowAfterExtend);
@@ -477,7 +485,7 @@ int main(int argc, char** argv) {
   std::uint64_t acknowledged = 0;
   std::uint64_t reachable = 0;
   std::uint64_t swept = 0;
-  SiteCycle cycle(rng);
+  SiteCycle cycle(rng, c.allow_unreached);
   while (kills < c.kills) {
     if (c.crash_points) {
       kills += CrashPointRound(c, cycle, writers, c.kills - kills, rounds);
