@@ -4,6 +4,7 @@
 //
 //   crash_torture_stress --dir DIR [--writers 3] [--kills 200] [--kills-per-round 25]
 //                        [--seed N] [--max-acks-between-kills 40]
+//                        [--crash-points [--allow-unreached SITE,SITE...]]
 //
 // Writer w, swap n (its counter's new value), as ONE swap:
 //   "counter-<w>"      := n (8 bytes)
@@ -20,6 +21,20 @@
 // Timing: the driver waits on the writers' logs (file state) for a random number of
 // acknowledged swaps, then spins a random number of iterations and kills: no sleeps.
 // Exit status 0 and a summary line on success; 1 and the first failure otherwise.
+//
+// --crash-points (a library built with ATOMAP_CRASH_POINTS=ON, src/common/crash_point.h): the
+// driver kills nobody in a round; every writer is started armed at the next site of a cycle over
+// every site, at a random small hit count, and the driver waits for it to die of SIGKILL there
+// (a writer that reaches no kill in kArmedSwapLimit swaps exits with status 4: its site was not
+// reached, and it is restarted at the next site). The slot table has exactly one slot per
+// writer, so a restarted writer always takes a dead slot over: takeover and recovery sites are
+// reached by the restarted writer's open. The sweep sites are reached by a lone opener forked
+// at the end of each round, armed there, before the driver's own verification; the growth sites,
+// which writers reach only while the domain is young, also by a grower (1 MiB values into an atom
+// of its own) at the end of the first two rounds. Every site must
+// have been killed at least once by the end, except those --allow-unreached names (sites whose
+// points are not placed in the library yet); such a site is no longer armed after it went
+// unreached 3 times without a kill.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -37,6 +52,7 @@
 
 #include "atomap/check.h"
 #include "atomap/domain.h"
+#include "common/crash_point.h"
 
 namespace {
 
@@ -47,6 +63,30 @@ struct Config {
   int kills_per_round = 25;
   int max_acks_between_kills = 40;
   std::uint64_t seed = 1;
+  bool crash_points = false;
+  std::vector<bool> allow_unreached = std::vector<bool>(atomap::internal::kNumCrashSites, false);
+};
+
+using atomap::internal::CrashSite;
+
+// An armed writer that has not died after this many swaps did not reach its site.
+constexpr std::uint64_t kArmedSwapLimit = 2000;
+constexpr int kUnreachedStatus = 4;
+
+bool IsSweepSite(CrashSite site) {
+  return site == CrashSite::kSweepBeforeRebuild || site == CrashSite::kSweepAfterRebuild;
+}
+// Reached only by a process that takes a dead slot over.
+bool IsTakeoverSite(CrashSite site) {
+  return site == CrashSite::kTakeoverLocked || site == CrashSite::kRecoverAfterFinishReclaim ||
+         site == CrashSite::kRecoverAfterOrphanPush || site == CrashSite::kRecoverAfterFreeSpares ||
+         site == CrashSite::kRecoverAfterFlush || site == CrashSite::kRecoverAfterClearPin;
+}
+
+// Where a writer is armed (site == kCount: not armed).
+struct Arming {
+  CrashSite site = CrashSite::kCount;
+  std::uint64_t nth = 0;
 };
 
 [[noreturn]] void Fail(const std::string& what) {
@@ -55,10 +95,14 @@ struct Config {
   std::exit(1);
 }
 
+// Used by the process that creates the domain (a writer of the first round) and, as the same
+// values, by everyone else.
+int g_slot_capacity = 64;
+
 atomap::Options DomainOptions() {
   atomap::Options options;
   options.max_size = std::uint64_t{1} << 30;
-  options.slot_capacity = 64;
+  options.slot_capacity = static_cast<std::uint32_t>(g_slot_capacity);
   options.atom_capacity = 8;
   return options;
 }
@@ -101,25 +145,36 @@ std::uint64_t SwapOnce(atomap::Atom& atom, int w) {
   return n;
 }
 
-[[noreturn]] void WriterMain(const Config& c, int w) {
+[[noreturn]] void WriterMain(const Config& c, int w, Arming arming) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);  // a failed driver takes its writers with it
   if (getppid() == 1) _exit(3);
   const int log = open(LogPath(c, w).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (log < 0) Fail("open log");
+  const bool armed = arming.site != CrashSite::kCount;
+  if (armed) atomap::internal::ArmCrashPoint(arming.site, arming.nth);  // before open: takeovers
   absl::StatusOr<atomap::Domain> domain = atomap::Domain::Open(DomainPath(c), DomainOptions());
+  // --crash-points has one slot per writer: a dead writer's slot looks taken for as long as a
+  // live writer is taking it over (Participant::Reclaim), which is brief. Try again.
+  for (int tries = 0; c.crash_points && tries < 1000000 && !domain.ok() &&
+                      domain.status().code() == absl::StatusCode::kResourceExhausted;
+       ++tries) {
+    domain = atomap::Domain::Open(DomainPath(c), DomainOptions());
+  }
   if (!domain.ok()) Fail("writer open: " + domain.status().ToString());
   absl::StatusOr<atomap::Atom> atom = domain->atom("torture");
   if (!atom.ok()) Fail("writer atom: " + atom.status().ToString());
-  for (;;) {
+  for (std::uint64_t i = 0; !armed || i < kArmedSwapLimit; ++i) {
     const std::uint64_t n = SwapOnce(*atom, w);
     if (write(log, &n, sizeof n) != sizeof n) Fail("log write");  // the acknowledgement
   }
+  std::fflush(nullptr);
+  _exit(kUnreachedStatus);  // no destructors: the domain is left as a kill would leave it
 }
 
-pid_t StartWriter(const Config& c, int w) {
+pid_t StartWriter(const Config& c, int w, Arming arming = {}) {
   const pid_t pid = fork();
   if (pid < 0) Fail("fork");
-  if (pid == 0) WriterMain(c, w);
+  if (pid == 0) WriterMain(c, w, arming);
   return pid;
 }
 
@@ -141,11 +196,14 @@ std::vector<std::uint64_t> ReadLog(const Config& c, int w) {
   return values;
 }
 
-void KillAndReap(pid_t pid) {
+// `exit_ok`: an armed writer may have exited by itself (its site not reached) before the kill.
+void KillAndReap(pid_t pid, bool exit_ok = false) {
   kill(pid, SIGKILL);
   int status = 0;
   if (waitpid(pid, &status, 0) != pid) Fail("waitpid");
-  if (WIFEXITED(status)) Fail("a writer exited by itself with status " + std::to_string(WEXITSTATUS(status)));
+  if (WIFEXITED(status) && !(exit_ok && WEXITSTATUS(status) == kUnreachedStatus)) {
+    Fail("a writer exited by itself with status " + std::to_string(WEXITSTATUS(status)));
+  }
 }
 
 // Waits until writer w has acknowledged `acks` more swaps (or died), spins a little, kills it.
@@ -232,8 +290,14 @@ RoundResult Verify(const Config& c, int round) {
 
 Config Parse(int argc, char** argv) {
   Config c;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
+    if (flag == "--crash-points") {
+      c.crash_points = true;
+      --i;  // takes no value
+      continue;
+    }
+    if (i + 1 >= argc) Fail("flag " + flag + " needs a value");
     const char* v = argv[i + 1];
     if (flag == "--dir") c.dir = v;
     else if (flag == "--writers") c.writers = std::atoi(v);
@@ -241,19 +305,179 @@ Config Parse(int argc, char** argv) {
     else if (flag == "--kills-per-round") c.kills_per_round = std::atoi(v);
     else if (flag == "--max-acks-between-kills") c.max_acks_between_kills = std::atoi(v);
     else if (flag == "--seed") c.seed = std::strtoull(v, nullptr, 10);
+    else if (flag == "--allow-unreached") {
+      std::string_view list(v);
+      while (!list.empty()) {
+        const std::size_t comma = list.find(',');
+        const std::string_view name = list.substr(0, comma);
+        std::optional<CrashSite> site = atomap::internal::CrashSiteFromName(name);
+        if (!site) Fail("--allow-unreached: no crash site named " + std::string(name));
+        c.allow_unreached[static_cast<std::size_t>(*site)] = true;
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      }
+    }
     else Fail("unknown flag " + flag);
   }
   if (c.dir.empty() || c.writers < 1 || c.kills < 1 || c.kills_per_round < 1) {
     Fail("usage: crash_torture_stress --dir DIR [--writers N] [--kills N] [--kills-per-round N] "
-         "[--max-acks-between-kills N] [--seed N]");
+         "[--max-acks-between-kills N] [--seed N] [--crash-points [--allow-unreached S,S...]]");
+  }
+  if (c.crash_points && !atomap::internal::CrashPointsCompiledIn()) {
+    Fail("--crash-points needs a library built with -DATOMAP_CRASH_POINTS=ON");
   }
   return c;
 }
 
 }  // namespace
 
+// The --crash-points schedule: which site the next writer (or sweeper) is armed at, and what
+// each site did.
+class SiteCycle {
+ public:
+  SiteCycle(std::mt19937_64& rng, const std::vector<bool>& allow_unreached)
+      : rng_(rng), allow_unreached_(allow_unreached) {}
+  // The next site a writer is armed at. `fresh_slot`: the writer will claim a free slot (start of
+  // a round), so takeover sites are skipped for it.
+  Arming NextForWriter(bool fresh_slot) {
+    for (std::size_t tries = 0;; ++tries) {
+      const auto site = static_cast<CrashSite>(next_writer_++ % atomap::internal::kNumCrashSites);
+      const bool drop_allowed = tries < 2 * atomap::internal::kNumCrashSites;  // else: any site
+      if (IsSweepSite(site) || (fresh_slot && IsTakeoverSite(site))) continue;
+      // A site allowed to go unreached (not placed yet) that was not reached 3 times is dropped:
+      // each try costs kArmedSwapLimit swaps.
+      const auto i = static_cast<std::size_t>(site);
+      if (drop_allowed && allow_unreached_[i] && kills_[i] == 0 && unreached_[i] >= 3) continue;
+      // Takeover and recovery sites are reached once per process; growth is rare.
+      const bool once = IsTakeoverSite(site) || site == CrashSite::kGrowAfterExtend ||
+                        site == CrashSite::kGrowAfterPublish;
+      return Arming{site, once ? 1 : 1 + rng_() % 4};
+    }
+  }
+  Arming NextForSweeper() {
+    const CrashSite sweep[] = {CrashSite::kSweepBeforeRebuild, CrashSite::kSweepAfterRebuild};
+    return Arming{sweep[next_sweeper_++ % 2], 1};
+  }
+  void Killed(CrashSite site) { ++kills_[static_cast<std::size_t>(site)]; }
+  void Unreached(CrashSite site) { ++unreached_[static_cast<std::size_t>(site)]; }
+  int kills(CrashSite site) const { return kills_[static_cast<std::size_t>(site)]; }
+  int unreached(CrashSite site) const { return unreached_[static_cast<std::size_t>(site)]; }
+
+ private:
+  std::mt19937_64& rng_;
+  const std::vector<bool>& allow_unreached_;
+  // Growth is reached reliably only while the domain is young (later, sweeps leave it mostly
+  // free space): the first writers of the first round are armed at the growth sites.
+  std::uint64_t next_writer_ = static_cast<std::uint64_t>(CrashSite::kGrowAfterExtend);
+  std::uint64_t next_sweeper_ = 0;
+  int kills_[atomap::internal::kNumCrashSites] = {};
+  int unreached_[atomap::internal::kNumCrashSites] = {};
+};
+
+// A lone writable opener armed at a sweep site: the open sweeps (all writers are dead) and dies
+// there. Returns whether it was killed.
+bool KillSweeper(const Config& c, Arming arming) {
+  const pid_t pid = fork();
+  if (pid < 0) Fail("fork");
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    atomap::internal::ArmCrashPoint(arming.site, arming.nth);
+    absl::StatusOr<atomap::Domain> domain = atomap::Domain::Open(DomainPath(c), DomainOptions());
+    _exit(domain.ok() ? kUnreachedStatus : 5);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) Fail("waitpid");
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) return true;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kUnreachedStatus) return false;
+  Fail("the sweeper armed at " + std::string(atomap::internal::CrashSiteName(arming.site)) +
+       " failed (status " + std::to_string(status) + ")");
+}
+
+// A process armed at a growth site that swaps 1 MiB values into its own atom until the domain
+// grows (writers recycle their space, so after the first round they rarely grow the file).
+// Returns whether it was killed. Each kill grows the domain by a quarter: only the first rounds.
+bool KillGrower(const Config& c, Arming arming) {
+  const pid_t pid = fork();
+  if (pid < 0) Fail("fork");
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    atomap::internal::ArmCrashPoint(arming.site, arming.nth);
+    absl::StatusOr<atomap::Domain> domain = atomap::Domain::Open(DomainPath(c), DomainOptions());
+    if (!domain.ok()) _exit(5);
+    absl::StatusOr<atomap::Atom> atom = domain->atom("grow");
+    if (!atom.ok()) _exit(6);
+    for (int i = 0; i < 256; ++i) {
+      absl::Status s = atom->swap([&](atomap::Transaction& tx) {
+        return tx.set("blob-" + std::to_string(i), std::string(std::size_t{1} << 20, 'G'));
+      }).status();
+      if (!s.ok()) _exit(7);
+    }
+    _exit(kUnreachedStatus);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) Fail("waitpid");
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) return true;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kUnreachedStatus) return false;
+  Fail("the grower armed at " + std::string(atomap::internal::CrashSiteName(arming.site)) +
+       " failed (status " + std::to_string(status) + ")");
+}
+
+// A round of --crash-points: writers armed at the cycle's sites die there and are restarted at
+// the next; `kills_per_round` such deaths, then every writer is killed and a sweeper is.
+int CrashPointRound(const Config& c, SiteCycle& cycle, std::vector<pid_t>& writers,
+                    int kills_left, int round) {
+  std::vector<Arming> armed(c.writers);
+  for (int w = 0; w < c.writers; ++w) {
+    armed[w] = cycle.NextForWriter(/*fresh_slot=*/true);
+    writers[w] = StartWriter(c, w, armed[w]);
+  }
+  int kills = 0;
+  for (int k = 0; k < c.kills_per_round && kills < kills_left; ++k) {
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) Fail("waitpid");
+    int w = 0;
+    while (w < c.writers && writers[w] != pid) ++w;
+    if (w == c.writers) Fail("waitpid: not a writer");
+    const std::string site(atomap::internal::CrashSiteName(armed[w].site));
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+      cycle.Killed(armed[w].site);
+      ++kills;
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == kUnreachedStatus) {
+      cycle.Unreached(armed[w].site);
+    } else {
+      Fail("writer " + std::to_string(w) + " armed at " + site + " ended with status " +
+           std::to_string(status) + " (not a SIGKILL)");
+    }
+    armed[w] = cycle.NextForWriter(/*fresh_slot=*/false);  // its restart takes a dead slot over
+    writers[w] = StartWriter(c, w, armed[w]);
+  }
+  for (int w = 0; w < c.writers; ++w) {
+    KillAndReap(writers[w], /*exit_ok=*/true);
+    ++kills;
+  }
+  if (round < 2) {
+    const Arming grower{round == 0 ? CrashSite::kGrowAfterExtend : CrashSite::kGrowAfterPublish, 1};
+    if (KillGrower(c, grower)) {
+      cycle.Killed(grower.site);
+      ++kills;
+    } else {
+      cycle.Unreached(grower.site);
+    }
+  }
+  const Arming sweeper = cycle.NextForSweeper();
+  if (KillSweeper(c, sweeper)) {
+    cycle.Killed(sweeper.site);
+    ++kills;
+  } else {
+    cycle.Unreached(sweeper.site);
+  }
+  return kills;
+}
+
 int main(int argc, char** argv) {
   const Config c = Parse(argc, argv);
+  // --crash-points: one slot per writer, so that a restarted writer must take a dead slot over.
+  if (c.crash_points) g_slot_capacity = c.writers;
   std::mt19937_64 rng(c.seed);
   std::fprintf(stderr, "crash_torture: seed %" PRIu64 " (rerun with --seed to repeat the schedule)\n", c.seed);
   std::vector<pid_t> writers(c.writers, -1);
@@ -262,7 +486,17 @@ int main(int argc, char** argv) {
   std::uint64_t acknowledged = 0;
   std::uint64_t reachable = 0;
   std::uint64_t swept = 0;
+  SiteCycle cycle(rng, c.allow_unreached);
   while (kills < c.kills) {
+    if (c.crash_points) {
+      kills += CrashPointRound(c, cycle, writers, c.kills - kills, rounds);
+      ++rounds;
+      const RoundResult r = Verify(c, rounds);
+      acknowledged = r.acknowledged;
+      reachable = r.reachable_bytes;
+      swept += r.leaked_before_recovery;
+      continue;
+    }
     for (int w = 0; w < c.writers; ++w) writers[w] = StartWriter(c, w);
     for (int k = 0; k < c.kills_per_round && kills < c.kills; ++k, ++kills) {
       const int w = static_cast<int>(rng() % c.writers);
@@ -278,6 +512,20 @@ int main(int argc, char** argv) {
     acknowledged = r.acknowledged;
     reachable = r.reachable_bytes;
     swept += r.leaked_before_recovery;
+  }
+  if (c.crash_points) {
+    std::string unreached;
+    for (std::size_t i = 0; i < atomap::internal::kNumCrashSites; ++i) {
+      const auto site = static_cast<CrashSite>(i);
+      std::printf("crash_torture: site %-30s %4d kills, %3d times not reached%s\n",
+                  std::string(atomap::internal::CrashSiteName(site)).c_str(), cycle.kills(site),
+                  cycle.unreached(site), c.allow_unreached[i] ? " (allowed unreached)" : "");
+      if (cycle.kills(site) == 0 && !c.allow_unreached[i]) {
+        unreached.push_back(' ');
+        unreached.append(atomap::internal::CrashSiteName(site));
+      }
+    }
+    if (!unreached.empty()) Fail("no kill at crash site(s):" + unreached + " (run more --kills)");
   }
   std::printf("crash_torture: OK: %d kills, %d rounds, %d writers, %" PRIu64
               " acknowledged swaps, all present; %" PRIu64

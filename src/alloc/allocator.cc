@@ -65,6 +65,7 @@
 #include "absl/strings/str_format.h"
 #include "alloc/allocator_state.h"
 #include "alloc/size_classes.h"
+#include "common/crash_point.h"
 #include "common/shared_atomic.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -338,6 +339,8 @@ absl::StatusOr<Offset> Allocator::AllocateSlow(ParticipantCache* cache, SizeClas
   absl::StatusOr<Offset> batch = PopBatch(c);
   if (!batch.ok()) return batch.status();
   if (*batch != kNullOffset) {
+    // The batch is off the shared list and not yet in the cache: a crash leaks it (A5).
+    ATOMAP_CRASH_POINT(kAllocAfterSharedPop);
     const Offset first = *batch;
     // Count the rest. Every block of the batch must be mapped here before it is read or handed
     // out: PopBatch checked only the first, and the others may have been carved by a process
@@ -368,6 +371,8 @@ absl::StatusOr<Offset> Allocator::AllocateSlow(ParticipantCache* cache, SizeClas
       CountCarved(cache, c);
       return *exact;
     }
+    // The chunk is taken from the shared bump and not yet recorded: a crash leaks it (A5, A6).
+    ATOMAP_CRASH_POINT(kAllocAfterBumpCas);
     RetireBumpTailPrivate(cache);  // bump_cur == bump_end == the old end afterwards
     // cur first, then end, so that every prefix leaves a region that is empty or ours (A5): the
     // new cur is >= the old end (the shared bump only grows), so [new cur, old end) is empty.
@@ -388,11 +393,13 @@ absl::StatusOr<Offset> Allocator::AllocateLarge(SizeClass c) {
     // Large classes' batches are single blocks; a longer one goes back without its first block.
     const Offset rest = *ChainLink(*batch);
     if (rest != kNullOffset) PushBatch(c, rest);
+    ATOMAP_CRASH_POINT(kAllocLargeReturn);  // held by nobody yet: a crash leaks it
     return *batch;
   }
   absl::StatusOr<Offset> block = BumpShared(ClassBytes(c));
   if (!block.ok()) return block.status();
   Shared(state_->carved_blocks[c]).fetch_add(1, kRelaxed);  // (6)
+  ATOMAP_CRASH_POINT(kAllocLargeReturn);
   return *block;
 }
 

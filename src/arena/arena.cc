@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_format.h"
 #include "arena/file_locks.h"
+#include "common/crash_point.h"
 #include "common/shared_atomic.h"
 
 namespace atomap::internal {
@@ -170,8 +171,11 @@ absl::Status Arena::Grow(std::uint64_t min_size) {
   std::uint64_t published = SharedSize();
   if (published < min_size) {
     if (absl::Status s = ExtendFile(target); !s.ok()) return s;
+    // The file is longer than the published size (allocators grow against the published size).
+    ATOMAP_CRASH_POINT(kGrowAfterExtend);
     published = target;
     if (size_word_ != nullptr) Shared(*size_word_).store(target, kRelease);  // (1)
+    ATOMAP_CRASH_POINT(kGrowAfterPublish);  // published, not yet mapped here
   }
   return MapUpTo(published);
 }

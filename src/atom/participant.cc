@@ -111,9 +111,9 @@ void Participant::FreeUnpublished(const hamt::CommitResult& commit) {
   OwnedLane& lane = *commit.lane;
   lane.Truncate(commit.lane_owned);  // the staged replaced blocks are the base's: not ours
   for (std::uint64_t n = lane.size(); n > 0; --n) {
+    ATOMAP_CRASH_POINT(kLostCasMidFree);
     const Block block = lane.At(n - 1);
     lane.Truncate(n - 1);  // (L4) dropped, then freed
-    ATOMAP_CRASH_POINT(kLostCasMidFree);
     allocator.Free(context_.cache, block.offset, block.bytes);
   }
 }

@@ -158,7 +158,12 @@ void DomainImpl::Detach() {
   const int fd = arena_->fd();
   if (marked_dirty_) {  // a handle that failed to open never marks clean what it did not dirty
     absl::StatusOr<bool> last = TryLockByte(fd, kAttachedLockByte, LockMode::kExclusive);
-    if (last.ok() && *last) Shared(header_->state).store(kClean, kRelease);  // (2)
+    // Clean only if no participant died since the last sweep: neither one taken over (counted)
+    // nor one whose slot still says owned (nobody else is attached, so its owner is dead).
+    if (last.ok() && *last && Shared(header_->deaths_since_sweep).load(kRelaxed) == 0 &&
+        slots_->InUse().empty()) {
+      Shared(header_->state).store(kClean, kRelease);  // (2)
+    }
   }
   (void)UnlockByte(fd, kAttachedLockByte);
   attached_ = false;

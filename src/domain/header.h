@@ -68,7 +68,12 @@ struct Header {
   // Head of the chain of retire batches left by participants that detached or died with garbage
   // still pending (RetireList::Adopt takes it). Pushed by CAS, taken whole by exchange.
   alignas(64) std::uint64_t orphan_retired;
-  alignas(64) std::uint8_t reserved_mutable[64 * 7];
+  // Participants taken over since the last sweep. A takeover recovers what a dead participant
+  // recorded, but not what it was between recording (the windows of docs/reliability.md): while
+  // this is nonzero, the last close does not mark the domain clean, so the next lone open sweeps
+  // (which resets it).
+  alignas(64) std::uint64_t deaths_since_sweep;
+  alignas(64) std::uint8_t reserved_mutable[64 * 6];
 };
 
 static_assert(offsetof(Header, magic) == 0);
@@ -91,6 +96,7 @@ static_assert(offsetof(Header, size) == 128);
 static_assert(offsetof(Header, state) == 192);
 static_assert(offsetof(Header, global_epoch) == 256);
 static_assert(offsetof(Header, orphan_retired) == 320);
+static_assert(offsetof(Header, deaths_since_sweep) == 384);
 static_assert(sizeof(Header) <= kHeaderBytes);
 
 // Where each region lies for given capacities; the only source of region offsets.

@@ -101,7 +101,7 @@ void RecoverIntent(DomainImpl& domain, ReclaimArea& area, RetireList& theirs,
     words.first_batch = kNullOffset;
   }
   area.intent.version = kNullOffset;  // after the lanes: an intent with an empty lane is inert
-  ATOMAP_CRASH_POINT(kRecoveryAfterIntentCleared);
+  ATOMAP_CRASH_POINT(kRecoverAfterIntentCleared);
 
   const absl::flat_hash_set<Offset> retired = Retired(domain, area.retire_head);
   std::erase_if(to_retire, [&](const Block& b) { return retired.contains(b.offset); });

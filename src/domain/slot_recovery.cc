@@ -2,6 +2,7 @@
 
 #include "alloc/allocator.h"
 #include "alloc/allocator_state.h"
+#include "common/crash_point.h"
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "domain/intent_recovery.h"
@@ -49,7 +50,12 @@ Offset TakeOrphanBatches(DomainImpl& domain) {
   return head.exchange(kNullOffset, kAcquire);  // (2)
 }
 
+// Crash points between the steps (common/crash_point.h): a survivor killed at any of them leaves
+// the slot dead and still owned, and the next claimer runs this again from the top.
 void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
+  // First: whatever happens below, the next lone open must sweep (Header::deaths_since_sweep).
+  Shared(domain.header().deaths_since_sweep).fetch_add(1, kRelaxed);
+  // (lead) intent recovery goes here
   // The dead owner's lists may reach space it grew after this process last mapped.
   (void)domain.arena().Refresh();
   SlotTable& slots = domain.slots();
@@ -62,11 +68,16 @@ void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
   DropImplausible(domain, area->spare);
 
   theirs.FinishInterruptedReclaim();
+  ATOMAP_CRASH_POINT(kRecoverAfterFinishReclaim);
   RecoverIntent(domain, *area, theirs, allocator, cache);
   PushOrphanBatches(domain, theirs.DetachChain());
+  ATOMAP_CRASH_POINT(kRecoverAfterOrphanPush);
   theirs.FreeSpares();
+  ATOMAP_CRASH_POINT(kRecoverAfterFreeSpares);
   allocator.Flush(cache);
+  ATOMAP_CRASH_POINT(kRecoverAfterFlush);  // before the pin is cleared
   domain.epochs().ClearDeadPin(slot);
+  ATOMAP_CRASH_POINT(kRecoverAfterClearPin);
 }
 
 }  // namespace atomap::internal

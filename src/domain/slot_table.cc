@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "arena/file_locks.h"
+#include "common/crash_point.h"
 #include "common/shared_atomic.h"
 
 namespace atomap::internal {
@@ -108,6 +109,8 @@ void SlotTable::RecoverIfOwned(std::uint32_t slot) {
   // Under the lock, a state of owned means the previous owner died without releasing (S2).
   SlotHead& head = Head(slot);
   if (LoadState(head) != kOwned || !takeover_hook_) return;
+  // A claimer killed here leaves the slot as it found it: dead, still owned, lock free.
+  ATOMAP_CRASH_POINT(kTakeoverLocked);
   SlotHead dead;
   dead.state = kOwned;
   dead.owner_pid = Shared(head.owner_pid).load(kRelaxed);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "alloc/allocator.h"
+#include "common/crash_point.h"
 #include "common/shared_atomic.h"
 #include "epoch/epoch_table.h"
 
@@ -54,6 +55,7 @@ absl::Status RetireList::Prepare(std::uint64_t n) {
 void RetireList::Retire(std::uint64_t epoch, absl::Span<const Block> blocks) {
   std::int64_t bytes = 0;
   for (const Block& block : blocks) {
+    ATOMAP_CRASH_POINT(kRetireMid);
     if (RoomInHead() == 0) {
       const Offset fresh = area_->spare;  // non-null by R3
       RetireBatch* b = Batch(fresh);
@@ -75,6 +77,7 @@ void RetireList::Retire(std::uint64_t epoch, absl::Span<const Block> blocks) {
 void RetireList::FreeBatch(Offset batch) {
   RetireBatch* b = Batch(batch);
   while (b->count > 0) {
+    ATOMAP_CRASH_POINT(kReclaimMidBatch);
     --b->count;  // before the free: a crash here leaks one block rather than freeing it twice
     const Block block = b->blocks[b->count];
     allocator_->Free(cache_, block.offset, block.bytes);

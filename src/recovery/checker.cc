@@ -29,6 +29,7 @@
 #include "absl/strings/str_format.h"
 #include "alloc/allocator.h"
 #include "arena/file_locks.h"
+#include "common/crash_point.h"
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "domain/slot_recovery.h"
@@ -176,7 +177,9 @@ void Sweep(DomainImpl& domain, const Audit& audit) {
     }
   }
   // Not coalesced: a free block keeps its class (see RebuildSharedLists).
+  ATOMAP_CRASH_POINT(kSweepBeforeRebuild);
   domain.allocator().RebuildSharedLists(free_extents, kept);
+  ATOMAP_CRASH_POINT(kSweepAfterRebuild);
 }
 
 // Everything but the versions is derived data: forget it all, so that only what a root reaches
@@ -217,7 +220,10 @@ absl::StatusOr<CheckReport> Repair(DomainImpl& domain) {
     ForgetAllButVersions(domain, before);
     before = RunAudit(domain, /*include_free_slots=*/false);
   }
-  if (!before.versions_damaged && before.problems.empty()) Sweep(domain, before);
+  if (!before.versions_damaged && before.problems.empty()) {
+    Sweep(domain, before);
+    Shared(domain.header().deaths_since_sweep).store(0, kRelaxed);
+  }
   Audit after = RunAudit(domain, /*include_free_slots=*/false);
   return ReportOf(after, /*alone=*/true);
 }

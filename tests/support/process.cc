@@ -51,6 +51,8 @@ void ReportPipe::Send(const void* record, std::size_t size) {
   }
 }
 
+void ReportPipe::CloseWriteEnd() { CloseFd(&write_fd_); }
+
 bool ReportPipe::Receive(void* record, std::size_t size) {
   std::size_t got = 0;
   while (got < size) {

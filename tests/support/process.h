@@ -40,6 +40,9 @@ class ReportPipe {
   void Send(const void* record, std::size_t size);
   // Blocks for one record; false at end of file or error.
   bool Receive(void* record, std::size_t size);
+  // In the parent, after forking the only writer(s): closes the parent's write end, so that
+  // Receive reports end of file once every child holding it has exited or been killed.
+  void CloseWriteEnd();
   template <class T>
   void Send(const T& record) { Send(&record, sizeof record); }
   template <class T>
