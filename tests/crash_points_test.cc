@@ -78,7 +78,7 @@ constexpr SiteCase kCases[] = {
     {CrashSite::kGrowAfterPublish, Who::kWriter, Expect::kSweep, 2},
     {CrashSite::kTakeoverLocked, Who::kSurvivor, Expect::kExactOnline, 1},
     {CrashSite::kRecoverAfterFinishReclaim, Who::kSurvivor, Expect::kExactOnline, 1},
-    {CrashSite::kRecoverAfterIntentCleared, Who::kSurvivor, Expect::kExactOnline, 1},
+    {CrashSite::kRecoverAfterIntentCleared, Who::kSurvivor, Expect::kSweep, 1},
     {CrashSite::kRecoverAfterOrphanPush, Who::kSurvivor, Expect::kExactOnline, 1},
     {CrashSite::kRecoverAfterFreeSpares, Who::kSurvivor, Expect::kExactOnline, 1},
     {CrashSite::kRecoverAfterFlush, Who::kSurvivor, Expect::kExactOnline, 1},
