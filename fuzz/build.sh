@@ -50,6 +50,8 @@ cp tests/fuzz_corpus/* "$WORK/"
 STAMP="$WORK/.start"
 touch "$STAMP"
 rc=0
+# UBSan's report names only the line: ask for the stack too (the caller's setting wins).
+UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}" \
 "$PWD/$FUZZER" -max_total_time="$SECONDS_TO_RUN" -max_len=131072 -timeout=20 \
   -artifact_prefix="$PWD/$B/" "$@" "$WORK" || rc=$?
 if [ $rc -ne 0 ]; then
