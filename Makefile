@@ -41,7 +41,7 @@ fuzz-deps: deps
 # for FUZZ_SECONDS over a copy of tests/fuzz_corpus. Fails on any crash or sanitizer report and
 # prints the path of the input that caused it (build/fuzz/crash-*).
 fuzz-smoke: fuzz-deps
-	JOBS=$(JOBS) sh fuzz/build.sh run $(FUZZ_SECONDS)
+	JOBS=$(JOBS) bash fuzz/build.sh run $(FUZZ_SECONDS)
 
 build-%: deps
 	cmake --preset $* >/dev/null

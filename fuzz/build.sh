@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # Builds the libFuzzer target with clang (libFuzzer + ASan + UBSan) into build/fuzz, and runs it.
 #   fuzz/build.sh                          build only (incremental: configures once, relinks the
 #                                          fuzzer only when the library or fuzz/ changed)
@@ -42,13 +42,12 @@ if [ ! -x $FUZZER ] || [ $B/src/libatomap.a -nt $FUZZER ] || [ fuzz/fuzz_domain_
 fi
 [ "${1:-}" = run ] || exit 0
 SECONDS_TO_RUN="${2:-60}"
-[ $# -ge 2 ] && shift 2 || shift $#
+if [ $# -ge 2 ]; then shift 2; else shift $#; fi
 # A private working copy of the corpus per run, so that runs can overlap and the committed corpus
 # is never touched; crash inputs go to build/fuzz/ itself.
 WORK=$(mktemp -d "$PWD/$B/run.XXXXXX")
+STAMP=$(mktemp "$PWD/$B/started.XXXXXX")  # inputs written after it are this run's
 cp tests/fuzz_corpus/* "$WORK/"
-STAMP="$WORK/.start"
-touch "$STAMP"
 rc=0
 # UBSan's report names only the line: ask for the stack too (the caller's setting wins).
 UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}" \
@@ -63,7 +62,8 @@ if [ $rc -ne 0 ]; then
     for f in $found; do echo "  $PWD/$f" >&2; done
   fi
   echo "fuzz/build.sh: the run's corpus is kept in $WORK" >&2
+  rm -f "$STAMP"
   exit $rc
 fi
-rm -rf "$WORK"
+rm -rf "$WORK" "$STAMP"
 echo "fuzz/build.sh: $SECONDS_TO_RUN s of fuzzing, no crash and no sanitizer report"
