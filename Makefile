@@ -1,19 +1,25 @@
 # The README's two commands.
 #   make demo   installs what is missing, builds (release) and runs the demo on a default file
 #   make test   the same, then the whole suite: release, asan (ASan+UBSan) and tsan builds,
-#               and the examples built as a separate project against the installed package
+#               the examples built as a separate project against the installed package, and
+#               last a 60 s libFuzzer smoke run (`make fuzz-smoke`, clang; see fuzz/build.sh)
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 DEBIAN_PACKAGES := cmake g++ make pkg-config libboost-dev libboost-atomic-dev libabsl-dev \
                    libxxhash-dev catch2 librapidcheck-dev libbenchmark-dev libcli11-dev \
                    nlohmann-json3-dev liblmdb-dev
+# Only the fuzz smoke needs these (clang++ and libFuzzer's, ASan's and UBSan's runtimes for clang);
+# `make demo` never installs them.
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+FUZZ_SECONDS ?= 60
 DEMO_FILE ?= $(or $(TMPDIR),/tmp)/atomap-demo.atomap
 PREFIX_STAGE := $(CURDIR)/build/stage
 
-.PHONY: demo test deps build-% test-% examples clean
+.PHONY: demo test deps fuzz-deps fuzz-smoke build-% test-% examples clean
 
-deps:
-	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+# $(call install-missing,PACKAGES): apt-get installs those not installed (root), or says how to.
+define install-missing
+	@missing=$$(for p in $(1); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -23,6 +29,19 @@ deps:
 	    echo "missing Debian packages; run:"; echo "  sudo apt-get install -y $$missing"; exit 1; \
 	  fi; \
 	fi
+endef
+
+deps:
+	$(call install-missing,$(DEBIAN_PACKAGES))
+
+fuzz-deps: deps
+	$(call install-missing,$(FUZZ_PACKAGES))
+
+# Builds the library with clang + libFuzzer + ASan + UBSan in build/fuzz (incrementally) and fuzzes
+# for FUZZ_SECONDS over a copy of tests/fuzz_corpus. Fails on any crash or sanitizer report and
+# prints the path of the input that caused it (build/fuzz/crash-*).
+fuzz-smoke: fuzz-deps
+	JOBS=$(JOBS) bash fuzz/build.sh run $(FUZZ_SECONDS)
 
 build-%: deps
 	cmake --preset $* >/dev/null
@@ -40,8 +59,10 @@ examples: build-release
 	cmake --build build/examples -j $(JOBS)
 	ctest --test-dir build/examples --output-on-failure
 
+# The fuzz smoke runs after the other suites, also under make -j.
 test: test-release examples test-asan test-tsan
-	@echo "make test: release, examples, asan and tsan suites all passed"
+	$(MAKE) --no-print-directory fuzz-smoke
+	@echo "make test: release, examples, asan and tsan suites and the $(FUZZ_SECONDS) s fuzz smoke all passed"
 
 clean:
 	rm -rf build

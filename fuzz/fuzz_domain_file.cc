@@ -1,5 +1,5 @@
 // libFuzzer target over open, check, repair and read of mutated domain files.
-// Build and run: see fuzz/README.md.
+// Build and run: fuzz/build.sh (`make fuzz-smoke` is its 60 s run); the corpus: fuzz/make_corpus.py.
 #include <unistd.h>
 
 #include <string>

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -186,6 +187,18 @@ TEST_CASE("create makes a domain once; --json reports it") {
   CHECK(again.exit_code == 3);
   CHECK(LineCount(again.err) == 1);
   CHECK(again.err.find(path) != std::string::npos);
+}
+
+TEST_CASE("create --slot-capacity and --atom-capacity size the tables; out of range is a usage error") {
+  TempDir dir;
+  const std::string path = dir.File("small.atomap");
+  REQUIRE(Run({"create", path, "--slot-capacity", "2", "--atom-capacity", "4"}).exit_code == 0);
+  const json stat = ParseJson(Run({"stat", path, "--json"}).out);
+  CHECK(stat["slot_capacity"] == 2);
+  CHECK(stat["atom_capacity"] == 4);
+  CHECK(Run({"create", dir.File("zero.atomap"), "--slot-capacity", "0"}).exit_code != 0);
+  CHECK(Run({"create", dir.File("huge.atomap"), "--atom-capacity", "2000000"}).exit_code != 0);
+  CHECK_FALSE(std::filesystem::exists(dir.File("zero.atomap")));
 }
 
 TEST_CASE("put, get and del, in text, --json and --hex") {

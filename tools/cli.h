@@ -105,6 +105,8 @@ class Progress {
 struct CreateArgs {
   CommonArgs common;
   std::uint64_t max_size = 0;  // 0: the library's default
+  std::uint32_t slot_capacity = 0;  // 0: the library's default
+  std::uint32_t atom_capacity = 0;  // 0: the library's default
 };
 struct KeyValueArgs {
   CommonArgs common;

@@ -163,6 +163,8 @@ absl::Status RunCreate(const CreateArgs& args) {
   Options options;
   options.kind = args.common.shm ? DomainKind::kSharedMemory : DomainKind::kFile;
   if (args.max_size != 0) options.max_size = args.max_size;
+  if (args.slot_capacity != 0) options.slot_capacity = args.slot_capacity;
+  if (args.atom_capacity != 0) options.atom_capacity = args.atom_capacity;
   absl::StatusOr<Domain> domain = Domain::Open(args.common.path, options);
   if (!domain.ok()) return domain.status();
   if (!internal::Access(*domain).created()) {

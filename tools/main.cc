@@ -28,6 +28,11 @@ int Main(int argc, char** argv) {
   CLI::App* c = app.add_subcommand("create", "create a new domain");
   AddCommonOptions(*c, create.common, false);
   c->add_option("--max-size", create.max_size, "the most bytes the domain may grow to");
+  c->add_option("--slot-capacity", create.slot_capacity,
+                "participant slots (processes or threads attached at once; default 1024)")
+      ->check(CLI::Range(1, 65536));
+  c->add_option("--atom-capacity", create.atom_capacity, "atoms the domain can hold (default 4096)")
+      ->check(CLI::Range(1, 1 << 20));
   c->callback([&] { run = [&] { return RunCreate(create); }; });
 
   KeyValueArgs put, get, del;

@@ -69,6 +69,13 @@ Audit RunAudit(DomainImpl& domain, bool include_free_slots) {
         mapped));
     bump = std::clamp<Offset>(bump, data_begin, mapped);
   }
+  if (bump % kBlockAlign != 0) {
+    // Blocks are kBlockAlign-aligned: a gap ending at a misaligned bump cannot be carved into
+    // blocks (the sweep would find no class for its last bytes).
+    audit.problems.push_back(absl::StrFormat(
+        "allocator field 'bump' is %d, not a multiple of %d", bump, kBlockAlign));
+    bump -= bump % kBlockAlign;
+  }
   // Versions are walked against the whole mapping, not just [data_begin, bump): after a power
   // loss the allocator's words may be older than the versions (Account reports blocks past bump).
   CheckContext versions{domain.arena(), data_begin, mapped, domain.hasher(), audit.space,
@@ -168,6 +175,11 @@ void Sweep(DomainImpl& domain, const Audit& audit) {
     }
   }
   for (const Extent& gap : audit.totals.leaked_gaps) free_extents.push_back(Block{gap.offset, gap.bytes});
+  // Only whole aligned blocks can go back on the lists: anything else stays leaked (the audit
+  // reports what made it; RebuildSharedLists has no class for a tail under kBlockAlign bytes).
+  std::erase_if(free_extents, [](const Block& b) {
+    return b.offset % kBlockAlign != 0 || b.bytes % kBlockAlign != 0 || b.bytes == 0;
+  });
   SlotTable& slots = domain.slots();
   for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
     if (!IsOwned(slots, slot)) continue;
@@ -199,7 +211,14 @@ void ForgetAllButVersions(DomainImpl& domain, const Audit& audit) {
     if (e.holder == Holder::kReachable) reachable_end = std::max(reachable_end, e.offset + e.bytes);
   }
   Offset& bump = StateOf(domain).bump;
-  if (Shared(bump).load(kRelaxed) < reachable_end) Shared(bump).store(reachable_end, kRelease);
+  const Offset old_bump = Shared(bump).load(kRelaxed);
+  Offset new_bump = std::max(old_bump, reachable_end);
+  // A misaligned bump (damage) goes up to the next block boundary: still inside the domain,
+  // whose size is a page multiple, unless the bump was already past it (reported, left alone).
+  if (new_bump % kBlockAlign != 0 && new_bump <= domain.arena().mapped_size()) {
+    new_bump += kBlockAlign - new_bump % kBlockAlign;
+  }
+  if (new_bump != old_bump) Shared(bump).store(new_bump, kRelease);
 }
 
 absl::StatusOr<CheckReport> Repair(DomainImpl& domain) {

@@ -120,7 +120,8 @@ void WalkCache(CheckContext& ctx, const ParticipantCache& cache, std::uint32_t s
   }
   if (cache.bump_cur < cache.bump_end) {
     const std::uint64_t len = cache.bump_end - cache.bump_cur;
-    if (!ctx.Plausible(cache.bump_cur, len) || len > size_classes::kChunkBytes) {
+    if (!ctx.Plausible(cache.bump_cur, len) || len > size_classes::kChunkBytes ||
+        len % kBlockAlign != 0) {
       ctx.Problem("slot %d: allocator cache bump region [%d, %d) is not a chunk of the data region",
                   slot, cache.bump_cur, cache.bump_end);
     } else {
