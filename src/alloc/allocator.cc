@@ -142,6 +142,9 @@ Offset* Allocator::BatchLink(Offset block) const { return arena_->At<Offset>(blo
 Offset* Allocator::ChainLink(Offset block) const { return arena_->At<Offset>(block + 8); }
 
 bool Allocator::EnsureMapped(Offset off, std::uint64_t len) const {
+  // A block of the data region, or nothing: a damaged list (a dead owner's, or a damaged file's)
+  // must not lead a walk into the header or the tables.
+  if (off % kBlockAlign != 0 || off < state_->data_begin) return false;
   if (arena_->InBounds(off, len)) return true;
   if (!arena_->Refresh().ok()) return false;
   return arena_->InBounds(off, len);
@@ -441,7 +444,9 @@ void Allocator::Flush(ParticipantCache* cache) {
   for (SizeClass c = 0; c < kCachedClasses; ++c) {
     CachedClass& cc = cache->classes[c];
     const std::uint32_t batch_blocks = BatchBlocks(c);
-    while (cc.head != kNullOffset) {
+    // More batches than the mapping holds blocks of the class: a cycle. Ends it (leaked).
+    std::uint64_t budget = arena_->mapped_size() / ClassBytes(c) + 1;
+    while (cc.head != kNullOffset && budget-- > 0) {
       const Offset first = cc.head;
       if (!EnsureMapped(first, ClassBytes(c))) break;  // corrupt: leave it, leak it
       Offset last = first;

@@ -15,14 +15,34 @@ namespace {
 RetireBatch* Batch(DomainImpl& domain, Offset off) { return domain.arena().At<RetireBatch>(off); }
 
 // A dead owner's slot may be damaged (it died mid-write, or the file was): follow only offsets
-// that can be a retire batch. What is dropped here is found again by the sweep.
-bool PlausibleBatch(DomainImpl& domain, Offset off) {
-  return off % kBlockAlign == 0 && off >= domain.data_begin() &&
-         domain.arena().InBounds(off, sizeof(RetireBatch));
+// that can be blocks of the data region. What is dropped here is found again by the sweep.
+bool PlausibleBlock(DomainImpl& domain, Offset off, std::uint64_t bytes) {
+  return off % kBlockAlign == 0 && off >= domain.data_begin() && bytes > 0 &&
+         bytes <= Allocator::kMaxBlockBytes && domain.arena().InBounds(off, bytes);
 }
 
-void DropImplausible(DomainImpl& domain, Offset& field) {
-  if (field != kNullOffset && !PlausibleBatch(domain, field)) field = kNullOffset;
+bool PlausibleBatch(DomainImpl& domain, Offset off, bool with_entries) {
+  if (!PlausibleBlock(domain, off, sizeof(RetireBatch))) return false;
+  if (!with_entries) return true;
+  const RetireBatch& b = *Batch(domain, off);
+  if (b.count > RetireBatch::kCapacity) return false;
+  for (std::uint32_t i = 0; i < b.count; ++i) {
+    if (!PlausibleBlock(domain, b.blocks[i].offset, b.blocks[i].bytes)) return false;
+  }
+  return true;
+}
+
+// Cuts the chain at `head` before its first implausible batch (and ends a cycle): recovery then
+// frees and hands on only what can be blocks (the fuzzer found a survivor following a dead
+// owner's wild links into the header). The cut-off rest is left to the sweep.
+void TrimChain(DomainImpl& domain, Offset& head, bool with_entries) {
+  std::uint64_t budget = domain.arena().mapped_size() / sizeof(RetireBatch);
+  for (Offset* link = &head; *link != kNullOffset; link = &Batch(domain, *link)->next) {
+    if (budget-- == 0 || !PlausibleBatch(domain, *link, with_entries)) {
+      *link = kNullOffset;
+      return;
+    }
+  }
 }
 
 }  // namespace
@@ -47,7 +67,9 @@ void PushOrphanBatches(DomainImpl& domain, Offset chain) {
 Offset TakeOrphanBatches(DomainImpl& domain) {
   auto head = Shared(domain.header().orphan_retired);
   if (head.load(kRelaxed) == kNullOffset) return kNullOffset;
-  return head.exchange(kNullOffset, kAcquire);  // (2)
+  Offset chain = head.exchange(kNullOffset, kAcquire);  // (2)
+  TrimChain(domain, chain, /*with_entries=*/true);  // a damaged file's orphan chain
+  return chain;
 }
 
 // Crash points between the steps (common/crash_point.h): a survivor killed at any of them leaves
@@ -55,7 +77,6 @@ Offset TakeOrphanBatches(DomainImpl& domain) {
 void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
   // First: whatever happens below, the next lone open must sweep (Header::deaths_since_sweep).
   Shared(domain.header().deaths_since_sweep).fetch_add(1, kRelaxed);
-  // (lead) intent recovery goes here
   // The dead owner's lists may reach space it grew after this process last mapped.
   (void)domain.arena().Refresh();
   SlotTable& slots = domain.slots();
@@ -63,9 +84,14 @@ void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
   auto* cache = reinterpret_cast<ParticipantCache*>(slots.AllocCacheArea(slot));
   auto* area = reinterpret_cast<ReclaimArea*>(slots.ReclaimArea(slot));
   RetireList theirs(area, &allocator, cache);
-  DropImplausible(domain, area->retire_head);
-  DropImplausible(domain, area->reclaiming);
-  DropImplausible(domain, area->spare);
+  TrimChain(domain, area->retire_head, /*with_entries=*/true);
+  if (area->reclaiming != kNullOffset && !PlausibleBatch(domain, area->reclaiming, true)) {
+    area->reclaiming = kNullOffset;
+  }
+  TrimChain(domain, area->spare, /*with_entries=*/false);
+  // The cache first (Flush checks every link it follows), so that the frees below go to a
+  // cache whose lists are sound; flushed again at the end.
+  allocator.Flush(cache);
 
   theirs.FinishInterruptedReclaim();
   ATOMAP_CRASH_POINT(kRecoverAfterFinishReclaim);
