@@ -7,6 +7,7 @@
 #include "alloc/allocator_state.h"
 #include "atom/runtime.h"
 #include "common/crash_point.h"
+#include "common/shared_atomic.h"
 #include "domain/slot_recovery.h"
 
 namespace atomap::internal {
@@ -123,15 +124,17 @@ void Participant::AnnounceIntent(std::uint32_t atom, const hamt::CommitResult& c
   IntentRecord& intent = area().intent;
   intent.atom = atom;
   intent.lane = commit.lane_index;
-  intent.version = commit.version;  // last: a nonzero version makes the intent live
+  Shared(intent.version).store(commit.version, kRelease);  // last: a nonzero version is live
 }
 
-void Participant::WithdrawIntent() { area().intent.version = kNullOffset; }
+void Participant::WithdrawIntent() {
+  Shared(area().intent.version).store(kNullOffset, kRelease);  // before the lane's frees
+}
 
 void Participant::FinishPublication(const hamt::CommitResult& commit) {
   if (commit.lane == nullptr) return;
   commit.lane->Truncate(0);  // the lane before the intent (intent/intent_record.h)
-  area().intent.version = kNullOffset;
+  Shared(area().intent.version).store(kNullOffset, kRelease);
 }
 
 void Participant::AdoptOrphans() {

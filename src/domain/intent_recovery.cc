@@ -97,10 +97,12 @@ void RecoverIntent(DomainImpl& domain, ReclaimArea& area, RetireList& theirs,
       to_free.insert(to_free.end(), lane.owned.begin(), lane.owned.end());
     }
     for (Offset b : lane.batches) to_free.push_back(Block{b, kOwnedBatchBytes});
-    words.count = 0;  // cleared before anything it listed is handed back
-    words.first_batch = kNullOffset;
+    // Cleared before anything it listed is handed back (release stores: in this order).
+    Shared(words.count).store(0, kRelease);
+    Shared(words.first_batch).store(kNullOffset, kRelease);
   }
-  area.intent.version = kNullOffset;  // after the lanes: an intent with an empty lane is inert
+  // After the lanes: an intent with an empty lane is inert.
+  Shared(area.intent.version).store(kNullOffset, kRelease);
   ATOMAP_CRASH_POINT(kRecoverAfterIntentCleared);
 
   const absl::flat_hash_set<Offset> retired = Retired(domain, area.retire_head);

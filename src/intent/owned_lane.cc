@@ -4,6 +4,7 @@
 
 #include "alloc/allocator.h"
 #include "arena/arena.h"
+#include "common/shared_atomic.h"
 
 namespace atomap::internal {
 
@@ -27,11 +28,9 @@ absl::Status OwnedLane::Reserve(std::uint64_t n) {
     if (!fresh.ok()) return fresh.status();
     std::memset(arena().At<OwnedBatch>(*fresh), 0, kOwnedBatchBytes);
     // Linked at the tail (L5). A kill between the allocation and this link leaks the batch (L4).
-    if (batches_.empty()) {
-      words_->first_batch = *fresh;
-    } else {
-      arena().At<OwnedBatch>(batches_.back())->next = *fresh;
-    }
+    Offset& link = batches_.empty() ? words_->first_batch
+                                    : arena().At<OwnedBatch>(batches_.back())->next;
+    Shared(link).store(*fresh, kRelease);
     batches_.push_back(*fresh);
   }
   return absl::OkStatus();
@@ -39,8 +38,8 @@ absl::Status OwnedLane::Reserve(std::uint64_t n) {
 
 std::uint64_t OwnedLane::Append(Block block) {
   const std::uint64_t i = words_->count;
-  *Entry(i) = block;        // (L2) the entry, then
-  words_->count = i + 1;    //      the count that covers it
+  *Entry(i) = block;                            // (L2) the entry, then
+  Shared(words_->count).store(i + 1, kRelease);  //      the count that covers it
   return i;
 }
 
@@ -51,13 +50,15 @@ Offset OwnedLane::RemoveAt(std::uint64_t i) {
     *Entry(i) = *Entry(last);  // (L3) duplicated until the count drops
     moved = Entry(i)->offset;
   }
-  words_->count = last;
+  Shared(words_->count).store(last, kRelease);
   return moved;
 }
 
+void OwnedLane::Truncate(std::uint64_t n) { Shared(words_->count).store(n, kRelease); }
+
 void OwnedLane::Shrink() {
   if (batches_.size() <= 1) return;
-  arena().At<OwnedBatch>(batches_[0])->next = kNullOffset;  // unlinked, then freed (L4)
+  Shared(arena().At<OwnedBatch>(batches_[0])->next).store(kNullOffset, kRelease);  // then freed
   for (std::size_t i = 1; i < batches_.size(); ++i) {
     allocator_->Free(cache_, batches_[i], kOwnedBatchBytes);
   }
@@ -65,7 +66,8 @@ void OwnedLane::Shrink() {
 }
 
 void OwnedLane::Release() {
-  words_->first_batch = kNullOffset;  // unlinked before the frees: a kill leaks, never reuses
+  // Unlinked before the frees: a kill leaks, never reuses.
+  Shared(words_->first_batch).store(kNullOffset, kRelease);
   for (Offset b : batches_) allocator_->Free(cache_, b, kOwnedBatchBytes);
   batches_.clear();
 }

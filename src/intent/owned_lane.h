@@ -25,8 +25,11 @@
 //       transactions the lane keeps its first batch (Shrink); Release() frees it when the
 //       participant leaves.
 //
-// Thread safety: one thread at a time (L1). No memory ordering: the lane is private to its owner,
-// and a survivor reads it only after the kernel reported the owner dead (its slot lock released).
+// Thread safety: one thread at a time (L1). No ordering between live processes: the lane is
+// private to its owner, and a survivor reads it only after the kernel reported the owner dead
+// (its slot lock released). Ordering against a kill: the stores a crash may split (an entry and
+// its count, an unlink and the frees after it) are release stores, so that neither the compiler
+// nor the CPU lets the later reach memory first; a kill leaves a prefix of them (L2, L4).
 #ifndef ATOMAP_SRC_INTENT_OWNED_LANE_H_
 #define ATOMAP_SRC_INTENT_OWNED_LANE_H_
 
@@ -77,7 +80,7 @@ class OwnedLane {
   // offset, now at `i` (kNullOffset if `i` was the last entry).
   Offset RemoveAt(std::uint64_t i);
   // Forgets every entry at or after `n` (one write of the count).
-  void Truncate(std::uint64_t n) { words_->count = n; }
+  void Truncate(std::uint64_t n);
 
   // Frees every batch but the first, so that one bulk transaction does not hold its lane's
   // space forever. REQUIRES: size() == 0.
