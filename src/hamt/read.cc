@@ -166,7 +166,10 @@ void DumpAt(const Arena& arena, Offset node, int level, std::string* out) {
 
 VersionRecord ReadVersion(const Arena& arena, Offset version) {
   if (version == kNullOffset) return VersionRecord{};
-  return *arena.At<const VersionRecord>(version);
+  // Field by field: `observed` may be stored concurrently by a writer (A5 in atom/atom.cc), and
+  // no reader needs it.
+  const VersionRecord& record = *arena.At<const VersionRecord>(version);
+  return VersionRecord{record.root_node, record.entry_count, record.version_number, 0};
 }
 
 const Entry* Find(const Arena& arena, Offset root, std::uint64_t hash, const ProbeKey& key) {
