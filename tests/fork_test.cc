@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "atomap/atom.h"
+#include "atomap/check.h"
 #include "atomap/domain.h"
 #include "support/process.h"
 #include "support/small_options.h"
@@ -41,6 +42,9 @@ TEST_CASE("a forked child cannot use or damage its parent's handles", "[fork][pr
   Churn(atom, 500, "parent-");  // the parent's cache now holds freed blocks
   std::optional<Snapshot> pinned(*atom.load());
   REQUIRE(domain->stats().any_pinned);
+  // An open transaction, recorded in the parent's lane.
+  std::optional<Transaction> open_tx(*atom.begin(*pinned));
+  for (int i = 0; i < 200; ++i) REQUIRE(open_tx->set(absl::StrCat("open-", i), std::string(40, 'o')).ok());
 
   std::fflush(nullptr);
   const pid_t child = ForkChild([&] {
@@ -49,6 +53,7 @@ TEST_CASE("a forked child cannot use or damage its parent's handles", "[fork][pr
     if (refused.status().code() != absl::StatusCode::kFailedPrecondition) return 1;
     if (refused.status().message().find("fork") == std::string_view::npos) return 2;
     // Destroying them must release nothing of the parent's.
+    open_tx.reset();
     pinned.reset();
     domain.reset();
     // The child's own handle works.
@@ -70,6 +75,12 @@ TEST_CASE("a forked child cannot use or damage its parent's handles", "[fork][pr
   const DomainStats stats = domain->stats();
   CHECK(stats.any_pinned);
   CHECK(stats.oldest_pinned_pid == me);
+  // Its open transaction is intact (the child's copy freed nothing), and publishes or loses.
+  CHECK(open_tx->get("open-7") == std::string(40, 'o'));
+  absl::StatusOr<std::optional<Snapshot>> lost = atom.compare_and_set(*std::move(open_tx));
+  REQUIRE(lost.ok());
+  CHECK_FALSE(lost->has_value());  // the child swapped since its base
+  open_tx.reset();
   // Its cache was not flushed under it: allocation stays exact and data stays intact.
   pinned.reset();
   Churn(atom, 5000, "after-");
@@ -82,6 +93,10 @@ TEST_CASE("a forked child cannot use or damage its parent's handles", "[fork][pr
   }
   const DomainStats end = domain->stats();
   CHECK(end.live_bytes + end.free_bytes + end.unused_bytes == end.data_bytes);
+  absl::StatusOr<CheckReport> report = domain->check();
+  REQUIRE(report.ok());
+  CHECK(report->ok());
+  CHECK(report->leaked_bytes == 0);
 }
 
 }  // namespace

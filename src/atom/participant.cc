@@ -44,7 +44,9 @@ class Participant::LaneLease : public hamt::TransactionHold {
     lane_.emplace(&owner_.area().lanes[lane_index_], &owner_.runtime_.allocator(),
                   owner_.context_.cache);
   }
+  bool inert() const override { return owner_.runtime_.inherited(); }
   ~LaneLease() override {
+    if (inert()) return;  // in a child of fork(): the lane and the pin are the parent's
     if (lane_) {
       assert(lane_->size() == 0);  // (P4)
       lane_->Shrink();

@@ -1,4 +1,6 @@
 #include "domain/domain_impl.h"
+
+#include "alloc/allocator_state.h"
 #include "domain/initial_prefix.h"
 #include "domain/slot_recovery.h"
 
@@ -115,6 +117,15 @@ absl::Status DomainImpl::InitTables() {
     if (observer) observer(*this, slot, dead);
     RecoverDeadSlot(*this, slot);
   });
+  // The allocator's fixed fields: every block offset followed in recovery is checked against
+  // its data_begin (the fuzzer found a zeroed one leading a takeover into the header).
+  const AllocatorState& state = *allocator_state();
+  if (state.magic != kAllocatorMagic || state.num_classes != size_classes::kNumClasses ||
+      state.data_begin != h.data_begin) {
+    return absl::DataLossError(absl::StrCat(
+        path_, ": allocator state: magic, num_classes or data_begin (", state.data_begin,
+        ") does not match this domain (data_begin ", h.data_begin, ")"));
+  }
   if (read_only_) return absl::OkStatus();
   absl::StatusOr<SlotLease> lease = slots_->Claim(arena_->fd(), /*owns_fd=*/false);
   if (!lease.ok()) {

@@ -376,6 +376,12 @@ absl::StatusOr<CommitResult> TrieTransaction::Commit() {
 
 void TrieTransaction::Abort() {
   if (state_ != State::kOpen) return;
+  if (hold_ != nullptr && hold_->inert()) {  // an inherited copy: the parent frees its blocks
+    owned_.clear();
+    replaced_.clear();
+    state_ = State::kAborted;
+    return;
+  }
   if (lane_ != nullptr) {
     // From the lane's end, each entry dropped before its block is freed (L4).
     for (std::uint64_t n = lane_->size(); n > 0; --n) {

@@ -57,6 +57,9 @@ struct CommitResult {
 class TransactionHold {
  public:
   virtual ~TransactionHold() = default;
+  // True in a child of fork() that inherited the transaction: it must write nothing (its blocks
+  // and lane are the parent's).
+  virtual bool inert() const { return false; }
   OwnedLane* lane() { return lane_ ? &*lane_ : nullptr; }
   std::uint32_t lane_index() const { return lane_index_; }
 
