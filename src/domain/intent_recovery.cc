@@ -8,6 +8,7 @@
 #include "common/crash_point.h"
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
+#include "domain/slot_recovery.h"
 #include "epoch/epoch_table.h"
 #include "hamt/node.h"
 #include "intent/intent_record.h"
@@ -15,13 +16,6 @@
 
 namespace atomap::internal {
 namespace {
-
-// A dead owner's slot may be damaged (it died mid-write, or the file was): follow only offsets
-// that can be blocks of the data region. What is dropped here is found again by the sweep.
-bool Plausible(const DomainImpl& domain, Offset off, std::uint64_t bytes) {
-  return off % kBlockAlign == 0 && off >= domain.data_begin() && bytes > 0 &&
-         bytes <= Allocator::kMaxBlockBytes && domain.arena().InBounds(off, bytes);
-}
 
 // The lane's entries (deduplicated: L3) and its batches; stops at the first implausible link.
 struct LaneContents {
@@ -35,7 +29,7 @@ LaneContents ReadLane(const DomainImpl& domain, const LaneWords& words) {
   const std::uint64_t max_batches = words.count / OwnedBatch::kCapacity + 1;
   for (Offset b = words.first_batch; b != kNullOffset && lane.batches.size() < max_batches + 64;
        b = domain.arena().At<OwnedBatch>(b)->next) {
-    if (!Plausible(domain, b, kOwnedBatchBytes)) break;
+    if (!PlausibleBlock(domain, b, kOwnedBatchBytes)) break;
     lane.batches.push_back(b);
   }
   const std::uint64_t count =
@@ -46,7 +40,7 @@ LaneContents ReadLane(const DomainImpl& domain, const LaneWords& words) {
     Block block = batch->blocks[i % OwnedBatch::kCapacity];
     const bool replaced = (block.bytes & kReplacedFlag) != 0;
     block.bytes &= ~kReplacedFlag;
-    if (!Plausible(domain, block.offset, block.bytes) || !seen.insert(block.offset).second) continue;
+    if (!PlausibleBlock(domain, block.offset, block.bytes) || !seen.insert(block.offset).second) continue;
     (replaced ? lane.replaced : lane.owned).push_back(block);
   }
   return lane;
@@ -56,7 +50,7 @@ LaneContents ReadLane(const DomainImpl& domain, const LaneWords& words) {
 bool Published(DomainImpl& domain, const IntentRecord& intent) {
   if (intent.version == kNullOffset || intent.lane >= kLanesPerSlot ||
       intent.atom >= domain.atoms().capacity() ||
-      !Plausible(domain, intent.version, sizeof(hamt::VersionRecord))) {
+      !PlausibleBlock(domain, intent.version, sizeof(hamt::VersionRecord))) {
     return false;
   }
   // Partner of atom.cc (2) and (8): a root written after the replacing CAS shows its mark.
@@ -70,7 +64,7 @@ absl::flat_hash_set<Offset> Retired(const DomainImpl& domain, Offset head) {
   absl::flat_hash_set<Offset> retired;
   std::uint64_t budget = domain.arena().mapped_size() / kRetireBatchBytes;
   for (Offset b = head; b != kNullOffset && budget-- > 0;) {
-    if (!Plausible(domain, b, kRetireBatchBytes)) break;
+    if (!PlausibleBlock(domain, b, kRetireBatchBytes)) break;
     const RetireBatch* batch = domain.arena().At<RetireBatch>(b);
     const std::uint32_t count = std::min(batch->count, RetireBatch::kCapacity);
     for (std::uint32_t i = 0; i < count; ++i) retired.insert(batch->blocks[i].offset);

@@ -10,16 +10,15 @@
 #include "epoch/retire_list.h"
 
 namespace atomap::internal {
-namespace {
 
-RetireBatch* Batch(DomainImpl& domain, Offset off) { return domain.arena().At<RetireBatch>(off); }
-
-// A dead owner's slot may be damaged (it died mid-write, or the file was): follow only offsets
-// that can be blocks of the data region. What is dropped here is found again by the sweep.
-bool PlausibleBlock(DomainImpl& domain, Offset off, std::uint64_t bytes) {
+bool PlausibleBlock(const DomainImpl& domain, Offset off, std::uint64_t bytes) {
   return off % kBlockAlign == 0 && off >= domain.data_begin() && bytes > 0 &&
          bytes <= Allocator::kMaxBlockBytes && domain.arena().InBounds(off, bytes);
 }
+
+namespace {
+
+RetireBatch* Batch(DomainImpl& domain, Offset off) { return domain.arena().At<RetireBatch>(off); }
 
 bool PlausibleBatch(DomainImpl& domain, Offset off, bool with_entries) {
   if (!PlausibleBlock(domain, off, sizeof(RetireBatch))) return false;

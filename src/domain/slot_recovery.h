@@ -24,6 +24,11 @@ namespace atomap::internal {
 
 class DomainImpl;
 
+// True if [off, off + bytes) can be a block of the data region: aligned, at or past data_begin,
+// of a size the allocator hands out, mapped. Every offset read from a dead owner's slot is
+// checked with it before it is followed or freed (what fails is left to the sweep).
+bool PlausibleBlock(const DomainImpl& domain, Offset off, std::uint64_t bytes);
+
 // REQUIRES: the caller holds `slot`'s lock and its owner is dead.
 void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot);
 
