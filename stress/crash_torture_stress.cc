@@ -398,52 +398,51 @@ class SiteCycle {
   int unreached_[atomap::internal::kNumCrashSites] = {};
 };
 
-// A lone writable opener armed at a sweep site: the open sweeps (all writers are dead) and dies
-// there. Returns whether it was killed.
-bool KillSweeper(const Config& c, Arming arming) {
+// Runs `body` in a child armed at `arming` (its return value is the child's exit status). Returns
+// whether the child was killed there; false if it finished without reaching the site.
+template <class Body>
+bool KilledAt(Arming arming, const char* role, Body body) {
   const pid_t pid = fork();
   if (pid < 0) Fail("fork");
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     atomap::internal::ArmCrashPoint(arming.site, arming.nth);
-    absl::StatusOr<atomap::Domain> domain = atomap::Domain::Open(DomainPath(c), DomainOptions());
-    _exit(domain.ok() ? kUnreachedStatus : 5);
+    _exit(body());
   }
   int status = 0;
   if (waitpid(pid, &status, 0) != pid) Fail("waitpid");
   if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) return true;
   if (WIFEXITED(status) && WEXITSTATUS(status) == kUnreachedStatus) return false;
-  Fail("the sweeper armed at " + std::string(atomap::internal::CrashSiteName(arming.site)) +
-       " failed (status " + std::to_string(status) + ")");
+  Fail(std::string("the ") + role + " armed at " +
+       std::string(atomap::internal::CrashSiteName(arming.site)) + " failed (status " +
+       std::to_string(status) + ")");
+}
+
+// A lone writable opener (it sweeps: every writer is dead), armed at a sweep site.
+bool KillSweeper(const Config& c, Arming arming) {
+  return KilledAt(arming, "sweeper", [&] {
+    absl::StatusOr<atomap::Domain> domain = atomap::Domain::Open(DomainPath(c), DomainOptions());
+    return domain.ok() ? kUnreachedStatus : 5;
+  });
 }
 
 // A process armed at a growth site that swaps 1 MiB values into its own atom until the domain
 // grows (writers recycle their space, so after the first round they rarely grow the file).
-// Returns whether it was killed. Each kill grows the domain by a quarter: only the first rounds.
+// Each kill grows the domain by a quarter: only the first rounds.
 bool KillGrower(const Config& c, Arming arming) {
-  const pid_t pid = fork();
-  if (pid < 0) Fail("fork");
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    atomap::internal::ArmCrashPoint(arming.site, arming.nth);
+  return KilledAt(arming, "grower", [&] {
     absl::StatusOr<atomap::Domain> domain = atomap::Domain::Open(DomainPath(c), DomainOptions());
-    if (!domain.ok()) _exit(5);
+    if (!domain.ok()) return 5;
     absl::StatusOr<atomap::Atom> atom = domain->atom("grow");
-    if (!atom.ok()) _exit(6);
+    if (!atom.ok()) return 6;
     for (int i = 0; i < 256; ++i) {
       absl::Status s = atom->swap([&](atomap::Transaction& tx) {
         return tx.set("blob-" + std::to_string(i), std::string(std::size_t{1} << 20, 'G'));
       }).status();
-      if (!s.ok()) _exit(7);
+      if (!s.ok()) return 7;
     }
-    _exit(kUnreachedStatus);
-  }
-  int status = 0;
-  if (waitpid(pid, &status, 0) != pid) Fail("waitpid");
-  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) return true;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == kUnreachedStatus) return false;
-  Fail("the grower armed at " + std::string(atomap::internal::CrashSiteName(arming.site)) +
-       " failed (status " + std::to_string(status) + ")");
+    return kUnreachedStatus;
+  });
 }
 
 // A round of --crash-points: writers armed at the cycle's sites die there and are restarted at
