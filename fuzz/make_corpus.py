@@ -53,6 +53,8 @@ A_MAGIC, A_NUM_CLASSES, A_DATA_BEGIN, A_BUMP, A_HEADS = 0, 12, 16, 64, 128  # he
 # --- Slot table (docs/format.md "Slot table") ---------------------------------------------
 SLOT_BYTES = 1024
 S_STATE, S_OWNER_PID, S_OWNER_TOKEN, S_PINNED_EPOCH = 0, 4, 8, 16
+S_RECLAIM = 64  # ReclaimArea (src/epoch/retire_list.h)
+R_RETIRE_HEAD, R_SPARE = 0, 16
 S_ALLOC_CACHE = 256  # ParticipantCache: bump_cur, bump_end, reserved[2], classes[32] {head, count, carved}
 CACHED_CLASSES = 32
 
@@ -299,6 +301,18 @@ def derive(seed, rng):
     d.put("Q", s + S_OWNER_TOKEN, d.get("Q", s + S_OWNER_TOKEN) + 1)
     d.put("Q", s + S_PINNED_EPOCH, d.get("Q", H_GLOBAL_EPOCH))
     files["slot-dead-owner.atomap"] = bytes(d.b)
+
+    # That dead slot's retire list and spare chain made one chain (the seed's orphan batches),
+    # and the orphan head wild: recovery pushes the retire list onto the orphan chain, which
+    # rewrites the shared tail's link, then frees the spares along it (CI's fuzz smoke, bug G).
+    orphans = d.get("Q", H_ORPHAN_RETIRED)
+    if not orphans:
+        fail("seed: the orphan chain is empty (the workload no longer leaves one?)")
+    area = s + S_RECLAIM
+    d.put("Q", area + R_RETIRE_HEAD, orphans)
+    d.put("Q", area + R_SPARE, orphans)
+    d.put("Q", H_ORPHAN_RETIRED, 0x4141414141414140)
+    files["slot-dead-lists-aliased.atomap"] = bytes(d.b)
 
     # The header: one file whose checksum is wrong, one whose hash seed changed with the checksum
     # recomputed (it opens, and no key or atom name hashes where it was stored).

@@ -22,45 +22,14 @@
 #include "arena/arena.h"
 #include "common/layout.h"
 #include "support/block_pattern.h"
+#include "support/test_allocator.h"
 
 namespace atomap::internal {
 namespace {
 
 namespace sc = size_classes;
 
-// ---- the recipe: an allocator over an in-process arena ----------------------------------------
-//
-//   [0, kHeaderBytes)                       header (unused here)
-//   [kHeaderBytes, +kAllocatorStateBytes)   AllocatorState
-//   slots: kSlots * kSlotBytes, each with its ParticipantCache at kSlotAllocCacheOffset
-//   data region, page aligned
-constexpr std::uint64_t kSlots = 8;
-constexpr std::uint64_t kSlotsBegin = kHeaderBytes + kAllocatorStateBytes;
-constexpr std::uint64_t kDataBegin = RoundUp(kSlotsBegin + kSlots * kSlotBytes, 4096);
-
-struct TestAllocator {
-  explicit TestAllocator(std::uint64_t max_size, std::uint64_t initial_size = kDataBegin) {
-    auto a = Arena::Anonymous(max_size, initial_size);
-    REQUIRE(a.ok());
-    arena = std::move(*a);
-    state = arena->At<AllocatorState>(kHeaderBytes);
-    Allocator::Format(state, kDataBegin);
-    alloc = std::make_unique<Allocator>(arena.get(), state);
-    for (std::uint64_t i = 0; i < kSlots; ++i) {
-      caches.push_back(
-          arena->At<ParticipantCache>(kSlotsBegin + i * kSlotBytes + kSlotAllocCacheOffset));
-      Allocator::FormatCache(caches.back());
-    }
-  }
-  AllocatorStats Stats() const {
-    return alloc->Stats(std::vector<const ParticipantCache*>(caches.begin(), caches.end()));
-  }
-
-  std::unique_ptr<Arena> arena;
-  AllocatorState* state = nullptr;
-  std::unique_ptr<Allocator> alloc;
-  std::vector<ParticipantCache*> caches;
-};
+constexpr std::uint64_t kDataBegin = kTestDataBegin;  // the recipe: support/test_allocator.h
 
 void Fill(const Arena& arena, Offset off, std::uint64_t bytes, std::uint64_t seed) {
   FillPattern(arena, off, bytes, seed);

@@ -150,6 +150,10 @@ bool Allocator::EnsureMapped(Offset off, std::uint64_t len) const {
   return arena_->InBounds(off, len);
 }
 
+bool Allocator::MayBeBlock(Offset off, std::uint64_t bytes) const {
+  return bytes > 0 && bytes <= kMaxBlockBytes && EnsureMapped(off, bytes);
+}
+
 // ---- static -----------------------------------------------------------------------------------
 
 void Allocator::Format(AllocatorState* state, Offset data_begin) {

@@ -86,6 +86,11 @@ class Allocator {
   // REQUIRES: the caller owns `cache`, or its owner is dead (never while the owner runs).
   void Flush(ParticipantCache* cache);
 
+  // True if [off, off + bytes) can be a block of this allocator: aligned, in the data region, of
+  // a size it hands out, mapped (after a Refresh if needed). For following what a dead
+  // participant or a damaged file left: a walk checks each offset with it before reading there.
+  bool MayBeBlock(Offset off, std::uint64_t bytes) const;
+
   // Replaces every shared free list with blocks carved from `free_extents` (an extent of exactly
   // one class's size becomes that block; any other is carved into cached classes, largest first,
   // as Flush carves a bump tail), and sets carved_blocks[c] to

@@ -12,8 +12,7 @@
 namespace atomap::internal {
 
 bool PlausibleBlock(const DomainImpl& domain, Offset off, std::uint64_t bytes) {
-  return off % kBlockAlign == 0 && off >= domain.data_begin() && bytes > 0 &&
-         bytes <= Allocator::kMaxBlockBytes && domain.arena().InBounds(off, bytes);
+  return domain.allocator().MayBeBlock(off, bytes);
 }
 
 namespace {
@@ -95,6 +94,9 @@ void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
   theirs.FinishInterruptedReclaim();
   ATOMAP_CRASH_POINT(kRecoverAfterFinishReclaim);
   RecoverIntent(domain, *area, theirs, allocator, cache);
+  // Again: the frees above may have overwritten links of a damaged chain (retire_list.h R5), and
+  // the push walks it to its tail.
+  TrimChain(domain, area->retire_head, /*with_entries=*/true);
   PushOrphanBatches(domain, theirs.DetachChain());
   ATOMAP_CRASH_POINT(kRecoverAfterOrphanPush);
   theirs.FreeSpares();

@@ -14,6 +14,14 @@ RetireBatch* RetireList::Batch(Offset off) const {
   return allocator_->arena()->At<RetireBatch>(off);
 }
 
+bool RetireList::Readable(Offset batch) const {
+  return allocator_->MayBeBlock(batch, kRetireBatchBytes);
+}
+
+std::uint64_t RetireList::WalkBudget() const {
+  return allocator_->arena()->mapped_size() / kRetireBatchBytes + 1;
+}
+
 std::uint64_t RetireList::pending_blocks() const {
   return Shared(area_->pending_blocks).load(kRelaxed);
 }
@@ -28,13 +36,18 @@ void RetireList::AddPending(std::int64_t blocks, std::int64_t bytes) {
 }
 
 std::uint64_t RetireList::RoomInHead() const {
-  if (area_->retire_head == kNullOffset) return 0;
-  return RetireBatch::kCapacity - Batch(area_->retire_head)->count;
+  const Offset head = area_->retire_head;
+  if (head == kNullOffset || !Readable(head)) return 0;  // R5: Retire starts a fresh batch
+  const std::uint32_t count = Batch(head)->count;
+  return count < RetireBatch::kCapacity ? RetireBatch::kCapacity - count : 0;
 }
 
 std::uint64_t RetireList::SpareRoom() const {
   std::uint64_t room = 0;
-  for (Offset b = area_->spare; b != kNullOffset; b = Batch(b)->next) room += RetireBatch::kCapacity;
+  std::uint64_t budget = WalkBudget();
+  for (Offset b = area_->spare; b != kNullOffset && Readable(b) && budget-- > 0; b = Batch(b)->next) {
+    room += RetireBatch::kCapacity;  // Retire takes spares from the front: only these (R5)
+  }
   return room;
 }
 
@@ -57,7 +70,7 @@ void RetireList::Retire(std::uint64_t epoch, absl::Span<const Block> blocks) {
   for (const Block& block : blocks) {
     ATOMAP_CRASH_POINT(kRetireMid);
     if (RoomInHead() == 0) {
-      const Offset fresh = area_->spare;  // non-null by R3
+      const Offset fresh = area_->spare;  // non-null and readable: Prepare counted it (R3, R5)
       RetireBatch* b = Batch(fresh);
       area_->spare = b->next;
       b->next = area_->retire_head;
@@ -76,12 +89,15 @@ void RetireList::Retire(std::uint64_t epoch, absl::Span<const Block> blocks) {
 
 void RetireList::FreeBatch(Offset batch) {
   RetireBatch* b = Batch(batch);
-  while (b->count > 0) {
+  // count and the entries are read afresh each time: a free can overwrite them (R5).
+  while (b->count > 0 && b->count <= RetireBatch::kCapacity) {
     ATOMAP_CRASH_POINT(kReclaimMidBatch);
     --b->count;  // before the free: a crash here leaks one block rather than freeing it twice
     const Block block = b->blocks[b->count];
-    allocator_->Free(cache_, block.offset, block.bytes);
-    AddPending(-1, -static_cast<std::int64_t>(block.bytes));
+    AddPending(-1, -static_cast<std::int64_t>(block.bytes));  // as it was counted in
+    if (allocator_->MayBeBlock(block.offset, block.bytes)) {  // else left to the sweep (R5)
+      allocator_->Free(cache_, block.offset, block.bytes);
+    }
   }
   area_->reclaiming = kNullOffset;  // before the batch's own free, for the same reason
   allocator_->Free(cache_, batch, kRetireBatchBytes);
@@ -90,7 +106,8 @@ void RetireList::FreeBatch(Offset batch) {
 std::uint64_t RetireList::Reclaim(const EpochTable& epochs) {
   std::uint64_t freed = 0;
   Offset* link = &area_->retire_head;
-  while (*link != kNullOffset) {
+  std::uint64_t budget = WalkBudget();
+  while (*link != kNullOffset && Readable(*link) && budget-- > 0) {
     const Offset off = *link;
     RetireBatch* b = Batch(off);
     if (!epochs.SafeToFree(b->epoch)) {
@@ -108,8 +125,14 @@ std::uint64_t RetireList::Reclaim(const EpochTable& epochs) {
 void RetireList::FinishInterruptedReclaim() {
   const Offset interrupted = area_->reclaiming;
   if (interrupted == kNullOffset) return;
+  if (!Readable(interrupted)) {  // R5
+    area_->reclaiming = kNullOffset;
+    return;
+  }
   // The owner may have died between recording the batch and unlinking it.
-  for (Offset* link = &area_->retire_head; *link != kNullOffset; link = &Batch(*link)->next) {
+  std::uint64_t budget = WalkBudget();
+  for (Offset* link = &area_->retire_head; *link != kNullOffset && Readable(*link) && budget-- > 0;
+       link = &Batch(*link)->next) {
     if (*link == interrupted) {
       *link = Batch(interrupted)->next;
       break;
@@ -119,17 +142,20 @@ void RetireList::FinishInterruptedReclaim() {
 }
 
 void RetireList::AdoptChain(Offset chain) {
-  if (chain == kNullOffset) return;
+  if (chain == kNullOffset || !Readable(chain)) return;  // R5: left to the sweep
   std::int64_t blocks = 0;
   std::int64_t bytes = 0;
   Offset tail = chain;
-  for (Offset b = chain; b != kNullOffset; b = Batch(b)->next) {
+  std::uint64_t budget = WalkBudget();
+  for (Offset b = chain; b != kNullOffset && Readable(b) && budget-- > 0; b = Batch(b)->next) {
     const RetireBatch* batch = Batch(b);
-    blocks += batch->count;
-    for (std::uint32_t i = 0; i < batch->count; ++i) bytes += static_cast<std::int64_t>(batch->blocks[i].bytes);
+    const std::uint32_t count = std::min(batch->count, RetireBatch::kCapacity);
+    blocks += count;
+    for (std::uint32_t i = 0; i < count; ++i) bytes += static_cast<std::int64_t>(batch->blocks[i].bytes);
     tail = b;
   }
-  Batch(tail)->next = area_->retire_head;  // order does not matter: Reclaim checks every batch
+  // Also cuts whatever the walk stopped at (R5). Order does not matter: Reclaim checks every batch.
+  Batch(tail)->next = area_->retire_head;
   area_->retire_head = chain;
   AddPending(blocks, bytes);
 }
@@ -143,7 +169,8 @@ Offset RetireList::DetachChain() {
 }
 
 void RetireList::FreeSpares() {
-  while (area_->spare != kNullOffset) {
+  std::uint64_t budget = WalkBudget();
+  while (area_->spare != kNullOffset && Readable(area_->spare) && budget-- > 0) {
     const Offset spare = area_->spare;
     area_->spare = Batch(spare)->next;  // unlinked before the free, as in R4
     allocator_->Free(cache_, spare, kRetireBatchBytes);

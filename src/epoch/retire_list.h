@@ -17,6 +17,12 @@
 //  (R4) A batch being freed is first recorded in `reclaiming`, then unlinked; its entries are
 //       freed from the last, each after `count` is decremented. A crash mid-way loses at most one
 //       block (found by the check/sweep backstop), never frees one twice.
+//  (R5) Every batch is read only after Allocator::MayBeBlock accepted its offset, every entry is
+//       freed only if it accepts the entry, a `count` above kCapacity reads as full, and no walk
+//       lasts longer than the mapping holds batches. A survivor runs this code on a dead owner's
+//       list, which a damaged file can make point anywhere, and which can alias blocks freed on
+//       the way (their free-list links then overwrite its words): so the checks are made as each
+//       word is used, never once up front. What fails one is left where it is, to the sweep.
 //
 // No memory ordering of its own: the list is private to its owner (R1). Statistics read by
 // others (pending_blocks, pending_bytes) are single words written with relaxed atomics.
@@ -105,7 +111,9 @@ class RetireList {
 
  private:
   RetireBatch* Batch(Offset off) const;
-  void FreeBatch(Offset batch);  // R4
+  bool Readable(Offset batch) const;         // R5
+  std::uint64_t WalkBudget() const;          // R5: more batches than this is a cycle
+  void FreeBatch(Offset batch);              // R4
   std::uint64_t RoomInHead() const;
   std::uint64_t SpareRoom() const;
   void AddPending(std::int64_t blocks, std::int64_t bytes);
