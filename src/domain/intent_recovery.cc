@@ -17,7 +17,8 @@
 namespace atomap::internal {
 namespace {
 
-// The lane's entries (deduplicated: L3) and its batches; stops at the first implausible link.
+// The lane's entries (deduplicated: L3) and its batches; stops at the first implausible link and
+// at the first batch seen before (a cycle: freed once).
 struct LaneContents {
   std::vector<Block> owned;
   std::vector<Block> replaced;  // flag cleared
@@ -26,15 +27,20 @@ struct LaneContents {
 
 LaneContents ReadLane(const DomainImpl& domain, const LaneWords& words) {
   LaneContents lane;
-  const std::uint64_t max_batches = words.count / OwnedBatch::kCapacity + 1;
-  for (Offset b = words.first_batch; b != kNullOffset && lane.batches.size() < max_batches + 64;
+  // The batches its count needs, and a few reserved beyond; never more than the mapping holds
+  // (a damaged count can be anything, and a cycle would fill memory: fuzzer bug H).
+  const std::uint64_t max_batches =
+      std::min(words.count / OwnedBatch::kCapacity + 1 + 64,
+               domain.arena().mapped_size() / kOwnedBatchBytes);
+  absl::flat_hash_set<Offset> seen;
+  for (Offset b = words.first_batch; b != kNullOffset && lane.batches.size() < max_batches;
        b = domain.arena().At<OwnedBatch>(b)->next) {
-    if (!PlausibleBlock(domain, b, kOwnedBatchBytes)) break;
+    if (!PlausibleBlock(domain, b, kOwnedBatchBytes) || !seen.insert(b).second) break;
     lane.batches.push_back(b);
   }
   const std::uint64_t count =
       std::min<std::uint64_t>(words.count, lane.batches.size() * OwnedBatch::kCapacity);
-  absl::flat_hash_set<Offset> seen;
+  seen.clear();
   for (std::uint64_t i = 0; i < count; ++i) {
     const OwnedBatch* batch = domain.arena().At<OwnedBatch>(lane.batches[i / OwnedBatch::kCapacity]);
     Block block = batch->blocks[i % OwnedBatch::kCapacity];
