@@ -24,8 +24,10 @@ cd "$(dirname "$0")/.."
 B=build/fuzz
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
 CXXFLAGS_LIB="$SAN -fsanitize=fuzzer-no-link"
-# Configure once (and again only if the flags above changed); the build below is incremental.
-if ! grep -qxF "CMAKE_CXX_FLAGS:STRING=$CXXFLAGS_LIB" $B/CMakeCache.txt 2>/dev/null; then
+# Configure once (and again if the flags above changed, or an earlier configure failed half-way:
+# a cache without a Makefile); the build below is incremental.
+if ! grep -qxF "CMAKE_CXX_FLAGS:STRING=$CXXFLAGS_LIB" $B/CMakeCache.txt 2>/dev/null ||
+   [ ! -f $B/Makefile ]; then
   cmake -S . -B $B -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_CXX_FLAGS="$CXXFLAGS_LIB" -DATOMAP_BUILD_TESTS=OFF \
     -DATOMAP_BUILD_BENCH=OFF -DATOMAP_BUILD_TOOLS=OFF >/dev/null
