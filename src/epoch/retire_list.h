@@ -18,8 +18,9 @@
 //       freed from the last, each after `count` is decremented. A crash mid-way loses at most one
 //       block (found by the check/sweep backstop), never frees one twice.
 //  (R5) Every batch is read only after Allocator::MayBeBlock accepted its offset, every entry is
-//       freed only if it accepts the entry, a `count` above kCapacity reads as full, and no walk
-//       lasts longer than the mapping holds batches. A survivor runs this code on a dead owner's
+//       freed only if it accepts the entry, a `count` above kCapacity is never an index (the batch
+//       has no room, and none of its entries is freed), and no walk lasts longer than the mapping
+//       holds batches. A survivor runs this code on a dead owner's
 //       list, which a damaged file can make point anywhere, and which can alias blocks freed on
 //       the way (their free-list links then overwrite its words): so the checks are made as each
 //       word is used, never once up front. What fails one is left where it is, to the sweep.
