@@ -419,10 +419,10 @@ class SiteCycle {
   }
   // From now on writers, the sweeper and the grower are armed at `sites` where they can be.
   void FocusOn(std::vector<CrashSite> sites) { focus_ = std::move(sites); }
-  void Killed(CrashSite site) { ++kills_[static_cast<std::size_t>(site)]; }
   bool Focused(CrashSite site) const {
     return std::find(focus_.begin(), focus_.end(), site) != focus_.end();
   }
+  void Killed(CrashSite site) { ++kills_[static_cast<std::size_t>(site)]; }
   void Unreached(CrashSite site) { ++unreached_[static_cast<std::size_t>(site)]; }
   int kills(CrashSite site) const { return kills_[static_cast<std::size_t>(site)]; }
   int unreached(CrashSite site) const { return unreached_[static_cast<std::size_t>(site)]; }

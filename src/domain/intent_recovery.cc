@@ -65,20 +65,6 @@ bool Published(DomainImpl& domain, const IntentRecord& intent) {
   return Shared(record->observed).load(kAcquire) != 0;
 }
 
-// Offsets the dead writer already retired (it may have died part-way through Retire).
-absl::flat_hash_set<Offset> Retired(const DomainImpl& domain, Offset head) {
-  absl::flat_hash_set<Offset> retired;
-  std::uint64_t budget = domain.arena().mapped_size() / kRetireBatchBytes;
-  for (Offset b = head; b != kNullOffset && budget-- > 0;) {
-    if (!PlausibleBlock(domain, b, kRetireBatchBytes)) break;
-    const RetireBatch* batch = domain.arena().At<RetireBatch>(b);
-    const std::uint32_t count = std::min(batch->count, RetireBatch::kCapacity);
-    for (std::uint32_t i = 0; i < count; ++i) retired.insert(batch->blocks[i].offset);
-    b = batch->next;
-  }
-  return retired;
-}
-
 }  // namespace
 
 void RecoverIntent(DomainImpl& domain, ReclaimArea& area, RetireList& theirs,
@@ -105,7 +91,9 @@ void RecoverIntent(DomainImpl& domain, ReclaimArea& area, RetireList& theirs,
   Shared(area.intent.version).store(kNullOffset, kRelease);
   ATOMAP_CRASH_POINT(kRecoverAfterIntentCleared);
 
-  const absl::flat_hash_set<Offset> retired = Retired(domain, area.retire_head);
+  // What the dead writer already retired (it may have died part-way through Retire).
+  absl::flat_hash_set<Offset> retired;
+  theirs.ForEachPending([&](const Block& b) { retired.insert(b.offset); });
   std::erase_if(to_retire, [&](const Block& b) { return retired.contains(b.offset); });
   if (!to_retire.empty() && theirs.Prepare(to_retire.size()).ok()) {
     // Read now, after the dead writer's CAS: no older than the epoch it would have used (P3).

@@ -18,8 +18,11 @@ bool RetireList::Readable(Offset batch) const {
   return allocator_->MayBeBlock(batch, kRetireBatchBytes);
 }
 
-std::uint64_t RetireList::WalkBudget() const {
-  return allocator_->arena()->mapped_size() / kRetireBatchBytes + 1;
+RetireList::ChainWalk::ChainWalk(const RetireList& list)
+    : list_(list), budget_(list.allocator_->arena()->mapped_size() / kRetireBatchBytes + 1) {}
+
+bool RetireList::ChainWalk::Continues(Offset batch) {
+  return batch != kNullOffset && list_.Readable(batch) && budget_-- > 0;
 }
 
 std::uint64_t RetireList::pending_blocks() const {
@@ -44,8 +47,8 @@ std::uint64_t RetireList::RoomInHead() const {
 
 std::uint64_t RetireList::SpareRoom() const {
   std::uint64_t room = 0;
-  std::uint64_t budget = WalkBudget();
-  for (Offset b = area_->spare; b != kNullOffset && Readable(b) && budget-- > 0; b = Batch(b)->next) {
+  ChainWalk walk(*this);
+  for (Offset b = area_->spare; walk.Continues(b); b = Batch(b)->next) {
     room += RetireBatch::kCapacity;  // Retire takes spares from the front: only these (R5)
   }
   return room;
@@ -67,9 +70,10 @@ absl::Status RetireList::Prepare(std::uint64_t n) {
 
 void RetireList::Retire(std::uint64_t epoch, absl::Span<const Block> blocks) {
   std::int64_t bytes = 0;
+  std::uint64_t room = RoomInHead();  // checked once (R5); the batches taken below are spares
   for (const Block& block : blocks) {
     ATOMAP_CRASH_POINT(kRetireMid);
-    if (RoomInHead() == 0) {
+    if (room == 0) {
       const Offset fresh = area_->spare;  // non-null and readable: Prepare counted it (R3, R5)
       RetireBatch* b = Batch(fresh);
       area_->spare = b->next;
@@ -77,7 +81,9 @@ void RetireList::Retire(std::uint64_t epoch, absl::Span<const Block> blocks) {
       b->epoch = epoch;
       b->count = 0;
       area_->retire_head = fresh;
+      room = RetireBatch::kCapacity;
     }
+    --room;
     RetireBatch* head = Batch(area_->retire_head);
     head->blocks[head->count] = block;  // the entry before the count that publishes it (R2)
     head->epoch = std::max(head->epoch, epoch);
@@ -106,8 +112,8 @@ void RetireList::FreeBatch(Offset batch) {
 std::uint64_t RetireList::Reclaim(const EpochTable& epochs) {
   std::uint64_t freed = 0;
   Offset* link = &area_->retire_head;
-  std::uint64_t budget = WalkBudget();
-  while (*link != kNullOffset && Readable(*link) && budget-- > 0) {
+  ChainWalk walk(*this);
+  while (walk.Continues(*link)) {
     const Offset off = *link;
     RetireBatch* b = Batch(off);
     if (!epochs.SafeToFree(b->epoch)) {
@@ -130,9 +136,8 @@ void RetireList::FinishInterruptedReclaim() {
     return;
   }
   // The owner may have died between recording the batch and unlinking it.
-  std::uint64_t budget = WalkBudget();
-  for (Offset* link = &area_->retire_head; *link != kNullOffset && Readable(*link) && budget-- > 0;
-       link = &Batch(*link)->next) {
+  ChainWalk walk(*this);
+  for (Offset* link = &area_->retire_head; walk.Continues(*link); link = &Batch(*link)->next) {
     if (*link == interrupted) {
       *link = Batch(interrupted)->next;
       break;
@@ -146,8 +151,8 @@ void RetireList::AdoptChain(Offset chain) {
   std::int64_t blocks = 0;
   std::int64_t bytes = 0;
   Offset tail = chain;
-  std::uint64_t budget = WalkBudget();
-  for (Offset b = chain; b != kNullOffset && Readable(b) && budget-- > 0; b = Batch(b)->next) {
+  ChainWalk walk(*this);
+  for (Offset b = chain; walk.Continues(b); b = Batch(b)->next) {
     const RetireBatch* batch = Batch(b);
     const std::uint32_t count = std::min(batch->count, RetireBatch::kCapacity);
     blocks += count;
@@ -160,6 +165,15 @@ void RetireList::AdoptChain(Offset chain) {
   AddPending(blocks, bytes);
 }
 
+void RetireList::ForEachPending(absl::FunctionRef<void(const Block&)> fn) const {
+  ChainWalk walk(*this);
+  for (Offset b = area_->retire_head; walk.Continues(b); b = Batch(b)->next) {
+    const RetireBatch* batch = Batch(b);
+    const std::uint32_t count = std::min(batch->count, RetireBatch::kCapacity);
+    for (std::uint32_t i = 0; i < count; ++i) fn(batch->blocks[i]);
+  }
+}
+
 Offset RetireList::DetachChain() {
   const Offset chain = area_->retire_head;
   area_->retire_head = kNullOffset;
@@ -169,8 +183,8 @@ Offset RetireList::DetachChain() {
 }
 
 void RetireList::FreeSpares() {
-  std::uint64_t budget = WalkBudget();
-  while (area_->spare != kNullOffset && Readable(area_->spare) && budget-- > 0) {
+  ChainWalk walk(*this);
+  while (walk.Continues(area_->spare)) {
     const Offset spare = area_->spare;
     area_->spare = Batch(spare)->next;  // unlinked before the free, as in R4
     allocator_->Free(cache_, spare, kRetireBatchBytes);

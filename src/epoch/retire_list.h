@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "common/layout.h"
@@ -107,14 +108,29 @@ class RetireList {
   // between the two leaks the chain (to the sweep) rather than recording it twice.
   Offset DetachChain();
 
+  // Calls `fn` with every block pending in the list (a dead owner's may have died part-way
+  // through Retire: recovery asks what it already retired).
+  void ForEachPending(absl::FunctionRef<void(const Block&)> fn) const;
+
   std::uint64_t pending_blocks() const;
   std::uint64_t pending_bytes() const;
 
  private:
+  // One walk along a chain of batches under R5: Continues(b) is true while `b` is a batch that
+  // may be read and the walk has not outlasted the batches the mapping holds (a cycle).
+  class ChainWalk {
+   public:
+    explicit ChainWalk(const RetireList& list);
+    bool Continues(Offset batch);
+
+   private:
+    const RetireList& list_;
+    std::uint64_t budget_;
+  };
+
   RetireBatch* Batch(Offset off) const;
-  bool Readable(Offset batch) const;         // R5
-  std::uint64_t WalkBudget() const;          // R5: more batches than this is a cycle
-  void FreeBatch(Offset batch);              // R4
+  bool Readable(Offset batch) const;  // R5
+  void FreeBatch(Offset batch);       // R4
   std::uint64_t RoomInHead() const;
   std::uint64_t SpareRoom() const;
   void AddPending(std::int64_t blocks, std::int64_t bytes);
