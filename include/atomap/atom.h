@@ -25,7 +25,9 @@
 //    throws, nothing is published,
 //    everything it allocated is freed, and the error (or the exception) reaches the caller.
 //  - Version numbers increase by one with every published change; wait_for_change sleeps in
-//    the kernel (no polling) until the version differs from the one you saw.
+//    the kernel until the version differs from the one you saw. It also reads the version
+//    again every 200 ms, so that it sees a change whose writer was killed before announcing
+//    it (docs/reliability.md, "A change is never missed by a waiter").
 //  - Write operations on a read-only domain are FailedPrecondition.
 //
 // Thread safety: safe to use from any thread of any process that maps the file. An Atom is a

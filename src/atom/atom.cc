@@ -8,8 +8,10 @@
 //       path copies and version record); they are retired, never freed at once (P3).
 //  (A3) The blocks of a commit that is never published (lost CAS, failure after commit) were
 //       never reachable by anyone else: they are freed at once.
-//  (A4) After every published change the atom's change counter is incremented; a waiter
-//       registered in `waiters` is woken.
+//  (A4) After every published change the atom's change counter is incremented and its waiters
+//       are woken (domain/change_notification.h), before the writer clears its intent: a writer
+//       killed anywhere between the CAS and the notification leaves a live intent, and the
+//       survivor that recovers it notifies instead (domain/intent_recovery.cc).
 //  (A5) A version is marked `observed` before any CAS that replaces it, and only by a writer
 //       that read it as the root (its base): a dead writer's version V was published iff it is
 //       the root or marked (intent/intent_record.h). Every transaction pins for its whole life,
@@ -21,10 +23,9 @@
 //  (2) seq_cst CAS of the root word: release for (1); and ordered before (3) so that the
 //      retirement epoch is read after the unlink (E3).
 //  (3) seq_cst load of the global epoch in RetireAfterPublish (EpochTable (7)), after (2).
-//  (4) seq_cst increment of the change counter, then (5) seq_cst load of `waiters`;
-//      partners (6) seq_cst increment of `waiters`, then (7) seq_cst load of the counter: of a
-//      notifier and a waiter, at least one sees the other's write (Dekker), so a waiter never
-//      sleeps through a change.
+//  (4) NotifyChange after (2), and (5) SleepUntilChange: the waiter/notifier protocol and its
+//      edges are domain/change_notification.h's (1)-(5). (6) acquire load of the counter before a
+//      waiter reads the version: a counter moved past it afterwards is a change to re-check.
 //  (8) relaxed store of the base's `observed` mark, ordered before (2) by its release: a survivor
 //      whose acquire load of the root (domain/intent_recovery.cc) reads a value written after the
 //      replacing CAS also sees the mark.
@@ -38,13 +39,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "atom/atom_access.h"
-#include "atom/futex.h"
 #include "atom/participant.h"
 #include "atom/runtime.h"
 #include "atomap/diff.h"
 #include "atomap/domain.h"
 #include "common/crash_point.h"
 #include "common/shared_atomic.h"
+#include "domain/change_notification.h"
 #include "hamt/access.h"
 #include "recovery/durability.h"
 
@@ -59,15 +60,9 @@ using internal::Shared;
 using internal::SnapshotAccess;
 using internal::TransactionAccess;
 
-// The atom's shared words (A1, A4).
-struct AtomWords {
-  std::uint64_t& root;
-  std::uint32_t& change_counter;
-  std::uint32_t& waiters;
-};
-AtomWords Words(Runtime* runtime, std::uint32_t index) {
-  internal::AtomTable& atoms = runtime->domain().atoms();
-  return {atoms.RootWord(index), atoms.ChangeCounter(index), atoms.Waiters(index)};
+// The atom's root word (A1).
+std::uint64_t& RootWord(Runtime* runtime, std::uint32_t index) {
+  return runtime->domain().atoms().RootWord(index);
 }
 
 absl::StatusOr<Participant*> Writer(Runtime* runtime) {
@@ -84,19 +79,12 @@ absl::StatusOr<Snapshot> LoadPinned(Runtime* runtime, std::uint32_t index,
                                     const internal::TrieContext* context) {
   if (participant != nullptr) participant->Pin();
   const internal::Offset version =
-      Shared(Words(runtime, index).root).load(internal::kAcquire);  // (1)
+      Shared(RootWord(runtime, index)).load(internal::kAcquire);  // (1)
   Snapshot snapshot = SnapshotAccess::Make(participant, MapAccess::Make(context, version));
   // Another process may have grown the file for this version's blocks. The size it published
   // before allocating them happens-before (1), so one refresh now maps all of them.
   if (absl::Status s = runtime->domain().arena().Refresh(); !s.ok()) return s;
   return snapshot;
-}
-
-void NotifyChange(const AtomWords& atom) {
-  Shared(atom.change_counter).fetch_add(1, internal::kSeqCst);  // (4)
-  if (Shared(atom.waiters).load(internal::kSeqCst) != 0) {     // (5)
-    internal::WakeAll(&atom.change_counter);
-  }
 }
 
 // (A5) Marks `version` (an atom's root as this writer read it) as published.
@@ -123,7 +111,7 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
       return s;
     }
   }
-  const AtomWords atom = Words(runtime, index);
+  std::uint64_t& root = RootWord(runtime, index);
   internal::Offset expected = impl.base();
   // The new version is pinned before it is published, so it cannot be retired and freed by a
   // later writer before this thread's snapshot of it exists.
@@ -131,7 +119,7 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
   participant->AnnounceIntent(index, *commit);
   MarkObserved(runtime, expected);  // (8), (A5)
   ATOMAP_CRASH_POINT(kPublishBeforeCas);
-  if (!Shared(atom.root).compare_exchange_strong(expected, commit->version,
+  if (!Shared(root).compare_exchange_strong(expected, commit->version,
                                                    internal::kSeqCst, internal::kRelaxed)) {  // (2)
     participant->WithdrawIntent();
     participant->FreeUnpublished(*commit);  // (A3)
@@ -144,8 +132,8 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
   const absl::Status durable = sync ? internal::SyncDomain(runtime->domain()) : absl::OkStatus();
   participant->RetireAfterPublish(commit->replaced);  // (3), (A2)
   ATOMAP_CRASH_POINT(kPublishAfterRetire);
-  participant->FinishPublication(*commit);
-  NotifyChange(atom);                                // (A4)
+  internal::NotifyChange(runtime->domain().atoms(), index);  // (4), (A4): before the intent
+  participant->FinishPublication(*commit);                   // is cleared
   if (!durable.ok()) {
     participant->Unpin();
     return durable;
@@ -254,10 +242,13 @@ absl::StatusOr<Snapshot> Atom::wait_for_change(std::uint64_t seen_version,
   const absl::Time deadline = timeout == absl::InfiniteDuration()
                                   ? absl::InfiniteFuture()
                                   : absl::Now() + timeout;
-  const AtomWords atom = Words(runtime_, index_);
+  internal::AtomTable& atoms = runtime_->domain().atoms();
   for (;;) {
-    const std::uint32_t seen_counter = Shared(atom.change_counter).load(internal::kAcquire);
+    const std::uint32_t seen_counter =
+        Shared(atoms.ChangeCounter(index_)).load(internal::kAcquire);  // (6)
     {
+      // The root itself, every slice: a version whose writer died before notifying is seen
+      // here even if no survivor ever recovers it (change_notification.h W3).
       absl::StatusOr<Snapshot> snap = load();
       if (!snap.ok() || snap->version() != seen_version) return snap;
     }  // no pin is held while sleeping: a waiter never holds reclamation back
@@ -267,11 +258,8 @@ absl::StatusOr<Snapshot> Atom::wait_for_change(std::uint64_t seen_version,
           "atom '%s' of %s: no change from version %d", name(), runtime_->domain().path(),
           seen_version));
     }
-    Shared(atom.waiters).fetch_add(1, internal::kSeqCst);                      // (6)
-    if (Shared(atom.change_counter).load(internal::kSeqCst) == seen_counter) {  // (7)
-      internal::WaitWhileEqual(&atom.change_counter, seen_counter, left);
-    }
-    Shared(atom.waiters).fetch_sub(1, internal::kSeqCst);
+    internal::SleepUntilChange(atoms, index_, seen_counter, left,  // (5)
+                               /*can_register=*/!runtime_->domain().read_only());
   }
 }
 

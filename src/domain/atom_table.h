@@ -26,7 +26,8 @@
 //  (2) relaxed CAS of next_record: the record is private until (3) publishes it.
 //  (3) release CAS of an index word from 0 to record + 1 (acquire on failure, synchronising with
 //      the winner's (3), so the winner's name is visible).
-//  The root word, version and change counter are the atoms layer's; it numbers its own edges.
+//  The root word is the atoms layer's, and the change counter and waiter words are change
+//  notification's (domain/change_notification.h): each numbers its own edges.
 //
 // Thread safety: safe to use from any thread of any process that maps the file.
 #ifndef ATOMAP_SRC_DOMAIN_ATOM_TABLE_H_
@@ -56,8 +57,8 @@ static_assert(sizeof(AtomTableHead) == 64);
 struct AtomRecord {
   // ---- the hot line: the atoms layer's words --------------------------------------------------
   std::uint64_t root;            // Offset of the current version's record; 0 = empty map
-  std::uint32_t waiters;         // processes sleeping in wait_for_change (skips needless wakes)
-  std::uint32_t reserved_word;   // (the version number lives in the version record)
+  std::uint32_t waiters;         // legacy sleeper count: read, never raised (change_notification.h)
+  std::uint32_t waiting_for;     // the change a waiter awaits, 0: none (change_notification.h)
   std::uint32_t change_counter;  // the futex word waiters sleep on
   std::uint32_t flags;
   std::uint8_t reserved[40];
@@ -101,9 +102,10 @@ class AtomTable {
 
   std::uint32_t capacity() const { return capacity_; }
 
-  // REQUIRES (all five): `atom` came from Find or FindOrCreate on this domain.
+  // REQUIRES (all six): `atom` came from Find or FindOrCreate on this domain.
   std::uint64_t& RootWord(std::uint32_t atom) const { return Record(atom).root; }
   std::uint32_t& Waiters(std::uint32_t atom) const { return Record(atom).waiters; }
+  std::uint32_t& WaitingFor(std::uint32_t atom) const { return Record(atom).waiting_for; }
   std::uint32_t& ChangeCounter(std::uint32_t atom) const { return Record(atom).change_counter; }
   std::uint32_t& Flags(std::uint32_t atom) const { return Record(atom).flags; }
   std::string_view Name(std::uint32_t atom) const;

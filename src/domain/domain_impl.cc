@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "arena/file_locks.h"
 #include "common/shared_atomic.h"
+#include "domain/change_notification.h"
 #include "domain/domain_file.h"
 
 namespace atomap::internal {
@@ -96,6 +97,12 @@ absl::Status DomainImpl::AttachFile() {
     absl::StatusOr<bool> alone = TryLockByte(fd, kAttachedLockByte, LockMode::kExclusive);
     if (!alone.ok()) return alone.status();
     found_alone_ = *alone;
+    if (found_alone_) {  // under the exclusive lock: nobody anywhere can be waiting
+      const Header& h = *header_;
+      AtomTable atoms(arena_->base() + h.atom_table_offset, h.atom_capacity,
+                      KeyHasher(static_cast<HashKind>(h.hash_kind), h.hash_seed), true, path_);
+      ForgetLegacyWaiters(atoms);
+    }
   }
   // Converts an exclusive lock to shared in place; otherwise waits out a closer that holds it
   // exclusive while it marks the domain clean.

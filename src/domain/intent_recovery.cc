@@ -7,6 +7,7 @@
 #include "alloc/allocator.h"
 #include "common/crash_point.h"
 #include "common/shared_atomic.h"
+#include "domain/change_notification.h"
 #include "domain/domain_impl.h"
 #include "domain/slot_recovery.h"
 #include "epoch/epoch_table.h"
@@ -71,6 +72,10 @@ void RecoverIntent(DomainImpl& domain, ReclaimArea& area, RetireList& theirs,
                    Allocator& allocator, ParticipantCache* cache) {
   const IntentRecord intent = area.intent;
   const bool published = Published(domain, intent);
+  // The dead writer may have died before its notification (atom.cc A4): notify for it, before
+  // the intent that tells us so is cleared. A repeat for a writer that had notified, or by a
+  // second survivor after this one died here, is a spurious wake-up (change_notification.h W4).
+  if (published) NotifyChange(domain.atoms(), intent.atom);
   std::vector<Block> to_free;
   std::vector<Block> to_retire;
   for (std::uint32_t l = 0; l < kLanesPerSlot; ++l) {

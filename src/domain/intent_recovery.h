@@ -5,7 +5,8 @@
 // and its intent record (intent/intent_record.h) names the version it was publishing, if any.
 // RecoverIntent decides whether that version was published: the root still holds it, or its
 // `observed` mark is set (A5 in atom/atom.cc). Then:
-//  - published: its lane's blocks are the version's (kept), and the base blocks it replaced,
+//  - published: the atom's waiters are notified (the writer may have died before it did so);
+//    its lane's blocks are the version's (kept), and the base blocks it replaced,
 //    staged in the lane, are retired into the dead slot's retire list unless the dead writer had
 //    already retired them; the caller hands that list to the orphan chain as usual;
 //  - every other lane (and the intent's lane when not published): its blocks were never
