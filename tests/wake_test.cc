@@ -103,6 +103,27 @@ absl::Status SetGeneration(Atom& atom, int generation) {
       .status();
 }
 
+// A domain in a fresh directory, its atom "config" at version 1; this process keeps it open.
+struct ConfigDomain {
+  explicit ConfigDomain(std::uint32_t slots)
+      : path(dir.File("wake.atomap")), options(SmallOptions(slots, 8)) {
+    absl::StatusOr<Domain> opened = Domain::Open(path, options);
+    REQUIRE(opened.ok());
+    domain.emplace(*std::move(opened));
+    atom.emplace(*domain->atom("config"));
+    REQUIRE(SetGeneration(*atom, 1).ok());
+    index = IndexOf(*domain, "config");
+  }
+  Words Now() { return Read(*domain, index); }
+
+  TempDir dir;
+  const std::string path;
+  const Options options;
+  std::optional<Domain> domain;
+  std::optional<Atom> atom;
+  std::uint32_t index = 0;
+};
+
 // A waiter child: opens, waits for a change from `seen` (60 s at most), sends the version it
 // got (0 on error or timeout), then stays attached until `release` opens (or it is killed).
 int WaiterMain(const std::string& path, const Options& options, std::uint64_t seen, Pipe& woke,
@@ -126,27 +147,22 @@ constexpr absl::Duration kWakeLimit = absl::Seconds(1);
 // having run. Then a survivor S opens: with the domain's three slots held by P, W and the dead
 // writer, its claim must take the dead slot over, and its recovery notifies for the writer.
 void ExpectWakeAfterDeadWriter(const std::function<int(const std::string& path)>& kill_writer) {
-  TempDir dir;
-  const std::string path = dir.File("wake.atomap");
-  const Options options = SmallOptions(3, 8);
-  absl::StatusOr<Domain> domain = Domain::Open(path, options);
-  REQUIRE(domain.ok());
-  Atom atom = *domain->atom("config");
-  REQUIRE(SetGeneration(atom, 1).ok());
-  const std::uint32_t index = IndexOf(*domain, "config");
+  ConfigDomain d(3);
+  const std::string& path = d.path;
+  const Options& options = d.options;
 
   Pipe woke;
   Gate release;
   const pid_t waiter =
       ForkChild([&] { return WaiterMain(path, options, 1, woke, &release); });
-  REQUIRE(AwaitRegistration(*domain, index));
+  REQUIRE(AwaitRegistration(*d.domain, d.index));
 
-  const std::uint32_t counter_before = Read(*domain, index).change_counter;
+  const std::uint32_t counter_before = d.Now().change_counter;
   const pid_t writer = ForkChild([&] { return kill_writer(path); });
   REQUIRE(WaitChild(writer) == 128 + SIGKILL);
   // Published, and nobody has notified it.
-  CHECK(*atom.version() == 2);
-  CHECK(Read(*domain, index).change_counter == counter_before);
+  CHECK(*d.atom->version() == 2);
+  CHECK(d.Now().change_counter == counter_before);
 
   const absl::Time died = absl::Now();
   const std::optional<std::uint64_t> seen = ReceiveWithin(woke.fds[0], kWakeLimit);
@@ -159,15 +175,15 @@ void ExpectWakeAfterDeadWriter(const std::function<int(const std::string& path)>
   Pipe opened;
   Gate survivor_release;
   const pid_t survivor = ForkChild([&] {
-    absl::StatusOr<Domain> d = Domain::Open(path, options);
-    opened.Send(d.ok() ? 1 : 0);
+    absl::StatusOr<Domain> child = Domain::Open(path, options);
+    opened.Send(child.ok() ? 1 : 0);
     survivor_release.Wait();
-    return d.ok() ? 0 : 1;
+    return child.ok() ? 0 : 1;
   });
   const std::optional<std::uint64_t> survivor_opened = ReceiveWithin(opened.fds[0], absl::Seconds(30));
   CHECK(survivor_opened == std::optional<std::uint64_t>(1));
-  CHECK(Read(*domain, index).change_counter == counter_before + 1);
-  CHECK(*atom.version() == 2);
+  CHECK(d.Now().change_counter == counter_before + 1);
+  CHECK(*d.atom->version() == 2);
 
   survivor_release.Open();
   release.Open();
@@ -240,14 +256,9 @@ TEST_CASE("a writer killed after its root CAS (its state made by hand): a waiter
 
 TEST_CASE("waiters killed while they wait leave no wake behind", "[wake]") {
   constexpr int kWaiters = 3;
-  TempDir dir;
-  const std::string path = dir.File("killed.atomap");
-  const Options options = SmallOptions(8, 8);
-  absl::StatusOr<Domain> domain = Domain::Open(path, options);
-  REQUIRE(domain.ok());
-  Atom atom = *domain->atom("config");
-  REQUIRE(SetGeneration(atom, 1).ok());
-  const std::uint32_t index = IndexOf(*domain, "config");
+  ConfigDomain d(8);
+  const std::string& path = d.path;
+  const Options& options = d.options;
 
   // Each waiter says it is about to wait; then the parent waits for a registration in the file.
   ReportPipe about_to_wait;
@@ -255,9 +266,9 @@ TEST_CASE("waiters killed while they wait leave no wake behind", "[wake]") {
   std::vector<pid_t> waiters;
   for (int i = 0; i < kWaiters; ++i) {
     waiters.push_back(ForkChild([&] {
-      absl::StatusOr<Domain> d = Domain::Open(path, options);
-      if (!d.ok()) return 10;
-      absl::StatusOr<Atom> a = d->atom("config");
+      absl::StatusOr<Domain> child = Domain::Open(path, options);
+      if (!child.ok()) return 10;
+      absl::StatusOr<Atom> a = child->atom("config");
       if (!a.ok()) return 11;
       about_to_wait.Send(std::uint64_t{1});
       absl::StatusOr<Snapshot> now = a->wait_for_change(1, absl::Seconds(60));
@@ -267,7 +278,7 @@ TEST_CASE("waiters killed while they wait leave no wake behind", "[wake]") {
   }
   about_to_wait.CloseWriteEnd();
   for (int i = 0; i < kWaiters; ++i) REQUIRE(about_to_wait.Receive<std::uint64_t>().has_value());
-  REQUIRE(AwaitRegistration(*domain, index));
+  REQUIRE(AwaitRegistration(*d.domain, d.index));
   for (const pid_t w : waiters) {
     kill(w, SIGKILL);
     CHECK(WaitChild(w) == 128 + SIGKILL);
@@ -275,40 +286,35 @@ TEST_CASE("waiters killed while they wait leave no wake behind", "[wake]") {
 
   // Nothing of theirs is a count that stays raised: the first publication after them clears
   // what they registered ...
-  CHECK(Read(*domain, index).legacy_waiters == 0);
-  REQUIRE(SetGeneration(atom, 2).ok());
-  CHECK(Read(*domain, index).waiting_for == 0);
-  CHECK(Read(*domain, index).legacy_waiters == 0);
+  CHECK(d.Now().legacy_waiters == 0);
+  REQUIRE(SetGeneration(*d.atom, 2).ok());
+  CHECK(d.Now().waiting_for == 0);
+  CHECK(d.Now().legacy_waiters == 0);
   // ... and the next ones make no futex wake call.
   const std::uint64_t wakes = internal::WakeCallsInThisProcess();
-  for (int g = 3; g < 13; ++g) REQUIRE(SetGeneration(atom, g).ok());
+  for (int g = 3; g < 13; ++g) REQUIRE(SetGeneration(*d.atom, g).ok());
   CHECK(internal::WakeCallsInThisProcess() == wakes);
 
   // A live waiter still gets every change after them.
   const pid_t live = ForkChild([&] { return WaiterMain(path, options, 12, woke, nullptr); });
-  REQUIRE(AwaitRegistration(*domain, index));
-  REQUIRE(SetGeneration(atom, 13).ok());
+  REQUIRE(AwaitRegistration(*d.domain, d.index));
+  REQUIRE(SetGeneration(*d.atom, 13).ok());
   const std::optional<std::uint64_t> seen = ReceiveWithin(woke.fds[0], absl::Seconds(30));
   CHECK(seen == std::optional<std::uint64_t>(13));
   CHECK(WaitChild(live) == 0);
 }
 
 TEST_CASE("a waiter on a read-only handle sleeps, times out and sees every change", "[wake]") {
-  TempDir dir;
-  const std::string path = dir.File("read_only.atomap");
-  absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(8, 8));
-  REQUIRE(domain.ok());
-  Atom atom = *domain->atom("config");
-  REQUIRE(SetGeneration(atom, 1).ok());
-
-  Options read_only = SmallOptions(8, 8);
+  ConfigDomain d(8);
+  const std::string& path = d.path;
+  Options read_only = d.options;
   read_only.read_only = true;
   ReportPipe ready;
   Pipe woke;
   const pid_t waiter = ForkChild([&] {
-    absl::StatusOr<Domain> d = Domain::Open(path, read_only);
-    if (!d.ok()) return 10;
-    absl::StatusOr<Atom> a = d->atom("config");
+    absl::StatusOr<Domain> child = Domain::Open(path, read_only);
+    if (!child.ok()) return 10;
+    absl::StatusOr<Atom> a = child->atom("config");
     if (!a.ok()) return 11;
     std::uint64_t version = 1;
     // A real sleep first (two slices and more): it registers nothing and writes nothing, on a
@@ -329,7 +335,7 @@ TEST_CASE("a waiter on a read-only handle sleeps, times out and sees every chang
   ready.CloseWriteEnd();
   REQUIRE(ready.Receive<std::uint64_t>().has_value());
   for (int g = 2; g <= 5; ++g) {
-    REQUIRE(SetGeneration(atom, g).ok());
+    REQUIRE(SetGeneration(*d.atom, g).ok());
     // Lockstep: the waiter reports this very version before the next change (it registers
     // nothing, so its slice, not a wake, may be what brings it back).
     const std::optional<std::uint64_t> seen = ReceiveWithin(woke.fds[0], absl::Seconds(30));
