@@ -119,8 +119,8 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
   participant->AnnounceIntent(index, *commit);
   MarkObserved(runtime, expected);  // (8), (A5)
   ATOMAP_CRASH_POINT(kPublishBeforeCas);
-  if (!Shared(root).compare_exchange_strong(expected, commit->version,
-                                                   internal::kSeqCst, internal::kRelaxed)) {  // (2)
+  if (!Shared(root).compare_exchange_strong(expected, commit->version, internal::kSeqCst,
+                                            internal::kRelaxed)) {  // (2)
     participant->WithdrawIntent();
     participant->FreeUnpublished(*commit);  // (A3)
     participant->Unpin();
