@@ -23,9 +23,14 @@
 //    is skipped: space_checked is false, the byte figures are 0, `skipped` says why, and
 //    problems lists only damage of the pinned versions.
 //  - read-only handle: it can neither pin nor take the lock exclusive, so it runs the full
-//    check (leaks as figures, not problems) only if no participant slot has a live owner before
-//    and after it, and otherwise returns FailedPrecondition naming the file.
+//    check (leaks as figures, not problems) only if no participant slot has a live owner in
+//    another process before and after it, and otherwise returns FailedPrecondition naming the
+//    file. (Writers in this process are the caller's to stop: see REQUIRES.)
 // Repair always needs the domain to itself (FailedPrecondition otherwise, after the wait).
+//
+// REQUIRES: no other thread uses this handle during check() (the attach lock keeps other
+// handles out, not this one's threads), and for a read-only handle no thread of this process
+// writes the domain through any handle.
 #ifndef ATOMAP_INCLUDE_ATOMAP_CHECK_H_
 #define ATOMAP_INCLUDE_ATOMAP_CHECK_H_
 

@@ -19,8 +19,8 @@
 //       (EpochTable: nothing retired after the pin is freed while it lasts), and the free
 //       lists, retire lists and the bump pointer (which writers change all the time) are not
 //       looked at. A read-only handle can neither pin nor take the lock exclusive: it audits
-//       only while no slot has a live owner, before and after (SlotCensus), and refuses
-//       otherwise.
+//       only while no slot has a live owner in another process, before and after (SlotCensus),
+//       and refuses otherwise (this process's own handles are the caller's: REQUIRES).
 //
 // Memory ordering: none of its own beyond the lock; list heads are read with 8-byte loads, the
 // orphan chain is taken with TakeOrphanBatches (its edge (2)). A live check reads roots through
@@ -267,8 +267,7 @@ void ForgetAllButVersions(DomainImpl& domain, const Audit& audit) {
 // its slot's lock while it writes (S2), and a claim raises the token (S3).
 struct SlotCensus {
   std::vector<std::pair<std::uint32_t, std::uint64_t>> heads;  // (state, owner_token) per slot
-  std::uint32_t live = 0;         // owned slots whose lock another description holds
-  std::uint32_t others_live = 0;  // of those, slots whose owner is another process
+  std::uint32_t others_live = 0;  // owned slots whose lock another process holds
 
   static SlotCensus Take(const DomainImpl& domain) {
     SlotCensus census;
@@ -282,7 +281,6 @@ struct SlotCensus {
           !LockHeldElsewhere(fd, SlotLockByte(slot))) {
         continue;
       }
-      ++census.live;
       if (Shared(head.owner_pid).load(kRelaxed) != static_cast<std::uint32_t>(getpid())) {
         ++census.others_live;
       }
@@ -337,7 +335,7 @@ absl::StatusOr<CheckReport> CheckReadOnly(DomainImpl& domain, const CheckOptions
   SlotCensus before;
   (void)RetryWithin(options.wait_for_exclusive, [&]() -> absl::StatusOr<bool> {
     before = SlotCensus::Take(domain);
-    return before.live == 0;
+    return before.others_live == 0;  // this process's own handles: the REQUIRES of CheckDomain
   });
   const auto refuse = [&](const char* why) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -346,8 +344,9 @@ absl::StatusOr<CheckReport> CheckReadOnly(DomainImpl& domain, const CheckOptions
         "writers are gone",
         domain.path(), why));
   };
-  if (before.live != 0) {
-    return refuse(absl::StrFormat("%d participant slots have live owners", before.live).c_str());
+  if (before.others_live != 0) {
+    return refuse(absl::StrFormat("%d participant slots have live owners in other processes",
+                                  before.others_live).c_str());
   }
   Audit audit = RunAudit(domain, /*include_free_slots=*/true);
   if (!(SlotCensus::Take(domain) == before)) return refuse("a writer attached during the check");

@@ -17,8 +17,9 @@ class DomainImpl;
 // walk of a live domain reads each version under it (checker.cc C5).
 using PinVersion = absl::FunctionRef<absl::StatusOr<Snapshot>(std::uint32_t atom)>;
 
-// REQUIRES: no other thread of this process uses the domain meanwhile, unless another handle
-// is attached (then only pinned reads are made, as by any reader).
+// REQUIRES: no other thread of this process uses the domain meanwhile (through any handle),
+// except through another writable handle when this one is writable: then only pinned reads are
+// made, as by any reader.
 absl::StatusOr<CheckReport> CheckDomain(DomainImpl& domain, const CheckOptions& options,
                                         PinVersion pin);
 
