@@ -22,6 +22,7 @@
 #include "atomap/domain.h"
 #include "domain/domain_impl.h"
 #include "hamt/node.h"
+#include "recovery/checker.h"
 #include "support/process.h"
 #include "support/small_options.h"
 #include "support/temp_dir.h"
@@ -166,6 +167,27 @@ TEST_CASE("check of a domain others are writing reports no damage, skips space a
 
   Churners churners(path);
   REQUIRE(churners.ready());
+  // Between pinning "a" and walking it, each check waits until the writers have published
+  // kMoveOn more versions of "a": the pinned version's path has long been retired, and without
+  // the pin it would have been freed and reused by then.
+  constexpr std::uint64_t kMoveOn = 256;
+  const std::uint32_t index_a = *internal::Access(*domain).atoms().Find("a");
+  int hook_calls = 0;
+  bool hook_failed = false;
+  internal::SetLiveCheckHook([&](std::uint32_t atom) {
+    if (atom != index_a) return;
+    ++hook_calls;
+    absl::StatusOr<std::uint64_t> now = a.version();
+    for (const std::uint64_t target = now.ok() ? *now + kMoveOn : 0; now.ok() && *now < target;) {
+      absl::StatusOr<Snapshot> next = a.wait_for_change(*now, absl::Seconds(60));
+      now = next.ok() ? absl::StatusOr<std::uint64_t>(next->version()) : next.status();
+    }
+    hook_failed |= !now.ok();
+  });
+  struct Unhook {
+    ~Unhook() { internal::SetLiveCheckHook(nullptr); }
+  } unhook;
+
   constexpr int kChecks = 50;
   int unclean = 0;
   std::uint64_t seen = *a.version();
@@ -189,6 +211,9 @@ TEST_CASE("check of a domain others are writing reports no damage, skips space a
     CHECK(report->leaked_bytes == 0);  // not a figure at all while others write
   }
   CHECK(unclean == 0);
+  CHECK(hook_calls == kChecks);
+  CHECK_FALSE(hook_failed);
+  internal::SetLiveCheckHook(nullptr);
 
   // The command line says the same, with exit code 0.
   constexpr int kToolChecks = 10;

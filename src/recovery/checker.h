@@ -3,6 +3,7 @@
 #define ATOMAP_SRC_RECOVERY_CHECKER_H_
 
 #include <cstdint>
+#include <functional>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
@@ -22,6 +23,12 @@ using PinVersion = absl::FunctionRef<absl::StatusOr<Snapshot>(std::uint32_t atom
 // made, as by any reader.
 absl::StatusOr<CheckReport> CheckDomain(DomainImpl& domain, const CheckOptions& options,
                                         PinVersion pin);
+
+// For tests: called on the checking thread by a check of a live domain after atom `atom`'s
+// version is pinned and before it is walked (a test lets writers free and reuse memory there).
+// Set it only while no check runs. An empty function removes it.
+using LiveCheckHook = std::function<void(std::uint32_t atom)>;
+void SetLiveCheckHook(LiveCheckHook hook);
 
 // The backstop of crash recovery: when a writable Open found no other handle attached and the
 // domain was not closed cleanly, frees everything no root reaches and no live participant holds
