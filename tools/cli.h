@@ -120,6 +120,7 @@ struct LoadArgs {
 struct CheckArgs {
   CommonArgs common;
   bool repair = false;
+  double wait_seconds = 0;  // --wait: how long to wait for the domain to itself
 };
 struct WatchArgs {
   CommonArgs common;

@@ -371,13 +371,20 @@ absl::Status RunCheck(const CheckArgs& args) {
   } else if (!domain.ok()) {
     return domain.status();
   } else {
-    absl::StatusOr<CheckReport> checked = domain->check(CheckOptions{.repair = args.repair});
+    if (args.wait_seconds > 0 && !args.common.json) {
+      std::fprintf(stderr, "check: waiting up to %g s for %s to itself\n", args.wait_seconds,
+                   domain->path().c_str());
+    }
+    absl::StatusOr<CheckReport> checked = domain->check(
+        CheckOptions{.repair = args.repair,
+                     .wait_for_exclusive = absl::Seconds(args.wait_seconds)});
     if (!checked.ok()) return checked.status();
     report = *std::move(checked);
     problems = report.problems;
     // The structural audit bounds-checks every offset; only a version it passed is safe to
-    // walk with the ordinary (unchecked) readers.
-    if (problems.empty()) entries_walked = WalkAtoms(*domain, problems);
+    // walk with the ordinary (unchecked) readers, and on a live domain the current version may
+    // already be another one.
+    if (problems.empty() && report.space_checked) entries_walked = WalkAtoms(*domain, problems);
   }
 
   const std::string& path = domain.ok() ? domain->path() : args.common.path;
@@ -392,20 +399,30 @@ absl::Status RunCheck(const CheckArgs& args) {
                    {"pending_bytes", report.pending_bytes},
                    {"unused_bytes", report.unused_bytes},
                    {"in_flight_bytes", report.in_flight_bytes},
-                   {"leaked_bytes", report.leaked_bytes}});
+                   {"leaked_bytes", report.leaked_bytes},
+                   {"space_checked", report.space_checked},
+                   {"atoms_checked", report.atoms_checked},
+                   {"others_attached", report.others_attached},
+                   {"skipped", report.skipped}});
   } else {
     for (const std::string& problem : problems) std::printf("problem: %s\n", problem.c_str());
-    std::printf("%s: %s; %llu entries walked; bytes: %llu reachable, %llu free, %llu pending, "
-                "%llu unused, %llu in flight, %llu leaked%s\n",
-                path.c_str(), problems.empty() ? "clean" : "PROBLEMS FOUND",
-                static_cast<unsigned long long>(entries_walked),
-                static_cast<unsigned long long>(report.reachable_bytes),
-                static_cast<unsigned long long>(report.free_bytes),
-                static_cast<unsigned long long>(report.pending_bytes),
-                static_cast<unsigned long long>(report.unused_bytes),
-                static_cast<unsigned long long>(report.in_flight_bytes),
-                static_cast<unsigned long long>(report.leaked_bytes),
-                args.repair ? " (repair requested)" : "");
+    if (!report.space_checked) {
+      std::printf("%s\n%s: %s; %u atoms checked under a pin\n", report.skipped.c_str(),
+                  path.c_str(), problems.empty() ? "clean" : "PROBLEMS FOUND",
+                  report.atoms_checked);
+    } else {
+      std::printf("%s: %s; %llu entries walked; bytes: %llu reachable, %llu free, %llu pending, "
+                  "%llu unused, %llu in flight, %llu leaked%s\n",
+                  path.c_str(), problems.empty() ? "clean" : "PROBLEMS FOUND",
+                  static_cast<unsigned long long>(entries_walked),
+                  static_cast<unsigned long long>(report.reachable_bytes),
+                  static_cast<unsigned long long>(report.free_bytes),
+                  static_cast<unsigned long long>(report.pending_bytes),
+                  static_cast<unsigned long long>(report.unused_bytes),
+                  static_cast<unsigned long long>(report.in_flight_bytes),
+                  static_cast<unsigned long long>(report.leaked_bytes),
+                  args.repair ? " (repair requested)" : "");
+    }
   }
   if (problems.empty()) return absl::OkStatus();
   return WithExitCode(

@@ -79,6 +79,9 @@ int Main(int argc, char** argv) {
   c = app.add_subcommand("check", "verify the domain (exit 1 if problems are found)");
   AddCommonOptions(*c, check.common, false);
   c->add_flag("--repair", check.repair, "free leaked blocks (needs the domain to itself)");
+  c->add_option("--wait", check.wait_seconds,
+                "wait up to SECONDS for the domain to itself (full check; needed by --repair)")
+      ->check(CLI::Range(0.0, 86400.0));
   c->add_flag("--read-only", check.common.read_only, "map the file read-only");
   c->callback([&] { run = [&] { return RunCheck(check); }; });
 

@@ -123,9 +123,11 @@ class Domain {
   absl::StatusOr<Atom> atom(std::string_view name);
 
   // Verifies the domain's structure and space accounting (see atomap/check.h); problems found
-  // are data in the report, not errors. With options.repair, frees leaked blocks and rebuilds
-  // the free lists. Errors: FailedPrecondition (repair on a read-only domain, or with other
-  // handles attached).
+  // are data in the report, not errors. With other handles attached, only each atom's pinned
+  // version is verified (CheckReport::space_checked is false). With options.repair, frees
+  // leaked blocks and rebuilds the free lists. Errors: FailedPrecondition (repair on a
+  // read-only domain, or with other handles attached; a read-only check of a domain that live
+  // participants may be writing).
   absl::StatusOr<CheckReport> check(const CheckOptions& options = {});
 
   // Writes everything this domain's file holds to stable storage (fdatasync): every version

@@ -13,9 +13,18 @@
 //       chain by the takeover) can be freed: no pin can reach it any more.
 //  (C4) Crash during repair: each step leaks rather than duplicates (see RebuildSharedLists and
 //       RecoverDeadSlot); the next sweep finds what was left.
+//  (C5) A problem is reported only from what cannot change under the checker: the whole domain
+//       while this handle is alone (the exclusive attach lock) or the caller vouches that the
+//       others are idle; otherwise only each atom's version, walked under a pin of this thread
+//       (EpochTable: nothing retired after the pin is freed while it lasts), and the free
+//       lists, retire lists and the bump pointer (which writers change all the time) are not
+//       looked at. A read-only handle can neither pin nor take the lock exclusive: it audits
+//       only while no slot has a live owner in another process, before and after (SlotCensus),
+//       and refuses otherwise (this process's own handles are the caller's: REQUIRES).
 //
 // Memory ordering: none of its own beyond the lock; list heads are read with 8-byte loads, the
-// orphan chain is taken with TakeOrphanBatches (its edge (2)).
+// orphan chain is taken with TakeOrphanBatches (its edge (2)). A live check reads roots through
+// Atom::load (atom.cc (1)), and slot heads with relaxed loads (the lock is the truth, S2).
 #include "recovery/checker.h"
 
 #include <fcntl.h>
@@ -23,16 +32,19 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "alloc/allocator.h"
 #include "arena/file_locks.h"
 #include "common/crash_point.h"
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "domain/slot_recovery.h"
+#include "hamt/access.h"
 #include "recovery/holders_walk.h"
 #include "recovery/trie_check.h"
 
@@ -48,11 +60,17 @@ AllocatorState& StateOf(DomainImpl& domain) {
   return *domain.allocator_state();
 }
 
+std::string AtomLabel(std::uint32_t atom, std::string_view name) {
+  return absl::StrFormat("atom %d '%s'", atom,
+                         absl::CHexEscape(absl::string_view(name.data(), name.size())));
+}
+
 struct Audit {
   SpaceMap space;
   SpaceTotals totals;
   std::vector<std::string> problems;
   bool versions_damaged = false;
+  std::uint32_t atoms = 0;
 };
 
 // Reads the whole domain into an Audit. `include_free_slots`: count what free slots' areas
@@ -83,8 +101,9 @@ Audit RunAudit(DomainImpl& domain, bool include_free_slots) {
   domain.atoms().ForEach([&](std::uint32_t atom, std::string_view name) {
     const std::size_t before = audit.problems.size();
     const Offset root = Shared(domain.atoms().RootWord(atom)).load(kAcquire);
-    CheckVersion(versions, root, absl::StrFormat("atom %d '%s'", atom, absl::CHexEscape(absl::string_view(name.data(), name.size()))));
+    CheckVersion(versions, root, AtomLabel(atom, name));
     if (audit.problems.size() != before) audit.versions_damaged = true;
+    ++audit.atoms;
   });
   CheckContext ctx{domain.arena(), data_begin, bump, domain.hasher(), audit.space, audit.problems};
   WalkSharedFreeLists(ctx, state);
@@ -103,6 +122,7 @@ Audit RunAudit(DomainImpl& domain, bool include_free_slots) {
 CheckReport ReportOf(const Audit& audit, bool alone) {
   CheckReport report;
   report.problems = audit.problems;
+  report.atoms_checked = audit.atoms;
   report.reachable_bytes = audit.totals.by_holder[static_cast<int>(Holder::kReachable)];
   report.free_bytes = audit.totals.by_holder[static_cast<int>(Holder::kSharedFree)] +
                       audit.totals.by_holder[static_cast<int>(Holder::kCachedFree)];
@@ -120,6 +140,21 @@ CheckReport ReportOf(const Audit& audit, bool alone) {
   return report;
 }
 
+// Calls `attempt` until it yields true or an error, or `wait` has passed; backs off from 1 ms
+// to 100 ms between attempts. Returns the last result.
+template <typename Attempt>
+absl::StatusOr<bool> RetryWithin(absl::Duration wait, Attempt attempt) {
+  const absl::Time deadline = absl::Now() + wait;
+  absl::Duration pause = absl::Milliseconds(1);
+  for (;;) {
+    absl::StatusOr<bool> done = attempt();
+    const absl::Duration left = deadline - absl::Now();
+    if (!done.ok() || *done || left <= absl::ZeroDuration()) return done;
+    absl::SleepFor(std::min(pause, left));
+    pause = std::min(pause * 2, absl::Milliseconds(100));
+  }
+}
+
 // Holds the attach lock exclusively while it lives, or reports that others are attached.
 class ExclusiveAttach {
  public:
@@ -130,6 +165,11 @@ class ExclusiveAttach {
     absl::StatusOr<bool> alone = TryLockByte(fd_, kAttachedLockByte, LockMode::kExclusive);
     held_ = alone.ok() && *alone;
     return alone;
+  }
+  // Acquire, retried until `wait` has passed (polling: a blocking conversion of two waiting
+  // checkers' shared locks would deadlock, and OFD locks have no deadlock detection).
+  absl::StatusOr<bool> AcquireWithin(absl::Duration wait) {
+    return RetryWithin(wait, [this] { return Acquire(); });
   }
   ~ExclusiveAttach() {
     if (held_) (void)LockByte(fd_, kAttachedLockByte, LockMode::kShared);  // converts back
@@ -221,13 +261,112 @@ void ForgetAllButVersions(DomainImpl& domain, const Audit& audit) {
   if (new_bump != old_bump) Shared(bump).store(new_bump, kRelease);
 }
 
-absl::StatusOr<CheckReport> Repair(DomainImpl& domain) {
+// Who may be writing: each slot's state and owner token, and whether a description other than
+// this handle's holds its lock (F_OFD_GETLK, which needs no write access and takes nothing).
+// Two equal censuses with no live owner mean no participant wrote in between: a writer holds
+// its slot's lock while it writes (S2), and a claim raises the token (S3).
+struct SlotCensus {
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> heads;  // (state, owner_token) per slot
+  std::uint32_t others_live = 0;  // slots whose lock another process holds (or is claiming)
+
+  static SlotCensus Take(const DomainImpl& domain) {
+    SlotCensus census;
+    const SlotTable& slots = domain.slots();
+    const int fd = domain.arena().fd();
+    for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
+      SlotHead& head = slots.Head(slot);
+      const std::uint32_t state = Shared(head.state).load(kAcquire);
+      census.heads.emplace_back(state, Shared(head.owner_token).load(kRelaxed));
+      if (fd < 0 || !LockHeldElsewhere(fd, SlotLockByte(slot))) continue;
+      // A free slot whose lock is held is being claimed: its owner_pid is not written yet.
+      if (state != static_cast<std::uint32_t>(SlotState::kOwned) ||
+          Shared(head.owner_pid).load(kRelaxed) != static_cast<std::uint32_t>(getpid())) {
+        ++census.others_live;
+      }
+    }
+    return census;
+  }
+  bool operator==(const SlotCensus& other) const { return heads == other.heads; }
+
+ private:
+  // True (also when the kernel cannot say) if another description holds a lock on `byte`.
+  static bool LockHeldElsewhere(int fd, off_t byte) {
+    struct flock probe = {};
+    probe.l_type = F_WRLCK;
+    probe.l_whence = SEEK_SET;
+    probe.l_start = byte;
+    probe.l_len = 1;
+    return fcntl(fd, F_OFD_GETLK, &probe) != 0 || probe.l_type != F_UNLCK;
+  }
+};
+
+LiveCheckHook& TheLiveCheckHook() {
+  static LiveCheckHook* hook = new LiveCheckHook();
+  return *hook;
+}
+
+// C5: with others attached, each atom's version walked under a pin; no space accounting.
+absl::StatusOr<CheckReport> CheckPinnedVersions(DomainImpl& domain, PinVersion pin) {
+  CheckReport report;
+  report.space_checked = false;
+  absl::Status failed;
+  domain.atoms().ForEach([&](std::uint32_t atom, std::string_view name) {
+    if (!failed.ok()) return;
+    absl::StatusOr<Snapshot> pinned = pin(atom);  // refreshes the mapping after its root load
+    if (!pinned.ok()) {
+      failed = pinned.status();
+      return;
+    }
+    if (TheLiveCheckHook()) TheLiveCheckHook()(atom);
+    SpaceMap blocks;  // not accounted: the rest of the region is changing
+    CheckContext ctx{domain.arena(), domain.data_begin(), domain.arena().mapped_size(),
+                     domain.hasher(), blocks, report.problems};
+    CheckVersion(ctx, MapAccess::Version(pinned->map()), AtomLabel(atom, name));
+    ++report.atoms_checked;
+  });
+  if (!failed.ok()) return failed;
+  report.others_attached = SlotCensus::Take(domain).others_live;
+  report.skipped = absl::StrFormat(
+      "space accounting skipped: the domain is open elsewhere (%d participant slots in use by "
+      "other processes); each atom's current version was checked under a pin. Run check when "
+      "the domain is idle, or wait for it (atomap check --wait)",
+      report.others_attached);
+  return report;
+}
+
+// C5 for a read-only handle: a full audit while nobody can write, else a refusal.
+absl::StatusOr<CheckReport> CheckReadOnly(DomainImpl& domain, const CheckOptions& options) {
+  if (options.others_idle) return ReportOf(RunAudit(domain, true), /*alone=*/false);
+  SlotCensus before;
+  (void)RetryWithin(options.wait_for_exclusive, [&]() -> absl::StatusOr<bool> {
+    before = SlotCensus::Take(domain);
+    return before.others_live == 0;  // this process's own handles: the REQUIRES of CheckDomain
+  });
+  const auto refuse = [&](const char* why) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: a read-only check cannot verify a domain that is being written (%s): it can "
+        "neither pin what it reads nor keep writers out. Check without --read-only, or when the "
+        "writers are gone",
+        domain.path(), why));
+  };
+  if (before.others_live != 0) {
+    return refuse(absl::StrFormat("%d participant slots have live owners in other processes",
+                                  before.others_live).c_str());
+  }
+  Audit audit = RunAudit(domain, /*include_free_slots=*/true);
+  if (!(SlotCensus::Take(domain) == before)) return refuse("a writer attached during the check");
+  return ReportOf(audit, /*alone=*/false);
+}
+
+absl::StatusOr<CheckReport> Repair(DomainImpl& domain, absl::Duration wait) {
   ExclusiveAttach exclusive(domain);
-  absl::StatusOr<bool> alone = exclusive.Acquire();
+  absl::StatusOr<bool> alone = exclusive.AcquireWithin(wait);
   if (!alone.ok()) return alone.status();
   if (!*alone) {
-    return absl::FailedPreconditionError(
-        domain.path() + ": repair needs the domain to itself; other handles are attached");
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: repair needs the domain to itself; other handles are attached (%d participant "
+        "slots in use by other processes): stop them, or wait for them (atomap check --wait)",
+        domain.path(), SlotCensus::Take(domain).others_live));
   }
   TakeOverDeadSlots(domain);
   // C3: alone, so nobody can hold anything the orphans list: they become gaps, hence free.
@@ -249,19 +388,23 @@ absl::StatusOr<CheckReport> Repair(DomainImpl& domain) {
 
 }  // namespace
 
-absl::StatusOr<CheckReport> CheckDomain(DomainImpl& domain, const CheckOptions& options) {
+void SetLiveCheckHook(LiveCheckHook hook) { TheLiveCheckHook() = std::move(hook); }
+
+absl::StatusOr<CheckReport> CheckDomain(DomainImpl& domain, const CheckOptions& options,
+                                        PinVersion pin) {
   if (options.repair && domain.read_only())
     return absl::FailedPreconditionError(domain.path() + ": repair needs a writable domain");
   // The lists may reach space another process grew since this one last mapped.
   (void)domain.arena().Refresh();
-  if (options.repair) return Repair(domain);
+  if (options.repair) return Repair(domain, options.wait_for_exclusive);
+  if (domain.read_only()) return CheckReadOnly(domain, options);
   ExclusiveAttach exclusive(domain);  // held for the audit: nobody attaches meanwhile
-  bool alone = false;
-  if (!domain.read_only()) {
-    absl::StatusOr<bool> got = exclusive.Acquire();
-    alone = got.ok() && *got;
+  absl::StatusOr<bool> got = exclusive.AcquireWithin(options.wait_for_exclusive);
+  const bool alone = got.ok() && *got;  // a lock error: assume others are there
+  if (alone || options.others_idle) {
+    return ReportOf(RunAudit(domain, /*include_free_slots=*/true), alone);
   }
-  return ReportOf(RunAudit(domain, /*include_free_slots=*/true), alone);
+  return CheckPinnedVersions(domain, pin);  // C5
 }
 
 }  // namespace atomap::internal
@@ -273,7 +416,7 @@ void SweepIfAloneAfterCrash(DomainImpl& domain) {
   (void)domain.arena().Refresh();
   // Another process may have attached since Open found us alone: then Repair refuses, and the
   // sweep waits for the next process that finds itself alone.
-  (void)Repair(domain);
+  (void)Repair(domain, absl::ZeroDuration());
 }
 
 }  // namespace atomap::internal
