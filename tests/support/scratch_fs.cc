@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -30,6 +31,16 @@ std::string MakeTempDirectory(const char* prefix) {
                         "XXXXXX";
   if (mkdtemp(pattern.data()) == nullptr) return "";
   return pattern;
+}
+
+// Once per test process: its own mount namespace, so that a test killed by a timeout leaves no
+// mount behind (the namespace, and every mount in it, dies with the process's last child).
+// Where that is refused, the mounts live in the shared namespace and only the destructor
+// removes them.
+void EnterPrivateMountNamespace() {
+  static const bool entered = unshare(CLONE_NEWNS) == 0 &&
+                              mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+  (void)entered;
 }
 
 }  // namespace
@@ -82,6 +93,7 @@ std::unique_ptr<ScratchFs> ScratchFs::Mount(Kind kind, std::uint64_t bytes, std:
     *why_not = "not running as root: cannot mount a small file system to fill";
     return nullptr;
   }
+  EnterPrivateMountNamespace();
   std::unique_ptr<ScratchFs> fs(new ScratchFs());
   fs->kind_ = kind;
   fs->dir_ = MakeTempDirectory("atomap-fs-");
@@ -98,27 +110,25 @@ std::unique_ptr<ScratchFs> ScratchFs::Mount(Kind kind, std::uint64_t bytes, std:
     fs->mounted_ = true;
     return fs;
   }
-  fs->image_ = fs->dir_ + ".img";
-  const int fd = open(fs->image_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 || ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+  // mount -o loop attaches the image with autoclear: the loop device detaches itself when the
+  // mount goes, and the image is unlinked at once (the loop device holds it open), so nothing
+  // outlives the mount, which itself dies with this process's private mount namespace.
+  const std::string image = fs->dir_ + ".img";
+  const int fd = open(image.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  const bool sized = fd >= 0 && ftruncate(fd, static_cast<off_t>(bytes)) == 0;
+  if (fd >= 0) close(fd);
+  if (!sized) {
     *why_not = std::string("creating the ext4 image: ") + std::strerror(errno);
-    if (fd >= 0) close(fd);
+    unlink(image.c_str());
     return nullptr;
   }
-  close(fd);
-  const ProgramResult mkfs = RunProgram({"/sbin/mkfs.ext4", "-q", "-F", fs->image_});
-  if (mkfs.status != 0) {
-    *why_not = "mkfs.ext4 is not available or failed: " + mkfs.err;
-    return nullptr;
-  }
-  const ProgramResult losetup = RunProgram({"/sbin/losetup", "--find", "--show", fs->image_});
-  if (losetup.status != 0 || losetup.out.empty()) {
-    *why_not = "losetup found no free loop device: " + losetup.err;
-    return nullptr;
-  }
-  fs->loop_ = losetup.out.substr(0, losetup.out.find('\n'));
-  if (mount(fs->loop_.c_str(), fs->dir_.c_str(), "ext4", 0, nullptr) != 0) {
-    *why_not = std::string("mount of the ext4 image: ") + std::strerror(errno);
+  const ProgramResult mkfs = RunProgram({"/sbin/mkfs.ext4", "-q", "-F", image});
+  const ProgramResult mounted =
+      mkfs.status == 0 ? RunProgram({"/bin/mount", "-t", "ext4", "-o", "loop", image, fs->dir_})
+                       : mkfs;
+  unlink(image.c_str());
+  if (mounted.status != 0) {
+    *why_not = "mkfs.ext4 or mount -o loop failed (no loop devices here?): " + mounted.err;
     return nullptr;
   }
   fs->mounted_ = true;
@@ -127,8 +137,6 @@ std::unique_ptr<ScratchFs> ScratchFs::Mount(Kind kind, std::uint64_t bytes, std:
 
 ScratchFs::~ScratchFs() {
   if (mounted_ && umount2(dir_.c_str(), 0) != 0) umount2(dir_.c_str(), MNT_DETACH);
-  if (!loop_.empty()) RunProgram({"/sbin/losetup", "-d", loop_});
-  if (!image_.empty()) unlink(image_.c_str());
   if (!dir_.empty()) rmdir(dir_.c_str());
 }
 

@@ -1,7 +1,8 @@
 // Environments for edge tests that need root: a small tmpfs or loop-mounted ext4 file system
 // (to fill up), another user's identity, and a way to run a program and collect how it ended.
-// Every resource is released by a destructor (unmount, loop device detached, image removed),
-// so a failing test leaves nothing mounted behind.
+// Every resource is released by a destructor (unmount; the loop device detaches itself and the
+// image is already unlinked), and the mounts live in the test process's own mount namespace, so
+// even a test killed by a timeout leaves nothing mounted behind.
 #ifndef ATOMAP_TESTS_SUPPORT_SCRATCH_FS_H_
 #define ATOMAP_TESTS_SUPPORT_SCRATCH_FS_H_
 
@@ -41,8 +42,6 @@ class ScratchFs {
   ScratchFs() = default;
   Kind kind_ = Kind::kTmpfs;
   std::string dir_;
-  std::string image_;  // ext4: the image file
-  std::string loop_;   // ext4: the loop device
   bool mounted_ = false;
 };
 
