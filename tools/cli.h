@@ -43,6 +43,7 @@ struct CommonArgs {
   bool hex = false;           // keys and values as hexadecimal
   bool shm = false;           // the domain lives in shared memory (/dev/shm/atomap.<path>)
   bool read_only = false;     // map read-only (only for files nobody writes meanwhile)
+  bool allow_foreign = false; // write even to a domain another user owns (allow_foreign_owner)
 };
 
 // Opens the existing domain named by `args` (never creates one). Errors name the file; a

@@ -17,6 +17,8 @@ void AddCommonOptions(CLI::App& command, CommonArgs& args, bool with_atom) {
   if (with_atom) command.add_option("--atom", args.atom, "the atom (default: \"default\")");
   command.add_flag("--json", args.json, "machine-readable output (JSON)");
   command.add_flag("--shm", args.shm, "PATH names a shared-memory domain (/dev/shm/atomap.PATH)");
+  command.add_flag("--allow-foreign", args.allow_foreign,
+                   "open for writing even a domain that another user owns (docs/cli.md)");
 }
 
 int Main(int argc, char** argv) {

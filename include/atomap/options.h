@@ -64,6 +64,20 @@ struct Options {
   std::uint32_t atom_capacity = 4096;
   // Open the path even if it is a symbolic link (off: a symlink at the path is an error).
   bool follow_symlinks = false;
+  // Open for writing a domain whose file is owned by another user. Off (the default), a writable
+  // open (read_only false) of an existing file or shared-memory domain whose owner is not this
+  // process's effective user fails with PermissionDenied naming the file, its owner and its
+  // mode, before anything is read from or written to it. Read-only opens are never refused
+  // (reading other users' domains is what shared configuration is for); creating is not either
+  // (the creator owns what it creates, and creating never follows a symbolic link).
+  // Why the owner alone, whatever the mode bits: its owner can read everything a writer stores
+  // (a secret written by root into /dev/shm/atomap.x that user nobody planted, mode 0666 or
+  // 0600 alike: the owner can chmod it at will) and change the file under the writer's feet;
+  // group and other bits only add more such users. Files you own keep the mode you gave them
+  // (permissions). Set this only when the owner is trusted, e.g. a domain shared by a group of
+  // service accounts, or root repairing a user's file (sshd's StrictModes and PostgreSQL's
+  // data-directory check refuse the same way).
+  bool allow_foreign_owner = false;
   // Per handle: how durable this handle's swaps are (see Durability). Files only; shared-memory
   // and in-process domains do not outlive the machine's power anyway.
   Durability durability = Durability::kProcessCrash;

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_format.h"
 #include "arena/file_locks.h"
+#include "arena/file_space.h"
 #include "common/crash_point.h"
 #include "common/shared_atomic.h"
 
@@ -121,32 +122,15 @@ std::uint64_t Arena::GrowTarget(std::uint64_t min_size) const {
   return std::min(target, max_size_);
 }
 
-absl::Status Arena::ExtendFile(std::uint64_t new_size) {
-  struct stat st;
-  if (fstat(fd_, &st) != 0) {
-    return absl::InternalError(absl::StrFormat("%s: fstat failed: %s", path_, std::strerror(errno)));
-  }
-  const auto length = static_cast<std::uint64_t>(st.st_size);
-  if (length >= new_size) return absl::OkStatus();
-  // fallocate reserves the blocks now, so a full disk is an error here rather than a SIGBUS
-  // later when a page of a sparse file is first written through the mapping. It never shrinks.
-  if (fallocate(fd_, 0, static_cast<off_t>(length), static_cast<off_t>(new_size - length)) == 0) {
-    return absl::OkStatus();
-  }
-  if (errno == ENOSPC || errno == EDQUOT) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "%s: no space left on the device to grow the domain to %d bytes", path_, new_size));
-  }
-  if (errno != EOPNOTSUPP) {
-    return absl::InternalError(
-        absl::StrFormat("%s: fallocate failed: %s", path_, std::strerror(errno)));
-  }
-  // File systems without fallocate: extend sparsely (a full disk then shows as SIGBUS).
-  if (ftruncate(fd_, static_cast<off_t>(new_size)) != 0) {
-    return absl::InternalError(
-        absl::StrFormat("%s: ftruncate failed: %s", path_, std::strerror(errno)));
-  }
-  return absl::OkStatus();
+absl::Status Arena::ExtendFile(std::uint64_t published, std::uint64_t new_size) {
+  // Every byte up to new_size gets real blocks now, so that a full disk is an error here rather
+  // than a SIGBUS later, when a page of the mapping is first written. From the published size,
+  // not from the file's length: bytes past the published size belong to no one yet (I3), and a
+  // grower killed part-way may have left holes there. Where the file system has no fallocate,
+  // zeros are written (nobody stores past the published size, so nothing is overwritten).
+  return AllocateFileRange(fd_, published, new_size - published, path_,
+                           absl::StrFormat("growing the domain to %d bytes", new_size),
+                           ZeroFill::kAllowed);
 }
 
 absl::Status Arena::Grow(std::uint64_t min_size) {
@@ -170,7 +154,7 @@ absl::Status Arena::Grow(std::uint64_t min_size) {
   ScopedByteLock unlock(fd_, kGrowLockByte);
   std::uint64_t published = SharedSize();
   if (published < min_size) {
-    if (absl::Status s = ExtendFile(target); !s.ok()) return s;
+    if (absl::Status s = ExtendFile(published, target); !s.ok()) return s;
     // The file is longer than the published size (allocators grow against the published size).
     ATOMAP_CRASH_POINT(kGrowAfterExtend);
     published = target;

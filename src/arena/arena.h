@@ -10,6 +10,9 @@
 //       word is bound, except just after MapFile, which maps the file's length: a grower killed
 //       after extending the file but before publishing leaves it longer than the domain. So
 //       allocation decisions compare with SharedSize(), never with mapped_size().
+//  (I4) Every byte below the shared size has real blocks (fallocate, or zeros written where the
+//       file system has none): a store through the mapping never meets a hole, so a full disk
+//       is Grow's ResourceExhausted, never a SIGBUS. Growth allocates before it publishes (I2).
 //
 // Memory ordering
 //  (1) Grow(): release store of the shared size word after the file is extended;
@@ -100,7 +103,9 @@ class Arena {
  private:
   Arena(std::uint8_t* base, std::uint64_t max_size, int fd, std::string path, bool writable);
   absl::Status MapUpTo(std::uint64_t size);              // REQUIRES: map_mu_ held
-  absl::Status ExtendFile(std::uint64_t new_size);       // REQUIRES: grow lock held
+  // Allocates [published, new_size) of the file. REQUIRES: grow lock held; published is the
+  // shared size read under it.
+  absl::Status ExtendFile(std::uint64_t published, std::uint64_t new_size);
   std::uint64_t GrowTarget(std::uint64_t min_size) const;
 
   std::uint8_t* const base_;

@@ -14,6 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "arena/file_space.h"
 #include "common/hash.h"
 
 namespace atomap::internal {
@@ -129,9 +130,15 @@ absl::Status InitializeDomain(const TempFile& temp, const Header& header,
                               std::uint32_t permissions, const std::string& path) {
   // Exactly the requested mode, whatever the umask.
   if (fchmod(temp.fd, permissions & 07777) != 0) return ErrnoStatus(errno, path, "fchmod");
-  // The regions are zero: the file's new bytes read as zero.
-  if (ftruncate(temp.fd, static_cast<off_t>(header.size)) != 0) {
-    return ErrnoStatus(errno, path, "sizing the new domain");
+  // Every byte of the new domain (header, tables: all outside the data region) gets real blocks
+  // before anything else, never a hole (Arena I4): a first store into a slot or an atom record
+  // on a full disk would otherwise be a SIGBUS. The regions are zero, as new bytes read.
+  if (absl::Status s = AllocateFileRange(
+          temp.fd, 0, header.size, path,
+          absl::StrFormat("creating the domain's %d bytes of header and tables", header.size),
+          ZeroFill::kAllowed);
+      !s.ok()) {
+    return s;
   }
   const std::unique_ptr<InitialPrefix> prefix = MakeInitialPrefix(header);
   if (absl::Status s = WriteAll(temp.fd, prefix->bytes, sizeof prefix->bytes, path); !s.ok()) {
@@ -139,6 +146,50 @@ absl::Status InitializeDomain(const TempFile& temp, const Header& header,
   }
   if (fsync(temp.fd) != 0) return ErrnoStatus(errno, path, "fsync of the new domain");
   return absl::OkStatus();
+}
+
+// The rule of Options::allow_foreign_owner: a writable open of a file owned by another user is
+// refused. Checked on the open descriptor, so it is the file that will be mapped.
+absl::Status CheckOwner(int fd, const std::string& path, const Options& options) {
+  if (options.read_only || options.allow_foreign_owner) return absl::OkStatus();
+  struct stat st;
+  if (fstat(fd, &st) != 0) return ErrnoStatus(errno, path, "fstat");
+  const uid_t self = geteuid();
+  if (st.st_uid == self) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrFormat(
+      "%s: owned by another user (uid %d, mode %04o), not by this process's (uid %d): refusing "
+      "to open it for writing, since its owner can read and change everything written there; "
+      "open it read-only, or allow a trusted owner explicitly (Options::allow_foreign_owner, "
+      "atomap --allow-foreign)",
+      path, st.st_uid, st.st_mode & 07777, self));
+}
+
+// A writable open of an existing file: gives the header and tables real blocks where they are
+// holes (created by an older version that left them sparse, or copied sparsely), so that
+// claiming a slot or creating an atom on a full disk is this error rather than a SIGBUS.
+// Allocating what is already allocated changes nothing. Without fallocate nothing can be done
+// safely here (zeros written now could overwrite another process's stores).
+absl::Status BackTables(int fd, const Header& header, const std::string& path) {
+  // The usual case costs one fstat: a file whose allocated blocks cover its length has no hole
+  // (the fallocate below would take ~0.3 ms for the default tables on tmpfs, which walks pages).
+  struct stat st;
+  if (fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_blocks) * 512 >=
+                                 static_cast<std::uint64_t>(st.st_size)) {
+    return absl::OkStatus();
+  }
+  return AllocateFileRange(
+      fd, 0, header.data_begin, path,
+      absl::StrFormat("the domain's %d bytes of header and tables", header.data_begin),
+      ZeroFill::kNever);
+}
+
+// An existing domain file just opened: its owner, its header, and (for writing) its tables' blocks.
+absl::StatusOr<Header> VetExisting(int fd, const std::string& path, const Options& options) {
+  if (absl::Status s = CheckOwner(fd, path, options); !s.ok()) return s;
+  absl::StatusOr<Header> header = ReadHeader(fd, path);
+  if (!header.ok() || options.read_only) return header;
+  if (absl::Status s = BackTables(fd, *header, path); !s.ok()) return s;
+  return header;
 }
 
 // Links the complete file at `path`. Returns false if something is already there.
@@ -250,7 +301,7 @@ absl::StatusOr<DomainFile> OpenOrCreateDomainFile(const std::string& path, const
   for (int attempt = 0; attempt < kMaxOpenAttempts; ++attempt) {
     const int fd = open(path.c_str(), flags);
     if (fd >= 0) {
-      absl::StatusOr<Header> header = ReadHeader(fd, path);
+      absl::StatusOr<Header> header = VetExisting(fd, path, options);
       if (!header.ok()) {
         close(fd);
         return header.status();

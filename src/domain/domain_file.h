@@ -30,6 +30,9 @@ absl::StatusOr<std::string> DomainFilePath(std::string_view path, DomainKind kin
 
 // Opens the domain file at `file_path`, creating it if missing and allowed. Validates an existing
 // file before writing anything to it; on error the file is unchanged.
+// A writable open of a file that another user owns is PermissionDenied unless
+// options.allow_foreign_owner; a writable open allocates the header and tables where they are
+// holes (ResourceExhausted on a full disk).
 absl::StatusOr<DomainFile> OpenOrCreateDomainFile(const std::string& file_path,
                                                   const Options& options);
 
