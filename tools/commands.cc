@@ -19,7 +19,6 @@
 #include "atomap/check.h"
 #include "atomap/watcher.h"
 #include "cli.h"
-#include "common/layout.h"
 #include "domain/domain_file.h"
 #include "domain/domain_impl.h"
 #include "hamt/transient.h"
@@ -48,17 +47,6 @@ Entries SortedEntries(const Map& map) {
   map.ForEach([&](std::string_view key, std::string_view value) { entries.emplace_back(key, value); });
   std::sort(entries.begin(), entries.end());
   return entries;
-}
-
-// What the library would refuse in a put, checked before anything is created or changed: a
-// rejected command must not leave a new, empty atom behind.
-absl::Status CheckAtomName(std::string_view name) {
-  if (name.empty() || name.size() > internal::kMaxAtomNameBytes) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "atom \"%s\": an atom name has 1 to %d bytes; this one has %d", Printable(name),
-        internal::kMaxAtomNameBytes, name.size()));
-  }
-  return absl::OkStatus();
 }
 
 // {"atom"|"atom_hex": ..., "version": ...}: what put, del and load print with --json.
@@ -269,7 +257,8 @@ absl::Status RunPut(const KeyValueArgs& args) {
   if (!key.ok()) return key.status();
   absl::StatusOr<std::string> value = ArgumentBytes(args.common, args.value, "value");
   if (!value.ok()) return value.status();
-  if (absl::Status s = CheckAtomName(args.common.atom); !s.ok()) return s;
+  // The key and value are checked before anything is created: a rejected put must not leave a
+  // new, empty atom behind. (A bad atom name is refused by the library before it creates one.)
   if (absl::Status s = internal::hamt::CheckKeyValue(*key, *value); !s.ok()) return s;
   absl::StatusOr<Domain> domain = OpenExistingDomain(args.common);
   if (!domain.ok()) return domain.status();
@@ -336,10 +325,10 @@ absl::Status RunDump(const CommonArgs& args) {
 }
 
 absl::Status RunLoad(const LoadArgs& args) {
-  // Parse everything before touching the domain: a bad line publishes nothing.
+  // Parse and check everything before touching the domain: a bad line publishes nothing and
+  // creates no atom.
   absl::StatusOr<std::map<std::string, std::string>> entries = ReadEntries(std::cin);
   if (!entries.ok()) return entries.status();
-  if (absl::Status s = CheckAtomName(args.common.atom); !s.ok()) return s;
   absl::StatusOr<Domain> domain = OpenExistingDomain(args.common);
   if (!domain.ok()) return domain.status();
   absl::StatusOr<Atom> atom = domain->atom(args.common.atom);
