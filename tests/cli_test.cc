@@ -1,14 +1,22 @@
 // Tests of the atomap command-line tool: runs the built binary (ATOMAP_TOOL_PATH) and checks
 // its output, exit codes and JSON schemas. Every wait is on a pipe or a child's exit.
 #include <poll.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "atomap/domain.h"
@@ -31,10 +39,16 @@ struct ToolResult {
   std::string err;
 };
 
+// What a run of the tool gets besides its arguments.
+struct ToolSetup {
+  std::vector<std::pair<std::string, std::string>> env;  // set in the child before exec
+  rlim_t address_space = 0;  // RLIMIT_AS for the child; 0: unchanged
+};
+
 // One run of the tool, with pipes on its stdin, stdout and stderr.
 class ToolProcess {
  public:
-  explicit ToolProcess(const std::vector<std::string>& args) {
+  explicit ToolProcess(const std::vector<std::string>& args, const ToolSetup& setup = {}) {
     int in[2], out[2], err[2];
     REQUIRE(pipe(in) == 0);
     REQUIRE(pipe(out) == 0);
@@ -46,6 +60,11 @@ class ToolProcess {
       dup2(out[1], STDOUT_FILENO);
       dup2(err[1], STDERR_FILENO);
       for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) close(fd);
+      for (const auto& [name, value] : setup.env) setenv(name.c_str(), value.c_str(), 1);
+      if (setup.address_space != 0) {
+        const rlimit limit{setup.address_space, setup.address_space};
+        if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(126);
+      }
       std::vector<char*> argv;
       std::string tool = ATOMAP_TOOL_PATH;
       argv.push_back(tool.data());
@@ -64,24 +83,28 @@ class ToolProcess {
   }
 
   // Reads stderr up to and including the first newline (kept in the result's err).
-  std::string ReadErrLine() {
-    std::string line;
-    char c;
-    while (true) {
-      const ssize_t n = read(err_fd_, &c, 1);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      line.push_back(c);
-      if (c == '\n') break;
+  std::string ReadErrLine() { return ReadLine(err_fd_, err_prefix_); }
+  // The same for stdout (kept in the result's out).
+  std::string ReadOutLine() { return ReadLine(out_fd_, out_prefix_); }
+
+  pid_t pid() const { return pid_; }
+
+  // kill -9 of the tool; returns once it is reaped, without waiting for its pipes to close
+  // (children it forked may hold them). The exit code as Finish reports it.
+  int KillAndWait() {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
-    err_prefix_ += line;
-    return line;
+    for (int* fd : {&in_fd_, &out_fd_, &err_fd_}) CloseFd(*fd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 
   // Writes `input` to stdin (then closes it), collects stdout and stderr, waits for the exit.
   ToolResult Finish(const std::string& input = "") {
     ToolResult result;
     result.err = err_prefix_;
+    result.out = out_prefix_;
     std::size_t written = 0;
     if (input.empty()) CloseFd(in_fd_);
     while (out_fd_ >= 0 || err_fd_ >= 0) {
@@ -118,6 +141,20 @@ class ToolProcess {
   }
 
  private:
+  static std::string ReadLine(int fd, std::string& prefix) {
+    std::string line;
+    char c;
+    while (true) {
+      const ssize_t n = read(fd, &c, 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      line.push_back(c);
+      if (c == '\n') break;
+    }
+    prefix += line;
+    return line;
+  }
+
   static void CloseFd(int& fd) {
     if (fd >= 0) close(fd);
     fd = -1;
@@ -128,10 +165,12 @@ class ToolProcess {
   int out_fd_ = -1;
   int err_fd_ = -1;
   std::string err_prefix_;
+  std::string out_prefix_;
 };
 
-ToolResult Run(const std::vector<std::string>& args, const std::string& input = "") {
-  return ToolProcess(args).Finish(input);
+ToolResult Run(const std::vector<std::string>& args, const std::string& input = "",
+               const ToolSetup& setup = {}) {
+  return ToolProcess(args, setup).Finish(input);
 }
 
 json ParseJson(const std::string& text) {
@@ -483,6 +522,308 @@ TEST_CASE("demo runs with small numbers and verifies its totals") {
   }
   CHECK(Run({"get", path, "--atom", "counters", "hot"}).out == "1800\n");
   CHECK(Run({"check", path}).exit_code == 0);
+}
+
+// ---- Nothing changes when the tool fails or refuses (docs/reliability.md) ----------------------
+
+// The names in `dir`, dot files included.
+std::set<std::string> DirEntries(const std::string& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    names.insert(entry.path().filename().string());
+  }
+  return names;
+}
+
+// `count` lines of the dump format: key-<i> with `value_bytes` bytes of value each.
+std::string Lines(int count, std::size_t value_bytes) {
+  std::string input;
+  for (int i = 0; i < count; ++i) {
+    input += json{{"key", "key-" + std::to_string(i)}, {"value", std::string(value_bytes, 'v')}}
+                 .dump() +
+             "\n";
+  }
+  return input;
+}
+
+// A domain at dir/source.atomap with atoms atom-0 .. atom-<atoms-1>, `entries` entries each.
+std::string SourceWithAtoms(const TempDir& dir, int atoms, int entries) {
+  const std::string path = CreateDomain(dir, "source.atomap");
+  for (int i = 0; i < atoms; ++i) {
+    REQUIRE(Run({"load", path, "--atom", "atom-" + std::to_string(i)}, Lines(entries + i, 100))
+                .exit_code == 0);
+  }
+  return path;
+}
+
+// A compacted copy must hold every atom of the (quiet) source exactly, and pass check.
+void RequireCompleteCopy(const std::string& source, const std::string& copy, int atoms) {
+  REQUIRE(Run({"check", copy}).exit_code == 0);
+  const json stat = ParseJson(Run({"stat", copy, "--json", "--read-only"}).out);
+  REQUIRE(stat["atoms"].size() == static_cast<std::size_t>(atoms));
+  for (int i = 0; i < atoms; ++i) {
+    const std::string atom = "atom-" + std::to_string(i);
+    REQUIRE(Run({"dump", copy, "--atom", atom, "--read-only"}).out ==
+            Run({"dump", source, "--atom", atom, "--read-only"}).out);
+  }
+}
+
+constexpr int kKilledBySigkill = 128 + SIGKILL;
+
+TEST_CASE("compact killed between atoms leaves nothing at NEW_PATH, and no temporary file") {
+  TempDir dir;
+  constexpr int kAtoms = 6;
+  const std::string source = SourceWithAtoms(dir, kAtoms, 50);
+  const std::string target = dir.File("packed.atomap");
+  // ATOMAP_TEST_KILL_COMPACT_AFTER=N: the tool raises SIGKILL on itself once N atoms are copied
+  // (N = kAtoms: every atom copied, not yet published).
+  for (int copied = 0; copied <= kAtoms; ++copied) {
+    const ToolResult result =
+        Run({"compact", source, target}, "",
+            ToolSetup{.env = {{"ATOMAP_TEST_KILL_COMPACT_AFTER", std::to_string(copied)}}});
+    INFO("killed after " << copied << " atoms: " << result.err);
+    CHECK(result.exit_code == kKilledBySigkill);
+    CHECK_FALSE(std::filesystem::exists(target));
+    CHECK(DirEntries(dir.path()) == std::set<std::string>{"source.atomap"});
+  }
+  // And the next compact, not killed, publishes a complete copy.
+  REQUIRE(Run({"compact", source, target}).exit_code == 0);
+  RequireCompleteCopy(source, target, kAtoms);
+}
+
+TEST_CASE("compact killed at random moments: NEW_PATH is absent, or complete") {
+  TempDir dir;
+  constexpr int kAtoms = 12;
+  const std::string source = SourceWithAtoms(dir, kAtoms, 300);
+  const std::string target = dir.File("packed.atomap");
+  // How long one compact takes here: the kills land anywhere from before exec to after the exit.
+  const auto begin = std::chrono::steady_clock::now();
+  REQUIRE(Run({"compact", source, target}).exit_code == 0);
+  const auto duration = std::chrono::steady_clock::now() - begin;
+  RequireCompleteCopy(source, target, kAtoms);
+  std::filesystem::remove(target);
+
+  const unsigned seed = std::random_device()();
+  INFO("seed " << seed);
+  std::mt19937 random(seed);
+  std::uniform_int_distribution<long long> delay_us(
+      0, std::chrono::duration_cast<std::chrono::microseconds>(duration).count());
+  int killed = 0;
+  for (int round = 0; round < 16; ++round) {
+    ToolProcess compact({"compact", source, target});
+    // The random moment is the thing under test; the outcome is read from the file, not timed.
+    std::this_thread::sleep_for(std::chrono::microseconds(delay_us(random)));
+    kill(compact.pid(), SIGKILL);
+    const ToolResult result = compact.Finish();
+    INFO("round " << round << ": exit " << result.exit_code << " " << result.err);
+    if (result.exit_code == kKilledBySigkill) ++killed;
+    if (std::filesystem::exists(target)) {
+      RequireCompleteCopy(source, target, kAtoms);
+      std::filesystem::remove(target);
+    } else {
+      CHECK(result.exit_code == kKilledBySigkill);
+    }
+    CHECK(DirEntries(dir.path()) == std::set<std::string>{"source.atomap"});
+  }
+  CHECK(killed > 0);
+}
+
+// A small tmpfs mounted on a fresh directory, unmounted at scope exit (root only).
+class SmallTmpfs {
+ public:
+  explicit SmallTmpfs(const std::string& mount_point, const char* size) : path_(mount_point) {
+    std::filesystem::create_directory(path_);
+    const std::string data = std::string("size=") + size;
+    mounted_ = geteuid() == 0 && mount("tmpfs", path_.c_str(), "tmpfs", 0, data.c_str()) == 0;
+  }
+  ~SmallTmpfs() {
+    if (mounted_) umount2(path_.c_str(), MNT_DETACH);
+  }
+  SmallTmpfs(const SmallTmpfs&) = delete;
+  SmallTmpfs& operator=(const SmallTmpfs&) = delete;
+  bool mounted() const { return mounted_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
+};
+
+TEST_CASE("compact into a full file system fails clearly and leaves nothing behind") {
+  TempDir dir;
+  const SmallTmpfs small(dir.File("small"), "4m");
+  if (!small.mounted()) {
+    WARN("skipped: mounting a tmpfs needs root (and mount(2)); this test is not run");
+    return;
+  }
+  // About 8 MB of values: twice what the destination can hold. One large atom after a small one,
+  // so that the destination fills while the large atom's version is built.
+  const std::string source = CreateDomain(dir, "source.atomap");
+  REQUIRE(Run({"put", source, "--atom", "atom-0", "k", "v"}).exit_code == 0);
+  REQUIRE(Run({"load", source, "--atom", "atom-1"}, Lines(4000, 2000)).exit_code == 0);
+  const std::string target = small.File("packed.atomap");
+  const ToolResult result = Run({"compact", source, target});
+  INFO(result.err);
+  CHECK(result.exit_code == 3);
+  CHECK(LineCount(result.err) == 1);
+  CHECK(result.err.find(target) != std::string::npos);
+  CHECK(result.err.find("nothing was published") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(target));
+  CHECK(DirEntries(small.path()).empty());
+  CHECK(Run({"check", source}).exit_code == 0);  // the source is untouched
+}
+
+TEST_CASE("a rejected put or load creates no atom and changes nothing") {
+  TempDir dir;
+  const std::string path = CreateDomain(dir, "d.atomap");
+  const std::string long_key(64 * 1024 + 1, 'k');
+  const ToolResult put = Run({"put", path, "--atom", "new", long_key, "v"});
+  CHECK(put.exit_code == 2);
+  CHECK(LineCount(put.err) == 1);
+  CHECK(put.err.find("key of 65537 bytes") != std::string::npos);
+  const ToolResult load =
+      Run({"load", path, "--atom", "new"},
+          json{{"key", "ok"}, {"value", "1"}}.dump() + "\n" +
+              json{{"key", long_key}, {"value", "1"}}.dump() + "\n");
+  CHECK(load.exit_code == 2);
+  CHECK(load.err.find("<stdin>:2: key of 65537 bytes") != std::string::npos);
+  CHECK(Run({"load", path, "--atom", "new"}, "{\"key\": \"a\"}\n").exit_code == 2);
+  CHECK(Run({"put", path, "--atom", "new", "--hex", "0g", "00"}).exit_code == 2);
+  CHECK(Run({"put", path, "--atom", std::string(256, 'a'), "k", "v"}).exit_code == 2);
+  const json stat = ParseJson(Run({"stat", path, "--json"}).out);
+  CHECK(stat["atoms"] == json::array());
+  CHECK(stat["closed_cleanly"] == true);
+}
+
+TEST_CASE("load refuses a line with a NUL byte, naming the line, and publishes nothing") {
+  TempDir dir;
+  const std::string path = CreateDomain(dir, "d.atomap");
+  using namespace std::string_literals;
+  // The JSON parser alone would stop at the NUL and accept the first object of each line.
+  for (const std::string& input :
+       {"{\"key\": \"a\", \"value\": \"b\"}\n{\"key\": \"c\", \"value\": \"d\"}\0{\"x\n"s,
+        "{\"key\": \"a\", \"value\": \"b\"}\n{\"key\": \"c\", \"value\": \"d\"}\0\n"s}) {
+    const ToolResult result = Run({"load", path, "--atom", "nul"}, input);
+    INFO(result.err);
+    CHECK(result.exit_code == 2);
+    CHECK(LineCount(result.err) == 1);
+    CHECK(result.err.find("<stdin>:2: a NUL byte") != std::string::npos);
+  }
+  CHECK(ParseJson(Run({"stat", path, "--json"}).out)["atoms"] == json::array());
+  // A NUL written as JSON writes it is data like any other byte.
+  REQUIRE(Run({"load", path, "--atom", "nul"}, "{\"key\": \"a\\u0000b\", \"value\": \"\"}\n")
+              .exit_code == 0);
+  CHECK(Run({"get", path, "--atom", "nul", "--hex", "610062"}).exit_code == 0);
+}
+
+TEST_CASE("--json escapes atom names and paths that are not UTF-8, in every command") {
+  TempDir dir;
+  const std::string bad_path = dir.File("\xff\xfe.atomap");
+  auto hex_of = [](const std::string& bytes) {
+    std::string hex;
+    for (unsigned char c : bytes) hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
+    return hex;
+  };
+  const std::string atom = "caf\xe9";  // Latin-1, not UTF-8
+  auto run_json = [&](const std::vector<std::string>& args, const std::string& input = "") {
+    const ToolResult result = Run(args, input);
+    INFO(args[0] << ": exit " << result.exit_code << " " << result.err);
+    REQUIRE(result.exit_code == 0);
+    return ParseJson(result.out);
+  };
+  const json created = run_json({"create", bad_path, "--json"});
+  CHECK(created["path_hex"] == hex_of(bad_path));
+  CHECK_FALSE(created.contains("path"));
+  CHECK(run_json({"put", bad_path, "--json", "--atom", atom, "k", "v"}) ==
+        json{{"atom_hex", hex_of(atom)}, {"version", 1}});
+  CHECK(run_json({"load", bad_path, "--json", "--atom", atom}, "{\"key\":\"k2\",\"value\":\"\"}\n") ==
+        json{{"atom_hex", hex_of(atom)}, {"version", 2}, {"entries_loaded", 1}, {"entries", 2}});
+  CHECK(run_json({"get", bad_path, "--json", "--atom", atom, "k"}) ==
+        json{{"key", "k"}, {"value", "v"}});
+  const ToolResult dump = Run({"dump", bad_path, "--json", "--atom", atom});
+  CHECK(dump.exit_code == 0);
+  CHECK(dump.out == "{\"key\":\"k\",\"value\":\"v\"}\n{\"key\":\"k2\",\"value\":\"\"}\n");
+  const json stat = run_json({"stat", bad_path, "--json"});
+  CHECK(stat["path_hex"] == hex_of(bad_path));
+  CHECK(stat["atoms"] == json::array({{{"name_hex", hex_of(atom)}, {"entries", 2}, {"version", 2}}}));
+  const json check = run_json({"check", bad_path, "--json"});
+  CHECK(check["path_hex"] == hex_of(bad_path));
+  CHECK(check["ok"] == true);
+  const std::string bad_copy = dir.File("copy\xff.atomap");
+  const json compact = run_json({"compact", bad_path, bad_copy, "--json"});
+  CHECK(compact["path_hex"] == hex_of(bad_path));
+  CHECK(compact["new_path_hex"] == hex_of(bad_copy));
+
+  ToolProcess watch({"watch", bad_path, "--json", "--atom", atom, "--count", "1"});
+  watch.ReadErrLine();  // ready
+  CHECK(run_json({"del", bad_path, "--json", "--atom", atom, "k2"}) ==
+        json{{"atom_hex", hex_of(atom)}, {"version", 3}});
+  const ToolResult watched = watch.Finish();
+  CHECK(watched.exit_code == 0);
+  CHECK(ParseJson(watched.out) == json{{"atom_hex", hex_of(atom)},
+                                       {"version", 3},
+                                       {"added", json::array()},
+                                       {"changed", json::array()},
+                                       {"removed", {{{"key", "k2"}, {"value", ""}}}}});
+  // Every command ran to its end: the domain was closed cleanly each time.
+  CHECK(ParseJson(Run({"stat", bad_path, "--json"}).out)["closed_cleanly"] == true);
+}
+
+TEST_CASE("a create that fails after the mapping leaves no file behind") {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  WARN("skipped under a sanitizer: its shadow memory does not start under an RLIMIT_AS limit");
+  return;
+#endif
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  // 1 GiB of address space: enough for the tool, not for the default 64 GiB reservation, which
+  // fails only once the new file is complete (Arena::MapFile).
+  const ToolResult result = Run({"create", path}, "", ToolSetup{.env = {}, .address_space = rlim_t{1} << 30});
+  INFO(result.err);
+  CHECK(result.exit_code == 3);
+  CHECK(LineCount(result.err) == 1);
+  CHECK(result.err.find("address space") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(path));
+  CHECK(DirEntries(dir.path()).empty());
+  // With the address space it needs, the same create works.
+  CHECK(Run({"create", path, "--max-size", "268435456"}, "",
+            ToolSetup{.env = {}, .address_space = rlim_t{1} << 30})
+            .exit_code == 0);
+}
+
+// True once `pid` has exited (gone, or a zombie nobody reaps yet).
+bool ProcessGone(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  if (text.empty()) return true;
+  const std::size_t paren = text.rfind(')');
+  return paren == std::string::npos || text.substr(paren + 2, 1) == "Z";
+}
+
+TEST_CASE("the demo's watcher exits when the demo is killed") {
+  TempDir dir;
+  // Enough swaps to run for minutes: the demo is killed long before it would finish.
+  ToolProcess demo({"demo", "--path", dir.File("demo.atomap"), "--processes", "1", "--ops",
+                    "3000000"});
+  pid_t watcher = -1;
+  for (std::string line; watcher < 0 && !(line = demo.ReadOutLine()).empty();) {
+    if (const std::size_t at = line.find("watcher"); at != std::string::npos) {
+      if (const std::size_t pid = line.find("pid ", at); pid != std::string::npos) {
+        watcher = static_cast<pid_t>(std::stol(line.substr(pid + 4)));
+      }
+    }
+  }
+  REQUIRE(watcher > 0);
+  CHECK(demo.KillAndWait() == kKilledBySigkill);
+  // A bounded poll of the watcher's existence: it has no parent to tell it anything now.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!ProcessGone(watcher) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const bool gone = ProcessGone(watcher);
+  if (!gone) kill(watcher, SIGKILL);  // do not leave it behind when the test fails
+  CHECK(gone);
 }
 
 }  // namespace

@@ -77,7 +77,8 @@ std::string Printable(std::string_view bytes, bool force_hex = false);
 // One version's changes for a human: "version 7: +added=value ~changed=new_value -removed".
 std::string DiffText(std::uint64_t version, const MapDiff& diff, bool force_hex = false);
 
-// Writes `value` as one line on stdout.
+// Writes `value` as one line on stdout. Never throws: a string that is not UTF-8 has its bad
+// bytes replaced by U+FFFD, so names and paths must go in through PutBytes ("path_hex").
 void PrintJsonLine(const nlohmann::json& value);
 
 // A one-line progress display on stderr, drawn only when stderr is a terminal. A total of 0

@@ -206,8 +206,12 @@ std::string DiffText(std::uint64_t version, const MapDiff& diff, bool force_hex)
 }
 
 void PrintJsonLine(const nlohmann::json& value) {
-  // Every string put in is valid UTF-8 (PutBytes), so the strict handler never throws.
-  const std::string line = value.dump() + "\n";
+  // Bytes that must survive exactly (keys, values, atom names, paths) went in through PutBytes,
+  // as UTF-8 text or as hexadecimal. Free text that may quote other bytes (a check problem
+  // naming an atom) has them replaced by U+FFFD here: the strict handler would throw, and an
+  // uncaught exception aborts the tool after its work is done.
+  const std::string line =
+      value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::fwrite(line.data(), 1, line.size(), stdout);
 }
 

@@ -4,19 +4,24 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "atomap/check.h"
 #include "atomap/watcher.h"
 #include "cli.h"
+#include "domain/domain_file.h"
 #include "domain/domain_impl.h"
+#include "hamt/transient.h"
 
 namespace atomap::cli {
 namespace {
@@ -44,6 +49,14 @@ Entries SortedEntries(const Map& map) {
   return entries;
 }
 
+// {"atom"|"atom_hex": ..., "version": ...}: what put, del and load print with --json.
+nlohmann::json AtomVersionJson(std::string_view atom, std::uint64_t version) {
+  nlohmann::json out = nlohmann::json::object();
+  PutBytes(out, "atom", atom, false);
+  out["version"] = version;
+  return out;
+}
+
 absl::Status KeyNotFound(const Domain& domain, const CommonArgs& args, std::string_view key) {
   return absl::NotFoundError(absl::StrFormat("%s: no key \"%s\" in atom \"%s\"", domain.path(),
                                              Printable(key, args.hex), args.atom));
@@ -67,6 +80,11 @@ absl::StatusOr<std::map<std::string, std::string>> ReadEntries(std::istream& in)
     auto error = [&](const std::string& why) {
       return absl::InvalidArgumentError(absl::StrFormat("<stdin>:%d: %s", number, why));
     };
+    // The JSON parser stops at a NUL byte as if the text ended there, so it would accept the
+    // line and drop whatever follows. JSON text never holds one (it is written \u0000).
+    if (const std::size_t nul = line.find('\0'); nul != std::string::npos) {
+      return error(absl::StrFormat("a NUL byte at column %d (JSON writes it \\u0000)", nul + 1));
+    }
     nlohmann::json object;
     try {
       object = nlohmann::json::parse(line);
@@ -78,6 +96,9 @@ absl::StatusOr<std::map<std::string, std::string>> ReadEntries(std::istream& in)
     if (!key.ok()) return error(std::string(key.status().message()));
     absl::StatusOr<std::string> value = GetBytes(object, "value");
     if (!value.ok()) return error(std::string(value.status().message()));
+    if (absl::Status s = internal::hamt::CheckKeyValue(*key, *value); !s.ok()) {
+      return error(std::string(s.message()));
+    }
     entries.insert_or_assign(*std::move(key), *std::move(value));
   }
   if (in.bad()) return absl::DataLossError("<stdin>: read error");
@@ -112,7 +133,9 @@ absl::StatusOr<Snapshot> ReplaceContents(Atom& atom,
 
 nlohmann::json DiffJson(std::string_view atom, std::uint64_t version, const MapDiff& diff,
                         bool hex) {
-  nlohmann::json line = {{"atom", atom}, {"version", version}};
+  nlohmann::json line = nlohmann::json::object();
+  PutBytes(line, "atom", atom, false);
+  line["version"] = version;
   line["added"] = nlohmann::json::array();
   line["removed"] = nlohmann::json::array();
   line["changed"] = nlohmann::json::array();
@@ -157,6 +180,50 @@ std::uint64_t WalkAtoms(Domain& domain, std::vector<std::string>& problems) {
   return entries;
 }
 
+// Fails early, before a long copy, if something is at compact's NEW_PATH. (Only an early
+// answer: Publish's link is what never replaces a file that appears meanwhile.)
+absl::Status CheckNothingAt(const std::string& new_path, DomainKind kind) {
+  absl::StatusOr<std::string> file_path = internal::DomainFilePath(new_path, kind);
+  if (!file_path.ok()) return file_path.status();
+  struct stat st;
+  if (::lstat(file_path->c_str(), &st) == 0) {
+    return WithExitCode(absl::AlreadyExistsError(*file_path + ": already exists"), kExitIoError);
+  }
+  return absl::OkStatus();
+}
+
+// Testing only: ATOMAP_TEST_KILL_COMPACT_AFTER=N makes compact kill itself (SIGKILL, a real
+// kill -9) once it has copied N atoms, before the N+1-th (N = the atom count: after the last
+// copy, before publishing). tests/cli_test.cc stops compacts there.
+std::optional<std::uint64_t> TestKillCompactAfter() {
+  const char* text = std::getenv("ATOMAP_TEST_KILL_COMPACT_AFTER");
+  if (text == nullptr || *text == '\0') return std::nullopt;
+  return std::strtoull(text, nullptr, 10);
+}
+
+// A failure after the copy began: the copy is discarded, and the message says so.
+absl::Status CompactFailed(const absl::Status& status) {
+  return absl::Status(status.code(),
+                      absl::StrCat(status.message(), " (compact stopped; nothing was published)"));
+}
+
+// Copies atom `name`'s current version from `source` into the (new, unshared) `target`, as
+// one version. Returns the entries copied.
+absl::StatusOr<std::uint64_t> CopyAtom(Domain& source, Domain& target, const std::string& name) {
+  absl::StatusOr<Atom> from = FindAtom(source, name);
+  if (!from.ok()) return from.status();
+  absl::StatusOr<Snapshot> snapshot = from->load();
+  if (!snapshot.ok()) return snapshot.status();
+  absl::StatusOr<Atom> to = target.atom(name);
+  if (!to.ok()) return to.status();
+  if (snapshot->map().empty()) return 0;  // the atom exists, empty, at version 0
+  const Entries copied = SortedEntries(snapshot->map());
+  absl::StatusOr<Snapshot> published =
+      to->swap([&](Transaction& tx) { return tx.set_many(copied); });
+  if (!published.ok()) return published.status();
+  return copied.size();
+}
+
 }  // namespace
 
 absl::Status RunCreate(const CreateArgs& args) {
@@ -165,15 +232,18 @@ absl::Status RunCreate(const CreateArgs& args) {
   if (args.max_size != 0) options.max_size = args.max_size;
   if (args.slot_capacity != 0) options.slot_capacity = args.slot_capacity;
   if (args.atom_capacity != 0) options.atom_capacity = args.atom_capacity;
-  absl::StatusOr<Domain> domain = Domain::Open(args.common.path, options);
+  // Built unpublished and linked only once complete and attached: a create that fails at any
+  // step (mapping included) leaves nothing at the path, and never touches what is there.
+  absl::StatusOr<Domain> domain = Domain::CreateUnpublished(args.common.path, options);
   if (!domain.ok()) return domain.status();
-  if (!internal::Access(*domain).created()) {
-    return WithExitCode(absl::AlreadyExistsError(domain->path() + ": already exists"),
-                        kExitIoError);
-  }
+  if (absl::Status published = domain->Publish(); !published.ok()) return published;
   const DomainInfo info = domain->info();
   if (args.common.json) {
-    PrintJsonLine({{"path", domain->path()}, {"size", info.size}, {"max_size", info.max_size}});
+    nlohmann::json out = nlohmann::json::object();
+    PutBytes(out, "path", domain->path(), false);
+    out["size"] = info.size;
+    out["max_size"] = info.max_size;
+    PrintJsonLine(out);
   } else {
     std::printf("created %s (%llu bytes, at most %llu)\n", domain->path().c_str(),
                 static_cast<unsigned long long>(info.size),
@@ -187,6 +257,9 @@ absl::Status RunPut(const KeyValueArgs& args) {
   if (!key.ok()) return key.status();
   absl::StatusOr<std::string> value = ArgumentBytes(args.common, args.value, "value");
   if (!value.ok()) return value.status();
+  // The key and value are checked before anything is created: a rejected put must not leave a
+  // new, empty atom behind. (A bad atom name is refused by the library before it creates one.)
+  if (absl::Status s = internal::hamt::CheckKeyValue(*key, *value); !s.ok()) return s;
   absl::StatusOr<Domain> domain = OpenExistingDomain(args.common);
   if (!domain.ok()) return domain.status();
   absl::StatusOr<Atom> atom = domain->atom(args.common.atom);
@@ -194,9 +267,7 @@ absl::Status RunPut(const KeyValueArgs& args) {
   absl::StatusOr<Snapshot> published =
       atom->swap([&](Transaction& tx) { return tx.set(*key, *value); });
   if (!published.ok()) return published.status();
-  if (args.common.json) {
-    PrintJsonLine({{"atom", args.common.atom}, {"version", published->version()}});
-  }
+  if (args.common.json) PrintJsonLine(AtomVersionJson(args.common.atom, published->version()));
   return absl::OkStatus();
 }
 
@@ -235,9 +306,7 @@ absl::Status RunDel(const KeyValueArgs& args) {
     return *erased ? absl::OkStatus() : KeyNotFound(*domain, args.common, *key);
   });
   if (!published.ok()) return published.status();
-  if (args.common.json) {
-    PrintJsonLine({{"atom", args.common.atom}, {"version", published->version()}});
-  }
+  if (args.common.json) PrintJsonLine(AtomVersionJson(args.common.atom, published->version()));
   return absl::OkStatus();
 }
 
@@ -256,7 +325,8 @@ absl::Status RunDump(const CommonArgs& args) {
 }
 
 absl::Status RunLoad(const LoadArgs& args) {
-  // Parse everything before touching the domain: a bad line publishes nothing.
+  // Parse and check everything before touching the domain: a bad line publishes nothing and
+  // creates no atom.
   absl::StatusOr<std::map<std::string, std::string>> entries = ReadEntries(std::cin);
   if (!entries.ok()) return entries.status();
   absl::StatusOr<Domain> domain = OpenExistingDomain(args.common);
@@ -269,10 +339,10 @@ absl::Status RunLoad(const LoadArgs& args) {
       });
   if (!published.ok()) return published.status();
   if (args.common.json) {
-    PrintJsonLine({{"atom", args.common.atom},
-                   {"entries_loaded", entries->size()},
-                   {"entries", published->map().size()},
-                   {"version", published->version()}});
+    nlohmann::json out = AtomVersionJson(args.common.atom, published->version());
+    out["entries_loaded"] = entries->size();
+    out["entries"] = published->map().size();
+    PrintJsonLine(out);
   } else {
     std::printf("loaded %zu entries into atom \"%s\" (now %llu entries, version %llu)\n",
                 entries->size(), args.common.atom.c_str(),
@@ -289,7 +359,6 @@ absl::Status RunStat(const CommonArgs& args) {
   const DomainStats stats = domain->stats();
 
   nlohmann::json out = {
-      {"path", domain->path()},
       {"size", info.size},
       {"max_size", info.max_size},
       {"bytes_on_disk", BytesOnDisk(domain->path())},
@@ -297,6 +366,7 @@ absl::Status RunStat(const CommonArgs& args) {
       {"slot_capacity", info.slot_capacity},
       {"atom_capacity", info.atom_capacity},
   };
+  PutBytes(out, "path", domain->path(), false);
   out["space"] = {{"data_bytes", stats.data_bytes},
                   {"live_bytes", stats.live_bytes},
                   {"free_bytes", stats.free_bytes},
@@ -316,14 +386,17 @@ absl::Status RunStat(const CommonArgs& args) {
     out["participants"].push_back({{"slot", slot.index}, {"pid", slot.pid}});
   }
   out["atoms"] = nlohmann::json::array();
-  for (const std::string& name : AtomNames(*domain)) {
+  const std::vector<std::string> names = AtomNames(*domain);
+  for (const std::string& name : names) {
     absl::StatusOr<Atom> atom = FindAtom(*domain, name);
     if (!atom.ok()) return atom.status();
     absl::StatusOr<Snapshot> snapshot = atom->load();
     if (!snapshot.ok()) return snapshot.status();
-    out["atoms"].push_back({{"name", Printable(name)},
-                            {"entries", snapshot->map().size()},
-                            {"version", snapshot->version()}});
+    nlohmann::json item = nlohmann::json::object();
+    PutBytes(item, "name", name, false);
+    item["entries"] = snapshot->map().size();
+    item["version"] = snapshot->version();
+    out["atoms"].push_back(std::move(item));
   }
 
   if (args.json) {
@@ -353,8 +426,9 @@ absl::Status RunStat(const CommonArgs& args) {
     std::printf("  slot %u: pid %u\n", p["slot"].get<unsigned>(), p["pid"].get<unsigned>());
   }
   std::printf("atoms           %zu of %u\n", out["atoms"].size(), info.atom_capacity);
-  for (const nlohmann::json& a : out["atoms"]) {
-    std::printf("  %-20s %llu entries, version %llu\n", a["name"].get<std::string>().c_str(),
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const nlohmann::json& a = out["atoms"][i];
+    std::printf("  %-20s %llu entries, version %llu\n", Printable(names[i]).c_str(),
                 u(a["entries"]), u(a["version"]));
   }
   return absl::OkStatus();
@@ -389,21 +463,22 @@ absl::Status RunCheck(const CheckArgs& args) {
 
   const std::string& path = domain.ok() ? domain->path() : args.common.path;
   if (args.common.json) {
-    PrintJsonLine({{"path", path},
-                   {"ok", problems.empty()},
-                   {"problems", problems},
-                   {"repair", args.repair},
-                   {"entries_walked", entries_walked},
-                   {"reachable_bytes", report.reachable_bytes},
-                   {"free_bytes", report.free_bytes},
-                   {"pending_bytes", report.pending_bytes},
-                   {"unused_bytes", report.unused_bytes},
-                   {"in_flight_bytes", report.in_flight_bytes},
-                   {"leaked_bytes", report.leaked_bytes},
-                   {"space_checked", report.space_checked},
-                   {"atoms_checked", report.atoms_checked},
-                   {"others_attached", report.others_attached},
-                   {"skipped", report.skipped}});
+    nlohmann::json out = {{"ok", problems.empty()},
+                          {"problems", problems},
+                          {"repair", args.repair},
+                          {"entries_walked", entries_walked},
+                          {"reachable_bytes", report.reachable_bytes},
+                          {"free_bytes", report.free_bytes},
+                          {"pending_bytes", report.pending_bytes},
+                          {"unused_bytes", report.unused_bytes},
+                          {"in_flight_bytes", report.in_flight_bytes},
+                          {"leaked_bytes", report.leaked_bytes},
+                          {"space_checked", report.space_checked},
+                          {"atoms_checked", report.atoms_checked},
+                          {"others_attached", report.others_attached},
+                          {"skipped", report.skipped}};
+    PutBytes(out, "path", path, false);
+    PrintJsonLine(out);  // a problem's text may quote bytes that are not UTF-8: see PrintJsonLine
   } else {
     for (const std::string& problem : problems) std::printf("problem: %s\n", problem.c_str());
     if (!report.space_checked) {
@@ -459,48 +534,46 @@ absl::Status RunWatch(const WatchArgs& args) {
 absl::Status RunCompact(const CompactArgs& args) {
   absl::StatusOr<Domain> source = OpenExistingDomain(args.common);
   if (!source.ok()) return source.status();
+  if (absl::Status free = CheckNothingAt(args.new_path, source->kind()); !free.ok()) return free;
   const DomainInfo source_info = source->info();
   Options options;
   options.kind = source->kind();
   options.max_size = source_info.max_size;
   options.slot_capacity = source_info.slot_capacity;
   options.atom_capacity = source_info.atom_capacity;
-  absl::StatusOr<Domain> target = Domain::Open(args.new_path, options);
+  // The copy is built where nobody sees it and appears at NEW_PATH only complete and synced
+  // (Publish links it, never replacing anything): a compact killed, or failing, at any point
+  // leaves nothing at NEW_PATH.
+  absl::StatusOr<Domain> target = Domain::CreateUnpublished(args.new_path, options);
   if (!target.ok()) return target.status();
-  if (!internal::Access(*target).created()) {
-    return WithExitCode(absl::AlreadyExistsError(target->path() + ": already exists"),
-                        kExitIoError);
-  }
 
   const std::vector<std::string> names = AtomNames(*source);
+  const std::optional<std::uint64_t> kill_after = TestKillCompactAfter();
   Progress progress("compact: atoms copied", names.size());
   std::uint64_t entries = 0;
   for (std::size_t i = 0; i < names.size(); ++i) {
+    if (kill_after == i) std::raise(SIGKILL);
     progress.Update(i);
-    absl::StatusOr<Atom> from = FindAtom(*source, names[i]);
-    if (!from.ok()) return from.status();
-    absl::StatusOr<Snapshot> snapshot = from->load();
-    if (!snapshot.ok()) return snapshot.status();
-    absl::StatusOr<Atom> to = target->atom(names[i]);
-    if (!to.ok()) return to.status();
-    if (snapshot->map().empty()) continue;  // the atom exists, empty, at version 0
-    const Entries copied = SortedEntries(snapshot->map());
-    absl::StatusOr<Snapshot> published =
-        to->swap([&](Transaction& tx) { return tx.set_many(copied); });
-    if (!published.ok()) return published.status();
-    entries += copied.size();
+    absl::StatusOr<std::uint64_t> copied = CopyAtom(*source, *target, names[i]);
+    if (!copied.ok()) return CompactFailed(copied.status());
+    entries += *copied;
   }
+  if (kill_after == names.size()) std::raise(SIGKILL);
   progress.Clear();
+  if (absl::Status published = target->Publish(); !published.ok()) {
+    return CompactFailed(published);
+  }
 
   const std::uint64_t before = BytesOnDisk(source->path());
   const std::uint64_t after = BytesOnDisk(target->path());
   if (args.common.json) {
-    PrintJsonLine({{"path", source->path()},
-                   {"new_path", target->path()},
-                   {"atoms", names.size()},
-                   {"entries", entries},
-                   {"bytes_on_disk_before", before},
-                   {"bytes_on_disk_after", after}});
+    nlohmann::json out = {{"atoms", names.size()},
+                          {"entries", entries},
+                          {"bytes_on_disk_before", before},
+                          {"bytes_on_disk_after", after}};
+    PutBytes(out, "path", source->path(), false);
+    PutBytes(out, "new_path", target->path(), false);
+    PrintJsonLine(out);
   } else {
     std::printf("compacted %s (%llu bytes on disk) into %s (%llu bytes on disk): %zu atoms, "
                 "%llu entries\n",

@@ -13,12 +13,14 @@
 // (a pipe the parent closes), and report progress, their latencies and their end time on their
 // pipe; the watcher sends the lines to print. No sleeps anywhere.
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -186,14 +188,19 @@ struct Child {
 
 // Forks a child that runs `body` with the write end of a new pipe and _exits with its result.
 // The child closes every descriptor it must not hold: the gate's write end (else the gate never
-// opens) and the read ends of its siblings' pipes.
+// opens) and the read ends of its siblings' pipes. It dies with the demo: the kernel sends it
+// SIGKILL when the parent dies however it dies (the watcher would otherwise wait for
+// "finished" forever). Being killed anywhere is safe for a participant.
 template <class Body>
 Child ForkChild(const std::vector<Child>& siblings, int gate_write_fd, Body body) {
   int fds[2];
   if (::pipe(fds) != 0) return Child{};
   std::fflush(nullptr);  // or the child would print the parent's buffered output again
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid == 0) {
+    // If the parent died before prctl, the signal will never come: leave at once.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(1);
     ::close(fds[0]);
     ::close(gate_write_fd);
     for (const Child& sibling : siblings) ::close(sibling.fd);
@@ -395,6 +402,8 @@ absl::Status RunDemo(const DemoArgs& args) {
   std::vector<Child> children;
   Child watcher = ForkChild(children, gate[1], [&](int fd) { return RunWatcher(path, fd); });
   watcher.watcher = true;
+  std::printf("  watcher process: pid %d\n", static_cast<int>(watcher.pid));
+  std::fflush(stdout);  // a script (or a test) can learn the watcher's pid at once
   children.push_back(std::move(watcher));
   for (int i = 0; i < processes; ++i) {
     children.push_back(ForkChild(children, gate[1], [&, i](int fd) {

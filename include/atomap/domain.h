@@ -102,6 +102,22 @@ class Domain {
   // truncated), ResourceExhausted (no free slot, address space), PermissionDenied, Internal.
   static absl::StatusOr<Domain> Open(std::string_view path, const Options& options = {});
 
+  // Staged creation, for building a domain that must appear complete or not at all (a copy, a
+  // domain built to be shipped): creates a new domain for `path` (kFile or kSharedMemory) that
+  // no other process can open until Publish(). Its file is unnamed (O_TMPFILE) in the directory
+  // of its path; a process killed, or a handle destroyed, before Publish() leaves nothing at the
+  // path. (On a file system without O_TMPFILE the file has a temporary name in that directory,
+  // ".atomap-new-XXXXXX", removed by Publish() or the destructor; only a process killed in
+  // between leaves it behind.) Errors: those of Open, and InvalidArgument for kInProcess or
+  // read_only.
+  static absl::StatusOr<Domain> CreateUnpublished(std::string_view path,
+                                                  const Options& options = {});
+  // Makes a domain from CreateUnpublished() visible at its path: writes the whole file to stable
+  // storage, then links it there. Never replaces anything: AlreadyExists if the path exists (the
+  // domain stays unpublished, and is discarded with the handle). FailedPrecondition if already
+  // published (every domain from Open() is).
+  absl::Status Publish();
+
   Domain(Domain&&) noexcept;
   Domain& operator=(Domain&&) noexcept;
   Domain(const Domain&) = delete;

@@ -17,6 +17,15 @@ absl::StatusOr<Domain> Domain::Open(std::string_view path, const Options& option
   return Domain(*std::move(impl));
 }
 
+absl::StatusOr<Domain> Domain::CreateUnpublished(std::string_view path, const Options& options) {
+  absl::StatusOr<std::unique_ptr<internal::DomainImpl>> impl =
+      internal::DomainImpl::CreateUnpublished(path, options);
+  if (!impl.ok()) return impl.status();
+  return Domain(*std::move(impl));  // created: nothing for the recovery backstop to sweep
+}
+
+absl::Status Domain::Publish() { return impl_->Publish(); }
+
 Domain::Domain(std::unique_ptr<internal::DomainImpl> impl)
     : impl_(std::move(impl)), runtime_(std::make_unique<internal::Runtime>(*impl_)) {}
 Domain::Domain(Domain&&) noexcept = default;

@@ -222,31 +222,43 @@ void SyncDirectory(const std::string& dir) {
   close(fd);
 }
 
-// Creates the domain at `path`. Returns nullopt if another creator got there first.
-absl::StatusOr<std::optional<DomainFile>> Create(const std::string& path, const Options& options) {
+// The complete, synced new domain for `path`, in a file not yet linked there.
+absl::StatusOr<TempFile> Build(const std::string& path, const Options& options, Header& header) {
   const HeaderParams params = ParamsFrom(options);
   if (absl::Status s = CheckParams(params); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
   }
-  const Header header = MakeHeader(params);
-  const std::string dir = ParentDirectory(path);
-  absl::StatusOr<TempFile> temp = MakeTempFile(dir, options.permissions);
+  header = MakeHeader(params);
+  absl::StatusOr<TempFile> temp = MakeTempFile(ParentDirectory(path), options.permissions);
   if (!temp.ok()) return temp.status();
   if (absl::Status s = InitializeDomain(*temp, header, options.permissions, path); !s.ok()) {
     temp->Discard();
     return s;
   }
+  return temp;
+}
+
+// Links the complete `temp` at `path` and makes the name durable; `temp` has no name after it,
+// whatever happens. Returns false if something is already there.
+absl::StatusOr<bool> PublishAndSync(TempFile& temp, const std::string& path) {
   if (void (*hook)() = before_publish_hook.load(std::memory_order_acquire)) hook();
-  absl::StatusOr<bool> won = Publish(*temp, path);
+  absl::StatusOr<bool> won = Publish(temp, path);
+  if (won.ok() && *won) SyncDirectory(ParentDirectory(path));
+  return won;
+}
+
+// Creates the domain at `path`. Returns nullopt if another creator got there first.
+absl::StatusOr<std::optional<DomainFile>> Create(const std::string& path, const Options& options) {
+  DomainFile file;
+  absl::StatusOr<TempFile> temp = Build(path, options, file.header);
+  if (!temp.ok()) return temp.status();
+  absl::StatusOr<bool> won = PublishAndSync(*temp, path);
   if (!won.ok() || !*won) {
     temp->Discard();
     if (!won.ok()) return won.status();
     return std::optional<DomainFile>();
   }
-  SyncDirectory(dir);
-  DomainFile file;
   file.fd = temp->fd;
-  file.header = header;
   file.created = true;
   return std::optional<DomainFile>(file);
 }
@@ -256,6 +268,40 @@ bool IsSharedMemoryNameChar(char c) {
 }
 
 }  // namespace
+
+absl::StatusOr<DomainFile> CreateUnpublishedDomainFile(const std::string& path,
+                                                       const Options& options,
+                                                       std::string& temp_name) {
+  DomainFile file;
+  absl::StatusOr<TempFile> temp = Build(path, options, file.header);
+  if (!temp.ok()) return temp.status();
+  file.fd = temp->fd;
+  file.created = true;
+  temp_name = std::move(temp->name);
+  return file;
+}
+
+absl::Status PublishDomainFile(int fd, std::string& temp_name, const std::string& path) {
+  // Everything written through the mapping reaches the disk before the name does: a power loss
+  // after the link never leaves a named, incomplete domain.
+  if (fsync(fd) != 0) return ErrnoStatus(errno, path, "fsync of the new domain");
+  TempFile temp;
+  temp.fd = fd;
+  temp.name = std::move(temp_name);
+  temp_name.clear();
+  absl::StatusOr<bool> won = PublishAndSync(temp, path);  // the fd stays open: the arena owns it
+  if (!won.ok()) return won.status();
+  if (!*won) {
+    return absl::AlreadyExistsError(
+        absl::StrFormat("%s: already exists (the new domain was not published)", path));
+  }
+  return absl::OkStatus();
+}
+
+void DiscardUnpublishedName(std::string& temp_name) {
+  if (!temp_name.empty()) unlink(temp_name.c_str());
+  temp_name.clear();
+}
 
 void SetBeforePublishHookForTesting(void (*hook)()) {
   before_publish_hook.store(hook, std::memory_order_release);

@@ -36,6 +36,24 @@ absl::StatusOr<std::string> DomainFilePath(std::string_view path, DomainKind kin
 absl::StatusOr<DomainFile> OpenOrCreateDomainFile(const std::string& file_path,
                                                   const Options& options);
 
+// Staged creation (DomainImpl::CreateUnpublished): the complete, synced new domain for
+// `file_path` in an unnamed file in its directory, linked nowhere. Where the file system lacks
+// O_TMPFILE, the file has a temporary name there (".atomap-new-XXXXXX"), returned in
+// `temp_name` (else it is cleared): the caller removes it with PublishDomainFile or
+// DiscardUnpublishedName; a process killed before either leaves that name behind (never
+// anything at `file_path`).
+absl::StatusOr<DomainFile> CreateUnpublishedDomainFile(const std::string& file_path,
+                                                       const Options& options,
+                                                       std::string& temp_name);
+
+// Syncs the unpublished domain file `fd` (everything written through any mapping included), then
+// links it at `file_path`, never replacing anything there: AlreadyExists if the path exists.
+// `temp_name` is removed and cleared whatever happens; `fd` stays open.
+absl::Status PublishDomainFile(int fd, std::string& temp_name, const std::string& file_path);
+
+// Removes an unpublished file's temporary name, if it has one, and clears it.
+void DiscardUnpublishedName(std::string& temp_name);
+
 // The parameters a creator lays out from `options` (a fresh random seed).
 HeaderParams ParamsFrom(const Options& options);
 

@@ -68,26 +68,70 @@ absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view pa
     if (!file_path.ok()) return file_path.status();
     absl::StatusOr<DomainFile> file = OpenOrCreateDomainFile(*file_path, options);
     if (!file.ok()) return file.status();
-    absl::StatusOr<std::unique_ptr<Arena>> arena =
-        Arena::MapFile(file->fd, *file_path, file->header.max_size, !options.read_only);
-    if (!arena.ok()) return arena.status();  // MapFile closed the fd
-    domain->arena_ = *std::move(arena);
-    domain->path_ = *std::move(file_path);
-    domain->created_ = file->created;
+    if (absl::Status s = domain->MapFile(*file, *std::move(file_path)); !s.ok()) return s;
   }
-  domain->header_ = domain->arena_->At<Header>(0);
-  domain->arena_->BindSizeWord(&domain->header_->size);
-  if (absl::Status s = domain->arena_->Refresh(); !s.ok()) return s;
-  if (domain->arena_->file_backed()) {
-    if (absl::Status s = domain->AttachFile(); !s.ok()) return s;
-  }
-  if (absl::Status s = domain->InitTables(); !s.ok()) return s;
-  if (!domain->read_only_) {
-    domain->was_clean_ = Shared(domain->header_->state).load(kAcquire) == kClean;  // (1)
-    Shared(domain->header_->state).store(kDirty, kRelease);                       // (1)
-    domain->marked_dirty_ = true;
-  }
+  if (absl::Status s = domain->Attach(); !s.ok()) return s;
   return domain;
+}
+
+absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::CreateUnpublished(
+    std::string_view path, const Options& options) {
+  if (options.kind == DomainKind::kInProcess || options.read_only) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: only a writable file or shared-memory domain can be created unpublished", path));
+  }
+  std::unique_ptr<DomainImpl> domain(new DomainImpl());
+  domain->kind_ = options.kind;
+  domain->durability_ = options.durability;
+  absl::StatusOr<std::string> file_path = DomainFilePath(path, options.kind);
+  if (!file_path.ok()) return file_path.status();
+  absl::StatusOr<DomainFile> file =
+      CreateUnpublishedDomainFile(*file_path, options, domain->temp_name_);
+  if (!file.ok()) return file.status();
+  domain->unpublished_ = true;  // from here on, the destructor removes a temporary name
+  if (absl::Status s = domain->MapFile(*file, *std::move(file_path)); !s.ok()) return s;
+  if (absl::Status s = domain->Attach(); !s.ok()) return s;
+  return domain;
+}
+
+absl::Status DomainImpl::Publish() {
+  if (inherited()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: this handle was opened by the parent of this process (before fork())", path_));
+  }
+  if (!unpublished_) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s: the domain is already published", path_));
+  }
+  if (absl::Status s = PublishDomainFile(arena_->fd(), temp_name_, path_); !s.ok()) return s;
+  unpublished_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status DomainImpl::MapFile(const DomainFile& file, std::string file_path) {
+  absl::StatusOr<std::unique_ptr<Arena>> arena =
+      Arena::MapFile(file.fd, file_path, file.header.max_size, !read_only_);
+  if (!arena.ok()) return arena.status();  // MapFile closed the fd
+  arena_ = *std::move(arena);
+  path_ = std::move(file_path);
+  created_ = file.created;
+  return absl::OkStatus();
+}
+
+absl::Status DomainImpl::Attach() {
+  header_ = arena_->At<Header>(0);
+  arena_->BindSizeWord(&header_->size);
+  if (absl::Status s = arena_->Refresh(); !s.ok()) return s;
+  if (arena_->file_backed()) {
+    if (absl::Status s = AttachFile(); !s.ok()) return s;
+  }
+  if (absl::Status s = InitTables(); !s.ok()) return s;
+  if (!read_only_) {
+    was_clean_ = Shared(header_->state).load(kAcquire) == kClean;  // (1)
+    Shared(header_->state).store(kDirty, kRelease);                // (1)
+    marked_dirty_ = true;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status DomainImpl::AttachFile() {
@@ -194,6 +238,7 @@ DomainImpl::~DomainImpl() {
     return;
   }
   if (arena_ != nullptr && slots_.has_value()) Detach();
+  if (unpublished_) DiscardUnpublishedName(temp_name_);  // an O_TMPFILE file goes with its fd
 }
 
 DomainInfo DomainImpl::Info() const {

@@ -42,6 +42,8 @@
 
 namespace atomap::internal {
 
+struct DomainFile;  // domain/domain_file.h
+
 // Called when a claim in `domain` takes over `slot` from its dead owner (see SlotTable).
 using DomainTakeoverHook =
     std::function<void(DomainImpl& domain, std::uint32_t slot, const SlotHead& dead_owner)>;
@@ -55,6 +57,13 @@ class DomainImpl {
  public:
   static absl::StatusOr<std::unique_ptr<DomainImpl>> Open(std::string_view path,
                                                           const Options& options);
+  // Staged creation: a new domain for `path` that no other process can open until Publish().
+  // Its file is built complete and unnamed in the directory of its path (domain_file.h,
+  // CreateUnpublishedDomainFile); this handle maps it and is attached as after Open. A
+  // process killed before Publish(), or a handle destroyed unpublished, leaves nothing at the
+  // path. InvalidArgument for kInProcess or read_only.
+  static absl::StatusOr<std::unique_ptr<DomainImpl>> CreateUnpublished(std::string_view path,
+                                                                       const Options& options);
   ~DomainImpl();
   DomainImpl(const DomainImpl&) = delete;
   DomainImpl& operator=(const DomainImpl&) = delete;
@@ -105,11 +114,21 @@ class DomainImpl {
 
   DomainInfo Info() const;
 
+  // Makes a domain from CreateUnpublished visible at its path: syncs the file, then links it
+  // there, never replacing anything (AlreadyExists, and the domain stays unpublished).
+  // FailedPrecondition if it is already published (every domain from Open is).
+  absl::Status Publish();
+  bool published() const { return !unpublished_; }
+
   // True in a child of fork() for a handle its parent opened (src/common/fork_generation.h).
   bool inherited() const { return ForkGeneration() != fork_generation_; }
 
  private:
   DomainImpl() = default;
+  // Maps `file` (taking its fd) and records its path. REQUIRES: kind_, read_only_ set.
+  absl::Status MapFile(const DomainFile& file, std::string file_path);
+  // Everything after the mapping: the header, the attach lock, the tables, the dirty mark.
+  absl::Status Attach();
   absl::Status AttachFile();
   absl::Status InitTables();
   void Detach();
@@ -128,6 +147,8 @@ class DomainImpl {
   Durability durability_ = Durability::kProcessCrash;
   bool attached_ = false;      // holds the shared lock on kAttachedLockByte
   bool marked_dirty_ = false;  // this handle stored kDirty (so it may mark clean at the end)
+  bool unpublished_ = false;   // from CreateUnpublished, not yet linked at path_
+  std::string temp_name_;      // an unpublished file's temporary name (no O_TMPFILE), or empty
   SlotLease process_slot_;
   std::uint64_t fork_generation_ = ForkGeneration();
 };
