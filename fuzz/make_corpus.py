@@ -345,8 +345,24 @@ def derive(seed, rng):
     d.put("Q", H_ORPHAN_RETIRED, 0x4141414141414140)
     files["slot-dead-lists-aliased.atomap"] = bytes(d.b)
 
-    # The trie of the largest atom, damaged the way single-byte flips and live copies damage it
-    # (what crashed the tool's get, dump, watch and compact before its reads were checked).
+    files.update(damaged_tries(seed))
+
+    # The header: one file whose checksum is wrong, one whose hash seed changed with the checksum
+    # recomputed (it opens, and no key or atom name hashes where it was stored).
+    d = seed.copy()
+    d.b[H_HASH_SEED] ^= 0x01
+    files["header-bad-checksum.atomap"] = bytes(d.b)
+    d.reseal()
+    files["header-seed-changed.atomap"] = bytes(d.b)
+    return files
+
+
+def damaged_tries(seed):
+    """The trie of the largest atom, damaged the way single-byte flips and live copies damage it
+    (each crashed or aborted `atomap compact`, and the wild root word `atomap stat`, at 6ae7306,
+    before the tool's reads were bounds-checked). No random numbers: the other files' bytes do
+    not depend on these."""
+    files = {}
     roots = [(word, v) for word, v in atom_roots(seed) if v]
     if not roots:
         fail("seed: no atom has a version")
@@ -372,14 +388,6 @@ def derive(seed, rng):
     d = seed.copy()  # a cycle: the root's first child is the root itself
     d.put("Q", f["first_child"], f["node"])
     files["trie-cycle.atomap"] = bytes(d.b)
-
-    # The header: one file whose checksum is wrong, one whose hash seed changed with the checksum
-    # recomputed (it opens, and no key or atom name hashes where it was stored).
-    d = seed.copy()
-    d.b[H_HASH_SEED] ^= 0x01
-    files["header-bad-checksum.atomap"] = bytes(d.b)
-    d.reseal()
-    files["header-seed-changed.atomap"] = bytes(d.b)
     return files
 
 

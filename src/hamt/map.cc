@@ -1,6 +1,7 @@
 #include "atomap/map.h"
 
 #include "absl/container/flat_hash_set.h"
+#include "hamt/access.h"
 #include "hamt/entry.h"
 #include "hamt/read.h"
 #include "hamt/read_bounds.h"
@@ -219,4 +220,16 @@ bool operator==(const Map& a, const Map& b) {
   return internal::hamt::SubtreesEqual(*a.context_->arena, ra.root_node, rb.root_node);
 }
 
+namespace internal {
+
+absl::Status MapAccess::VerifyRecord(const Map& map) {
+  if (map.context_ == nullptr || !map.context_->verify_reads || map.version_ == 0) {
+    return absl::OkStatus();
+  }
+  Bounded bounds = Bounds(*map.context_);
+  (void)bounds.Record(map.version_);
+  return bounds.status();
+}
+
+}  // namespace internal
 }  // namespace atomap
