@@ -23,7 +23,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "atomap/diff.h"
 #include "atomap/domain.h"
+#include "atomap/watcher.h"
 #include "common/hash.h"
 #include "domain/domain_impl.h"
 #include "fuzz/fuzz_domain_file.h"
@@ -198,6 +200,83 @@ TEST_CASE("every single-byte flip of a map's blocks is read without a crash, and
   REQUIRE(deep.ok());
   CHECK(deep->map().checked_get("coll1").value() == Blob(17, 'c'));
   CHECK(deep->map().CheckedForEach([](std::string_view, std::string_view) {}).ok());
+}
+
+bool WriteWord(const std::string& path, Offset at, std::uint64_t word) {
+  const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  const bool ok = fd >= 0 && pwrite(fd, &word, sizeof word, static_cast<off_t>(at)) == sizeof word;
+  if (fd >= 0) close(fd);
+  return ok;
+}
+
+absl::StatusOr<Domain> OpenChecked(const std::string& path, bool verify_reads) {
+  Options options;
+  options.create_if_missing = false;
+  options.verify_reads = verify_reads;
+  return Domain::Open(path, options);
+}
+
+TEST_CASE("what each reader returns for a damaged map (map.h contract)", "[damaged]") {
+  TempDir dir;
+  const std::string path = dir.File("contract.atomap");
+  Build(path);
+  // The "deep" atom's root node's first child, and its root word.
+  Offset first_child = 0, root_word = 0;
+  {
+    absl::StatusOr<Domain> domain = OpenChecked(path, false);
+    REQUIRE(domain.ok());
+    internal::DomainImpl& impl = internal::Access(*domain);
+    absl::StatusOr<std::uint32_t> index = impl.atoms().Find("deep");
+    REQUIRE(index.ok());
+    const std::uint64_t& root = impl.atoms().RootWord(*index);
+    root_word = impl.arena().OffsetOf(&root);
+    const Offset node = internal::hamt::ReadVersion(impl.arena(), root).root_node;
+    REQUIRE(impl.arena().At<internal::hamt::NodeHeader>(node)->nodemap != 0);
+    first_child = node + sizeof(internal::hamt::NodeHeader);
+  }
+  constexpr std::uint64_t kWild = 0x4141414141414140;  // aligned, far past the mapping
+  REQUIRE(WriteWord(path, first_child, kWild));
+  const std::vector<std::string> keys = {"coll0", "coll1", "coll2", "a-long-colliding-key0",
+                                         "a-long-colliding-key1", "other"};
+  for (const bool verify : {true, false}) {
+    INFO("verify_reads " << verify);
+    absl::StatusOr<Domain> domain = OpenChecked(path, verify);
+    REQUIRE(domain.ok());
+    absl::StatusOr<Snapshot> snap = domain->atom("deep")->load();
+    REQUIRE(snap.ok());  // the record is whole; the damage is below it
+    const Map& map = snap->map();
+    // The checked calls report the damage whatever the options, naming the file and offset.
+    const absl::Status all = map.CheckedForEach([](std::string_view, std::string_view) {});
+    CHECK(absl::IsDataLoss(all));
+    CHECK(all.message().find(path) != std::string_view::npos);
+    CHECK(all.message().find(std::to_string(kWild)) != std::string_view::npos);
+    int damaged_keys = 0;
+    for (const std::string& key : keys) {
+      absl::StatusOr<std::optional<std::string_view>> got = map.checked_get(key);
+      if (got.ok()) {
+        CHECK(got->has_value());  // keys off the damaged branch still read
+        continue;
+      }
+      CHECK(absl::IsDataLoss(got.status()));
+      ++damaged_keys;
+      if (verify) CHECK_FALSE(map.get(key).has_value());  // the plain get stops quietly
+    }
+    CHECK(damaged_keys > 0);
+    if (!verify) continue;  // the plain readers trust the file then: not run on damage
+    int iterated = 0;
+    for (auto it = map.begin(); it != map.end(); ++it) ++iterated;
+    CHECK(iterated < static_cast<int>(keys.size()));
+    CHECK(absl::IsDataLoss(Diff(Map(), map).status()));
+    CHECK_FALSE(map == domain->atom("inline")->load()->map());
+    CHECK(absl::IsDataLoss(Watcher::Start(*domain->atom("deep")).status()));
+  }
+  // A root word that names no version record: load() refuses it with verify_reads.
+  REQUIRE(WriteWord(path, root_word, kWild));
+  absl::StatusOr<Domain> domain = OpenChecked(path, true);
+  REQUIRE(domain.ok());
+  const absl::StatusOr<Snapshot> snap = domain->atom("deep")->load();
+  CHECK(absl::IsDataLoss(snap.status()));
+  CHECK(snap.status().message().find("version record") != std::string_view::npos);
 }
 
 #ifdef ATOMAP_TOOL_PATH

@@ -48,14 +48,14 @@ void ForEachWith(P& p, std::uint64_t version,
                                });
 }
 
-// Slow path for maps of different domains: entry by entry.
+// Slow path for maps of different domains: entry by entry. Damage reads as "not equal".
 bool SameContents(const Map& a, const Map& b) {
   if (a.size() != b.size()) return false;
   bool equal = true;
-  a.ForEach([&](std::string_view key, std::string_view value) {
+  const absl::Status read = a.CheckedForEach([&](std::string_view key, std::string_view value) {
     if (equal && b.get(key) != value) equal = false;
   });
-  return equal;
+  return equal && read.ok();
 }
 
 }  // namespace
@@ -210,14 +210,18 @@ bool operator==(const Map& a, const Map& b) {
     return SameContents(a, b);
   }
   if (a.version_ == b.version_) return true;
-  const auto ra = Record(a.context_, a.version_);
-  const auto rb = Record(b.context_, b.version_);
-  if (ra.entry_count != rb.entry_count) return false;
   if (a.context_->verify_reads || b.context_->verify_reads) {
     Bounded bounds = Bounds(*a.context_);
-    return internal::hamt::SubtreesEqual(bounds, ra.root_node, rb.root_node) && bounds.ok();
+    const auto ra = internal::hamt::ReadVersion(bounds, a.version_);
+    const auto rb = internal::hamt::ReadVersion(bounds, b.version_);
+    return ra.entry_count == rb.entry_count &&
+           internal::hamt::SubtreesEqual(bounds, ra.root_node, rb.root_node) && bounds.ok();
   }
-  return internal::hamt::SubtreesEqual(*a.context_->arena, ra.root_node, rb.root_node);
+  const internal::Arena& arena = *a.context_->arena;
+  const auto ra = internal::hamt::ReadVersion(arena, a.version_);
+  const auto rb = internal::hamt::ReadVersion(arena, b.version_);
+  return ra.entry_count == rb.entry_count &&
+         internal::hamt::SubtreesEqual(arena, ra.root_node, rb.root_node);
 }
 
 namespace internal {
