@@ -1,5 +1,6 @@
 // Micro-benchmarks of the trie on u64 -> u64 maps of 1K, 1M (and, with ATOMAP_BENCH_10M=1,
-// 10M) entries: get (trusting, and bounds-checked as with Options::verify_reads), single-key update and erase as committed versions, iteration, bulk build,
+// 10M) entries: get (trusting, and bounds-checked as with Options::verify_reads), single-key
+// update and erase as committed versions, iteration, bulk build,
 // and diff of versions 1 or 100 keys apart. Each reports bytes_per_entry: the allocator's block
 // bytes a version reaches, divided by its entries.
 //

@@ -100,9 +100,10 @@ absl::StatusOr<Snapshot> ReplaceContents(Atom& atom,
     absl::StatusOr<Transaction> tx = atom.begin(*base);
     if (!tx.ok()) return tx.status();
     absl::Status status;
-    const absl::Status read = base->map().CheckedForEach([&](std::string_view key, std::string_view) {
-      if (status.ok() && !entries.contains(std::string(key))) status = tx->erase(key).status();
-    });
+    const absl::Status read =
+        base->map().CheckedForEach([&](std::string_view key, std::string_view) {
+          if (status.ok() && !entries.contains(std::string(key))) status = tx->erase(key).status();
+        });
     if (!read.ok()) return read;
     if (!status.ok()) return status;
     if (absl::Status set = tx->set_many(views); !set.ok()) return set;

@@ -54,7 +54,9 @@ class Bounded {
   bool Record(Offset version);
   bool Node(Offset off, int level);
   bool Bytes(std::uint64_t word, std::uint32_t len);  // a key or value of `len` bytes
-  bool EntryOk(const Entry& e) { return Bytes(e.key_word, e.key_len) && Bytes(e.value_word, e.value_len); }
+  bool EntryOk(const Entry& e) {
+    return Bytes(e.key_word, e.key_len) && Bytes(e.value_word, e.value_len);
+  }
   bool ok() const { return what_ == nullptr; }
 
   // OK, or DataLoss: "<file>: damaged map: <what> (offset N[, level L])".

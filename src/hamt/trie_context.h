@@ -1,7 +1,8 @@
 // What every trie operation needs to reach the file: where it is mapped, how to allocate in it,
 // which participant is allocating, and the domain's key hash.
 //
-// Readers use only `arena`, `hasher`, `data_begin` and `verify_reads`; `allocator` and `cache` may be null for them.
+// Readers use only `arena`, `hasher`, `data_begin` and `verify_reads`; `allocator` and `cache`
+// may be null for them.
 // Process-local (holds pointers); cheap to copy; never stored in the file.
 #ifndef ATOMAP_SRC_HAMT_TRIE_CONTEXT_H_
 #define ATOMAP_SRC_HAMT_TRIE_CONTEXT_H_
