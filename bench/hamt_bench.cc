@@ -1,5 +1,6 @@
 // Micro-benchmarks of the trie on u64 -> u64 maps of 1K, 1M (and, with ATOMAP_BENCH_10M=1,
-// 10M) entries: get, single-key update and erase as committed versions, iteration, bulk build,
+// 10M) entries: get (trusting, and bounds-checked as with Options::verify_reads), single-key
+// update and erase as committed versions, iteration, bulk build,
 // and diff of versions 1 or 100 keys apart. Each reports bytes_per_entry: the allocator's block
 // bytes a version reaches, divided by its entries.
 //
@@ -50,6 +51,22 @@ void BM_Get(benchmark::State& state) {
     benchmark::DoNotOptimize(map.get(key.view()));
   }
   ReportBytes(state, *built.domain, built.version, n);
+}
+
+// get() on a domain opened with Options::verify_reads: every offset and bitmap on the path, and
+// the entry's key and value, bounds-checked (hamt/read_bounds.h Bounded). Compare with BM_Get.
+void BM_GetChecked(benchmark::State& state) {
+  const auto n = static_cast<std::uint64_t>(state.range(0));
+  BuiltMap& built = SharedMap(n);
+  internal::TrieContext checked = built.domain->context();
+  checked.data_begin = ScratchDomain::kDataBegin;
+  checked.verify_reads = true;
+  const Map map = internal::MapAccess::Make(&checked, built.version);
+  std::uint64_t i = 0;
+  for (auto _ : state) {
+    const U64Bytes key(ScatteredKey(i++, n));
+    benchmark::DoNotOptimize(map.get(key.view()));
+  }
 }
 
 void BM_UpdateOneKeyCommit(benchmark::State& state) {
@@ -145,6 +162,7 @@ void DiffSizes(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_Get)->Apply(Sizes);
+BENCHMARK(BM_GetChecked)->Apply(Sizes);
 BENCHMARK(BM_UpdateOneKeyCommit)->Apply(Sizes);
 BENCHMARK(BM_EraseOneKeyCommit)->Apply(Sizes);
 BENCHMARK(BM_Iterate)->Apply(Sizes)->Unit(benchmark::kMicrosecond);

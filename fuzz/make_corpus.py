@@ -221,6 +221,37 @@ def build_seed(cli, rng, workdir):
     return d
 
 
+# --- Atom table and trie (docs/format.md "Atom table", docs/hamt.md, src/hamt/node.h) ---------
+ATOM_RECORD_BYTES = 320
+ENTRY_BYTES = 24  # u32 key_len, u32 value_len, u64 key_word, u64 value_word
+INLINE_BYTES = 8
+
+
+def atom_roots(d):
+    """[(offset of the root word, version record offset)] of every reserved atom record."""
+    table = d.get("Q", H_ATOM_TABLE_OFFSET)
+    records = table + 64 + (8 * ATOM_CAPACITY + 63) // 64 * 64
+    return [(records + ATOM_RECORD_BYTES * i, d.get("Q", records + ATOM_RECORD_BYTES * i))
+            for i in range(d.get("I", table))]
+
+
+def root_node_fields(d, version):
+    """Offsets of the fields a reader of `version`'s root node follows first."""
+    node = d.get("Q", version)
+    datamap, nodemap = d.get("I", node), d.get("I", node + 4)
+    children = bin(nodemap).count("1")
+    entries = node + 8 + 8 * children
+    blob_words = []
+    for i in range(bin(datamap).count("1")):
+        e = entries + ENTRY_BYTES * i
+        if d.get("I", e) > INLINE_BYTES:
+            blob_words.append(e + 8)
+        if d.get("I", e + 4) > INLINE_BYTES:
+            blob_words.append(e + 16)
+    return {"node": node, "nodemap": node + 4, "first_child": node + 8 if children else None,
+            "first_entry": entries if datamap else None, "blob_words": blob_words}
+
+
 def wild_offset(rng, d):
     size, begin = len(d.b), d.data_begin
     return rng.choice([
@@ -314,6 +345,8 @@ def derive(seed, rng):
     d.put("Q", H_ORPHAN_RETIRED, 0x4141414141414140)
     files["slot-dead-lists-aliased.atomap"] = bytes(d.b)
 
+    files.update(damaged_tries(seed))
+
     # The header: one file whose checksum is wrong, one whose hash seed changed with the checksum
     # recomputed (it opens, and no key or atom name hashes where it was stored).
     d = seed.copy()
@@ -321,6 +354,40 @@ def derive(seed, rng):
     files["header-bad-checksum.atomap"] = bytes(d.b)
     d.reseal()
     files["header-seed-changed.atomap"] = bytes(d.b)
+    return files
+
+
+def damaged_tries(seed):
+    """The trie of the largest atom, damaged the way single-byte flips and live copies damage it
+    (each crashed or aborted `atomap compact`, and the wild root word `atomap stat`, at 6ae7306,
+    before the tool's reads were bounds-checked). No random numbers: the other files' bytes do
+    not depend on these."""
+    files = {}
+    roots = [(word, v) for word, v in atom_roots(seed) if v]
+    if not roots:
+        fail("seed: no atom has a version")
+    word, version = max(roots, key=lambda r: seed.get("Q", r[1] + 8))
+    f = root_node_fields(seed, version)
+    if f["first_child"] is None or not f["blob_words"]:
+        fail("seed: the largest atom's root node has no child or no blob (workload changed?)")
+
+    def flipped(at, pattern):
+        d = seed.copy()
+        d.b[at] ^= pattern
+        return bytes(d.b)
+
+    files["trie-root-word-wild.atomap"] = flipped(word + 4, 0x80)
+    files["trie-record-count-huge.atomap"] = flipped(version + 8 + 7, 0x80)  # reserve(size())
+    files["trie-record-root-wild.atomap"] = flipped(version + 3, 0x80)
+    files["trie-bitmaps-overlap.atomap"] = flipped(f["nodemap"], 0xFF)
+    files["trie-child-wild.atomap"] = flipped(f["first_child"] + 3, 0x80)
+    files["trie-child-misaligned.atomap"] = flipped(f["first_child"], 0x08)
+    files["trie-blob-wild.atomap"] = flipped(f["blob_words"][0] + 3, 0x80)
+    if f["first_entry"] is not None:
+        files["trie-key-length-huge.atomap"] = flipped(f["first_entry"] + 3, 0x80)
+    d = seed.copy()  # a cycle: the root's first child is the root itself
+    d.put("Q", f["first_child"], f["node"])
+    files["trie-cycle.atomap"] = bytes(d.b)
     return files
 
 

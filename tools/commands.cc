@@ -41,10 +41,12 @@ absl::StatusOr<std::string> ArgumentBytes(const CommonArgs& args, const std::str
 }
 
 // Every entry of `map`, sorted by key bytes; the views live as long as the snapshot of `map`.
-Entries SortedEntries(const Map& map) {
+// DataLoss if the map is damaged. Not sized by map.size(): a damaged count may be anything.
+absl::StatusOr<Entries> SortedEntries(const Map& map) {
   Entries entries;
-  entries.reserve(map.size());
-  map.ForEach([&](std::string_view key, std::string_view value) { entries.emplace_back(key, value); });
+  const absl::Status read = map.CheckedForEach(
+      [&](std::string_view key, std::string_view value) { entries.emplace_back(key, value); });
+  if (!read.ok()) return read;
   std::sort(entries.begin(), entries.end());
   return entries;
 }
@@ -119,9 +121,11 @@ absl::StatusOr<Snapshot> ReplaceContents(Atom& atom,
     absl::StatusOr<Transaction> tx = atom.begin(*base);
     if (!tx.ok()) return tx.status();
     absl::Status status;
-    base->map().ForEach([&](std::string_view key, std::string_view) {
-      if (status.ok() && !entries.contains(std::string(key))) status = tx->erase(key).status();
-    });
+    const absl::Status read =
+        base->map().CheckedForEach([&](std::string_view key, std::string_view) {
+          if (status.ok() && !entries.contains(std::string(key))) status = tx->erase(key).status();
+        });
+    if (!read.ok()) return read;
     if (!status.ok()) return status;
     if (absl::Status set = tx->set_many(views); !set.ok()) return set;
     absl::StatusOr<std::optional<Snapshot>> published = atom.compare_and_set(*std::move(tx));
@@ -216,8 +220,10 @@ absl::StatusOr<std::uint64_t> CopyAtom(Domain& source, Domain& target, const std
   if (!snapshot.ok()) return snapshot.status();
   absl::StatusOr<Atom> to = target.atom(name);
   if (!to.ok()) return to.status();
-  if (snapshot->map().empty()) return 0;  // the atom exists, empty, at version 0
-  const Entries copied = SortedEntries(snapshot->map());
+  absl::StatusOr<Entries> sorted = SortedEntries(snapshot->map());
+  if (!sorted.ok()) return sorted.status();
+  const Entries& copied = *sorted;
+  if (copied.empty()) return 0;  // the atom exists, empty, at version 0
   absl::StatusOr<Snapshot> published =
       to->swap([&](Transaction& tx) { return tx.set_many(copied); });
   if (!published.ok()) return published.status();
@@ -280,7 +286,9 @@ absl::Status RunGet(const KeyValueArgs& args) {
   if (!atom.ok()) return atom.status();
   absl::StatusOr<Snapshot> snapshot = atom->load();
   if (!snapshot.ok()) return snapshot.status();
-  const std::optional<std::string_view> value = snapshot->map().get(*key);
+  absl::StatusOr<std::optional<std::string_view>> found = snapshot->map().checked_get(*key);
+  if (!found.ok()) return found.status();
+  const std::optional<std::string_view> value = *found;
   if (!value.has_value()) return KeyNotFound(*domain, args.common, *key);
   if (args.common.json) {
     PrintJsonLine(EntryJson(*key, *value, args.common.hex));
@@ -317,9 +325,9 @@ absl::Status RunDump(const CommonArgs& args) {
   if (!atom.ok()) return atom.status();
   absl::StatusOr<Snapshot> snapshot = atom->load();
   if (!snapshot.ok()) return snapshot.status();
-  for (const auto& [key, value] : SortedEntries(snapshot->map())) {
-    PrintJsonLine(EntryJson(key, value, args.hex));
-  }
+  absl::StatusOr<Entries> sorted = SortedEntries(snapshot->map());
+  if (!sorted.ok()) return sorted.status();
+  for (const auto& [key, value] : *sorted) PrintJsonLine(EntryJson(key, value, args.hex));
   if (std::fflush(stdout) != 0) return absl::DataLossError("<stdout>: write error");
   return absl::OkStatus();
 }

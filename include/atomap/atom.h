@@ -59,7 +59,9 @@ class Atom {
 
   std::string_view name() const;
 
-  // The current version.
+  // The current version. With Options::verify_reads, DataLoss naming the file if the atom's
+  // root word names no plausible version record (a damaged file); the same for the base of
+  // swap() and wait_for_change().
   absl::StatusOr<Snapshot> load() const;
 
   // Edits the current version with fn and publishes the result atomically (see the contract:

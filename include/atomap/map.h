@@ -13,6 +13,19 @@
 //    read, so comparing a version with a small edit of itself costs only the edited paths.
 //  - A default-constructed Map is the empty map of no domain.
 //
+// Damaged files (docs/reliability.md, "Reading a damaged file")
+//  - checked_get() and CheckedForEach() bounds-check every offset they follow and every loop
+//    they run, whatever the domain's options: a damaged version (a flipped byte, a truncated or
+//    live-copied file) is DataLoss naming the file, what is wrong and its offset, never a read
+//    outside the mapping, a signal or a hang.
+//  - On a domain opened with Options::verify_reads, every other reader checks the same way:
+//    get() returns nullopt, iteration and ForEach stop, operator== says "different", size()
+//    and version_number() read 0 when the version record itself is misplaced, and atomap::Diff
+//    returns DataLoss. They never crash; to learn that damage was the reason, use the checked
+//    calls. Without verify_reads these readers trust the file (the fastest get).
+//  - size() is the count the version record holds: on a damaged file it may be anything, so
+//    never size an allocation by it.
+//
 // Thread safety: a Map is a small value (a pointer and an offset); every method is const and
 // safe to call from any number of threads at once.
 //
@@ -32,6 +45,8 @@
 #include <utility>
 
 #include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace atomap {
 namespace internal {
@@ -68,15 +83,20 @@ class Map {
     };
     Iterator(const internal::TrieContext* context, std::uint64_t root);
     void Settle();  // moves down or up until the top frame points at an entry (or the end)
+    template <class Policy>
+    void SettleWith(Policy& policy);  // Settle under a read policy (src/hamt/read_bounds.h)
 
     const internal::TrieContext* context_ = nullptr;
     int depth_ = 0;  // 0: the end
+    std::uint64_t visits_left_ = 0;  // verify_reads only: nodes this iteration may still visit
     std::array<Frame, 15> path_{};
   };
 
   Map() = default;
 
   std::optional<std::string_view> get(std::string_view key) const;
+  // As get(), bounds-checked: DataLoss if the path to `key` is damaged.
+  absl::StatusOr<std::optional<std::string_view>> checked_get(std::string_view key) const;
   bool contains(std::string_view key) const { return get(key).has_value(); }
   std::uint64_t size() const;
   bool empty() const { return size() == 0; }
@@ -84,6 +104,10 @@ class Map {
   std::uint64_t version_number() const;
 
   void ForEach(absl::FunctionRef<void(std::string_view key, std::string_view value)> fn) const;
+  // As ForEach(), bounds-checked: DataLoss at the first damage (the entries before it have been
+  // passed to fn by then).
+  absl::Status CheckedForEach(
+      absl::FunctionRef<void(std::string_view key, std::string_view value)> fn) const;
   Iterator begin() const;
   Iterator end() const { return Iterator(); }
 

@@ -81,6 +81,13 @@ struct Options {
   // Per handle: how durable this handle's swaps are (see Durability). Files only; shared-memory
   // and in-process domains do not outlive the machine's power anyway.
   Durability durability = Durability::kProcessCrash;
+  // Per handle: bounds-check every read of a map (for files that may be damaged: copied while
+  // written, truncated, from an untrusted source). Every reader of a Map then checks each offset
+  // and loop before following it and never crashes on damage (atomap/map.h says what each one
+  // returns; Map::checked_get and Map::CheckedForEach, which always check, report it). The
+  // atomap tool always sets it. Costs a get about 8 ns on a small map and up to twice the time
+  // on a 1M-key map (docs/reliability.md, "Reading a damaged file").
+  bool verify_reads = false;
 
   // ---- Testing only ------------------------------------------------------------------------
   // The hash of a created domain. Leave it alone: internal::HashKind{2} (kTestWeak) exists so

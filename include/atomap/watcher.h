@@ -24,6 +24,8 @@
 //    copy, and each diff costs a pass over the map (O(size)). For large maps whose changes are
 //    small, hold two snapshots and call atomap::Diff, which skips shared subtrees.
 //  - Keys in each part of the diff are in ascending byte order.
+//  - Start() and Next() read the map bounds-checked (Map::CheckedForEach): a damaged version is
+//    DataLoss naming the file, never a crash.
 //
 // Thread safety: one thread at a time.
 #ifndef ATOMAP_WATCHER_H_

@@ -27,7 +27,8 @@ Participant::Participant(Runtime& runtime, SlotLease lease)
     : runtime_(runtime),
       lease_(std::move(lease)),
       context_{&runtime.domain().arena(), &runtime.allocator(), CacheOf(runtime, lease_.index()),
-               runtime.domain().hasher()},
+               runtime.domain().hasher(), runtime.domain().data_begin(),
+               runtime.domain().verify_reads()},
       retire_(AreaOf(runtime, lease_.index()), &runtime.allocator(), context_.cache) {
   Allocator::FormatCache(context_.cache);
 }

@@ -5,9 +5,13 @@
 namespace atomap {
 namespace {
 
-std::map<std::string, std::string> Contents(const Map& map) {
+// Checked whatever the domain's options (the copy costs more than the checks): a damaged
+// version is DataLoss, never a crash.
+absl::StatusOr<std::map<std::string, std::string>> Contents(const Map& map) {
   std::map<std::string, std::string> contents;
-  map.ForEach([&](std::string_view key, std::string_view value) { contents.emplace(key, value); });
+  absl::Status status = map.CheckedForEach(
+      [&](std::string_view key, std::string_view value) { contents.emplace(key, value); });
+  if (!status.ok()) return status;
   return contents;
 }
 
@@ -38,17 +42,20 @@ MapDiff DiffSorted(const std::map<std::string, std::string>& before,
 absl::StatusOr<Watcher> Watcher::Start(Atom atom) {
   absl::StatusOr<Snapshot> now = atom.load();
   if (!now.ok()) return now.status();
-  return Watcher(atom, now->version(), Contents(now->map()));
+  absl::StatusOr<std::map<std::string, std::string>> contents = Contents(now->map());
+  if (!contents.ok()) return contents.status();
+  return Watcher(atom, now->version(), *std::move(contents));
 }
 
 absl::StatusOr<bool> Watcher::Next(Callback fn, absl::Duration timeout) {
   absl::StatusOr<Snapshot> now = atom_.wait_for_change(version_, timeout);
   if (now.status().code() == absl::StatusCode::kDeadlineExceeded) return false;
   if (!now.ok()) return now.status();
-  std::map<std::string, std::string> contents = Contents(now->map());
-  const MapDiff diff = DiffSorted(contents_, contents);
+  absl::StatusOr<std::map<std::string, std::string>> contents = Contents(now->map());
+  if (!contents.ok()) return contents.status();
+  const MapDiff diff = DiffSorted(contents_, *contents);
   fn(diff, *now);
-  contents_ = std::move(contents);
+  contents_ = *std::move(contents);
   version_ = now->version();
   return true;
 }

@@ -50,6 +50,7 @@ absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view pa
   std::unique_ptr<DomainImpl> domain(new DomainImpl());
   domain->kind_ = options.kind;
   domain->durability_ = options.durability;
+  domain->verify_reads_ = options.verify_reads;
   domain->read_only_ = options.read_only && options.kind != DomainKind::kInProcess;
   if (options.kind == DomainKind::kInProcess) {
     const HeaderParams params = ParamsFrom(options);

@@ -99,6 +99,8 @@ class DomainImpl {
   bool was_clean() const { return was_clean_; }
   // This handle's Options::durability (recovery/durability.h acts on it).
   Durability durability() const { return durability_; }
+  // This handle's Options::verify_reads (the atoms layer puts it in every trie context).
+  bool verify_reads() const { return verify_reads_; }
   // This handle's own participant slot (not held when read-only, or once taken).
   const SlotLease& process_slot() const { return process_slot_; }
   // Hands the process slot to its first participant (the atoms layer), so that a
@@ -145,6 +147,7 @@ class DomainImpl {
   bool found_alone_ = false;
   bool was_clean_ = false;
   Durability durability_ = Durability::kProcessCrash;
+  bool verify_reads_ = false;
   bool attached_ = false;      // holds the shared lock on kAttachedLockByte
   bool marked_dirty_ = false;  // this handle stored kDirty (so it may mark clean at the end)
   bool unpublished_ = false;   // from CreateUnpublished, not yet linked at path_

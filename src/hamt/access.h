@@ -6,6 +6,8 @@
 
 #include <memory>
 
+#include "absl/status/status.h"
+
 #include "atomap/map.h"
 #include "atomap/transaction.h"
 #include "hamt/transient.h"
@@ -19,6 +21,9 @@ class MapAccess {
   static Map Make(const TrieContext* context, Offset version) { return Map(context, version); }
   static Offset Version(const Map& map) { return map.version_; }
   static const TrieContext* Context(const Map& map) { return map.context_; }
+  // With Options::verify_reads: DataLoss naming the file if the map's version record is not a
+  // block inside the data region (a damaged root word). OK otherwise, and always without it.
+  static absl::Status VerifyRecord(const Map& map);
 };
 
 class TransactionAccess {

@@ -3,25 +3,23 @@
 #include "hamt/access.h"
 #include "hamt/entry.h"
 #include "hamt/read.h"
+#include "hamt/read_bounds.h"
 
 namespace atomap {
+namespace {
 
-absl::StatusOr<MapDiff> Diff(const Map& before, const Map& after) {
-  using internal::MapAccess;
-  using internal::hamt::Entry;
-  const internal::TrieContext* a = MapAccess::Context(before);
-  const internal::TrieContext* b = MapAccess::Context(after);
-  if (a != nullptr && b != nullptr && a->arena != b->arena) {
-    return absl::InvalidArgumentError("Diff of maps from two different domains");
-  }
+using internal::MapAccess;
+using internal::hamt::Entry;
+
+// The differences from `before` to `after`, read under policy `p`.
+template <class P>
+MapDiff DiffWith(P& p, const Map& before, const Map& after) {
   MapDiff diff;
-  const internal::TrieContext* context = a != nullptr ? a : b;
-  if (context == nullptr) return diff;
-  const internal::Arena& arena = *context->arena;
+  const internal::Arena& arena = p.arena();
   const auto root = [&](const Map& m) {
     return MapAccess::Context(m) == nullptr
                ? internal::Offset{0}
-               : internal::hamt::ReadVersion(arena, MapAccess::Version(m)).root_node;
+               : internal::hamt::ReadVersion(p, MapAccess::Version(m)).root_node;
   };
   const auto key = [&](const Entry& e) { return std::string(internal::hamt::KeyOf(arena, e)); };
   const auto value = [&](const Entry& e) {
@@ -32,9 +30,29 @@ absl::StatusOr<MapDiff> Diff(const Map& before, const Map& after) {
   const auto changed = [&](const Entry& old_entry, const Entry& new_entry) {
     diff.changed.push_back(MapDiff::Change{key(old_entry), value(old_entry), value(new_entry)});
   };
-  internal::hamt::DiffSubtrees(arena, root(before), root(after),
+  internal::hamt::DiffSubtrees(p, root(before), root(after),
                                internal::hamt::DiffVisitor{added, removed, changed});
   return diff;
+}
+
+}  // namespace
+
+absl::StatusOr<MapDiff> Diff(const Map& before, const Map& after) {
+  const internal::TrieContext* a = MapAccess::Context(before);
+  const internal::TrieContext* b = MapAccess::Context(after);
+  if (a != nullptr && b != nullptr && a->arena != b->arena) {
+    return absl::InvalidArgumentError("Diff of maps from two different domains");
+  }
+  const internal::TrieContext* context = a != nullptr ? a : b;
+  if (context == nullptr) return MapDiff();
+  if ((a != nullptr && a->verify_reads) || (b != nullptr && b->verify_reads)) {
+    internal::hamt::Bounded bounds(*context->arena, context->data_begin);
+    MapDiff diff = DiffWith(bounds, before, after);
+    if (!bounds.ok()) return bounds.status();
+    return diff;
+  }
+  internal::hamt::Trusting trusting(*context->arena);
+  return DiffWith(trusting, before, after);
 }
 
 }  // namespace atomap
