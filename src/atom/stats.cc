@@ -1,7 +1,9 @@
 // Domain::stats(): epochs, participants, pending garbage and space, gathered from the file.
 #include <vector>
 
+#include "alloc/allocator.h"
 #include "alloc/allocator_state.h"
+#include "alloc/chain_walk.h"
 #include "atom/runtime.h"
 #include "atomap/domain.h"
 #include "common/shared_atomic.h"
@@ -14,15 +16,18 @@ namespace {
 using internal::Offset;
 using internal::RetireBatch;
 
-void AddChain(const internal::Arena& arena, Offset chain, DomainStats& stats) {
-  for (Offset b = chain; b != internal::kNullOffset; b = arena.At<RetireBatch>(b)->next) {
-    if (!arena.InBounds(b, sizeof(RetireBatch))) return;
+// The domain's orphan chain: what dead participants retired, awaiting adoption.
+void AddChain(const internal::Allocator& allocator, Offset chain, DomainStats& stats) {
+  const internal::Arena& arena = *allocator.arena();
+  internal::ChainWalk walk(allocator, sizeof(RetireBatch));
+  for (Offset b = chain; walk.Continues(b); b = arena.At<RetireBatch>(b)->next) {
     const RetireBatch* batch = arena.At<RetireBatch>(b);
     stats.pending_garbage_blocks += batch->count;
     for (std::uint32_t i = 0; i < batch->count && i < RetireBatch::kCapacity; ++i) {
       stats.pending_garbage_bytes += batch->blocks[i].bytes;
     }
   }
+  if (walk.damaged()) stats.damage = walk.Status(arena.path(), "orphan chain");
 }
 
 }  // namespace
@@ -48,9 +53,10 @@ DomainStats Domain::stats() const {
     stats.pending_garbage_bytes += internal::Shared(area->pending_bytes).load(internal::kRelaxed);
   }
   stats.participants = static_cast<std::uint32_t>(slots.InUse().size());
-  AddChain(domain.arena(),
+  AddChain(runtime_->allocator(),
            internal::Shared(domain.header().orphan_retired).load(internal::kAcquire), stats);
   const internal::AllocatorStats space = runtime_->allocator().Stats(caches);
+  if (stats.damage.ok()) stats.damage = space.damage;
   stats.data_bytes = space.total_bytes;
   stats.live_bytes = space.live_bytes;
   stats.free_bytes = space.free_bytes;

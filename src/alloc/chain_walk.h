@@ -1,0 +1,122 @@
+// ChainWalk: the one bounded walk of a chain of blocks linked through words read from the file.
+//
+// The file may be damaged (a flipped byte, a dead owner's half-written list, a `cp` taken while
+// writers ran), so a link read from it can point anywhere: into the header, past the mapping,
+// back into the chain. Every walk the library makes along such links — the allocator's shared
+// and private free lists (Flush, Stats, a popped batch), a slot's retire, spare and lane chains,
+// the domain's orphan chain, the checker's walks of all of them — goes through a ChainWalk, so
+// that there is one answer to "is this a block" and one bound on every such loop.
+//
+// Invariants
+//  (W1) A link is accepted only if BlockBounds::Holds it — the one plausibility check of the
+//       library: 16-byte aligned, 0 < bytes <= the largest block, inside [data_begin, limit).
+//       A walk over the allocator takes limit = its mapping (after a Refresh if needed:
+//       Allocator::MayBeBlock); the checker takes min(bump, mapping). Nothing is read at a link
+//       before it is accepted.
+//  (W2) No walk accepts more links than the data region holds blocks of the chain's size
+//       ((limit - data_begin) / bytes + 1): a chain of distinct blocks cannot be longer, so a
+//       longer one has a cycle. (The limit is read again when the budget runs out: the mapping
+//       may have grown during the walk.)
+//  (W3) A repeated link ends the walk. Repeats::kCheap finds every cycle within about twice its
+//       length by Brent's method (one saved link, one compare per step; W2 is the backstop);
+//       links before the detection may be accepted twice, which is harmless for a walk that
+//       only counts. Repeats::kExact accepts no link twice (a set of the links seen, created at
+//       the second link): for walks that free, move or hand on what they visit.
+//  (W4) Once ended, a walk stays ended, and says why (End): at a null link (kNull: the chain is
+//       whole) or at damage. Callers that repair (recovery) cut the chain at the link that was
+//       refused, and leave the rest to the sweep; callers that report (Stats) return Status().
+//
+// Not for the hot paths: the single pop or push of a Treiber list (Allocate, Free, Retire) reads
+// one link that its owner wrote and is no walk. Thread safety: a ChainWalk is one thread's.
+#ifndef ATOMAP_SRC_ALLOC_CHAIN_WALK_H_
+#define ATOMAP_SRC_ALLOC_CHAIN_WALK_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "common/offset.h"
+
+namespace atomap::internal {
+
+class Allocator;
+
+// The largest block any allocator hands out (Allocator::kMaxBlockBytes).
+inline constexpr std::uint64_t kMaxPlausibleBlockBytes = std::uint64_t{64} << 20;
+
+// Where blocks may lie: [data_begin, limit).
+struct BlockBounds {
+  Offset data_begin = 0;
+  Offset limit = 0;
+
+  // (W1) The one plausibility check: true if [off, off + bytes) can be a block.
+  bool Holds(Offset off, std::uint64_t bytes) const {
+    return bytes > 0 && bytes <= kMaxPlausibleBlockBytes && Contains(off, bytes);
+  }
+  // Its part that does not judge the size: [off, off + bytes) is aligned and inside the bounds
+  // (for regions that are not one block: a bump region, an extent, a blob read in parts).
+  bool Contains(Offset off, std::uint64_t bytes) const {
+    return off % kBlockAlign == 0 && off >= data_begin && off <= limit && bytes <= limit - off;
+  }
+  // How many blocks of `bytes` each fit (W2).
+  std::uint64_t MaxBlocks(std::uint64_t bytes) const {
+    return (limit > data_begin ? limit - data_begin : 0) / bytes + 1;
+  }
+};
+
+class ChainWalk {
+ public:
+  enum class Repeats { kCheap, kExact };
+  enum class End { kWalking, kNull, kNotABlock, kRepeat, kTooLong };
+
+  // A walk of blocks of `bytes` each, checked by `allocator`'s MayBeBlock (mapping what another
+  // process grew if needed). REQUIRES: 0 < bytes; `allocator` outlives the walk.
+  ChainWalk(const Allocator& allocator, std::uint64_t bytes, Repeats repeats = Repeats::kCheap);
+  // A walk inside fixed bounds (the checker's: nothing is mapped on the way).
+  ChainWalk(BlockBounds bounds, std::uint64_t bytes, Repeats repeats = Repeats::kCheap);
+  ChainWalk(const ChainWalk&) = delete;
+  ChainWalk& operator=(const ChainWalk&) = delete;
+
+  // True if the walk goes on to `link`: it is not null, it is a block (W1), the budget is not
+  // spent (W2) and it is not a repeat (W3). False from then on once it was false (W4).
+  //   for (Offset b = head; walk.Continues(b); b = Next(b)) ...
+  bool Continues(Offset link);
+
+  End end() const { return end_; }
+  // True if the walk ended anywhere but at a null link.
+  bool damaged() const { return end_ != End::kWalking && end_ != End::kNull; }
+  // The link that ended the walk (0 at kNull or while walking).
+  Offset stopped_at() const { return stopped_at_; }
+  std::uint64_t accepted() const { return accepted_; }
+
+  // What ended the walk, in words ("a link to offset 123, which is not a block of 64 bytes
+  // inside the data region [4096, 98304), after 3 blocks"); empty unless damaged().
+  std::string Describe() const;
+  // OK unless damaged(); then DataLoss "<path>: <chain>: <Describe()>".
+  absl::Status Status(std::string_view path, std::string_view chain) const;
+
+ private:
+  bool Accepts(Offset link);
+  bool Repeat(Offset link);
+  BlockBounds Bounds() const;
+  bool Stop(End end, Offset link);
+
+  const Allocator* allocator_;  // null: fixed bounds_
+  BlockBounds bounds_;
+  std::uint64_t bytes_;
+  Repeats repeats_;
+  std::uint64_t budget_;
+  std::uint64_t accepted_ = 0;
+  Offset saved_ = kNullOffset;  // Brent's saved link (kCheap)
+  Offset first_ = kNullOffset;
+  std::unique_ptr<absl::flat_hash_set<Offset>> seen_;  // kExact, from the second link on
+  End end_ = End::kWalking;
+  Offset stopped_at_ = kNullOffset;
+};
+
+}  // namespace atomap::internal
+
+#endif  // ATOMAP_SRC_ALLOC_CHAIN_WALK_H_
