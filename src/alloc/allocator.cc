@@ -28,6 +28,10 @@
 //       that holds it has been advanced past it, and a fold zeroes the private counter before
 //       adding it to the shared one. So after crashes live + free + unused <= total (the
 //       difference is bytes a crash lost uncounted), and == total when no participant crashed.
+//  (A7) Every walk of a list (Stats, Flush, the count of a popped batch) is a ChainWalk
+//       (chain_walk.h): the one plausibility check on every link, a bound, repeat detection.
+//       The hot paths walk nothing: a pop or push reads one link, and SpillPrivate follows at
+//       most a batch of the owner's own list, which it built itself by its pushes.
 //
 // Memory ordering (numbered edges; partners named)
 //  (1) PushBatch: release CAS of a list head, after writing the batch's links (word 1 of each
