@@ -2,6 +2,7 @@
 // walks that go through it: a damaged chain (a cycle, a wild link) ends a walk with a clear
 // result, never a hang. Each walk that hung on the code before ChainWalk runs in a forked child
 // with a deadline, so that a regression fails the test instead of hanging ctest.
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "epoch/retire_list.h"
 #include "intent/owned_lane.h"
 #include "support/deadline.h"
+#include "support/process.h"
 #include "support/small_options.h"
 #include "support/temp_dir.h"
 #include "support/test_allocator.h"
@@ -258,6 +260,38 @@ TEST_CASE("Domain::stats reports a damaged list as damage, without hanging", "[w
     CHECK_THAT(damage, Catch::Contains(path) && Catch::Contains("orphan chain") &&
                            Catch::Contains("cycle"));
   }
+}
+
+TEST_CASE("Domain::stats of a domain that another process writes reports no damage", "[walk][mp]") {
+  TempDir dir;
+  const std::string path = FilledDomain(dir);
+  Domain domain = *Domain::Open(path, SmallOptions(4, 4));
+  ReportPipe started;
+  const pid_t writer = ForkChild([&] {
+    absl::StatusOr<Domain> d = Domain::Open(path, SmallOptions(4, 4));
+    if (!d.ok()) return 1;
+    Atom atom = *d->atom("a");
+    for (std::uint64_t i = 0;; ++i) {  // until killed: sets and erases, so lists churn
+      const std::string key = "key-" + std::to_string(i % 97);
+      (void)atom.swap([&](Transaction& tx) {
+        if (i % 3 == 2) return tx.erase(key).status();
+        return tx.set(key, std::string(24 + i % 200, 'w'));
+      });
+      if (i == 100) started.Send(std::uint8_t{1});
+    }
+  });
+  started.CloseWriteEnd();
+  REQUIRE(started.Receive<std::uint8_t>().has_value());
+  int damaged = 0;
+  std::string first;
+  for (int i = 0; i < 300; ++i) {
+    const DomainStats stats = domain.stats();
+    if (!stats.damage.ok() && damaged++ == 0) first = stats.damage.ToString();
+  }
+  kill(writer, SIGKILL);
+  WaitChild(writer);
+  INFO(first);
+  CHECK(damaged == 0);
 }
 
 }  // namespace

@@ -65,6 +65,7 @@
 #include <cassert>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 #include "alloc/allocator_state.h"
@@ -516,23 +517,30 @@ AllocatorStats Allocator::Stats(const std::vector<const ParticipantCache*>& cach
   std::vector<std::uint64_t> free_blocks(kNumClasses, 0);
   std::vector<std::uint64_t> carved(kNumClasses, 0);
   // The first damaged list names the damage; the others are still counted (to their damage).
-  auto note = [&](const ChainWalk& walk, const std::string& list) {
-    if (walk.damaged() && stats.damage.ok()) stats.damage = walk.Status(arena_->path(), list);
+  auto note = [&](absl::Status damage) {
+    if (stats.damage.ok()) stats.damage = std::move(damage);
   };
   for (SizeClass c = 0; c < kNumClasses; ++c) {
     carved[c] = Shared(state_->carved_blocks[c]).load(kRelaxed);
-    // One walk for the whole list: its batches' blocks are all distinct (A4), so the bound is
-    // the class's blocks in the data region, across batches.
-    ChainWalk walk(*this, ClassBytes(c));
-    for (Offset batch = LoadHeadOffsetForInspection(state_->heads[c]); walk.Continues(batch);
-         batch = *BatchLink(batch)) {
-      ++free_blocks[c];
-      // A null link ends the batch, not the list: the walk is only shown the others.
-      for (Offset b = *ChainLink(batch); b != kNullOffset && walk.Continues(b); b = *ChainLink(b)) {
+    const FreeListHead& head = state_->heads[c];
+    // Every CAS of the head changes its tag (A4): an unchanged tag is an unchanged list.
+    auto tag = [&] { return __atomic_load_n(&head.tag, __ATOMIC_ACQUIRE); };
+    note(WalkSettled(tag, [&] {
+      // One walk for the whole list: its batches' blocks are all distinct (A4), so the bound
+      // is the class's blocks in the data region, across batches.
+      free_blocks[c] = 0;
+      ChainWalk walk(*this, ClassBytes(c));
+      for (Offset batch = LoadHeadOffsetForInspection(head); walk.Continues(batch);
+           batch = *BatchLink(batch)) {
         ++free_blocks[c];
+        // A null link ends the batch, not the list: the walk is only shown the others.
+        for (Offset b = *ChainLink(batch); b != kNullOffset && walk.Continues(b);
+             b = *ChainLink(b)) {
+          ++free_blocks[c];
+        }
       }
-    }
-    note(walk, absl::StrFormat("shared free list of class %d", c));
+      return walk.Status(arena_->path(), absl::StrFormat("shared free list of class %d", c));
+    }));
   }
   for (std::size_t i = 0; i < caches.size(); ++i) {
     const ParticipantCache* cache = caches[i];
@@ -540,9 +548,20 @@ AllocatorStats Allocator::Stats(const std::vector<const ParticipantCache*>& cach
     for (SizeClass c = 0; c < kCachedClasses; ++c) {
       const CachedClass& cc = cache->classes[c];
       carved[c] += cc.carved;
-      ChainWalk walk(*this, ClassBytes(c));
-      for (Offset b = cc.head; walk.Continues(b); b = *ChainLink(b)) ++free_blocks[c];
-      note(walk, absl::StrFormat("allocator cache %d, free list of class %d", i, c));
+      // The owner, if alive, changes the head or the count with every pop and push.
+      auto stamp = [&] {
+        return std::pair(__atomic_load_n(&cc.head, __ATOMIC_ACQUIRE),
+                         __atomic_load_n(&cc.count, __ATOMIC_ACQUIRE));
+      };
+      std::uint64_t cached = 0;
+      note(WalkSettled(stamp, [&] {
+        cached = 0;
+        ChainWalk walk(*this, ClassBytes(c));
+        for (Offset b = stamp().first; walk.Continues(b); b = *ChainLink(b)) ++cached;
+        return walk.Status(arena_->path(),
+                           absl::StrFormat("allocator cache %d, free list of class %d", i, c));
+      }));
+      free_blocks[c] += cached;
     }
   }
   stats.classes.resize(kNumClasses);

@@ -117,6 +117,26 @@ class ChainWalk {
   Offset stopped_at_ = kNullOffset;
 };
 
+// A list that others may change while it is walked (a live domain's free lists, its orphan
+// chain) can read as damaged: a link read after its block left the list is whatever the block
+// holds now. `stamp()` reads what every change of the list changes (a Treiber head's tag, a
+// cache's head and count, a chain's head): damage that `walk()` reports counts only if the stamp
+// is the same after the walk as before it, so a file that nobody changes (a copy, a dead
+// owner's list) always reports its damage. Otherwise the walk is tried again, up to
+// kSettleTries times in all, and its result is then kept without the damage: the list was
+// changing, not damaged (the figures of a live domain are approximate anyway).
+// REQUIRES: `walk()` starts its count afresh and returns its ChainWalk's Status().
+inline constexpr int kSettleTries = 4;
+template <typename StampFn, typename WalkFn>
+absl::Status WalkSettled(StampFn stamp, WalkFn walk) {
+  for (int tries = 1;; ++tries) {
+    const auto before = stamp();
+    absl::Status status = walk();
+    if (status.ok() || stamp() == before) return status;
+    if (tries == kSettleTries) return absl::OkStatus();
+  }
+}
+
 }  // namespace atomap::internal
 
 #endif  // ATOMAP_SRC_ALLOC_CHAIN_WALK_H_
