@@ -94,8 +94,8 @@ struct DomainStats {
   // OK, or DataLoss naming the file and the first damaged list found (a free list, a cache's
   // list or the orphan chain with a cycle or a link outside the data region). Every list is
   // walked with a bound, so stats() returns promptly on any file; the figures above then count
-  // only the lists' sound prefixes. A domain that other processes change meanwhile can read as
-  // damaged (the lists are walked unlocked): call it again, or check the domain alone.
+  // only the lists' sound prefixes. A list that other processes change during its walk is
+  // walked again rather than reported (it was changing, not damaged).
   absl::Status damage;
 };
 
