@@ -17,9 +17,17 @@ BoundedRun RunBounded(const std::function<int(int out_fd)>& body, int deadline_m
   int fds[2];
   if (pipe(fds) != 0) return run;
   const pid_t pid = ForkChild([&] {
+    // Its own process group, so that the deadline kills whatever it forked too; and no
+    // exception may leave the child (it would run the rest of the test program).
+    setpgid(0, 0);
     close(fds[0]);
-    return body(fds[1]);
+    try {
+      return body(fds[1]);
+    } catch (...) {
+      return 125;
+    }
   });
+  setpgid(pid, pid);  // also here: the group exists before the parent may signal it
   close(fds[1]);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
   for (;;) {
@@ -43,7 +51,7 @@ BoundedRun RunBounded(const std::function<int(int out_fd)>& body, int deadline_m
     run.output.append(buffer, static_cast<std::size_t>(got));
   }
   close(fds[0]);
-  if (run.hung) kill(pid, SIGKILL);
+  if (run.hung) kill(-pid, SIGKILL);
   run.exit_code = WaitChild(pid);
   return run;
 }

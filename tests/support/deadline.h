@@ -15,9 +15,9 @@ struct BoundedRun {
   std::string output;  // what the child wrote to `out_fd`
 };
 
-// Forks; the child runs `body(out_fd)` and _exits with its result (or execs, with its output
-// sent to out_fd). Collects the output until the child exits or `deadline_ms` passes; then
-// kills it with SIGKILL.
+// Forks; the child runs `body(out_fd)` and _exits with its result (125 if it throws), or execs
+// with its output sent to out_fd. Collects the output until the child exits or `deadline_ms`
+// passes; then kills its process group (the child and whatever it forked) with SIGKILL.
 BoundedRun RunBounded(const std::function<int(int out_fd)>& body, int deadline_ms);
 
 }  // namespace atomap
