@@ -114,12 +114,29 @@ TEST_CASE("a chain walk ends at the null link, a link that is not a block, or a 
     CHECK(cheap.end() == ChainWalk::End::kRepeat);
   }
   SECTION("no walk outlasts the blocks its bounds hold") {
-    // Bounds of exactly the four blocks, and a cycle through all four: Brent would need eight
-    // steps, the budget (W2) allows five.
-    Word(*f.t.arena, f.b[3], 1) = f.b[0];
-    ChainWalk walk(BlockBounds{f.b[0], f.b[0] + 4 * 64}, 64);
-    CHECK(f.Walk(walk) == 5);
+    // Bounds of exactly 40 blocks and a cycle through all of them: Brent would need 72 steps
+    // (the link saved at step 32 comes back at step 72), the budget (W2) allows 41.
+    const Offset begin = RoundUp(f.b[3] + 64, 4096);
+    for (int i = 0; i < 40; ++i) Word(*f.t.arena, begin + 64 * i, 1) = begin + 64 * ((i + 1) % 40);
+    ChainWalk walk(BlockBounds{begin, begin + 40 * 64}, 64);
+    std::uint64_t n = 0;
+    for (Offset o = begin; walk.Continues(o); o = Word(*f.t.arena, o, 1)) ++n;
+    CHECK(n == 41);
     CHECK(walk.end() == ChainWalk::End::kTooLong);
+    CHECK_THAT(walk.Describe(), Catch::Contains("longer than the data region"));
+  }
+  SECTION("a walk past the bounds it began with maps what another process grew") {
+    TestAllocator small(std::uint64_t{16} << 20, kTestDataBegin + 65536);
+    const Offset a = *small.alloc->Allocate(small.caches[0], 64);
+    ChainWalk walk(*small.alloc, 64);
+    REQUIRE(small.arena->Grow(kTestDataBegin + 2 * 65536).ok());
+    const Offset beyond = kTestDataBegin + 65536 + 64;  // mapped only after the walk began
+    Word(*small.arena, a, 1) = beyond;
+    Word(*small.arena, beyond, 1) = kNullOffset;
+    CHECK(walk.Continues(a));
+    CHECK(walk.Continues(beyond));
+    CHECK_FALSE(walk.Continues(kNullOffset));
+    CHECK(walk.end() == ChainWalk::End::kNull);
   }
 }
 

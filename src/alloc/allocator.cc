@@ -69,6 +69,7 @@
 
 #include "absl/strings/str_format.h"
 #include "alloc/allocator_state.h"
+#include "alloc/chain_walk.h"
 #include "alloc/size_classes.h"
 #include "common/crash_point.h"
 #include "common/shared_atomic.h"
@@ -155,14 +156,9 @@ bool Allocator::EnsureMapped(Offset off, std::uint64_t len) const {
   return arena_->InBounds(off, len);
 }
 
-BlockBounds Allocator::bounds() const {
-  return BlockBounds{state_->data_begin, arena_->mapped_size()};
-}
-
-bool Allocator::MayBeBlock(Offset off, std::uint64_t bytes) const {
-  // The one plausibility check (chain_walk.h W1), against the mapping, then against what
-  // another process may have grown since.
-  if (bounds().Holds(off, bytes)) return true;
+// MayBeBlock is the one plausibility check (chain_walk.h W1) against the mapping; this is its
+// second chance, against what another process may have grown since.
+bool Allocator::MayBeBlockAfterRefresh(Offset off, std::uint64_t bytes) const {
   return bytes > 0 && bytes <= kMaxBlockBytes && EnsureMapped(off, bytes) &&
          bounds().Holds(off, bytes);
 }

@@ -26,7 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "alloc/allocator_state.h"
-#include "alloc/chain_walk.h"
+#include "alloc/block_bounds.h"
 #include "alloc/size_classes.h"
 #include "arena/arena.h"
 #include "common/layout.h"
@@ -94,9 +94,11 @@ class Allocator {
   // in the data region, of a size it hands out) within this process's mapping, after a Refresh
   // if needed. For following what a dead participant or a damaged file left: every walk checks
   // each offset with it before reading there, through ChainWalk (alloc/chain_walk.h).
-  bool MayBeBlock(Offset off, std::uint64_t bytes) const;
+  bool MayBeBlock(Offset off, std::uint64_t bytes) const {
+    return bounds().Holds(off, bytes) || MayBeBlockAfterRefresh(off, bytes);
+  }
   // [data_begin, mapped size): where blocks can lie as far as this process can see now.
-  BlockBounds bounds() const;
+  BlockBounds bounds() const { return BlockBounds{state_->data_begin, arena_->mapped_size()}; }
 
   // Replaces every shared free list with blocks carved from `free_extents` (an extent of exactly
   // one class's size becomes that block; any other is carved into cached classes, largest first,
@@ -126,6 +128,7 @@ class Allocator {
   Offset* ChainLink(Offset block) const;  // word 1 of a free block
   // True if [off, off + len) is mapped here, after a Refresh() if needed.
   bool EnsureMapped(Offset off, std::uint64_t len) const;
+  bool MayBeBlockAfterRefresh(Offset off, std::uint64_t bytes) const;
 
   void PushBatch(SizeClass c, Offset first);
   absl::StatusOr<Offset> PopBatch(SizeClass c);

@@ -14,9 +14,10 @@
 //       Allocator::MayBeBlock); the checker takes min(bump, mapping). Nothing is read at a link
 //       before it is accepted.
 //  (W2) No walk accepts more links than the data region holds blocks of the chain's size
-//       ((limit - data_begin) / bytes + 1): a chain of distinct blocks cannot be longer, so a
-//       longer one has a cycle. (The limit is read again when the budget runs out: the mapping
-//       may have grown during the walk.)
+//       ((limit - data_begin) / bytes + 1), or kFreeSteps if that is more: a chain of distinct
+//       blocks cannot be longer, so a longer one has a cycle. The bound is computed only once a
+//       walk passes kFreeSteps links (a short walk — a lane's one batch on every swap — pays
+//       no division), and again whenever it runs out: the mapping may have grown meanwhile.
 //  (W3) A repeated link ends the walk. Repeats::kCheap finds every cycle within about twice its
 //       length by Brent's method (one saved link, one compare per step; W2 is the backstop);
 //       links before the detection may be accepted twice, which is harmless for a walk that
@@ -38,34 +39,11 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "alloc/allocator.h"
+#include "alloc/block_bounds.h"
 #include "common/offset.h"
 
 namespace atomap::internal {
-
-class Allocator;
-
-// The largest block any allocator hands out (Allocator::kMaxBlockBytes).
-inline constexpr std::uint64_t kMaxPlausibleBlockBytes = std::uint64_t{64} << 20;
-
-// Where blocks may lie: [data_begin, limit).
-struct BlockBounds {
-  Offset data_begin = 0;
-  Offset limit = 0;
-
-  // (W1) The one plausibility check: true if [off, off + bytes) can be a block.
-  bool Holds(Offset off, std::uint64_t bytes) const {
-    return bytes > 0 && bytes <= kMaxPlausibleBlockBytes && Contains(off, bytes);
-  }
-  // Its part that does not judge the size: [off, off + bytes) is aligned and inside the bounds
-  // (for regions that are not one block: a bump region, an extent, a blob read in parts).
-  bool Contains(Offset off, std::uint64_t bytes) const {
-    return off % kBlockAlign == 0 && off >= data_begin && off <= limit && bytes <= limit - off;
-  }
-  // How many blocks of `bytes` each fit (W2).
-  std::uint64_t MaxBlocks(std::uint64_t bytes) const {
-    return (limit > data_begin ? limit - data_begin : 0) / bytes + 1;
-  }
-};
 
 class ChainWalk {
  public:
@@ -74,16 +52,30 @@ class ChainWalk {
 
   // A walk of blocks of `bytes` each, checked by `allocator`'s MayBeBlock (mapping what another
   // process grew if needed). REQUIRES: 0 < bytes; `allocator` outlives the walk.
-  ChainWalk(const Allocator& allocator, std::uint64_t bytes, Repeats repeats = Repeats::kCheap);
+  // Inline, as Continues: a walk of one link (a lane on every swap) costs a few instructions.
+  inline ChainWalk(const Allocator& allocator, std::uint64_t bytes,
+                   Repeats repeats = Repeats::kCheap);
   // A walk inside fixed bounds (the checker's: nothing is mapped on the way).
-  ChainWalk(BlockBounds bounds, std::uint64_t bytes, Repeats repeats = Repeats::kCheap);
+  ChainWalk(BlockBounds bounds, std::uint64_t bytes, Repeats repeats = Repeats::kCheap)
+      : allocator_(nullptr), bounds_(bounds), bytes_(bytes), repeats_(repeats) {}
   ChainWalk(const ChainWalk&) = delete;
   ChainWalk& operator=(const ChainWalk&) = delete;
 
   // True if the walk goes on to `link`: it is not null, it is a block (W1), the budget is not
   // spent (W2) and it is not a repeat (W3). False from then on once it was false (W4).
   //   for (Offset b = head; walk.Continues(b); b = Next(b)) ...
-  bool Continues(Offset link);
+  // Inline: the common case is a few compares against bounds read when the walk began.
+  bool Continues(Offset link) {
+    if (end_ != End::kWalking) return false;  // (W4)
+    if (link == kNullOffset) return Stop(End::kNull, kNullOffset);
+    if (!bounds_.Holds(link, bytes_) && !AcceptsAfterRefresh(link)) {
+      return Stop(End::kNotABlock, link);  // (W1)
+    }
+    if (accepted_ >= budget_ && !ExtendBudget()) return Stop(End::kTooLong, link);  // (W2)
+    if (Repeat(link)) return Stop(End::kRepeat, link);  // (W3)
+    ++accepted_;
+    return true;
+  }
 
   End end() const { return end_; }
   // True if the walk ended anywhere but at a null link.
@@ -99,23 +91,48 @@ class ChainWalk {
   absl::Status Status(std::string_view path, std::string_view chain) const;
 
  private:
-  bool Accepts(Offset link);
-  bool Repeat(Offset link);
+  // Links a short walk accepts before its bound is computed (W2).
+  static constexpr std::uint64_t kFreeSteps = 32;
+
+  // For a link outside the bounds read when the walk began: Allocator::MayBeBlock (it maps what
+  // another process grew), then the bounds are read again.
+  bool AcceptsAfterRefresh(Offset link);
+  bool ExtendBudget();
+  // (W3) Brent inline: the link at every power-of-two step (1, 2, 4, ...) is saved; a cycle of
+  // length L entered after M steps brings the walk back to a saved link once the saved step is
+  // past M and the next power of two is past L, so within about 2 * (M + L) steps.
+  bool Repeat(Offset link) {
+    if (repeats_ == Repeats::kExact) {
+      if (accepted_ > 0) return RepeatExact(link);
+      saved_ = link;
+      return false;
+    }
+    if (accepted_ > 0 && link == saved_) return true;
+    if ((accepted_ & (accepted_ + 1)) == 0) saved_ = link;  // accepted_ + 1 a power of two
+    return false;
+  }
+  bool RepeatExact(Offset link);
   BlockBounds Bounds() const;
-  bool Stop(End end, Offset link);
+  bool Stop(End end, Offset link) {
+    end_ = end;
+    stopped_at_ = link;
+    return false;
+  }
 
   const Allocator* allocator_;  // null: fixed bounds_
   BlockBounds bounds_;
   std::uint64_t bytes_;
   Repeats repeats_;
-  std::uint64_t budget_;
+  std::uint64_t budget_ = kFreeSteps;
   std::uint64_t accepted_ = 0;
-  Offset saved_ = kNullOffset;  // Brent's saved link (kCheap)
-  Offset first_ = kNullOffset;
+  Offset saved_ = kNullOffset;  // Brent's saved link (kCheap); the first link (kExact)
   std::unique_ptr<absl::flat_hash_set<Offset>> seen_;  // kExact, from the second link on
   End end_ = End::kWalking;
   Offset stopped_at_ = kNullOffset;
 };
+
+inline ChainWalk::ChainWalk(const Allocator& allocator, std::uint64_t bytes, Repeats repeats)
+    : allocator_(&allocator), bounds_(allocator.bounds()), bytes_(bytes), repeats_(repeats) {}
 
 // A list that others may change while it is walked (a live domain's free lists, its orphan
 // chain) can read as damaged: a link read after its block left the list is whatever the block

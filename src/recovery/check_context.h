@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_format.h"
 #include "alloc/allocator.h"
-#include "alloc/chain_walk.h"
+#include "alloc/block_bounds.h"
 #include "arena/arena.h"
 #include "common/hash.h"
 #include "common/offset.h"
