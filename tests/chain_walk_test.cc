@@ -14,6 +14,7 @@
 #include "alloc/allocator.h"
 #include "alloc/chain_walk.h"
 #include "alloc/size_classes.h"
+#include "atomap/check.h"
 #include "atomap/domain.h"
 #include "domain/domain_impl.h"
 #include "domain/header.h"
@@ -277,6 +278,30 @@ TEST_CASE("Domain::stats reports a damaged list as damage, without hanging", "[w
     CHECK_THAT(damage, Catch::Contains(path) && Catch::Contains("orphan chain") &&
                            Catch::Contains("cycle"));
   }
+}
+
+TEST_CASE("check reports a cyclic free list through the same walker", "[walk][check]") {
+  TempDir dir;
+  const std::string path = FilledDomain(dir);
+  const BoundedRun run = RunBounded(
+      [&](int fd) {
+        absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(4, 4));
+        if (!domain.ok()) return 1;
+        DomainImpl& impl = Access(*domain);
+        for (const FreeListHead& head : impl.allocator_state()->heads) {
+          if (head.offset == kNullOffset) continue;
+          Word(impl.arena(), head.offset, 0) = head.offset;
+          break;
+        }
+        absl::StatusOr<CheckReport> report = domain->check();
+        if (!report.ok()) return 2;
+        for (const std::string& problem : report->problems) Report(fd, problem + "\n");
+        return 0;
+      },
+      kDeadlineMs);
+  REQUIRE_FALSE(run.hung);
+  CHECK(run.exit_code == 0);
+  CHECK_THAT(run.output, Catch::Contains("shared free list of class") && Catch::Contains("a cycle"));
 }
 
 TEST_CASE("Domain::stats of a domain that another process writes reports no damage", "[walk][mp]") {
