@@ -354,6 +354,35 @@ def derive(seed, rng):
     files["header-bad-checksum.atomap"] = bytes(d.b)
     d.reseal()
     files["header-seed-changed.atomap"] = bytes(d.b)
+    files.update(cyclic_chains(seed))
+    return files
+
+
+def cyclic_chains(seed):
+    """Files whose chains loop (src/alloc/chain_walk.h): every walk of them must end, with an
+    error or a cut, never hang (`atomap stat` walked free lists without a bound). No random
+    numbers: the other files' bytes do not depend on these."""
+    files = {}
+    classes = seed.get("I", seed.alloc + A_NUM_CLASSES)
+    nonempty = [c for c in range(classes) if seed.get("Q", seed.head(c))]
+    # A shared list's first batch is its own next batch (word 0).
+    d = seed.copy()
+    first = d.get("Q", d.head(nonempty[0]))
+    d.put("Q", first, first)
+    files["cycle-free-list-batches.atomap"] = bytes(d.b)
+    # A shared batch's last block links back to its first (word 1).
+    d = seed.copy()
+    at, steps = first, 0
+    while d.get("Q", at + 8) and steps < 4096:
+        at, steps = d.get("Q", at + 8), steps + 1
+    d.put("Q", at + 8, first)
+    files["cycle-free-list-chain.atomap"] = bytes(d.b)
+    # The orphan chain's first batch is its own next batch (RetireBatch::next, word 0).
+    orphans = seed.get("Q", H_ORPHAN_RETIRED)
+    if orphans:
+        d = seed.copy()
+        d.put("Q", orphans, orphans)
+        files["cycle-orphan-chain.atomap"] = bytes(d.b)
     return files
 
 

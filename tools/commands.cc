@@ -365,6 +365,7 @@ absl::Status RunStat(const CommonArgs& args) {
   if (!domain.ok()) return domain.status();
   const DomainInfo info = domain->info();
   const DomainStats stats = domain->stats();
+  if (!stats.damage.ok()) return stats.damage;  // a damaged list: exit 3, one line
 
   nlohmann::json out = {
       {"size", info.size},

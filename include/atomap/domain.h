@@ -36,6 +36,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "atomap/atom.h"
 #include "atomap/check.h"
@@ -90,6 +91,12 @@ struct DomainStats {
   std::uint64_t live_bytes = 0;    // in allocated blocks (versions, pending garbage, metadata)
   std::uint64_t free_bytes = 0;    // in free blocks, reusable
   std::uint64_t unused_bytes = 0;  // carved for participants, not yet split into blocks
+  // OK, or DataLoss naming the file and the first damaged list found (a free list, a cache's
+  // list or the orphan chain with a cycle or a link outside the data region). Every list is
+  // walked with a bound, so stats() returns promptly on any file; the figures above then count
+  // only the lists' sound prefixes. A list that other processes change during its walk is
+  // walked again rather than reported (it was changing, not damaged).
+  absl::Status damage;
 };
 
 class Domain {

@@ -28,6 +28,10 @@
 //       that holds it has been advanced past it, and a fold zeroes the private counter before
 //       adding it to the shared one. So after crashes live + free + unused <= total (the
 //       difference is bytes a crash lost uncounted), and == total when no participant crashed.
+//  (A7) Every walk of a list (Stats, Flush, the count of a popped batch) is a ChainWalk
+//       (chain_walk.h): the one plausibility check on every link, a bound, repeat detection.
+//       The hot paths walk nothing: a pop or push reads one link, and SpillPrivate follows at
+//       most a batch of the owner's own list, which it built itself by its pushes.
 //
 // Memory ordering (numbered edges; partners named)
 //  (1) PushBatch: release CAS of a list head, after writing the batch's links (word 1 of each
@@ -61,9 +65,11 @@
 #include <cassert>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 #include "alloc/allocator_state.h"
+#include "alloc/chain_walk.h"
 #include "alloc/size_classes.h"
 #include "common/crash_point.h"
 #include "common/shared_atomic.h"
@@ -150,8 +156,11 @@ bool Allocator::EnsureMapped(Offset off, std::uint64_t len) const {
   return arena_->InBounds(off, len);
 }
 
-bool Allocator::MayBeBlock(Offset off, std::uint64_t bytes) const {
-  return bytes > 0 && bytes <= kMaxBlockBytes && EnsureMapped(off, bytes);
+// MayBeBlock is the one plausibility check (chain_walk.h W1) against the mapping; this is its
+// second chance, against what another process may have grown since.
+bool Allocator::MayBeBlockAfterRefresh(Offset off, std::uint64_t bytes) const {
+  return bytes > 0 && bytes <= kMaxBlockBytes && EnsureMapped(off, bytes) &&
+         bounds().Holds(off, bytes);
 }
 
 // ---- static -----------------------------------------------------------------------------------
@@ -353,14 +362,13 @@ absl::StatusOr<Offset> Allocator::AllocateSlow(ParticipantCache* cache, SizeClas
     // out: PopBatch checked only the first, and the others may have been carved by a process
     // that grew the domain since (one Refresh maps them all: they all lie below the bump value
     // that the acquire of the head (2)/(3) made visible).
+    // A damaged batch (a wild link, a cycle) is an error, and leaks to the sweep.
     std::uint32_t rest_count = 0;
-    for (Offset b = *ChainLink(first); b != kNullOffset; b = *ChainLink(b)) {
-      if (!EnsureMapped(b, ClassBytes(c))) {
-        return absl::DataLossError(absl::StrFormat(
-            "%s: a free block of class %d at offset %d lies past the domain", arena_->path(), c,
-            b));
-      }
-      ++rest_count;
+    ChainWalk walk(*this, ClassBytes(c));
+    for (Offset b = *ChainLink(first); walk.Continues(b); b = *ChainLink(b)) ++rest_count;
+    if (walk.damaged()) {
+      return walk.Status(arena_->path(),
+                         absl::StrFormat("free batch of class %d at offset %d", c, first));
     }
     // The private list is empty here (we only refill an empty one).
     StoreOwned(cc.head, *ChainLink(first));
@@ -448,16 +456,14 @@ void Allocator::Flush(ParticipantCache* cache) {
   for (SizeClass c = 0; c < kCachedClasses; ++c) {
     CachedClass& cc = cache->classes[c];
     const std::uint32_t batch_blocks = BatchBlocks(c);
-    // More batches than the mapping holds blocks of the class: a cycle. Ends it (leaked).
-    std::uint64_t budget = arena_->mapped_size() / ClassBytes(c) + 1;
-    while (cc.head != kNullOffset && budget-- > 0) {
+    // Exact: the blocks it visits are pushed, so none may be visited twice. A damaged list
+    // ends at the refused link; the rest leaks (to the sweep).
+    ChainWalk walk(*this, ClassBytes(c), ChainWalk::Repeats::kExact);
+    while (walk.Continues(cc.head)) {
       const Offset first = cc.head;
-      if (!EnsureMapped(first, ClassBytes(c))) break;  // corrupt: leave it, leak it
       Offset last = first;
-      for (std::uint32_t n = 1; n < batch_blocks; ++n) {
-        const Offset next = *ChainLink(last);
-        if (next == kNullOffset || !EnsureMapped(next, ClassBytes(c))) break;
-        last = next;
+      for (std::uint32_t n = 1; n < batch_blocks && walk.Continues(*ChainLink(last)); ++n) {
+        last = *ChainLink(last);
       }
       // Detach [first, last] from the private list, then cut it: a crash in between leaks the
       // batch, never lists a block twice (A5).
@@ -506,26 +512,52 @@ AllocatorStats Allocator::Stats(const std::vector<const ParticipantCache*>& cach
   stats.total_bytes = bump - data_begin;
   std::vector<std::uint64_t> free_blocks(kNumClasses, 0);
   std::vector<std::uint64_t> carved(kNumClasses, 0);
+  // The first damaged list names the damage; the others are still counted (to their damage).
+  auto note = [&](absl::Status damage) {
+    if (stats.damage.ok()) stats.damage = std::move(damage);
+  };
   for (SizeClass c = 0; c < kNumClasses; ++c) {
     carved[c] = Shared(state_->carved_blocks[c]).load(kRelaxed);
-    const Offset first_batch = LoadHeadOffsetForInspection(state_->heads[c]);
-    for (Offset batch = first_batch; batch != kNullOffset; batch = *BatchLink(batch)) {
-      if (!EnsureMapped(batch, ClassBytes(c))) break;
-      for (Offset b = batch; b != kNullOffset; b = *ChainLink(b)) {
-        if (!EnsureMapped(b, ClassBytes(c))) break;
+    const FreeListHead& head = state_->heads[c];
+    // Every CAS of the head changes its tag (A4): an unchanged tag is an unchanged list.
+    auto tag = [&] { return __atomic_load_n(&head.tag, __ATOMIC_ACQUIRE); };
+    note(WalkSettled(tag, [&] {
+      // One walk for the whole list: its batches' blocks are all distinct (A4), so the bound
+      // is the class's blocks in the data region, across batches.
+      free_blocks[c] = 0;
+      ChainWalk walk(*this, ClassBytes(c));
+      for (Offset batch = LoadHeadOffsetForInspection(head); walk.Continues(batch);
+           batch = *BatchLink(batch)) {
         ++free_blocks[c];
+        // A null link ends the batch, not the list: the walk is only shown the others.
+        for (Offset b = *ChainLink(batch); b != kNullOffset && walk.Continues(b);
+             b = *ChainLink(b)) {
+          ++free_blocks[c];
+        }
       }
-    }
+      return walk.Status(arena_->path(), absl::StrFormat("shared free list of class %d", c));
+    }));
   }
-  for (const ParticipantCache* cache : caches) {
+  for (std::size_t i = 0; i < caches.size(); ++i) {
+    const ParticipantCache* cache = caches[i];
     if (cache->bump_cur < cache->bump_end) stats.unused_bytes += cache->bump_end - cache->bump_cur;
     for (SizeClass c = 0; c < kCachedClasses; ++c) {
       const CachedClass& cc = cache->classes[c];
       carved[c] += cc.carved;
-      for (Offset b = cc.head; b != kNullOffset; b = *ChainLink(b)) {
-        if (!EnsureMapped(b, ClassBytes(c))) break;
-        ++free_blocks[c];
-      }
+      // The owner, if alive, changes the head or the count with every pop and push.
+      auto stamp = [&] {
+        return std::pair(__atomic_load_n(&cc.head, __ATOMIC_ACQUIRE),
+                         __atomic_load_n(&cc.count, __ATOMIC_ACQUIRE));
+      };
+      std::uint64_t cached = 0;
+      note(WalkSettled(stamp, [&] {
+        cached = 0;
+        ChainWalk walk(*this, ClassBytes(c));
+        for (Offset b = stamp().first; walk.Continues(b); b = *ChainLink(b)) ++cached;
+        return walk.Status(arena_->path(),
+                           absl::StrFormat("allocator cache %d, free list of class %d", i, c));
+      }));
+      free_blocks[c] += cached;
     }
   }
   stats.classes.resize(kNumClasses);

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "alloc/allocator_state.h"
+#include "alloc/block_bounds.h"
 #include "alloc/size_classes.h"
 #include "arena/arena.h"
 #include "common/layout.h"
@@ -49,6 +50,9 @@ struct AllocatorStats {
   std::uint64_t free_bytes = 0;   // in blocks on free lists or in caches
   std::uint64_t unused_bytes = 0; // carved but not yet split into blocks (participants' bump tails)
   std::vector<SizeClassStats> classes;
+  // OK, or DataLoss naming the file and the first damaged list (a cycle, a link that is not a
+  // block: alloc/chain_walk.h). The figures then count only the lists' sound prefixes.
+  absl::Status damage;
   // Invariant checked by tests: live_bytes + free_bytes + unused_bytes == total_bytes when no
   // participant has crashed; after crashes <= (the difference: bytes a crash lost uncounted).
   // live_bytes includes blocks leaked by crashes (allocated, never published or freed).
@@ -86,10 +90,15 @@ class Allocator {
   // REQUIRES: the caller owns `cache`, or its owner is dead (never while the owner runs).
   void Flush(ParticipantCache* cache);
 
-  // True if [off, off + bytes) can be a block of this allocator: aligned, in the data region, of
-  // a size it hands out, mapped (after a Refresh if needed). For following what a dead
-  // participant or a damaged file left: a walk checks each offset with it before reading there.
-  bool MayBeBlock(Offset off, std::uint64_t bytes) const;
+  // True if [off, off + bytes) can be a block of this allocator: BlockBounds::Holds it (aligned,
+  // in the data region, of a size it hands out) within this process's mapping, after a Refresh
+  // if needed. For following what a dead participant or a damaged file left: every walk checks
+  // each offset with it before reading there, through ChainWalk (alloc/chain_walk.h).
+  bool MayBeBlock(Offset off, std::uint64_t bytes) const {
+    return bounds().Holds(off, bytes) || MayBeBlockAfterRefresh(off, bytes);
+  }
+  // [data_begin, mapped size): where blocks can lie as far as this process can see now.
+  BlockBounds bounds() const { return BlockBounds{state_->data_begin, arena_->mapped_size()}; }
 
   // Replaces every shared free list with blocks carved from `free_extents` (an extent of exactly
   // one class's size becomes that block; any other is carved into cached classes, largest first,
@@ -104,8 +113,10 @@ class Allocator {
                           absl::Span<const std::uint64_t> kept_blocks);
 
   // Walks the shared lists and the given caches. O(free blocks); for check/stat, not hot paths.
-  // REQUIRES: no participant allocates or frees meanwhile (the lists are walked unlocked), and
-  // `caches` holds every cache that has not been Flushed since it was last used.
+  // Every list is walked by a ChainWalk: a damaged one (a cycle, a wild link) ends its walk and
+  // sets `damage`, never a hang. Exact when no participant allocates or frees meanwhile (the
+  // lists are walked unlocked) and `caches` holds every cache that has not been Flushed since
+  // it was last used; run concurrently, a torn list may read as damage.
   AllocatorStats Stats(const std::vector<const ParticipantCache*>& caches) const;
 
   Arena* arena() const { return arena_; }
@@ -117,6 +128,7 @@ class Allocator {
   Offset* ChainLink(Offset block) const;  // word 1 of a free block
   // True if [off, off + len) is mapped here, after a Refresh() if needed.
   bool EnsureMapped(Offset off, std::uint64_t len) const;
+  bool MayBeBlockAfterRefresh(Offset off, std::uint64_t bytes) const;
 
   void PushBatch(SizeClass c, Offset first);
   absl::StatusOr<Offset> PopBatch(SizeClass c);

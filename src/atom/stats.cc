@@ -1,7 +1,9 @@
 // Domain::stats(): epochs, participants, pending garbage and space, gathered from the file.
 #include <vector>
 
+#include "alloc/allocator.h"
 #include "alloc/allocator_state.h"
+#include "alloc/chain_walk.h"
 #include "atom/runtime.h"
 #include "atomap/domain.h"
 #include "common/shared_atomic.h"
@@ -14,15 +16,28 @@ namespace {
 using internal::Offset;
 using internal::RetireBatch;
 
-void AddChain(const internal::Arena& arena, Offset chain, DomainStats& stats) {
-  for (Offset b = chain; b != internal::kNullOffset; b = arena.At<RetireBatch>(b)->next) {
-    if (!arena.InBounds(b, sizeof(RetireBatch))) return;
-    const RetireBatch* batch = arena.At<RetireBatch>(b);
-    stats.pending_garbage_blocks += batch->count;
-    for (std::uint32_t i = 0; i < batch->count && i < RetireBatch::kCapacity; ++i) {
-      stats.pending_garbage_bytes += batch->blocks[i].bytes;
+// The domain's orphan chain: what dead participants retired, awaiting adoption. Others may
+// push onto it or take it meanwhile; every change changes its head (chain_walk.h WalkSettled).
+void AddOrphanChain(const internal::Allocator& allocator, const Offset& head, DomainStats& stats) {
+  const internal::Arena& arena = *allocator.arena();
+  std::uint64_t blocks = 0;
+  std::uint64_t bytes = 0;
+  auto stamp = [&] { return __atomic_load_n(&head, __ATOMIC_ACQUIRE); };
+  absl::Status damage = internal::WalkSettled(stamp, [&] {
+    blocks = bytes = 0;
+    internal::ChainWalk walk(allocator, sizeof(RetireBatch));
+    for (Offset b = stamp(); walk.Continues(b); b = arena.At<RetireBatch>(b)->next) {
+      const RetireBatch* batch = arena.At<RetireBatch>(b);
+      blocks += batch->count;
+      for (std::uint32_t i = 0; i < batch->count && i < RetireBatch::kCapacity; ++i) {
+        bytes += batch->blocks[i].bytes;
+      }
     }
-  }
+    return walk.Status(arena.path(), "orphan chain");
+  });
+  stats.pending_garbage_blocks += blocks;
+  stats.pending_garbage_bytes += bytes;
+  if (stats.damage.ok()) stats.damage = std::move(damage);
 }
 
 }  // namespace
@@ -48,9 +63,9 @@ DomainStats Domain::stats() const {
     stats.pending_garbage_bytes += internal::Shared(area->pending_bytes).load(internal::kRelaxed);
   }
   stats.participants = static_cast<std::uint32_t>(slots.InUse().size());
-  AddChain(domain.arena(),
-           internal::Shared(domain.header().orphan_retired).load(internal::kAcquire), stats);
+  AddOrphanChain(runtime_->allocator(), domain.header().orphan_retired, stats);
   const internal::AllocatorStats space = runtime_->allocator().Stats(caches);
+  if (stats.damage.ok()) stats.damage = space.damage;
   stats.data_bytes = space.total_bytes;
   stats.live_bytes = space.live_bytes;
   stats.free_bytes = space.free_bytes;

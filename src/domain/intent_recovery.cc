@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "alloc/allocator.h"
+#include "alloc/chain_walk.h"
 #include "common/crash_point.h"
 #include "common/shared_atomic.h"
 #include "domain/change_notification.h"
@@ -29,19 +30,18 @@ struct LaneContents {
 LaneContents ReadLane(const DomainImpl& domain, const LaneWords& words) {
   LaneContents lane;
   // The batches its count needs, and a few reserved beyond; never more than the mapping holds
-  // (a damaged count can be anything, and a cycle would fill memory: fuzzer bug H).
-  const std::uint64_t max_batches =
-      std::min(words.count / OwnedBatch::kCapacity + 1 + 64,
-               domain.arena().mapped_size() / kOwnedBatchBytes);
-  absl::flat_hash_set<Offset> seen;
-  for (Offset b = words.first_batch; b != kNullOffset && lane.batches.size() < max_batches;
+  // nor one twice (W2, W3: a damaged count can be anything, and a cycle would fill memory:
+  // fuzzer bug H; the batches are freed).
+  const std::uint64_t max_batches = words.count / OwnedBatch::kCapacity + 1 + 64;
+  const Allocator allocator = domain.allocator();
+  ChainWalk walk(allocator, kOwnedBatchBytes, ChainWalk::Repeats::kExact);
+  for (Offset b = words.first_batch; lane.batches.size() < max_batches && walk.Continues(b);
        b = domain.arena().At<OwnedBatch>(b)->next) {
-    if (!PlausibleBlock(domain, b, kOwnedBatchBytes) || !seen.insert(b).second) break;
     lane.batches.push_back(b);
   }
+  absl::flat_hash_set<Offset> seen;
   const std::uint64_t count =
       std::min<std::uint64_t>(words.count, lane.batches.size() * OwnedBatch::kCapacity);
-  seen.clear();
   for (std::uint64_t i = 0; i < count; ++i) {
     const OwnedBatch* batch = domain.arena().At<OwnedBatch>(lane.batches[i / OwnedBatch::kCapacity]);
     Block block = batch->blocks[i % OwnedBatch::kCapacity];

@@ -2,6 +2,7 @@
 
 #include "alloc/allocator.h"
 #include "alloc/allocator_state.h"
+#include "alloc/chain_walk.h"
 #include "common/crash_point.h"
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
@@ -19,9 +20,8 @@ namespace {
 
 RetireBatch* Batch(DomainImpl& domain, Offset off) { return domain.arena().At<RetireBatch>(off); }
 
-bool PlausibleBatch(DomainImpl& domain, Offset off, bool with_entries) {
-  if (!PlausibleBlock(domain, off, sizeof(RetireBatch))) return false;
-  if (!with_entries) return true;
+// The entries of the batch at `off` (already accepted by a ChainWalk) can all be freed.
+bool PlausibleEntries(DomainImpl& domain, Offset off) {
   const RetireBatch& b = *Batch(domain, off);
   if (b.count > RetireBatch::kCapacity) return false;
   for (std::uint32_t i = 0; i < b.count; ++i) {
@@ -30,17 +30,22 @@ bool PlausibleBatch(DomainImpl& domain, Offset off, bool with_entries) {
   return true;
 }
 
+// A walk of a chain of retire batches that recovery frees or hands on: no batch twice (W3).
+ChainWalk BatchWalk(const Allocator& allocator) {
+  return ChainWalk(allocator, sizeof(RetireBatch), ChainWalk::Repeats::kExact);
+}
+
 // Cuts the chain at `head` before its first implausible batch (and ends a cycle): recovery then
 // frees and hands on only what can be blocks (the fuzzer found a survivor following a dead
 // owner's wild links into the header). The cut-off rest is left to the sweep.
 void TrimChain(DomainImpl& domain, Offset& head, bool with_entries) {
-  std::uint64_t budget = domain.arena().mapped_size() / sizeof(RetireBatch);
-  for (Offset* link = &head; *link != kNullOffset; link = &Batch(domain, *link)->next) {
-    if (budget-- == 0 || !PlausibleBatch(domain, *link, with_entries)) {
-      *link = kNullOffset;
-      return;
-    }
+  const Allocator allocator = domain.allocator();
+  ChainWalk walk = BatchWalk(allocator);
+  Offset* link = &head;
+  while (walk.Continues(*link) && (!with_entries || PlausibleEntries(domain, *link))) {
+    link = &Batch(domain, *link)->next;
   }
+  if (*link != kNullOffset) *link = kNullOffset;
 }
 
 }  // namespace
@@ -52,9 +57,12 @@ void TrimChain(DomainImpl& domain, Offset& head, bool with_entries) {
 // Push is a Treiber push (no ABA: it only links in front of what it read); Take takes the whole
 // chain with one exchange, so no pop ever reads a stale `next`.
 void PushOrphanBatches(DomainImpl& domain, Offset chain) {
-  if (chain == kNullOffset) return;
+  const Allocator allocator = domain.allocator();
+  ChainWalk walk = BatchWalk(allocator);
+  if (!walk.Continues(chain)) return;  // empty, or not a batch: left to the sweep
+  // The tail is the last batch the walk accepts: the link below replaces whatever it refused.
   Offset tail = chain;
-  while (Batch(domain, tail)->next != kNullOffset) tail = Batch(domain, tail)->next;
+  while (walk.Continues(Batch(domain, tail)->next)) tail = Batch(domain, tail)->next;
   auto head = Shared(domain.header().orphan_retired);
   Offset old = head.load(kRelaxed);
   do {
@@ -83,7 +91,9 @@ void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
   auto* area = reinterpret_cast<ReclaimArea*>(slots.ReclaimArea(slot));
   RetireList theirs(area, &allocator, cache);
   TrimChain(domain, area->retire_head, /*with_entries=*/true);
-  if (area->reclaiming != kNullOffset && !PlausibleBatch(domain, area->reclaiming, true)) {
+  if (area->reclaiming != kNullOffset &&
+      !(PlausibleBlock(domain, area->reclaiming, sizeof(RetireBatch)) &&
+        PlausibleEntries(domain, area->reclaiming))) {
     area->reclaiming = kNullOffset;
   }
   TrimChain(domain, area->spare, /*with_entries=*/false);

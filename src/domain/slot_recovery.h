@@ -24,9 +24,10 @@ namespace atomap::internal {
 
 class DomainImpl;
 
-// True if [off, off + bytes) can be a block of the data region: aligned, at or past data_begin,
-// of a size the allocator hands out, mapped. Every offset read from a dead owner's slot is
-// checked with it before it is followed or freed (what fails is left to the sweep).
+// Allocator::MayBeBlock, the one plausibility check (alloc/chain_walk.h W1), for the offsets
+// that recovery reads from a dead owner's slot outside a chain walk (an intent's version, a
+// lane's entries): each is checked with it before it is followed or freed (what fails is left
+// to the sweep). Chains are walked by ChainWalk, which applies the same check to every link.
 bool PlausibleBlock(const DomainImpl& domain, Offset off, std::uint64_t bytes);
 
 // REQUIRES: the caller holds `slot`'s lock and its owner is dead.

@@ -18,11 +18,8 @@ bool RetireList::Readable(Offset batch) const {
   return allocator_->MayBeBlock(batch, kRetireBatchBytes);
 }
 
-RetireList::ChainWalk::ChainWalk(const RetireList& list)
-    : list_(list), budget_(list.allocator_->arena()->mapped_size() / kRetireBatchBytes + 1) {}
-
-bool RetireList::ChainWalk::Continues(Offset batch) {
-  return batch != kNullOffset && list_.Readable(batch) && budget_-- > 0;
+ChainWalk RetireList::Walk(ChainWalk::Repeats repeats) const {
+  return ChainWalk(*allocator_, kRetireBatchBytes, repeats);
 }
 
 std::uint64_t RetireList::pending_blocks() const {
@@ -47,7 +44,7 @@ std::uint64_t RetireList::RoomInHead() const {
 
 std::uint64_t RetireList::SpareRoom() const {
   std::uint64_t room = 0;
-  ChainWalk walk(*this);
+  ChainWalk walk = Walk();
   for (Offset b = area_->spare; walk.Continues(b); b = Batch(b)->next) {
     room += RetireBatch::kCapacity;  // Retire takes spares from the front: only these (R5)
   }
@@ -112,7 +109,7 @@ void RetireList::FreeBatch(Offset batch) {
 std::uint64_t RetireList::Reclaim(const EpochTable& epochs) {
   std::uint64_t freed = 0;
   Offset* link = &area_->retire_head;
-  ChainWalk walk(*this);
+  ChainWalk walk = Walk();
   while (walk.Continues(*link)) {
     const Offset off = *link;
     RetireBatch* b = Batch(off);
@@ -136,7 +133,7 @@ void RetireList::FinishInterruptedReclaim() {
     return;
   }
   // The owner may have died between recording the batch and unlinking it.
-  ChainWalk walk(*this);
+  ChainWalk walk = Walk();
   for (Offset* link = &area_->retire_head; walk.Continues(*link); link = &Batch(*link)->next) {
     if (*link == interrupted) {
       *link = Batch(interrupted)->next;
@@ -151,7 +148,7 @@ void RetireList::AdoptChain(Offset chain) {
   std::int64_t blocks = 0;
   std::int64_t bytes = 0;
   Offset tail = chain;
-  ChainWalk walk(*this);
+  ChainWalk walk = Walk(ChainWalk::Repeats::kExact);
   for (Offset b = chain; walk.Continues(b); b = Batch(b)->next) {
     const RetireBatch* batch = Batch(b);
     const std::uint32_t count = std::min(batch->count, RetireBatch::kCapacity);
@@ -166,7 +163,7 @@ void RetireList::AdoptChain(Offset chain) {
 }
 
 void RetireList::ForEachPending(absl::FunctionRef<void(const Block&)> fn) const {
-  ChainWalk walk(*this);
+  ChainWalk walk = Walk();
   for (Offset b = area_->retire_head; walk.Continues(b); b = Batch(b)->next) {
     const RetireBatch* batch = Batch(b);
     const std::uint32_t count = std::min(batch->count, RetireBatch::kCapacity);
@@ -183,7 +180,7 @@ Offset RetireList::DetachChain() {
 }
 
 void RetireList::FreeSpares() {
-  ChainWalk walk(*this);
+  ChainWalk walk = Walk(ChainWalk::Repeats::kExact);
   while (walk.Continues(area_->spare)) {
     const Offset spare = area_->spare;
     area_->spare = Batch(spare)->next;  // unlinked before the free, as in R4

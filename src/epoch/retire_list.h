@@ -17,10 +17,12 @@
 //  (R4) A batch being freed is first recorded in `reclaiming`, then unlinked; its entries are
 //       freed from the last, each after `count` is decremented. A crash mid-way loses at most one
 //       block (found by the check/sweep backstop), never frees one twice.
-//  (R5) Every batch is read only after Allocator::MayBeBlock accepted its offset, every entry is
-//       freed only if it accepts the entry, a `count` above kCapacity is never an index (the batch
-//       has no room, and none of its entries is freed), and no walk lasts longer than the mapping
-//       holds batches. A survivor runs this code on a dead owner's
+//  (R5) Every walk of a chain of batches is a ChainWalk (alloc/chain_walk.h): a batch is read
+//       only after Allocator::MayBeBlock (the one plausibility check, W1) accepted its offset,
+//       and no walk lasts longer than the mapping holds batches or past a repeated batch (W2,
+//       W3). Every entry is freed only if MayBeBlock accepts the entry, and a `count` above
+//       kCapacity is never an index (the batch has no room, and none of its entries is freed).
+//       A survivor runs this code on a dead owner's
 //       list, which a damaged file can make point anywhere, and which can alias blocks freed on
 //       the way (their free-list links then overwrite its words): so the checks are made as each
 //       word is used, never once up front. What fails one is left where it is, to the sweep.
@@ -36,6 +38,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "alloc/chain_walk.h"
 #include "common/layout.h"
 #include "common/offset.h"
 #include "intent/intent_record.h"
@@ -116,17 +119,9 @@ class RetireList {
   std::uint64_t pending_bytes() const;
 
  private:
-  // One walk along a chain of batches under R5: Continues(b) is true while `b` is a batch that
-  // may be read and the walk has not outlasted the batches the mapping holds (a cycle).
-  class ChainWalk {
-   public:
-    explicit ChainWalk(const RetireList& list);
-    bool Continues(Offset batch);
-
-   private:
-    const RetireList& list_;
-    std::uint64_t budget_;
-  };
+  // A walk along a chain of batches under R5. kExact for the walks that free or hand on every
+  // batch they visit (W3); the others only count or search.
+  ChainWalk Walk(ChainWalk::Repeats repeats = ChainWalk::Repeats::kCheap) const;
 
   RetireBatch* Batch(Offset off) const;
   bool Readable(Offset batch) const;  // R5

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "alloc/allocator.h"
+#include "alloc/chain_walk.h"
 #include "arena/arena.h"
 #include "common/shared_atomic.h"
 
@@ -10,9 +11,18 @@ namespace atomap::internal {
 
 OwnedLane::OwnedLane(LaneWords* words, Allocator* allocator, ParticipantCache* cache)
     : words_(words), allocator_(allocator), cache_(cache) {
-  for (Offset b = words_->first_batch; b != kNullOffset; b = arena().At<OwnedBatch>(b)->next) {
-    batches_.push_back(b);
+  // Exact (W3): Shrink and Release free every batch listed. A walk that a damaged chain ends
+  // (a wild link, a cycle) cuts the chain there: what lies past the cut leaks to the sweep.
+  ChainWalk walk(*allocator_, kOwnedBatchBytes, ChainWalk::Repeats::kExact);
+  Offset* link = &words_->first_batch;
+  while (walk.Continues(*link)) {
+    batches_.push_back(*link);
+    link = &arena().At<OwnedBatch>(*link)->next;
   }
+  if (!walk.damaged()) return;
+  Shared(*link).store(kNullOffset, kRelease);
+  const std::uint64_t room = batches_.size() * OwnedBatch::kCapacity;
+  if (words_->count > room) Shared(words_->count).store(room, kRelease);  // never past the chain
 }
 
 Arena& OwnedLane::arena() const { return *allocator_->arena(); }

@@ -65,7 +65,9 @@ static_assert(sizeof(OwnedBatch) == kOwnedBatchBytes);
 
 class OwnedLane {
  public:
-  // REQUIRES: `words` is this participant's lane and its chain is intact (it owns the slot).
+  // Reads the lane's chain with a ChainWalk (alloc/chain_walk.h); a damaged chain is cut where
+  // the walk ends (the rest leaks to the sweep), its count lowered to what the chain holds.
+  // REQUIRES: `words` is this participant's lane (it owns the slot).
   OwnedLane(LaneWords* words, Allocator* allocator, ParticipantCache* cache);
 
   std::uint64_t size() const { return words_->count; }

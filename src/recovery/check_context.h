@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_format.h"
 #include "alloc/allocator.h"
+#include "alloc/block_bounds.h"
 #include "arena/arena.h"
 #include "common/hash.h"
 #include "common/offset.h"
@@ -40,10 +41,10 @@ struct CheckContext {
     }
   }
 
-  // True if [off, off + bytes) is a plausible block: aligned, inside [data_begin, limit).
-  bool Plausible(Offset off, std::uint64_t bytes) const {
-    return off % kBlockAlign == 0 && off >= data_begin && off <= limit && bytes <= limit - off;
-  }
+  BlockBounds Bounds() const { return BlockBounds{data_begin, limit}; }
+  // True if [off, off + bytes) is a plausible block: aligned, inside [data_begin, limit)
+  // (BlockBounds, the library's one plausibility check: alloc/chain_walk.h).
+  bool Plausible(Offset off, std::uint64_t bytes) const { return Bounds().Contains(off, bytes); }
 
   // The object at `off`, or nullptr (and a problem naming `what`) if it is not plausible.
   template <typename T>

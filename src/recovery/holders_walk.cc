@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "alloc/chain_walk.h"
 
 namespace atomap::internal {
 namespace {
@@ -11,39 +12,39 @@ namespace {
 using size_classes::ClassBytes;
 using size_classes::SizeClass;
 
-// A list can hold at most this many blocks of `bytes` each: more means a cycle.
-std::uint64_t MaxBlocks(const CheckContext& ctx, std::uint64_t bytes) {
-  return (ctx.limit - ctx.data_begin) / bytes + 1;
+// Every walk here is a ChainWalk inside the checker's bounds (alloc/chain_walk.h): the same
+// plausibility check and bound as the library's own walks. Damage ends the walk, as a problem.
+ChainWalk Walk(const CheckContext& ctx, std::uint64_t bytes) {
+  return ChainWalk(ctx.Bounds(), bytes);
 }
 
-// Follows word 1 (the chain link) from `first`, adding each block. Returns false on damage.
-bool WalkChain(CheckContext& ctx, Offset first, SizeClass c, Holder holder, std::uint64_t& budget,
-               const std::string& list) {
+void ReportDamage(CheckContext& ctx, const ChainWalk& walk, const std::string& list) {
+  if (walk.damaged()) ctx.Problem("%s: %s", list, walk.Describe());
+}
+
+template <typename T>
+const T& At(const CheckContext& ctx, Offset off) {
+  return *ctx.arena.At<const T>(off);
+}
+
+// Follows word 1 (the chain link) of the blocks after `first` (already accepted and added),
+// adding each block. A null link ends the chain, not the walk (a list of batches goes on).
+void WalkChainRest(CheckContext& ctx, ChainWalk& walk, Offset first, SizeClass c, Holder holder) {
   const std::uint64_t bytes = ClassBytes(c);
-  for (Offset block = first; block != kNullOffset;) {
-    if (budget-- == 0) {
-      ctx.Problem("%s: longer than the data region allows (a cycle)", list);
-      return false;
-    }
-    const auto* words = ctx.Read<Offset>(block, bytes, list);
-    if (words == nullptr) return false;
+  for (Offset block = At<Offset[2]>(ctx, first)[1]; block != kNullOffset && walk.Continues(block);
+       block = At<Offset[2]>(ctx, block)[1]) {
     ctx.AddBlock(block, bytes, holder);
-    block = words[1];
   }
-  return true;
 }
 
 void WalkRetireBatches(CheckContext& ctx, Offset first, bool with_entries, const std::string& list,
                        absl::flat_hash_set<Offset>& seen) {
-  std::uint64_t budget = MaxBlocks(ctx, kRetireBatchBytes);
-  for (Offset off = first; off != kNullOffset;) {
-    if (!seen.insert(off).second) return;  // `reclaiming` may also be on the list (R4)
-    if (budget-- == 0) {
-      ctx.Problem("%s: longer than the data region allows (a cycle)", list);
-      return;
-    }
-    const auto* batch = ctx.Read<RetireBatch>(off, kRetireBatchBytes, list);
-    if (batch == nullptr) return;
+  ChainWalk walk = Walk(ctx, kRetireBatchBytes);
+  // `reclaiming` may also be on the list (R4): a batch seen before ends the walk quietly.
+  for (Offset off = first; !seen.contains(off) && walk.Continues(off);
+       off = At<RetireBatch>(ctx, off).next) {
+    seen.insert(off);
+    const RetireBatch* batch = &At<RetireBatch>(ctx, off);
     ctx.AddBlock(off, kRetireBatchBytes, Holder::kPending);
     if (with_entries) {
       if (batch->count > RetireBatch::kCapacity) {
@@ -61,23 +62,20 @@ void WalkRetireBatches(CheckContext& ctx, Offset first, bool with_entries, const
         }
       }
     }
-    off = batch->next;
   }
+  ReportDamage(ctx, walk, list);
 }
 
 void WalkLane(CheckContext& ctx, const LaneWords& lane, const std::string& list) {
   std::vector<const OwnedBatch*> batches;
-  std::uint64_t budget = MaxBlocks(ctx, kOwnedBatchBytes);
-  for (Offset off = lane.first_batch; off != kNullOffset;) {
-    if (budget-- == 0) {
-      ctx.Problem("%s: longer than the data region allows (a cycle)", list);
-      return;
-    }
-    const auto* batch = ctx.Read<OwnedBatch>(off, kOwnedBatchBytes, list);
-    if (batch == nullptr) return;
+  ChainWalk walk = Walk(ctx, kOwnedBatchBytes);
+  for (Offset off = lane.first_batch; walk.Continues(off); off = At<OwnedBatch>(ctx, off).next) {
     ctx.AddBlock(off, kOwnedBatchBytes, Holder::kInFlight);
-    batches.push_back(batch);
-    off = batch->next;
+    batches.push_back(&At<OwnedBatch>(ctx, off));
+  }
+  if (walk.damaged()) {
+    ReportDamage(ctx, walk, list);
+    return;
   }
   if (lane.count > batches.size() * OwnedBatch::kCapacity) {
     ctx.Problem("%s: count %d exceeds its %d batches", list, lane.count, batches.size());
@@ -100,23 +98,27 @@ void WalkLane(CheckContext& ctx, const LaneWords& lane, const std::string& list)
 void WalkSharedFreeLists(CheckContext& ctx, const AllocatorState& state) {
   for (SizeClass c = 0; c < size_classes::kNumClasses; ++c) {
     const std::string list = absl::StrFormat("shared free list of class %d", c);
-    std::uint64_t budget = MaxBlocks(ctx, ClassBytes(c));
+    // One walk for the list: the blocks of all its batches are distinct (allocator.cc A4).
+    ChainWalk walk = Walk(ctx, ClassBytes(c));
     // 8-byte load of the head's offset: a 128-bit load would write (cmpxchg16b).
-    for (Offset batch = state.heads[c].offset; batch != kNullOffset;) {
-      const auto* words = ctx.Read<Offset>(batch, ClassBytes(c), list);
-      if (words == nullptr) break;
-      const Offset next_batch = words[0];
-      if (!WalkChain(ctx, batch, c, Holder::kSharedFree, budget, list)) break;
-      batch = next_batch;
+    for (Offset batch = state.heads[c].offset; walk.Continues(batch);
+         batch = At<Offset[2]>(ctx, batch)[0]) {
+      ctx.AddBlock(batch, ClassBytes(c), Holder::kSharedFree);
+      WalkChainRest(ctx, walk, batch, c, Holder::kSharedFree);
     }
+    ReportDamage(ctx, walk, list);
   }
 }
 
 void WalkCache(CheckContext& ctx, const ParticipantCache& cache, std::uint32_t slot) {
   for (SizeClass c = 0; c < size_classes::kCachedClasses; ++c) {
-    std::uint64_t budget = MaxBlocks(ctx, ClassBytes(c));
-    WalkChain(ctx, cache.classes[c].head, c, Holder::kCachedFree, budget,
-              absl::StrFormat("slot %d: cached free list of class %d", slot, c));
+    ChainWalk walk = Walk(ctx, ClassBytes(c));
+    const Offset head = cache.classes[c].head;
+    if (walk.Continues(head)) {
+      ctx.AddBlock(head, ClassBytes(c), Holder::kCachedFree);
+      WalkChainRest(ctx, walk, head, c, Holder::kCachedFree);
+    }
+    ReportDamage(ctx, walk, absl::StrFormat("slot %d: cached free list of class %d", slot, c));
   }
   if (cache.bump_cur < cache.bump_end) {
     const std::uint64_t len = cache.bump_end - cache.bump_cur;

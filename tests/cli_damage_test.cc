@@ -1,0 +1,97 @@
+// The atomap tool on damaged files: it reports the damage (exit 3, one line naming the file and
+// what is wrong) and never hangs. Runs the built binary in a child with a deadline.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "alloc/allocator_state.h"
+#include "atomap/domain.h"
+#include "domain/header.h"
+#include "support/deadline.h"
+#include "support/small_options.h"
+#include "support/temp_dir.h"
+
+namespace atomap {
+namespace {
+
+constexpr int kDeadlineMs = 30000;
+
+// Runs the tool with `args`; its stdout and stderr together.
+BoundedRun RunTool(const std::vector<std::string>& args) {
+  return RunBounded(
+      [&](int fd) {
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+        std::string tool = ATOMAP_TOOL_PATH;
+        std::vector<std::string> copies(args);
+        std::vector<char*> argv{tool.data()};
+        for (std::string& arg : copies) argv.push_back(arg.data());
+        argv.push_back(nullptr);
+        execv(tool.c_str(), argv.data());
+        return 127;
+      },
+      kDeadlineMs);
+}
+
+// Makes the first non-empty shared free list of the (closed) domain at `path` cyclic, by
+// editing the file: its first batch becomes its own next batch.
+void MakeFreeListCyclic(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  struct stat st;
+  REQUIRE(fstat(fd, &st) == 0);
+  void* map = mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE,
+                   MAP_SHARED, fd, 0);
+  REQUIRE(map != MAP_FAILED);
+  auto* base = static_cast<char*>(map);
+  const auto* header = reinterpret_cast<const internal::Header*>(base);
+  auto* state =
+      reinterpret_cast<internal::AllocatorState*>(base + header->allocator_state_offset);
+  bool damaged = false;
+  for (const internal::FreeListHead& head : state->heads) {
+    if (head.offset == internal::kNullOffset) continue;
+    *reinterpret_cast<internal::Offset*>(base + head.offset) = head.offset;
+    damaged = true;
+    break;
+  }
+  munmap(map, static_cast<std::size_t>(st.st_size));
+  close(fd);
+  REQUIRE(damaged);
+}
+
+TEST_CASE("stat on a file whose free list is cyclic exits 3 with one line", "[cli][damage]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  {
+    Domain domain = *Domain::Open(path, SmallOptions(4, 4));
+    Atom atom = *domain.atom("a");
+    for (int i = 0; i < 200; ++i) {
+      REQUIRE(atom.swap([&](Transaction& tx) {
+        return tx.set("key-" + std::to_string(i % 50), std::string(40 + i % 7, 'v'));
+      }).ok());
+    }
+  }
+  REQUIRE(RunTool({"stat", path}).exit_code == 0);
+  MakeFreeListCyclic(path);
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"stat", path}, std::vector<std::string>{"stat", path, "--read-only"},
+        std::vector<std::string>{"stat", path, "--json"}}) {
+    const BoundedRun run = RunTool(args);
+    INFO(args.back() << ": " << run.output);
+    REQUIRE_FALSE(run.hung);
+    CHECK(run.exit_code == 3);
+    CHECK(run.output.find('\n') == run.output.size() - 1);  // one line
+    CHECK_THAT(run.output, Catch::Contains(path) && Catch::Contains("shared free list") &&
+                               Catch::Contains("cycle"));
+  }
+}
+
+}  // namespace
+}  // namespace atomap
