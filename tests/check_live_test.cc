@@ -305,6 +305,32 @@ TEST_CASE("a live check still finds real damage in the pinned version", "[check]
   CHECK(WaitChild(holder.pid) == 0);
 }
 
+TEST_CASE("a live check reports a damaged root word as a problem, not as an error",
+          "[check][live]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  Options options = LiveOptions();
+  options.verify_reads = true;  // as the tool opens: pinning a wild root is DataLoss
+  Domain domain = *Domain::Open(path, options);
+  REQUIRE((*domain.atom("good")).swap([](Transaction& tx) { return tx.set("k", "v"); }).ok());
+  REQUIRE((*domain.atom("victim")).swap([](Transaction& tx) { return tx.set("k", "v"); }).ok());
+  Gate release;
+  const IdleHolder holder = HoldOpen(path, release);
+  std::uint64_t& root = internal::Access(domain).atoms().RootWord(1);
+  const std::uint64_t saved = root;
+  root = saved + 8;  // misaligned: names no version record
+  absl::StatusOr<CheckReport> report = domain.check();
+  root = saved;
+  REQUIRE(report.ok());
+  CHECK_FALSE(report->space_checked);
+  CHECK(report->atoms_checked == 2);
+  REQUIRE(report->problems.size() == 1);
+  CHECK_THAT(report->problems[0], Catch::Contains("'victim'"));
+  CHECK_THAT(report->problems[0], Catch::Contains("d.atomap"));
+  release.Open();
+  CHECK(WaitChild(holder.pid) == 0);
+}
+
 TEST_CASE("repair and read-only checks refuse a live domain; waiting gets the domain once it is "
           "idle", "[check][live]") {
   TempDir dir;

@@ -22,7 +22,12 @@
 //       length by Brent's method (one saved link, one compare per step; W2 is the backstop);
 //       links before the detection may be accepted twice, which is harmless for a walk that
 //       only counts. Repeats::kExact accepts no link twice (a set of the links seen, created at
-//       the second link): for walks that free, move or hand on what they visit.
+//       the second link): for walks that free, move or hand on what they visit. One exception:
+//       RetireList::Reclaim and FinishInterruptedReclaim free along their own slot's retire
+//       chain with kCheap, so the reclaim every 64th swap allocates nothing. That chain is
+//       acyclic by construction: its owner pushes each batch once, and a dead owner's chain is
+//       cut with kExact when it is adopted (TrimChain, AdoptChain), so no link can repeat there
+//       unless the file is damaged after the open.
 //  (W4) Once ended, a walk stays ended, and says why (End): at a null link (kNull: the chain is
 //       whole) or at damage. Callers that repair (recovery) cut the chain at the link that was
 //       refused, and leave the rest to the sweep; callers that report (Stats) return Status().
@@ -32,6 +37,7 @@
 #ifndef ATOMAP_SRC_ALLOC_CHAIN_WALK_H_
 #define ATOMAP_SRC_ALLOC_CHAIN_WALK_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -149,7 +155,12 @@ absl::Status WalkSettled(StampFn stamp, WalkFn walk) {
   for (int tries = 1;; ++tries) {
     const auto before = stamp();
     absl::Status status = walk();
-    if (status.ok() || stamp() == before) return status;
+    if (status.ok()) return status;
+    // (S1) acquire fence: the walk's loads of links are ordered before the second stamp load, as
+    // a seqlock reader's; partner: the release (or seq_cst) CAS/store by which every change of
+    // the list changes its stamp. Equal stamps then mean no change overlapped the walk.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (stamp() == before) return status;
     if (tries == kSettleTries) return absl::OkStatus();
   }
 }

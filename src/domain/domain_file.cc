@@ -164,23 +164,22 @@ absl::Status CheckOwner(int fd, const std::string& path, const Options& options)
       path, st.st_uid, st.st_mode & 07777, self));
 }
 
-// A writable open of an existing file: gives the header and tables real blocks where they are
-// holes (created by an older version that left them sparse, or copied sparsely), so that
-// claiming a slot or creating an atom on a full disk is this error rather than a SIGBUS.
-// Allocating what is already allocated changes nothing. Without fallocate nothing can be done
-// safely here (zeros written now could overwrite another process's stores).
-absl::Status BackTables(int fd, const Header& header, const std::string& path) {
-  // The usual case costs one fstat: a file whose allocated blocks cover its length has no hole
-  // (the fallocate below would take ~0.3 ms for the default tables on tmpfs, which walks pages).
-  struct stat st;
-  if (fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_blocks) * 512 >=
-                                 static_cast<std::uint64_t>(st.st_size)) {
-    return absl::OkStatus();
-  }
-  return AllocateFileRange(
-      fd, 0, header.data_begin, path,
-      absl::StrFormat("the domain's %d bytes of header and tables", header.data_begin),
-      ZeroFill::kNever);
+// A writable open of an existing file: gives every byte of the domain real blocks where there
+// are holes (a file created by an older version that left its tables sparse, or copied
+// sparsely), so that claiming a slot, creating an atom or reusing a free block on a full disk is
+// this error rather than a SIGBUS. Allocating what is already allocated changes no byte, so this
+// is safe beside live writers. Without fallocate nothing can be done safely here (zeros written
+// now could overwrite another process's stores).
+absl::Status BackHoles(int fd, const Header& header, const std::string& path) {
+  // The usual case costs one lseek: SEEK_HOLE finds the first hole exactly (st_blocks cannot:
+  // preallocation past the end and extent-tree blocks count in it). A file system without
+  // SEEK_HOLE reports the end of the file, as if there were none.
+  const off_t hole = lseek(fd, 0, SEEK_HOLE);
+  if (hole < 0 || static_cast<std::uint64_t>(hole) >= header.size) return absl::OkStatus();
+  return AllocateFileRange(fd, 0, header.size, path,
+                           absl::StrFormat("the domain's %d bytes (the file has holes)",
+                                           header.size),
+                           ZeroFill::kNever);
 }
 
 // An existing domain file just opened: its owner, its header, and (for writing) its tables' blocks.
@@ -188,7 +187,7 @@ absl::StatusOr<Header> VetExisting(int fd, const std::string& path, const Option
   if (absl::Status s = CheckOwner(fd, path, options); !s.ok()) return s;
   absl::StatusOr<Header> header = ReadHeader(fd, path);
   if (!header.ok() || options.read_only) return header;
-  if (absl::Status s = BackTables(fd, *header, path); !s.ok()) return s;
+  if (absl::Status s = BackHoles(fd, *header, path); !s.ok()) return s;
   return header;
 }
 

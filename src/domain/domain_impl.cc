@@ -45,13 +45,18 @@ void SetSlotTakeoverHook(DomainTakeoverHook hook) {
   GlobalHook() = std::move(hook);
 }
 
-absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view path,
-                                                             const Options& options) {
+std::unique_ptr<DomainImpl> DomainImpl::WithHandleOptions(const Options& options) {
   std::unique_ptr<DomainImpl> domain(new DomainImpl());
   domain->kind_ = options.kind;
   domain->durability_ = options.durability;
   domain->verify_reads_ = options.verify_reads;
   domain->read_only_ = options.read_only && options.kind != DomainKind::kInProcess;
+  return domain;
+}
+
+absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view path,
+                                                             const Options& options) {
+  std::unique_ptr<DomainImpl> domain = WithHandleOptions(options);
   if (options.kind == DomainKind::kInProcess) {
     const HeaderParams params = ParamsFrom(options);
     if (absl::Status s = CheckParams(params); !s.ok()) return s;
@@ -81,9 +86,7 @@ absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::CreateUnpublished(
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: only a writable file or shared-memory domain can be created unpublished", path));
   }
-  std::unique_ptr<DomainImpl> domain(new DomainImpl());
-  domain->kind_ = options.kind;
-  domain->durability_ = options.durability;
+  std::unique_ptr<DomainImpl> domain = WithHandleOptions(options);
   absl::StatusOr<std::string> file_path = DomainFilePath(path, options.kind);
   if (!file_path.ok()) return file_path.status();
   absl::StatusOr<DomainFile> file =

@@ -127,6 +127,9 @@ class DomainImpl {
 
  private:
   DomainImpl() = default;
+  // A handle with the per-handle options applied (kind, durability, verify_reads, read_only):
+  // the one place both Open and CreateUnpublished take them from.
+  static std::unique_ptr<DomainImpl> WithHandleOptions(const Options& options);
   // Maps `file` (taking its fd) and records its path. REQUIRES: kind_, read_only_ set.
   absl::Status MapFile(const DomainFile& file, std::string file_path);
   // Everything after the mapping: the header, the attach lock, the tables, the dirty mark.

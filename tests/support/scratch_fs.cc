@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 namespace atomap {
 namespace {
@@ -144,16 +145,23 @@ void ScratchFs::Fill() {
   static const std::string chunk(64 << 10, 'f');
   const std::string filler = File("filler");
   const int fd = open(filler.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return;
+  if (fd < 0) throw std::runtime_error("cannot create the filler " + filler + ": " + std::strerror(errno));
+  int last_error = 0;
   // Twice: ext4 may find a few more blocks once its journal has committed.
   for (int round = 0; round < 2; ++round) {
     for (std::size_t size = chunk.size(); size >= 512; size /= 2) {
       while (write(fd, chunk.data(), size) == static_cast<ssize_t>(size)) {
       }
+      last_error = errno;
     }
     fsync(fd);
   }
   close(fd);
+  // A test that believes the disk full when it is not proves nothing: say so loudly.
+  if (last_error != ENOSPC) {
+    throw std::runtime_error("filling " + filler + " stopped without ENOSPC: " +
+                             std::strerror(last_error));
+  }
 }
 
 void ScratchFs::Unfill() {
