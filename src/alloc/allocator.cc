@@ -150,17 +150,17 @@ Offset* Allocator::ChainLink(Offset block) const { return arena_->At<Offset>(blo
 bool Allocator::EnsureMapped(Offset off, std::uint64_t len) const {
   // A block of the data region, or nothing: a damaged list (a dead owner's, or a damaged file's)
   // must not lead a walk into the header or the tables.
-  if (off % kBlockAlign != 0 || off < state_->data_begin) return false;
-  if (arena_->InBounds(off, len)) return true;
+  // BlockBounds (W1) is the one test of where blocks lie; only the limit can move (growth).
+  // A refused offset costs a load of the shared size (Refresh maps only what grew).
+  if (bounds().Contains(off, len)) return true;
   if (!arena_->Refresh().ok()) return false;
-  return arena_->InBounds(off, len);
+  return bounds().Contains(off, len);
 }
 
 // MayBeBlock is the one plausibility check (chain_walk.h W1) against the mapping; this is its
 // second chance, against what another process may have grown since.
 bool Allocator::MayBeBlockAfterRefresh(Offset off, std::uint64_t bytes) const {
-  return bytes > 0 && bytes <= kMaxBlockBytes && EnsureMapped(off, bytes) &&
-         bounds().Holds(off, bytes);
+  return EnsureMapped(off, bytes) && bounds().Holds(off, bytes);
 }
 
 // ---- static -----------------------------------------------------------------------------------
