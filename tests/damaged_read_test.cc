@@ -1,14 +1,17 @@
 // Issue 11, case 4 (read path): a damaged file never crashes or hangs a reader opened with
-// Options::verify_reads, nor the atomap tool, and the damage is reported.
+// Options::verify_reads, nor a writer's transaction on it, nor the atomap tool, and the damage
+// is reported.
 //
 // A small domain (weak test hash, so that paths run 13 levels deep into collision nodes; inline
 // and blob keys and values) is built, then every byte of every block its versions reach (version
 // records, nodes, blobs) and of every atom's root word is flipped, one at a time, with three bit
 // patterns. For each flip a forked child runs every checked reader (fuzz/fuzz_domain_file.h
-// ReadChecked: get, iteration, diff, equality, stats, a compact-like copy); the flip is written
-// through the file into the child's shared mapping and undone after, so one open serves all.
-// The child must end normally; a signal (SIGSEGV, SIGBUS, SIGABRT, or the SIGALRM of a hang)
-// fails the test and names the flip. The tool's reading commands are run on a sample of flips.
+// ReadChecked: get, iteration, diff, equality, stats, a compact-like copy) and, on a writable
+// verify_reads open, a swap's writes (set, erase, update, set_many, get; never published); the
+// flip is written through the file into the child's shared mapping and undone after, so one
+// open serves all. The child must end normally; a signal (SIGSEGV, SIGBUS, SIGABRT, or the
+// SIGALRM of a hang) fails the test and names the flip. The tool's reading commands are run on
+// a sample of flips.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,6 +59,7 @@ struct Report {
   std::uint64_t flips;
   std::uint64_t damage_reported;  // flips where a checked read returned DataLoss
   std::uint64_t bad_status;       // non-OK statuses that were not DataLoss naming the file
+  std::uint64_t writes_refused;   // flips where a write of a swap returned DataLoss
 };
 
 std::string Blob(std::size_t n, char c) { return std::string(n, c); }
@@ -130,7 +134,42 @@ void Classify(const absl::Status& s, const std::string& path, bool& damage, std:
   }
 }
 
-// The child: one read-only verify_reads open; each flip written, read through, undone.
+// What the write function below ends with when every write succeeded: no write returns it.
+constexpr char kNotPublished[] = "the test publishes nothing";
+
+// The writes of a swap on the (damaged) current version of `atom`, which copy paths out of it:
+// a get, a set that inserts into a collision node, sets that replace an inline and a blob value,
+// erases (from a collision node, of a blob entry, of an entry whose parent may then inline its
+// sibling), an update and a set_many, over keys of every atom (in "deep" they all cross the 13
+// levels of collision paths). The function stops at the first error and otherwise ends with
+// kNotPublished, so the swap publishes nothing and the file keeps its versions for the next
+// flip. The swap's status: OK (all the writes succeeded), or the first error.
+absl::Status WriteThrough(Atom& atom) {
+  absl::StatusOr<Snapshot> swapped = atom.swap([](Transaction& tx) -> absl::Status {
+    (void)tx.get("coll1");
+    (void)tx.get("k");
+    absl::Status s = tx.set("coll3", "new");
+    if (s.ok()) s = tx.set("coll1", Blob(20, 'n'));
+    if (s.ok()) s = tx.set("k4", "4");
+    if (s.ok()) s = tx.erase("coll0").status();
+    if (s.ok()) s = tx.erase("a-long-colliding-key1").status();
+    if (s.ok()) s = tx.erase("a").status();
+    if (s.ok()) s = tx.update("k", [](std::optional<std::string_view>) {
+      return std::optional<std::string>("updated");
+    });
+    if (s.ok()) s = tx.set_many({{"z", "zz"}, {"other", Blob(33, 'o')}, {"k2", ""}});
+    if (s.ok()) (void)tx.get("coll2");
+    return s.ok() ? absl::CancelledError(kNotPublished) : s;
+  });
+  if (swapped.ok()) return absl::InternalError("published");  // cannot happen: Cancelled above
+  if (absl::IsCancelled(swapped.status()) && swapped.status().message() == kNotPublished) {
+    return absl::OkStatus();
+  }
+  return swapped.status();
+}
+
+// The child: one read-only verify_reads open for the readers and one writable for the writes;
+// each flip written, read and written through, undone.
 int RunFlips(const std::string& path, const std::vector<Flip>& flips, ReportPipe& pipe) {
   alarm(120);  // a hang is a failure too: SIGALRM ends the child with a signal
   Options options;
@@ -138,14 +177,16 @@ int RunFlips(const std::string& path, const std::vector<Flip>& flips, ReportPipe
   options.read_only = true;
   options.verify_reads = true;
   absl::StatusOr<Domain> domain = Domain::Open(path, options);
+  options.read_only = false;
+  absl::StatusOr<Domain> writable = Domain::Open(path, options);
   const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (!domain.ok() || fd < 0) return 10;
+  if (!domain.ok() || !writable.ok() || fd < 0) return 10;
   std::vector<std::string> names;
   internal::Access(*domain).atoms().ForEach(
       [&](std::uint32_t, std::string_view name) { names.emplace_back(name); });
   Report totals{};
   for (const Flip& f : flips) {
-    pipe.Send(Report{f.at, f.pattern, 0, 0, 0, 0});
+    pipe.Send(Report{f.at, f.pattern, 0, 0, 0, 0, 0});
     if (!XorByte(fd, f.at, f.pattern)) return 11;
     (void)fuzz::ReadChecked(*domain);
     bool damage = false;
@@ -160,9 +201,16 @@ int RunFlips(const std::string& path, const std::vector<Flip>& flips, ReportPipe
       Classify(snap->map().checked_get("coll1").status(), path, damage, totals.bad_status);
       Classify(Diff(Map(), snap->map()).status(), path, damage, totals.bad_status);
     }
+    bool refused = false;
+    for (const std::string& name : names) {
+      absl::StatusOr<Atom> atom = writable->atom(name);
+      if (!atom.ok()) return 13;
+      Classify(WriteThrough(*atom), path, refused, totals.bad_status);
+    }
     if (!XorByte(fd, f.at, f.pattern)) return 14;
     ++totals.flips;
-    totals.damage_reported += damage;
+    totals.damage_reported += damage || refused;
+    totals.writes_refused += refused;
   }
   totals.done = 1;
   pipe.Send(totals);
@@ -190,6 +238,9 @@ TEST_CASE("every single-byte flip of a map's blocks is read without a crash, and
   // Most flips land in bytes every reader reads (bitmaps, lengths, offsets): many must be seen.
   CHECK(last.damage_reported > flips.size() / 10);
   CHECK(last.bad_status == 0);
+  // The writes read the same paths: damage on them is refused, not copied.
+  CHECK(last.writes_refused > flips.size() / 10);
+  CHECK(last.writes_refused < flips.size());  // a flip in a blob's bytes leaves writes working
   // Every flip was undone: the file reads as built, with no damage.
   Options options;
   options.create_if_missing = false;
@@ -200,6 +251,10 @@ TEST_CASE("every single-byte flip of a map's blocks is read without a crash, and
   REQUIRE(deep.ok());
   CHECK(deep->map().checked_get("coll1").value() == Blob(17, 'c'));
   CHECK(deep->map().CheckedForEach([](std::string_view, std::string_view) {}).ok());
+  CHECK(deep->map().size() == 6);  // the child's swaps published nothing
+  absl::StatusOr<Atom> deep_atom = domain->atom("deep");
+  REQUIRE(deep_atom.ok());
+  CHECK(WriteThrough(*deep_atom).ok());  // and on the whole file they all succeed
 }
 
 bool WriteWord(const std::string& path, Offset at, std::uint64_t word) {

@@ -259,11 +259,10 @@ absl::Status RunCreate(const CreateArgs& args) {
   return absl::OkStatus();
 }
 
-// A write copies the path to each key it changes out of the current version with the trie's
-// unchecked readers, so the tool first reads those paths bounds-checked: a damaged version is
-// exit 3 before the write, never a crash inside it. `keys` empty: the whole version (load).
-// (A version published between this check and the swap is read unchecked: writers of a damaged
-// domain are covered as far as its current version; docs/reliability.md, "Not done yet".)
+// Reads the paths a write will copy bounds-checked before it starts: a damaged version is exit 3
+// before the write. `keys` empty: the whole version (load). The swap's transaction checks the
+// same paths itself on a verify_reads domain (src/hamt/transient.h), also in a version published
+// after this call; this earlier check only keeps `load` refusing a version damaged anywhere.
 absl::Status CheckPathsReadable(Atom& atom, absl::Span<const std::string_view> keys) {
   absl::StatusOr<Snapshot> base = atom.load();
   if (!base.ok()) return base.status();

@@ -84,9 +84,11 @@ struct Options {
   // Per handle: bounds-check every read of a map (for files that may be damaged: copied while
   // written, truncated, from an untrusted source). Every reader of a Map then checks each offset
   // and loop before following it and never crashes on damage (atomap/map.h says what each one
-  // returns; Map::checked_get and Map::CheckedForEach, which always check, report it). The
-  // atomap tool always sets it. Costs a get about 8 ns on a small map and up to twice the time
-  // on a 1M-key map (docs/reliability.md, "Reading a damaged file").
+  // returns; Map::checked_get and Map::CheckedForEach, which always check, report it); so does
+  // every write of a Transaction on it, which reads the base's path to its key checked first
+  // and returns DataLoss at damage (atomap/transaction.h). The atomap tool always sets it.
+  // Costs a get about 8 ns on a small map and up to twice the time on a 1M-key map
+  // (docs/reliability.md, "Reading a damaged file").
   bool verify_reads = false;
 
   // ---- Testing only ------------------------------------------------------------------------

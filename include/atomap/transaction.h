@@ -10,6 +10,10 @@
 //    InvalidArgument and change nothing.
 //  - When the domain is full (ResourceExhausted) in the middle of a call, the whole transaction
 //    is abandoned: what it allocated is freed, and every later call returns FailedPrecondition.
+//  - On a domain opened with Options::verify_reads, set, erase, update and set_many first read
+//    the key's path in the base bounds-checked: damage there is DataLoss naming the file, and
+//    the whole transaction is abandoned as for a full domain (nothing damaged is copied,
+//    published or freed); get() returns nullopt at damage. Without it the base is trusted.
 //  - update() calls the user's function before changing anything: if the function throws, the
 //    exception propagates and the transaction is exactly as it was.
 //  - Destroying a transaction that was not published frees everything it allocated.

@@ -310,8 +310,12 @@ const Entry* Find(P& p, Offset root, std::uint64_t hash, const ProbeKey& key) {
   }
   if (!p.Node(node, kCollisionLevel)) return nullptr;
   CollisionNodeRef c(arena, node);
+  // Every entry is checked, not only those before a match: a writer's sorted insert into this
+  // node (transient.cc) reads any of them. (Under Trusting this loop is empty.)
   for (std::uint32_t i = 0; i < c.count(); ++i) {
     if (!p.EntryOk(c.entries()[i])) return nullptr;
+  }
+  for (std::uint32_t i = 0; i < c.count(); ++i) {
     if (key.Matches(arena, c.entries()[i])) return &c.entries()[i];
   }
   return nullptr;

@@ -18,6 +18,9 @@ absl::StatusOr<bool> Transaction::erase(std::string_view key) { return impl_->Er
 
 absl::Status Transaction::update(std::string_view key, UpdateFunction fn) {
   if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
+  if (impl_->context().verify_reads) [[unlikely]] {  // damage is DataLoss, not "absent"
+    if (absl::Status s = impl_->CheckPath(key); !s.ok()) return s;
+  }
   // The user's function runs before anything changes; if it throws, nothing did.
   const std::optional<std::string_view> old_value = impl_->Get(key);
   const std::optional<std::string> new_value = fn(old_value);

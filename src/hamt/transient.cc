@@ -8,6 +8,7 @@
 #include "hamt/entry.h"
 #include "hamt/node_image.h"
 #include "hamt/read.h"
+#include "hamt/read_bounds.h"
 
 namespace atomap::internal::hamt {
 namespace {
@@ -138,9 +139,18 @@ absl::StatusOr<Offset> TrieTransaction::Store(Offset old, int level, const Image
 
 // ---- set ---------------------------------------------------------------------------------
 
+absl::Status TrieTransaction::CheckPath(std::string_view key) {
+  absl::Status s = CheckedGet(key).status();
+  if (!s.ok()) Abort();
+  return s;
+}
+
 absl::Status TrieTransaction::Set(std::string_view key, std::string_view value) {
   if (absl::Status s = CheckOpen(); !s.ok()) return s;
   if (absl::Status s = CheckKeyValue(key, value); !s.ok()) return s;
+  if (ctx_.verify_reads) [[unlikely]] {
+    if (absl::Status s = CheckPath(key); !s.ok()) return s;
+  }
   bool added = false;
   absl::Status s = Apply(SetIn(root_, 0, ctx_.hasher(key), key, value, &added));
   if (s.ok() && added) ++size_;
@@ -257,6 +267,9 @@ absl::StatusOr<Offset> TrieTransaction::MakeSubtree(const Entry& a, std::uint64_
 absl::StatusOr<bool> TrieTransaction::Erase(std::string_view key) {
   if (absl::Status s = CheckOpen(); !s.ok()) return s;
   if (key.size() > kMaxKeyBytes) return false;  // cannot be present
+  if (ctx_.verify_reads) [[unlikely]] {
+    if (absl::Status s = CheckPath(key); !s.ok()) return s;
+  }
   bool removed = false;
   if (absl::Status s = Apply(EraseIn(root_, 0, ctx_.hasher(key), key, &removed)); !s.ok()) {
     return s;
@@ -337,9 +350,22 @@ absl::StatusOr<Offset> TrieTransaction::InlineIfSingle(Offset node, int level, B
 // ---- read, commit, abort -----------------------------------------------------------------
 
 std::optional<std::string_view> TrieTransaction::Get(std::string_view key) const {
+  if (ctx_.verify_reads) [[unlikely]] {
+    absl::StatusOr<std::optional<std::string_view>> checked = CheckedGet(key);
+    return checked.ok() ? *checked : std::nullopt;
+  }
   const Entry* e = Find(*ctx_.arena, root_, ctx_.hasher(key), ProbeKey(key));
   if (e == nullptr) return std::nullopt;
   return ValueOf(*ctx_.arena, *e);
+}
+
+absl::StatusOr<std::optional<std::string_view>> TrieTransaction::CheckedGet(
+    std::string_view key) const {
+  Bounded bounds(*ctx_.arena, ctx_.data_begin);
+  const Entry* e = Find(bounds, root_, ctx_.hasher(key), ProbeKey(key));
+  if (!bounds.ok()) return bounds.status();
+  if (e == nullptr) return std::nullopt;
+  return ValueOf(*ctx_.arena, *e);  // Find checked it (read.h)
 }
 
 absl::StatusOr<CommitResult> TrieTransaction::Commit() {

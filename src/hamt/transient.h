@@ -17,6 +17,15 @@
 //    transaction: everything it allocated is freed, the base is intact, and every later call
 //    returns FailedPrecondition (Get then reads the base). A half-edited owned trie is never
 //    exposed.
+//  - With ctx.verify_reads (Options::verify_reads), a write reads the base only after checking
+//    it: Set and Erase first walk the key's path bounds-checked (read_bounds.h: each node on it,
+//    the entry in the key's slot, every entry of a collision node at its end: all that the edit
+//    reads of the base), and damage there is DataLoss naming the file, and aborts the
+//    transaction like a failed allocation (nothing is copied from, or released into, the damaged
+//    part). Get reads checked (nullopt at damage; CheckedGet returns it). The base's version
+//    record was checked by whoever loaded it (Atom::load). Nodes the transaction owns are checked
+//    on the way too: they are whole blocks of the mapping, so they pass. Without the flag the
+//    edits trust the base (one predictable branch per call).
 //
 // Thread safety: one thread at a time (a transaction is a single writer). Not shared between
 // processes: nothing it owns is reachable from any published version before Commit.
@@ -86,6 +95,10 @@ class TrieTransaction {
   // Sees this transaction's own writes. The view lives until the next write to this key or the
   // end of the transaction (or, after Commit, as long as the new version).
   std::optional<std::string_view> Get(std::string_view key) const;
+  // Get, bounds-checked whatever the options: DataLoss naming the file for damage on the way.
+  absl::StatusOr<std::optional<std::string_view>> CheckedGet(std::string_view key) const;
+  // What Set and Erase run first with verify_reads: OK, or DataLoss (the transaction aborted).
+  absl::Status CheckPath(std::string_view key);
 
   std::uint64_t size() const { return size_; }
   Offset base() const { return base_; }
