@@ -201,9 +201,13 @@ int RunFlips(const std::string& path, const std::vector<Flip>& flips, ReportPipe
       Classify(snap->map().checked_get("coll1").status(), path, damage, totals.bad_status);
       Classify(Diff(Map(), snap->map()).status(), path, damage, totals.bad_status);
     }
+    // Writes are promised to refuse damage the bounds checks can see; a flip they cannot see (an
+    // offset moved onto another aligned block, say a free one that the write then allocates) can
+    // corrupt what a write builds, and a later allocation can crash on it: no check of a block's
+    // identity exists. So the writes run only on flips the readers reported.
     bool refused = false;
-    for (const std::string& name : names) {
-      absl::StatusOr<Atom> atom = writable->atom(name);
+    for (std::size_t i = 0; damage && i < names.size(); ++i) {
+      absl::StatusOr<Atom> atom = writable->atom(names[i]);
       if (!atom.ok()) return 13;
       Classify(WriteThrough(*atom), path, refused, totals.bad_status);
     }
@@ -240,7 +244,7 @@ TEST_CASE("every single-byte flip of a map's blocks is read without a crash, and
   CHECK(last.bad_status == 0);
   // The writes read the same paths: damage on them is refused, not copied.
   CHECK(last.writes_refused > flips.size() / 10);
-  CHECK(last.writes_refused < flips.size());  // a flip in a blob's bytes leaves writes working
+  CHECK(last.writes_refused < last.damage_reported);  // damage off their paths leaves them working
   // Every flip was undone: the file reads as built, with no damage.
   Options options;
   options.create_if_missing = false;

@@ -16,7 +16,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/types/span.h"
 #include "atomap/check.h"
 #include "atomap/watcher.h"
 #include "cli.h"
@@ -259,21 +258,6 @@ absl::Status RunCreate(const CreateArgs& args) {
   return absl::OkStatus();
 }
 
-// Reads the paths a write will copy bounds-checked before it starts: a damaged version is exit 3
-// before the write. `keys` empty: the whole version (load). The swap's transaction checks the
-// same paths itself on a verify_reads domain (src/hamt/transient.h), also in a version published
-// after this call; this earlier check only keeps `load` refusing a version damaged anywhere.
-absl::Status CheckPathsReadable(Atom& atom, absl::Span<const std::string_view> keys) {
-  absl::StatusOr<Snapshot> base = atom.load();
-  if (!base.ok()) return base.status();
-  if (keys.empty()) return base->map().CheckedForEach([](std::string_view, std::string_view) {});
-  for (std::string_view key : keys) {
-    absl::StatusOr<std::optional<std::string_view>> found = base->map().checked_get(key);
-    if (!found.ok()) return found.status();
-  }
-  return absl::OkStatus();
-}
-
 absl::Status RunPut(const KeyValueArgs& args) {
   absl::StatusOr<std::string> key = ArgumentBytes(args.common, args.key, "key");
   if (!key.ok()) return key.status();
@@ -286,7 +270,6 @@ absl::Status RunPut(const KeyValueArgs& args) {
   if (!domain.ok()) return domain.status();
   absl::StatusOr<Atom> atom = domain->atom(args.common.atom);
   if (!atom.ok()) return atom.status();
-  if (absl::Status s = CheckPathsReadable(*atom, {*key}); !s.ok()) return s;
   absl::StatusOr<Snapshot> published =
       atom->swap([&](Transaction& tx) { return tx.set(*key, *value); });
   if (!published.ok()) return published.status();
@@ -324,7 +307,6 @@ absl::Status RunDel(const KeyValueArgs& args) {
   if (!domain.ok()) return domain.status();
   absl::StatusOr<Atom> atom = FindAtom(*domain, args.common.atom);
   if (!atom.ok()) return atom.status();
-  if (absl::Status s = CheckPathsReadable(*atom, {*key}); !s.ok()) return s;
   // An absent key fails the swap, so nothing is published.
   absl::StatusOr<Snapshot> published = atom->swap([&](Transaction& tx) -> absl::Status {
     absl::StatusOr<bool> erased = tx.erase(*key);
@@ -359,9 +341,6 @@ absl::Status RunLoad(const LoadArgs& args) {
   if (!domain.ok()) return domain.status();
   absl::StatusOr<Atom> atom = domain->atom(args.common.atom);
   if (!atom.ok()) return atom.status();
-  if (!args.replace) {  // --replace reads the whole base checked itself
-    if (absl::Status s = CheckPathsReadable(*atom, {}); !s.ok()) return s;
-  }
   absl::StatusOr<Snapshot> published =
       args.replace ? ReplaceContents(*atom, *entries) : atom->swap([&](Transaction& tx) {
         return tx.set_many(Views(*entries));

@@ -159,7 +159,13 @@ absl::Status WalkSettled(StampFn stamp, WalkFn walk) {
     // (S1) acquire fence: the walk's loads of links are ordered before the second stamp load, as
     // a seqlock reader's; partner: the release (or seq_cst) CAS/store by which every change of
     // the list changes its stamp. Equal stamps then mean no change overlapped the walk.
+#if defined(__SANITIZE_THREAD__)
+    // TSan does not model fences (GCC warns, -Wtsan); the walk's link loads are racy reads
+    // already, so a compiler barrier keeps the order for the sanitizer build.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+#else
     std::atomic_thread_fence(std::memory_order_acquire);
+#endif
     if (stamp() == before) return status;
     if (tries == kSettleTries) return absl::OkStatus();
   }
