@@ -1,7 +1,8 @@
 # The README's two commands.
 #   make demo   installs what is missing, builds (release) and runs the demo on a default file
 #   make test   the same, then the whole suite: release, asan (ASan+UBSan) and tsan builds,
-#               the examples built as a separate project against the installed package, and
+#               the examples built as a separate project against the installed package, the
+#               three ways of consuming the package (`make consumers`), and
 #               last a 60 s libFuzzer smoke run (`make fuzz-smoke`, clang; see fuzz/build.sh)
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
@@ -15,7 +16,7 @@ FUZZ_SECONDS ?= 60
 DEMO_FILE ?= $(or $(TMPDIR),/tmp)/atomap-demo.atomap
 PREFIX_STAGE := $(CURDIR)/build/stage
 
-.PHONY: demo test deps fuzz-deps fuzz-smoke build-% test-% examples clean
+.PHONY: demo test deps fuzz-deps fuzz-smoke build-% test-% stage examples consumers clean
 
 # $(call install-missing,PACKAGES): apt-get installs those not installed (root), or says how to.
 define install-missing
@@ -53,16 +54,23 @@ test-%: build-%
 demo: build-release
 	build/release/tools/atomap demo --path $(DEMO_FILE)
 
-examples: build-release
+# The release build installed into build/stage, as a user would install it.
+stage: build-release
 	cmake --install build/release --prefix $(PREFIX_STAGE) >/dev/null
+
+examples: stage
 	cmake -S examples -B build/examples -DCMAKE_PREFIX_PATH=$(PREFIX_STAGE) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build build/examples -j $(JOBS)
 	ctest --test-dir build/examples --output-on-failure
 
+# find_package, pkg-config and add_subdirectory consumers (tests/consumers/run.sh).
+consumers: stage
+	JOBS=$(JOBS) tests/consumers/run.sh . $(PREFIX_STAGE) build/consumers
+
 # The fuzz smoke runs after the other suites, also under make -j.
-test: test-release examples test-asan test-tsan
+test: test-release examples consumers test-asan test-tsan
 	$(MAKE) --no-print-directory fuzz-smoke
-	@echo "make test: release, examples, asan and tsan suites and the $(FUZZ_SECONDS) s fuzz smoke all passed"
+	@echo "make test: release, examples, consumers, asan and tsan suites and the $(FUZZ_SECONDS) s fuzz smoke all passed"
 
 clean:
 	rm -rf build

@@ -20,7 +20,9 @@
 #include <vector>
 
 #include "atomap/domain.h"
+#include "atomap/version.h"
 #include "catch2/catch.hpp"
+#include "common/layout.h"
 #include "nlohmann/json.hpp"
 #include "support/temp_dir.h"
 
@@ -210,6 +212,13 @@ std::string BinaryInput() {
   std::string input;
   for (const json& line : lines) input += line.dump() + "\n";
   return input;
+}
+
+TEST_CASE("atomap --version prints the library's version and the file format, exit 0") {
+  const ToolResult version = Run({"--version"});
+  CHECK(version.exit_code == 0);
+  CHECK(version.out == std::string("atomap ") + ATOMAP_VERSION_STRING + " (file format " +
+                           std::to_string(atomap::internal::kFormatVersion) + ")\n");
 }
 
 TEST_CASE("create makes a domain once; --json reports it") {

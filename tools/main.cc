@@ -5,7 +5,9 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "atomap/version.h"
 #include "cli.h"
+#include "common/layout.h"
 
 namespace atomap::cli {
 namespace {
@@ -24,6 +26,9 @@ void AddCommonOptions(CLI::App& command, CommonArgs& args, bool with_atom) {
 int Main(int argc, char** argv) {
   CLI::App app("atomap: inspect and change atomap domains (see docs/cli.md)", "atomap");
   app.require_subcommand(1);
+  // The library's version and the one file format it reads and writes (docs/format.md's policy).
+  app.set_version_flag("--version", std::string("atomap ") + ATOMAP_VERSION_STRING +
+                                        " (file format " + std::to_string(internal::kFormatVersion) + ")");
   std::function<absl::Status()> run;  // set by the chosen command's callback
 
   CreateArgs create;
