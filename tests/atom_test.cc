@@ -256,9 +256,11 @@ TEST_CASE("under churn the garbage is reused and the data region stops growing",
     data_bytes.push_back(domain->stats().data_bytes);
   }
   INFO("data bytes after each phase: " << ::Catch::Detail::stringify(data_bytes));
-  CHECK(data_bytes[4] == data_bytes[7]);
-  CHECK(data_bytes[5] == data_bytes[7]);
-  CHECK(data_bytes[6] == data_bytes[7]);
+  // Flat once warm, give or take one allocator chunk: how much garbage is pending at a phase's
+  // end depends on when reclamation last ran, and on a loaded machine that can take one more
+  // 64 KiB chunk once (seen about once in 100 runs, on 6ae7306 too). A leak grows far more.
+  constexpr std::uint64_t kOneChunk = std::uint64_t{64} << 10;
+  CHECK(data_bytes[7] <= data_bytes[4] + kOneChunk);
   CHECK(domain->stats().pending_garbage_blocks < 64 * 64);  // bounded by the reclaim cadence
 }
 
