@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -801,13 +802,18 @@ TEST_CASE("a create that fails after the mapping leaves no file behind") {
             .exit_code == 0);
 }
 
-// True once `pid` has exited (gone, or a zombie nobody reaps yet).
-bool ProcessGone(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), {});
-  if (text.empty()) return true;
-  const std::size_t paren = text.rfind(')');
-  return paren == std::string::npos || text.substr(paren + 2, 1) == "Z";
+// A descriptor that becomes readable when `pid` exits (pidfd_open, Linux 5.3): the test then
+// waits on the kernel's word that the process is gone, not on a poll of /proc. -1 if `pid` is
+// already gone (ESRCH).
+int OpenPidFd(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+// True once the process of `pidfd` has exited, waiting at most `timeout_ms`.
+bool ExitsWithin(int pidfd, int timeout_ms) {
+  pollfd p{pidfd, POLLIN, 0};
+  int rc;
+  while ((rc = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
+  }
+  return rc == 1;
 }
 
 TEST_CASE("the demo's watcher exits when the demo is killed") {
@@ -824,14 +830,13 @@ TEST_CASE("the demo's watcher exits when the demo is killed") {
     }
   }
   REQUIRE(watcher > 0);
+  // Opened while the demo (the watcher's parent) still lives, so the pid is still the watcher's.
+  const int pidfd = OpenPidFd(watcher);
+  REQUIRE(pidfd >= 0);
   CHECK(demo.KillAndWait() == kKilledBySigkill);
-  // A bounded poll of the watcher's existence: it has no parent to tell it anything now.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!ProcessGone(watcher) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  const bool gone = ProcessGone(watcher);
+  const bool gone = ExitsWithin(pidfd, 10000);
   if (!gone) kill(watcher, SIGKILL);  // do not leave it behind when the test fails
+  close(pidfd);
   CHECK(gone);
 }
 
