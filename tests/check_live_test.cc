@@ -88,13 +88,7 @@ ToolRun RunTool(const std::vector<std::string>& args) {
     dup2(null, STDERR_FILENO);
     close(out[0]);
     close(out[1]);
-    std::string tool = ATOMAP_TOOL_PATH;
-    std::vector<std::string> copies(args);
-    std::vector<char*> argv{tool.data()};
-    for (std::string& arg : copies) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    execv(tool.c_str(), argv.data());
-    _exit(127);
+    ExecProgram(ATOMAP_TOOL_PATH, args);
   }
   close(out[1]);
   ToolRun run;

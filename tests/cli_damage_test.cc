@@ -14,6 +14,7 @@
 #include "atomap/domain.h"
 #include "domain/header.h"
 #include "support/deadline.h"
+#include "support/process.h"
 #include "support/small_options.h"
 #include "support/temp_dir.h"
 
@@ -25,17 +26,11 @@ constexpr int kDeadlineMs = 30000;
 // Runs the tool with `args`; its stdout and stderr together.
 BoundedRun RunTool(const std::vector<std::string>& args) {
   return RunBounded(
-      [&](int fd) {
+      [&](int fd) -> int {
         dup2(fd, STDOUT_FILENO);
         dup2(fd, STDERR_FILENO);
         close(fd);
-        std::string tool = ATOMAP_TOOL_PATH;
-        std::vector<std::string> copies(args);
-        std::vector<char*> argv{tool.data()};
-        for (std::string& arg : copies) argv.push_back(arg.data());
-        argv.push_back(nullptr);
-        execv(tool.c_str(), argv.data());
-        return 127;
+        ExecProgram(ATOMAP_TOOL_PATH, args);
       },
       kDeadlineMs);
 }

@@ -25,6 +25,7 @@
 #include "catch2/catch.hpp"
 #include "common/layout.h"
 #include "nlohmann/json.hpp"
+#include "support/process.h"
 #include "support/temp_dir.h"
 
 #ifndef ATOMAP_TOOL_PATH
@@ -68,14 +69,7 @@ class ToolProcess {
         const rlimit limit{setup.address_space, setup.address_space};
         if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(126);
       }
-      std::vector<char*> argv;
-      std::string tool = ATOMAP_TOOL_PATH;
-      argv.push_back(tool.data());
-      std::vector<std::string> copies(args);
-      for (std::string& arg : copies) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      execv(tool.c_str(), argv.data());
-      _exit(127);
+      ExecProgram(ATOMAP_TOOL_PATH, args);
     }
     close(in[0]);
     close(out[1]);

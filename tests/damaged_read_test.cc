@@ -346,12 +346,8 @@ int RunTool(const std::vector<std::string>& args) {
     const int null = open("/dev/null", O_WRONLY);
     dup2(null, 1);
     dup2(null, 2);
-    std::vector<char*> argv{const_cast<char*>(ATOMAP_TOOL_PATH)};
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
     alarm(20);  // survives exec: a hang ends with SIGALRM
-    execv(argv[0], argv.data());
-    _exit(127);
+    ExecProgram(ATOMAP_TOOL_PATH, args);
   }
   return WaitChild(pid);
 }

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace atomap {
 namespace {
@@ -85,6 +87,16 @@ int WaitChild(pid_t pid) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;
+}
+
+void ExecProgram(const std::string& path, const std::vector<std::string>& args) {
+  std::vector<std::string> copies(args);  // execv takes char*, and must not write the caller's
+  std::string program = path;
+  std::vector<char*> argv{program.data()};
+  for (std::string& arg : copies) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  execv(program.c_str(), argv.data());
+  _exit(127);
 }
 
 }  // namespace atomap

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <functional>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace atomap {
 
@@ -63,6 +65,10 @@ pid_t ForkChild(const std::function<int()>& body);
 
 // Waits for `pid`: its exit code, or 128 + the signal that killed it.
 int WaitChild(pid_t pid);
+
+// In a forked child: replaces the process with `path`, given `args` (argv[0] is `path`), or
+// _exits with 127 if it cannot.
+[[noreturn]] void ExecProgram(const std::string& path, const std::vector<std::string>& args);
 
 }  // namespace atomap
 

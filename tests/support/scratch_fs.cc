@@ -1,4 +1,5 @@
 #include "support/scratch_fs.h"
+#include "support/process.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -66,11 +67,7 @@ ProgramResult RunProgram(const std::vector<std::string>& argv, const std::string
     dup2(in, STDIN_FILENO);
     dup2(out, STDOUT_FILENO);
     dup2(err, STDERR_FILENO);
-    std::vector<char*> args;
-    for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
+    ExecProgram(argv[0], std::vector<std::string>(argv.begin() + 1, argv.end()));
   }
   int status = 0;
   while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
