@@ -234,7 +234,7 @@ int ForgeDeadWriter(const std::string& path) {
   absl::StatusOr<internal::Participant*> p = runtime.ThisThread();
   if (!p.ok()) return 33;
   internal::Participant& writer = **p;
-  writer.Pin();
+  internal::PinGuard base_pin(writer);
   std::uint64_t& root = impl.atoms().RootWord(*index);
   internal::Offset base = Shared(root).load(internal::kAcquire);
   Transaction tx = internal::TransactionAccess::Make(writer.context(), base,
@@ -244,7 +244,7 @@ int ForgeDeadWriter(const std::string& path) {
       internal::TransactionAccess::Impl(tx).Commit();
   if (!commit.ok() || commit->lane == nullptr) return 35;
   if (!writer.PrepareRetire(commit->replaced.size()).ok()) return 36;
-  writer.Pin();
+  internal::PinGuard published_pin(writer);
   writer.AnnounceIntent(*index, *commit);
   Shared(impl.arena().At<internal::hamt::VersionRecord>(base)->observed).store(1, internal::kRelaxed);
   if (!Shared(root).compare_exchange_strong(base, commit->version, internal::kSeqCst,

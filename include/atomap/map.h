@@ -26,11 +26,14 @@
 //  - size() is the count the version record holds: on a damaged file it may be anything, so
 //    never size an allocation by it.
 //
-// Thread safety: a Map is a small value (a pointer and an offset); every method is const and
-// safe to call from any number of threads at once.
+// Lifetime: a Map belongs to the Snapshot that produced it (snapshot.h) and is reached only by
+// reference: it cannot be copied or moved, so it cannot escape or outlive the pin that keeps its
+// version alive. (Only the empty map of no domain can be made by hand: `atomap::Map()`.)
+//
+// Thread safety: every method is const and safe to call from any number of threads at once.
 //
 // Usage:
-//   atomap::Map config = snapshot.map();
+//   const atomap::Map& config = snapshot.map();
 //   if (std::optional<std::string_view> port = config.get("port")) Listen(*port);
 //   for (const auto& [key, value] : config) Print(key, value);
 #ifndef ATOMAP_MAP_H_
@@ -49,6 +52,7 @@
 #include "absl/status/statusor.h"
 
 namespace atomap {
+class Snapshot;
 namespace internal {
 struct TrieContext;
 class MapAccess;
@@ -93,6 +97,7 @@ class Map {
   };
 
   Map() = default;
+  ~Map() = default;
 
   std::optional<std::string_view> get(std::string_view key) const;
   // As get(), bounds-checked: DataLoss if the path to `key` is damaged.
@@ -114,9 +119,14 @@ class Map {
   friend bool operator==(const Map& a, const Map& b);
 
  private:
+  friend class Snapshot;
   friend class internal::MapAccess;
   Map(const internal::TrieContext* context, std::uint64_t version)
       : context_(context), version_(version) {}
+  // Private: only the library copies a Map (a Snapshot being moved copies its own). No move is
+  // declared, so a move is this copy too.
+  Map(const Map&) = default;
+  Map& operator=(const Map&) = default;
 
   const internal::TrieContext* context_ = nullptr;
   std::uint64_t version_ = 0;  // offset of the version record in the domain; 0: empty

@@ -4,13 +4,17 @@
 //
 //   absl::StatusOr<atomap::Snapshot> snap = atom.load();
 //   if (!snap.ok()) return snap.status();
-//   if (std::optional<std::string_view> port = snap->map().get("port")) Use(*port);
-//   // *port and everything else read from snap->map() stays valid until `snap` is destroyed.
+//   const atomap::Map& config = snap->map();
+//   if (std::optional<std::string_view> port = config.get("port")) Use(*port);
+//   // *port and everything else read from config stays valid until `snap` is destroyed.
 //
 // Contract
 //  - A Snapshot pins its thread's participant: while it lives, no process frees any block of
 //    its version, so views returned by map() are zero-copy and stay valid. Nothing read from a
-//    snapshot outlives it.
+//    snapshot outlives it: its Map cannot be copied or moved out of it (map.h).
+//  - Moving a snapshot moves its pin: the pin is released once, when the snapshot that holds it
+//    last is destroyed or assigned to. A moved-from snapshot holds no pin and reads as the
+//    empty map.
 //  - Taking and dropping a snapshot writes only the caller's own slot (no shared cache line).
 //  - A snapshot held for a long time holds back the reclamation of every version replaced since
 //    it was taken, in every process: memory use grows until it is dropped. Take, read, drop.
@@ -22,22 +26,32 @@
 #define ATOMAP_SNAPSHOT_H_
 
 #include <cstdint>
+#include <utility>
 
+#include "atomap/internal/pin_guard.h"
 #include "atomap/map.h"
 
 namespace atomap {
 namespace internal {
-class Participant;
 class SnapshotAccess;
 }  // namespace internal
 
 class Snapshot {
  public:
-  Snapshot(Snapshot&& other) noexcept;
-  Snapshot& operator=(Snapshot&& other) noexcept;
+  Snapshot(Snapshot&& other) noexcept : pin_(std::move(other.pin_)), map_(other.map_) {
+    other.map_ = Map();
+  }
+  Snapshot& operator=(Snapshot&& other) noexcept {
+    if (this != &other) {
+      pin_ = std::move(other.pin_);  // releases this snapshot's own pin first
+      map_ = other.map_;
+      other.map_ = Map();
+    }
+    return *this;
+  }
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
-  ~Snapshot();
+  ~Snapshot() = default;  // the pin is released after the map is gone
 
   const Map& map() const { return map_; }
   // The atom's version number: 0 for the empty map it starts as, +1 for each published change.
@@ -45,10 +59,12 @@ class Snapshot {
 
  private:
   friend class internal::SnapshotAccess;
-  Snapshot(internal::Participant* participant, Map map);  // REQUIRES: participant pinned (or null)
-  void Release();
+  // REQUIRES: `pin` pinned `map`'s version before its offset was read (G2); empty for a
+  // read-only domain.
+  Snapshot(internal::PinGuard pin, const internal::TrieContext* context, std::uint64_t version)
+      : pin_(std::move(pin)), map_(context, version) {}
 
-  internal::Participant* participant_ = nullptr;  // null for read-only domains (nothing to pin)
+  internal::PinGuard pin_;  // declared first: destroyed last, after map_
   Map map_;
 };
 

@@ -5,8 +5,9 @@
 //  - K and V must be Codable; anything else is a compile-time error.
 //  - A stored value whose bytes do not decode as V (another program wrote another type under
 //    the same atom) reads as absent from get(), and is skipped by ForEach.
-//  - Same lifetime and thread-safety rules as the wrapped Map / Transaction; TypedMap copies its
-//    Map (a small value), TypedTransaction refers to a Transaction it does not own.
+//  - Same lifetime and thread-safety rules as the wrapped Map / Transaction; each wrapper refers
+//    to a Map or Transaction it does not own (a Map cannot be copied out of its Snapshot), so the
+//    Snapshot or Transaction must outlive it.
 //
 // Usage:
 //   atomap::TypedMap<std::uint64_t, double> prices(snapshot.map());
@@ -34,34 +35,36 @@ namespace atomap {
 template <Codable K, Codable V>
 class TypedMap {
  public:
-  explicit TypedMap(Map map) : map_(std::move(map)) {}
+  // REQUIRES: `map` (its Snapshot) outlives this wrapper.
+  explicit TypedMap(const Map& map) : map_(&map) {}
+  TypedMap(const Map&&) = delete;  // a temporary Map would dangle
 
   std::optional<V> get(const K& key) const {
     const auto encoded = Codec<K>::Encode(key);
-    const std::optional<std::string_view> bytes = map_.get(std::string_view(encoded));
+    const std::optional<std::string_view> bytes = map_->get(std::string_view(encoded));
     if (!bytes.has_value()) return std::nullopt;
     return Codec<V>::Decode(*bytes);
   }
   bool contains(const K& key) const {
     const auto encoded = Codec<K>::Encode(key);
-    return map_.contains(std::string_view(encoded));
+    return map_->contains(std::string_view(encoded));
   }
-  std::uint64_t size() const { return map_.size(); }
-  bool empty() const { return map_.empty(); }
+  std::uint64_t size() const { return map_->size(); }
+  bool empty() const { return map_->empty(); }
 
   void ForEach(absl::FunctionRef<void(const K& key, const V& value)> fn) const {
-    map_.ForEach([&](std::string_view key_bytes, std::string_view value_bytes) {
+    map_->ForEach([&](std::string_view key_bytes, std::string_view value_bytes) {
       std::optional<K> key = Codec<K>::Decode(key_bytes);
       std::optional<V> value = Codec<V>::Decode(value_bytes);
       if (key.has_value() && value.has_value()) fn(*key, *value);
     });
   }
 
-  const Map& untyped() const { return map_; }
-  friend bool operator==(const TypedMap& a, const TypedMap& b) { return a.map_ == b.map_; }
+  const Map& untyped() const { return *map_; }
+  friend bool operator==(const TypedMap& a, const TypedMap& b) { return *a.map_ == *b.map_; }
 
  private:
-  Map map_;
+  const Map* map_;
 };
 
 template <Codable K, Codable V>

@@ -18,7 +18,8 @@
 //       so no base it marks or CASes against can be freed and reused meanwhile.
 //
 // Memory ordering
-//  (1) load: acquire load of the root word, after the participant's pin (EpochTable (1));
+//  (1) load: acquire load of the root word, after the participant's pin (EpochTable (1)): only
+//      with a guard in hand (LoadRootAcquire, atomap/internal/pin_guard.h G2);
 //      synchronises with (2): the version's nodes, written before the CAS, are visible.
 //  (2) seq_cst CAS of the root word: release for (1); and ordered before (3) so that the
 //      retirement epoch is read after the unlink (E3).
@@ -55,6 +56,7 @@ namespace {
 using internal::Block;
 using internal::MapAccess;
 using internal::Participant;
+using internal::PinGuard;
 using internal::Runtime;
 using internal::Shared;
 using internal::SnapshotAccess;
@@ -73,14 +75,17 @@ absl::StatusOr<Participant*> Writer(Runtime* runtime) {
   return runtime->ThisThread();
 }
 
-// A pinned snapshot of the atom's current version. `participant` null: read-only, no pin.
-absl::StatusOr<Snapshot> LoadPinned(Runtime* runtime, std::uint32_t index,
-                                    Participant* participant,
+// The atom's current version (A1). The guard is the proof of the pin that keeps that version
+// allocated while it is read (G2); an empty one only on a read-only domain (G3).
+internal::Offset LoadRootAcquire(const PinGuard& /*pin*/, Runtime* runtime, std::uint32_t index) {
+  return Shared(RootWord(runtime, index)).load(internal::kAcquire);  // (1)
+}
+
+// A snapshot of the atom's current version that owns `pin`.
+absl::StatusOr<Snapshot> LoadPinned(Runtime* runtime, std::uint32_t index, PinGuard pin,
                                     const internal::TrieContext* context) {
-  if (participant != nullptr) participant->Pin();
-  const internal::Offset version =
-      Shared(RootWord(runtime, index)).load(internal::kAcquire);  // (1)
-  Snapshot snapshot = SnapshotAccess::Make(participant, MapAccess::Make(context, version));
+  const internal::Offset version = LoadRootAcquire(pin, runtime, index);
+  Snapshot snapshot = SnapshotAccess::Make(std::move(pin), context, version);
   // Another process may have grown the file for this version's blocks. The size it published
   // before allocating them happens-before (1), so one refresh now maps all of them.
   if (absl::Status s = runtime->domain().arena().Refresh(); !s.ok()) return s;
@@ -119,8 +124,9 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
   std::uint64_t& root = RootWord(runtime, index);
   internal::Offset expected = impl.base();
   // The new version is pinned before it is published, so it cannot be retired and freed by a
-  // later writer before this thread's snapshot of it exists.
-  participant->Pin();
+  // later writer before this thread's snapshot of it exists: `pin` becomes that snapshot's. On
+  // every other exit it is released as Publish returns, after the frees.
+  PinGuard pin(*participant);
   participant->AnnounceIntent(index, *commit);
   MarkObserved(runtime, expected);  // (8), (A5)
   ATOMAP_CRASH_POINT(kPublishBeforeCas);
@@ -128,7 +134,6 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
                                             internal::kRelaxed)) {  // (2)
     participant->WithdrawIntent();
     participant->FreeUnpublished(*commit);  // (A3)
-    participant->Unpin();
     return std::optional<Snapshot>();
   }
   ATOMAP_CRASH_POINT(kPublishAfterCas);
@@ -139,38 +144,12 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
   ATOMAP_CRASH_POINT(kPublishAfterRetire);
   internal::NotifyChange(runtime->domain().atoms(), index);  // (4), (A4): before the intent
   participant->FinishPublication(*commit);                   // is cleared
-  if (!durable.ok()) {
-    participant->Unpin();
-    return durable;
-  }
-  return std::optional<Snapshot>(SnapshotAccess::Make(
-      participant, MapAccess::Make(&participant->context(), commit->version)));
+  if (!durable.ok()) return durable;
+  return std::optional<Snapshot>(
+      SnapshotAccess::Make(std::move(pin), &participant->context(), commit->version));
 }
 
 }  // namespace
-
-// ---- Snapshot ---------------------------------------------------------------------------------
-
-Snapshot::Snapshot(internal::Participant* participant, Map map)
-    : participant_(participant), map_(std::move(map)) {}
-
-Snapshot::Snapshot(Snapshot&& other) noexcept
-    : participant_(std::exchange(other.participant_, nullptr)), map_(std::move(other.map_)) {}
-
-Snapshot& Snapshot::operator=(Snapshot&& other) noexcept {
-  if (this != &other) {
-    Release();
-    participant_ = std::exchange(other.participant_, nullptr);
-    map_ = std::move(other.map_);
-  }
-  return *this;
-}
-
-Snapshot::~Snapshot() { Release(); }
-
-void Snapshot::Release() {
-  if (participant_ != nullptr) std::exchange(participant_, nullptr)->Unpin();
-}
 
 // ---- Atom -------------------------------------------------------------------------------------
 
@@ -178,11 +157,11 @@ std::string_view Atom::name() const { return runtime_->domain().atoms().Name(ind
 
 absl::StatusOr<Snapshot> Atom::load() const {
   if (runtime_->domain().read_only()) {
-    return LoadPinned(runtime_, index_, nullptr, &runtime_->read_context());
+    return LoadPinned(runtime_, index_, PinGuard(), &runtime_->read_context());  // (G3)
   }
   absl::StatusOr<Participant*> participant = runtime_->ThisThread();
   if (!participant.ok()) return participant.status();
-  return LoadPinned(runtime_, index_, *participant, &(*participant)->context());
+  return LoadPinned(runtime_, index_, PinGuard(**participant), &(*participant)->context());
 }
 
 absl::StatusOr<Snapshot> Atom::swap(SwapFunction fn) {
@@ -190,7 +169,7 @@ absl::StatusOr<Snapshot> Atom::swap(SwapFunction fn) {
   if (!participant.ok()) return participant.status();
   for (;;) {
     absl::StatusOr<Snapshot> base =
-        LoadPinned(runtime_, index_, *participant, &(*participant)->context());
+        LoadPinned(runtime_, index_, PinGuard(**participant), &(*participant)->context());
     if (!base.ok()) return base.status();
     Transaction tx = TransactionAccess::Make((*participant)->context(),
                                              MapAccess::Version(base->map()),

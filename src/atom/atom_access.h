@@ -2,8 +2,12 @@
 #ifndef ATOMAP_SRC_ATOM_ATOM_ACCESS_H_
 #define ATOMAP_SRC_ATOM_ATOM_ACCESS_H_
 
+#include <utility>
+
 #include "atomap/atom.h"
+#include "atomap/internal/pin_guard.h"
 #include "atomap/snapshot.h"
+#include "common/offset.h"
 
 namespace atomap::internal {
 
@@ -14,9 +18,10 @@ class AtomAccess {
 
 class SnapshotAccess {
  public:
-  // REQUIRES: `participant` is pinned once on behalf of this snapshot (or null: read-only).
-  static Snapshot Make(Participant* participant, Map map) {
-    return Snapshot(participant, std::move(map));
+  // The snapshot of `version`, which owns `pin` from now on. REQUIRES: `pin` was taken before
+  // `version` was read from a root (G2), or is empty for a read-only domain (G3).
+  static Snapshot Make(PinGuard pin, const TrieContext* context, Offset version) {
+    return Snapshot(std::move(pin), context, version);
   }
 };
 

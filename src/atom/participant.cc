@@ -2,6 +2,7 @@
 
 #include <cassert>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "alloc/allocator_state.h"
@@ -37,8 +38,7 @@ Participant::Participant(Runtime& runtime, SlotLease lease)
 // at each lease, since a repair may have forgotten it between two transactions.
 class Participant::LaneLease : public hamt::TransactionHold {
  public:
-  LaneLease(Participant& owner, std::optional<std::uint32_t> index) : owner_(owner) {
-    owner_.Pin();
+  LaneLease(Participant& owner, std::optional<std::uint32_t> index) : owner_(owner), pin_(owner) {
     if (!index) return;
     lane_index_ = *index;
     owner_.lanes_leased_ |= 1u << lane_index_;
@@ -46,18 +46,19 @@ class Participant::LaneLease : public hamt::TransactionHold {
                   owner_.context_.cache);
   }
   bool inert() const override { return owner_.runtime_.inherited(); }
+  // pin_ is released after the body: the lane is given back while still pinned.
   ~LaneLease() override {
-    if (inert()) return;  // in a child of fork(): the lane and the pin are the parent's
+    if (inert()) return;  // in a child of fork(): the lane is the parent's (and so is the pin)
     if (lane_) {
       assert(lane_->size() == 0);  // (P4)
       lane_->Shrink();
       owner_.lanes_leased_ &= ~(1u << lane_index_);
     }
-    owner_.Unpin();
   }
 
  private:
   Participant& owner_;
+  PinGuard pin_;
 };
 
 Participant::~Participant() {
@@ -82,6 +83,10 @@ void Participant::Pin() {
 void Participant::Unpin() {
   if (--pin_depth_ == 0 && !runtime_.inherited()) runtime_.epochs().Unpin(slot());
 }
+
+PinGuard::PinGuard(Participant& participant) : participant_(&participant) { participant.Pin(); }
+
+void PinGuard::Release() { std::exchange(participant_, nullptr)->Unpin(); }
 
 void Participant::Abandon() {
   abandoned_ = true;

@@ -5,6 +5,7 @@
 //  (P1) Only the owning thread calls Pin/Unpin, allocates through context(), or retires.
 //  (P2) Pins nest: only the outermost Pin announces an epoch, only the matching Unpin clears it.
 //       An inner pin needs no announcement of its own: the outer one is older, hence safer.
+//       Only a PinGuard (atomap/internal/pin_guard.h) pins and unpins: each pin is a guard's life.
 //  (P3) Garbage is retired only after the CAS that unlinked it, with the epoch read after it.
 //  (P4) A lane is leased to one transaction at a time, and is empty when it is given back: every
 //       path that ends a transaction (publish won or lost, abort) empties it first.
@@ -18,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "atomap/internal/pin_guard.h"
 #include "domain/slot_table.h"
 #include "epoch/retire_list.h"
 #include "hamt/transient.h"
@@ -35,11 +37,6 @@ class Participant {
   ~Participant();
   Participant(const Participant&) = delete;
   Participant& operator=(const Participant&) = delete;
-
-  // Unpin is a no-op in a child of fork() for an inherited participant: the announcement word
-  // is the parent's. (Pin is never reached there: see Participant::Pin.)
-  void Pin();
-  void Unpin();
 
   // Forgets the slot without releasing anything (an inherited copy in a child of fork()).
   void Abandon();
@@ -74,7 +71,13 @@ class Participant {
   // How many retirements between reclamation passes: a pass scans every slot's pin.
   static constexpr std::uint32_t kRetiresPerReclaim = 64;
 
+  friend class PinGuard;  // the only caller of Pin and Unpin (P2)
   class LaneLease;
+
+  // Unpin is a no-op in a child of fork() for an inherited participant: the announcement word
+  // is the parent's. (Pin is never reached there: see Participant::Pin.)
+  void Pin();
+  void Unpin();
   void AdoptOrphans();
   void TakeOverIfDead(std::uint32_t slot);
   ReclaimArea& area() const;

@@ -1,0 +1,178 @@
+// Pins as guards (atomap/internal/pin_guard.h): a Map cannot be copied or moved out of its
+// Snapshot, a snapshot's pin is released exactly once however it is moved, and every other pin
+// (a transaction's, a guard's) lasts exactly as long as the object that holds it.
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "atom/participant.h"
+#include "atom/runtime.h"
+#include "atomap/atom.h"
+#include "atomap/domain.h"
+#include "atomap/internal/pin_guard.h"
+#include "atomap/map.h"
+#include "atomap/snapshot.h"
+#include "atomap/typed_map.h"
+#include "support/small_options.h"
+#include "support/temp_dir.h"
+
+namespace atomap {
+namespace {
+
+using internal::PinGuard;
+
+// A Map is reached only by reference to its Snapshot's: `Map m = snapshot.map();` and
+// `Map m = std::move(...)` do not compile.
+static_assert(!std::is_copy_constructible_v<Map>);
+static_assert(!std::is_move_constructible_v<Map>);
+static_assert(!std::is_copy_assignable_v<Map>);
+static_assert(!std::is_move_assignable_v<Map>);
+static_assert(std::is_default_constructible_v<Map>);  // the empty map of no domain
+// A TypedMap refers to a Map; it cannot be built from a temporary one, which would dangle.
+static_assert(std::is_constructible_v<TypedMap<std::string, std::uint64_t>, const Map&>);
+static_assert(!std::is_constructible_v<TypedMap<std::string, std::uint64_t>, Map>);
+
+static_assert(!std::is_copy_constructible_v<Snapshot>);
+static_assert(!std::is_copy_assignable_v<Snapshot>);
+static_assert(std::is_nothrow_move_constructible_v<Snapshot>);
+static_assert(std::is_nothrow_move_assignable_v<Snapshot>);
+
+// The guard is move-only and a single pointer (the hot path follows nothing more).
+static_assert(!std::is_copy_constructible_v<PinGuard>);
+static_assert(!std::is_copy_assignable_v<PinGuard>);
+static_assert(std::is_nothrow_move_constructible_v<PinGuard>);
+static_assert(std::is_nothrow_move_assignable_v<PinGuard>);
+static_assert(sizeof(PinGuard) == sizeof(void*));
+
+struct OneAtom {
+  TempDir dir;
+  absl::StatusOr<Domain> domain = Domain::Open(dir.File("pins.atomap"), SmallOptions(8, 8));
+  Atom atom = *domain->atom("a");
+
+  bool pinned() const { return domain->stats().any_pinned; }
+  std::uint64_t Publish(const std::string& value) {
+    absl::StatusOr<Snapshot> s = atom.swap([&](Transaction& tx) { return tx.set("k", value); });
+    REQUIRE(s.ok());
+    return s->version();
+  }
+};
+
+TEST_CASE("a snapshot's pin moves with it and is released once, by the last holder", "[pin]") {
+  OneAtom d;
+  REQUIRE(d.domain.ok());
+  d.Publish("one");
+  REQUIRE_FALSE(d.pinned());
+  {
+    std::optional<Snapshot> first(*d.atom.load());
+    CHECK(d.pinned());
+    Snapshot second(std::move(*first));
+    first.reset();  // the moved-from snapshot holds nothing: destroying it unpins nothing
+    CHECK(d.pinned());
+    CHECK(second.map().get("k") == std::optional<std::string_view>("one"));
+
+    Snapshot third = *d.atom.load();  // a nested pin of the same participant
+    third = std::move(second);        // releases third's own pin, takes second's
+    CHECK(d.pinned());
+    CHECK(third.version() == 1);
+    CHECK(third.map().get("k") == std::optional<std::string_view>("one"));
+    CHECK(second.version() == 0);  // NOLINT(bugprone-use-after-move): moved-from reads empty
+    CHECK(second.map().empty());
+    CHECK_FALSE(second.map().get("k").has_value());
+  }
+  CHECK_FALSE(d.pinned());
+  // The depth is back at zero, not below: the next snapshot announces its pin again.
+  {
+    absl::StatusOr<Snapshot> again = d.atom.load();
+    REQUIRE(again.ok());
+    CHECK(d.pinned());
+  }
+  CHECK_FALSE(d.pinned());
+}
+
+TEST_CASE("self-move of a snapshot keeps its pin and its map", "[pin]") {
+  OneAtom d;
+  REQUIRE(d.domain.ok());
+  d.Publish("one");
+  {
+    Snapshot s = *d.atom.load();
+    Snapshot& alias = s;
+    s = std::move(alias);
+    CHECK(d.pinned());
+    CHECK(s.map().get("k") == std::optional<std::string_view>("one"));
+  }
+  CHECK_FALSE(d.pinned());
+}
+
+TEST_CASE("a published version's snapshot holds the pin taken before the CAS; nothing else does",
+          "[pin]") {
+  OneAtom d;
+  REQUIRE(d.domain.ok());
+  {
+    absl::StatusOr<Snapshot> published =
+        d.atom.swap([](Transaction& tx) { return tx.set("k", "v"); });
+    REQUIRE(published.ok());
+    CHECK(d.pinned());  // the swap's base snapshot and transaction are gone; this pin remains
+    CHECK(published->map().get("k") == std::optional<std::string_view>("v"));
+  }
+  CHECK_FALSE(d.pinned());
+  // A failed swap function: the base snapshot, the transaction and nothing else pinned.
+  CHECK_FALSE(d.atom.swap([](Transaction&) { return absl::AbortedError("no"); }).ok());
+  CHECK_FALSE(d.pinned());
+}
+
+TEST_CASE("a transaction pins for its whole life", "[pin]") {
+  OneAtom d;
+  REQUIRE(d.domain.ok());
+  d.Publish("one");
+  std::optional<absl::StatusOr<Transaction>> tx;
+  {
+    Snapshot base = *d.atom.load();
+    tx.emplace(d.atom.begin(base));
+    REQUIRE(tx->ok());
+  }
+  CHECK(d.pinned());  // the base snapshot is gone; the transaction's own pin holds
+  REQUIRE((*tx)->set("k", "two").ok());
+  tx.reset();
+  CHECK_FALSE(d.pinned());
+}
+
+TEST_CASE("guards nest on one participant and unpin once each", "[pin]") {
+  OneAtom d;
+  REQUIRE(d.domain.ok());
+  internal::Runtime runtime(internal::Access(*d.domain));
+  absl::StatusOr<internal::Participant*> participant = runtime.ThisThread();
+  REQUIRE(participant.ok());
+  internal::Participant& p = **participant;
+
+  PinGuard empty;
+  CHECK_FALSE(empty.holds_pin());
+  CHECK_FALSE(p.pinned());
+  {
+    PinGuard outer(p);
+    CHECK(outer.holds_pin());
+    CHECK(p.pinned());
+    CHECK(d.pinned());
+    {
+      PinGuard inner(p);
+      PinGuard moved(std::move(inner));
+      CHECK_FALSE(inner.holds_pin());  // NOLINT(bugprone-use-after-move)
+      CHECK(moved.holds_pin());
+    }
+    CHECK(p.pinned());  // the inner level is given back once; the outer one still holds
+    PinGuard taken = std::move(outer);
+    outer = PinGuard();  // assigning an empty guard to an empty one releases nothing
+    CHECK(p.pinned());
+    empty = std::move(taken);
+    CHECK(p.pinned());
+  }
+  CHECK(p.pinned());  // `empty` (declared outside) holds the outer pin now
+  empty = PinGuard();
+  CHECK_FALSE(p.pinned());
+  CHECK_FALSE(d.pinned());
+}
+
+}  // namespace
+}  // namespace atomap
