@@ -97,7 +97,6 @@ class Map {
   };
 
   Map() = default;
-  ~Map() = default;
 
   std::optional<std::string_view> get(std::string_view key) const;
   // As get(), bounds-checked: DataLoss if the path to `key` is damaged.

@@ -59,8 +59,8 @@ class Snapshot {
 
  private:
   friend class internal::SnapshotAccess;
-  // REQUIRES: `pin` pinned `map`'s version before its offset was read (G2); empty for a
-  // read-only domain.
+  // REQUIRES: `pin` was taken before `version` was read from the atom's root (G2), or is empty
+  // for a read-only domain (G3).
   Snapshot(internal::PinGuard pin, const internal::TrieContext* context, std::uint64_t version)
       : pin_(std::move(pin)), map_(context, version) {}
 

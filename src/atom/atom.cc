@@ -32,6 +32,7 @@
 //      replacing CAS also sees the mark.
 #include "atomap/atom.h"
 
+#include <cassert>
 #include <map>
 #include <string>
 #include <utility>
@@ -77,7 +78,9 @@ absl::StatusOr<Participant*> Writer(Runtime* runtime) {
 
 // The atom's current version (A1). The guard is the proof of the pin that keeps that version
 // allocated while it is read (G2); an empty one only on a read-only domain (G3).
-internal::Offset LoadRootAcquire(const PinGuard& /*pin*/, Runtime* runtime, std::uint32_t index) {
+internal::Offset LoadRootAcquire(const PinGuard& pin, Runtime* runtime, std::uint32_t index) {
+  assert(pin.holds_pin() || runtime->domain().read_only());
+  (void)pin;
   return Shared(RootWord(runtime, index)).load(internal::kAcquire);  // (1)
 }
 
