@@ -48,7 +48,8 @@ class Participant::LaneLease : public hamt::TransactionHold {
   bool inert() const override { return owner_.runtime_.inherited(); }
   // pin_ is released after the body: the lane is given back while still pinned.
   ~LaneLease() override {
-    if (inert()) return;  // in a child of fork(): the lane is the parent's (and so is the pin)
+    // In a child of fork() the lane is the parent's; pin_'s release there writes no epoch word.
+    if (inert()) return;
     if (lane_) {
       assert(lane_->size() == 0);  // (P4)
       lane_->Shrink();
