@@ -13,6 +13,13 @@
 //     });
 //   });
 //
+//   // In two halves, deciding in between (a lost race is a status, not a retry):
+//   absl::StatusOr<atomap::Snapshot> base = hits->load();
+//   absl::StatusOr<atomap::Transaction> tx = hits->begin(*base);
+//   ...  // edit *tx
+//   absl::StatusOr<atomap::Snapshot> published = hits->compare_and_set(*std::move(tx));
+//   if (atomap::IsLostRace(published.status())) { /* someone else won: look again */ }
+//
 // Contract
 //  - An atom starts as the empty map (version 0). Every change publishes a whole new version
 //    with one compare-and-swap of the atom's root word; readers see either the old version or
