@@ -97,7 +97,7 @@ class Atom {
   // Makes the atom's contents equal to `contents` (a map of any atom of this domain, held by a
   // live snapshot), as one published version. Costs a pass over both maps.
   absl::StatusOr<Snapshot> reset(const Map& contents);
-  // Makes the atom hold exactly `entries` (keys unique; the order does not matter), as one
+  // Makes the atom hold exactly `entries` (in any order; of equal keys the last wins), as one
   // published version: keys not among them are erased. Sizes are checked before anything is
   // written (InvalidArgument, nothing published); the current version is read bounds-checked
   // (DataLoss at damage, nothing published). Costs a pass over the current map.

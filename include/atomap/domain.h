@@ -50,7 +50,7 @@ class Domain;
 namespace internal {
 class DomainImpl;
 class Runtime;
-// For the library's own layers (atoms, trie, tools): the domain's internals. DomainImpl is
+// For the library's own layers (atoms, trie, recovery) and its tests: the domain's internals. DomainImpl is
 // defined in src/domain/domain_impl.h, which is not installed.
 // REQUIRES: `domain` was not moved from.
 DomainImpl& Access(Domain& domain);
