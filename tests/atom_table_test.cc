@@ -11,6 +11,7 @@
 
 #include "atomap/domain.h"
 #include "common/hash.h"
+#include "domain/domain_file.h"
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "support/process.h"
@@ -164,8 +165,9 @@ TEST_CASE("a full atom table is ResourceExhausted; existing names still resolve"
 TEST_CASE("colliding hashes (test-weak kind) still keep names apart", "[atoms]") {
   TempDir dir;
   Options options = SmallOptions(16, 128);
-  options.testing_hash_kind = internal::HashKind::kTestWeak;
+  internal::SetCreatedHashKindForTesting(internal::HashKind::kTestWeak);
   absl::StatusOr<Domain> domain = Domain::Open(dir.File("weak.atomap"), options);
+  internal::SetCreatedHashKindForTesting(internal::HashKind::kXxh3);
   REQUIRE(domain.ok());
   CHECK(Access(*domain).hasher().kind() == internal::HashKind::kTestWeak);
   internal::AtomTable& atoms = Access(*domain).atoms();

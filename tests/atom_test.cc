@@ -111,12 +111,13 @@ TEST_CASE("compare_and_set publishes only over the version it began from", "[ato
   REQUIRE(second.ok());
   REQUIRE(first->set("who", "first").ok());
   REQUIRE(second->set("who", "second").ok());
-  absl::StatusOr<std::optional<Snapshot>> won = atom.compare_and_set(*std::move(first));
-  absl::StatusOr<std::optional<Snapshot>> lost = atom.compare_and_set(*std::move(second));
+  absl::StatusOr<Snapshot> won = atom.compare_and_set(*std::move(first));
+  absl::StatusOr<Snapshot> lost = atom.compare_and_set(*std::move(second));
   REQUIRE(won.ok());
-  REQUIRE(lost.ok());
-  REQUIRE(won->has_value());
-  CHECK(!lost->has_value());
+  CHECK(won->version() == 1);
+  CHECK(won->map().get("who") == "first");
+  CHECK(absl::IsAborted(lost.status()));
+  CHECK(IsLostRace(lost.status()));
   CHECK(atom.load()->map().get("who") == "first");
 }
 

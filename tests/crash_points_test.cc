@@ -166,8 +166,8 @@ int WriterMain(const std::string& path, ReportPipe& acks, std::optional<SiteCase
     if (!SwapOnce(*atom, &n).ok()) return 22;
     acks.Send(n);
     if (stale) {
-      absl::StatusOr<std::optional<Snapshot>> lost = atom->compare_and_set(*std::move(stale));
-      if (!lost.ok() || lost->has_value()) return 24;
+      absl::StatusOr<Snapshot> lost = atom->compare_and_set(*std::move(stale));
+      if (!IsLostRace(lost.status())) return 24;
     }
   }
   acks.Send(kDone);

@@ -30,6 +30,7 @@
 #include "atomap/domain.h"
 #include "atomap/watcher.h"
 #include "common/hash.h"
+#include "domain/domain_file.h"
 #include "domain/domain_impl.h"
 #include "fuzz/fuzz_domain_file.h"
 #include "hamt/access.h"
@@ -68,8 +69,9 @@ std::string Blob(std::size_t n, char c) { return std::string(n, c); }
 // only in the low 4 bits of their last byte, which collide in all 64 bits.
 void Build(const std::string& path) {
   Options options = SmallOptions(4, 8, DomainKind::kFile, std::uint64_t{16} << 20);
-  options.testing_hash_kind = internal::HashKind::kTestWeak;
+  internal::SetCreatedHashKindForTesting(internal::HashKind::kTestWeak);
   absl::StatusOr<Domain> domain = Domain::Open(path, options);
+  internal::SetCreatedHashKindForTesting(internal::HashKind::kXxh3);
   REQUIRE(domain.ok());
   const auto put = [&](const char* atom, std::vector<std::pair<std::string, std::string>> kv) {
     absl::StatusOr<Atom> a = domain->atom(atom);

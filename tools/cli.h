@@ -53,9 +53,6 @@ absl::StatusOr<Domain> OpenExistingDomain(const CommonArgs& args);
 // The atom `name` if it exists (never creates it): NotFound naming the atom and the file.
 absl::StatusOr<Atom> FindAtom(Domain& domain, std::string_view name);
 
-// The names of all atoms, sorted.
-std::vector<std::string> AtomNames(Domain& domain);
-
 // ---- Bytes in text and JSON -----------------------------------------------------------------
 std::string HexEncode(std::string_view bytes);
 absl::StatusOr<std::string> HexDecode(std::string_view hex);

@@ -10,8 +10,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "cli.h"
-#include "domain/atom_table.h"
-#include "domain/domain_impl.h"
 
 namespace atomap::cli {
 namespace {
@@ -57,23 +55,14 @@ absl::StatusOr<Domain> OpenExistingDomain(const CommonArgs& args) {
 }
 
 absl::StatusOr<Atom> FindAtom(Domain& domain, std::string_view name) {
-  // Look before domain.atom(): on a writable domain it would create the atom, and a reading
+  // find_atom, not atom(): on a writable domain atom() would create the atom, and a reading
   // command must not change the file.
-  absl::StatusOr<std::uint32_t> found = internal::Access(domain).atoms().Find(name);
+  absl::StatusOr<Atom> found = domain.find_atom(name);
   if (absl::IsNotFound(found.status())) {
     return absl::NotFoundError(
         absl::StrFormat("%s: no atom named \"%s\"", domain.path(), std::string(name)));
   }
-  if (!found.ok()) return found.status();
-  return domain.atom(name);
-}
-
-std::vector<std::string> AtomNames(Domain& domain) {
-  std::vector<std::string> names;
-  internal::Access(domain).atoms().ForEach(
-      [&](std::uint32_t, std::string_view name) { names.emplace_back(name); });
-  std::sort(names.begin(), names.end());
-  return names;
+  return found;
 }
 
 std::string HexEncode(std::string_view bytes) {

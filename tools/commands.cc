@@ -19,9 +19,6 @@
 #include "atomap/check.h"
 #include "atomap/watcher.h"
 #include "cli.h"
-#include "domain/domain_file.h"
-#include "domain/domain_impl.h"
-#include "hamt/transient.h"
 
 namespace atomap::cli {
 namespace {
@@ -98,7 +95,7 @@ absl::StatusOr<std::map<std::string, std::string>> ReadEntries(std::istream& in)
     if (!key.ok()) return error(std::string(key.status().message()));
     absl::StatusOr<std::string> value = GetBytes(object, "value");
     if (!value.ok()) return error(std::string(value.status().message()));
-    if (absl::Status s = internal::hamt::CheckKeyValue(*key, *value); !s.ok()) {
+    if (absl::Status s = CheckKeyValue(*key, *value); !s.ok()) {
       return error(std::string(s.message()));
     }
     entries.insert_or_assign(*std::move(key), *std::move(value));
@@ -109,30 +106,6 @@ absl::StatusOr<std::map<std::string, std::string>> ReadEntries(std::istream& in)
 
 Entries Views(const std::map<std::string, std::string>& entries) {
   return Entries(entries.begin(), entries.end());
-}
-
-// Makes `atom` hold exactly `entries`, as one version.
-absl::StatusOr<Snapshot> ReplaceContents(Atom& atom,
-                                         const std::map<std::string, std::string>& entries) {
-  const Entries views = Views(entries);
-  for (;;) {
-    absl::StatusOr<Snapshot> base = atom.load();
-    if (!base.ok()) return base.status();
-    absl::StatusOr<Transaction> tx = atom.begin(*base);
-    if (!tx.ok()) return tx.status();
-    absl::Status status;
-    const absl::Status read =
-        base->map().CheckedForEach([&](std::string_view key, std::string_view) {
-          if (status.ok() && !entries.contains(std::string(key))) status = tx->erase(key).status();
-        });
-    if (!read.ok()) return read;
-    if (!status.ok()) return status;
-    if (absl::Status set = tx->set_many(views); !set.ok()) return set;
-    absl::StatusOr<std::optional<Snapshot>> published = atom.compare_and_set(*std::move(tx));
-    if (!published.ok()) return published.status();
-    if (published->has_value()) return **std::move(published);
-    // Another writer published first: start again from its version.
-  }
 }
 
 nlohmann::json DiffJson(std::string_view atom, std::uint64_t version, const MapDiff& diff,
@@ -160,7 +133,7 @@ nlohmann::json DiffJson(std::string_view atom, std::uint64_t version, const MapD
 // Reads every entry of every atom's current version through the public Map API, checking that
 // each version holds as many entries as its record says. Returns the entries read.
 std::uint64_t WalkAtoms(Domain& domain, std::vector<std::string>& problems) {
-  const std::vector<std::string> names = AtomNames(domain);
+  const std::vector<std::string> names = domain.atom_names();
   Progress progress("check: atoms walked", names.size());
   std::uint64_t entries = 0;
   for (std::size_t i = 0; i < names.size(); ++i) {
@@ -182,18 +155,6 @@ std::uint64_t WalkAtoms(Domain& domain, std::vector<std::string>& problems) {
     entries += seen;
   }
   return entries;
-}
-
-// Fails early, before a long copy, if something is at compact's NEW_PATH. (Only an early
-// answer: Publish's link is what never replaces a file that appears meanwhile.)
-absl::Status CheckNothingAt(const std::string& new_path, DomainKind kind) {
-  absl::StatusOr<std::string> file_path = internal::DomainFilePath(new_path, kind);
-  if (!file_path.ok()) return file_path.status();
-  struct stat st;
-  if (::lstat(file_path->c_str(), &st) == 0) {
-    return WithExitCode(absl::AlreadyExistsError(*file_path + ": already exists"), kExitIoError);
-  }
-  return absl::OkStatus();
 }
 
 // Testing only: ATOMAP_TEST_KILL_COMPACT_AFTER=N makes compact kill itself (SIGKILL, a real
@@ -265,7 +226,7 @@ absl::Status RunPut(const KeyValueArgs& args) {
   if (!value.ok()) return value.status();
   // The key and value are checked before anything is created: a rejected put must not leave a
   // new, empty atom behind. (A bad atom name is refused by the library before it creates one.)
-  if (absl::Status s = internal::hamt::CheckKeyValue(*key, *value); !s.ok()) return s;
+  if (absl::Status s = CheckKeyValue(*key, *value); !s.ok()) return s;
   absl::StatusOr<Domain> domain = OpenExistingDomain(args.common);
   if (!domain.ok()) return domain.status();
   absl::StatusOr<Atom> atom = domain->atom(args.common.atom);
@@ -342,7 +303,7 @@ absl::Status RunLoad(const LoadArgs& args) {
   absl::StatusOr<Atom> atom = domain->atom(args.common.atom);
   if (!atom.ok()) return atom.status();
   absl::StatusOr<Snapshot> published =
-      args.replace ? ReplaceContents(*atom, *entries) : atom->swap([&](Transaction& tx) {
+      args.replace ? atom->reset(Views(*entries)) : atom->swap([&](Transaction& tx) {
         return tx.set_many(Views(*entries));
       });
   if (!published.ok()) return published.status();
@@ -371,7 +332,7 @@ absl::Status RunStat(const CommonArgs& args) {
       {"size", info.size},
       {"max_size", info.max_size},
       {"bytes_on_disk", BytesOnDisk(domain->path())},
-      {"closed_cleanly", internal::Access(*domain).was_clean()},
+      {"closed_cleanly", domain->was_clean()},
       {"slot_capacity", info.slot_capacity},
       {"atom_capacity", info.atom_capacity},
   };
@@ -395,7 +356,7 @@ absl::Status RunStat(const CommonArgs& args) {
     out["participants"].push_back({{"slot", slot.index}, {"pid", slot.pid}});
   }
   out["atoms"] = nlohmann::json::array();
-  const std::vector<std::string> names = AtomNames(*domain);
+  const std::vector<std::string> names = domain->atom_names();
   for (const std::string& name : names) {
     absl::StatusOr<Atom> atom = FindAtom(*domain, name);
     if (!atom.ok()) return atom.status();
@@ -543,9 +504,11 @@ absl::Status RunWatch(const WatchArgs& args) {
 absl::Status RunCompact(const CompactArgs& args) {
   absl::StatusOr<Domain> source = OpenExistingDomain(args.common);
   if (!source.ok()) return source.status();
-  if (absl::Status free = CheckNothingAt(args.new_path, source->kind()); !free.ok()) return free;
   const DomainInfo source_info = source->info();
   Options options;
+  // Fails early, before a long copy, if something is at NEW_PATH (AlreadyExists, exit 3). Only
+  // an early answer: Publish's link is what never replaces a file that appears meanwhile.
+  options.error_if_exists = true;
   options.kind = source->kind();
   options.max_size = source_info.max_size;
   options.slot_capacity = source_info.slot_capacity;
@@ -556,7 +519,7 @@ absl::Status RunCompact(const CompactArgs& args) {
   absl::StatusOr<Domain> target = Domain::CreateUnpublished(args.new_path, options);
   if (!target.ok()) return target.status();
 
-  const std::vector<std::string> names = AtomNames(*source);
+  const std::vector<std::string> names = source->atom_names();
   const std::optional<std::uint64_t> kill_after = TestKillCompactAfter();
   Progress progress("compact: atoms copied", names.size());
   std::uint64_t entries = 0;

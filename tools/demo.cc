@@ -31,7 +31,6 @@
 #include "absl/strings/str_format.h"
 #include "atomap/watcher.h"
 #include "cli.h"
-#include "domain/domain_impl.h"
 
 namespace atomap::cli {
 namespace {
@@ -361,7 +360,7 @@ absl::Status ShowSurvivingState(const std::string& path, int processes) {
   if (!snapshot.ok()) return snapshot.status();
   const DomainStats stats = domain->stats();
   std::printf("reopened %s after every process exited (last closed cleanly: %s):\n",
-              path.c_str(), internal::Access(*domain).was_clean() ? "yes" : "no");
+              path.c_str(), domain->was_clean() ? "yes" : "no");
   std::printf("  counters: hot=%llu", static_cast<unsigned long long>(counters->hot));
   for (int i = 0; i < processes; ++i) {
     std::printf(" %s=%llu", WorkerKey(i).c_str(),

@@ -7,7 +7,6 @@
 #include "CLI/CLI.hpp"
 #include "atomap/version.h"
 #include "cli.h"
-#include "common/layout.h"
 
 namespace atomap::cli {
 namespace {
@@ -28,7 +27,7 @@ int Main(int argc, char** argv) {
   app.require_subcommand(1);
   // The library's version and the one file format it reads and writes (docs/format.md's policy).
   app.set_version_flag("--version", std::string("atomap ") + ATOMAP_VERSION_STRING +
-                                        " (file format " + std::to_string(internal::kFormatVersion) + ")");
+                                        " (file format " + std::to_string(ATOMAP_FORMAT_VERSION) + ")");
   std::function<absl::Status()> run;  // set by the chosen command's callback
 
   CreateArgs create;

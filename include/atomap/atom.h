@@ -13,6 +13,13 @@
 //     });
 //   });
 //
+//   // In two halves, deciding in between (a lost race is a status, not a retry):
+//   absl::StatusOr<atomap::Snapshot> base = hits->load();
+//   absl::StatusOr<atomap::Transaction> tx = hits->begin(*base);
+//   ...  // edit *tx
+//   absl::StatusOr<atomap::Snapshot> published = hits->compare_and_set(*std::move(tx));
+//   if (atomap::IsLostRace(published.status())) { /* someone else won: look again */ }
+//
 // Contract
 //  - An atom starts as the empty map (version 0). Every change publishes a whole new version
 //    with one compare-and-swap of the atom's root word; readers see either the old version or
@@ -28,6 +35,9 @@
 //    the kernel until the version differs from the one you saw. It also reads the version
 //    again every 200 ms, so that it sees a change whose writer was killed before announcing
 //    it (docs/reliability.md, "A change is never missed by a waiter").
+//  - begin(base) and compare_and_set(tx) are swap in two halves, for a caller that decides
+//    between them: compare_and_set publishes only over the version tx began from, and a lost
+//    race is a status (IsLostRace), never a retry.
 //  - Write operations on a read-only domain are FailedPrecondition.
 //
 // Thread safety: safe to use from any thread of any process that maps the file. An Atom is a
@@ -37,11 +47,13 @@
 
 #include <cstdint>
 #include <string_view>
+#include <utility>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "atomap/map.h"
 #include "atomap/snapshot.h"
 #include "atomap/transaction.h"
@@ -52,6 +64,10 @@ namespace internal {
 class Runtime;
 class AtomAccess;
 }  // namespace internal
+
+// True if `status` is compare_and_set's answer to a lost race (another writer published first):
+// an absl::Aborted that carries atomap's mark, so no other Aborted is mistaken for one.
+bool IsLostRace(const absl::Status& status);
 
 class Atom {
  public:
@@ -81,12 +97,20 @@ class Atom {
   // Makes the atom's contents equal to `contents` (a map of any atom of this domain, held by a
   // live snapshot), as one published version. Costs a pass over both maps.
   absl::StatusOr<Snapshot> reset(const Map& contents);
+  // Makes the atom hold exactly `entries` (in any order; of equal keys the last wins), as one
+  // published version: keys not among them are erased. Sizes are checked before anything is
+  // written (InvalidArgument, nothing published); the current version is read bounds-checked
+  // (DataLoss at damage, nothing published). Costs a pass over the current map.
+  absl::StatusOr<Snapshot> reset(
+      absl::Span<const std::pair<std::string_view, std::string_view>> entries);
 
   // A transaction over `base`'s version, to publish later with compare_and_set.
   absl::StatusOr<Transaction> begin(const Snapshot& base);
-  // Publishes `tx` if the atom still holds the version it began from. Returns the published
-  // version, or nullopt (and frees tx's work) if another writer got there first.
-  absl::StatusOr<std::optional<Snapshot>> compare_and_set(Transaction tx);
+  // Publishes `tx` if the atom still holds the version it began from, and returns the published
+  // version. If another writer got there first, frees tx's work and returns Aborted naming the
+  // atom: IsLostRace() is true for that status (and for no other), so the caller can begin
+  // again from a newer snapshot.
+  absl::StatusOr<Snapshot> compare_and_set(Transaction tx);
 
   // The current version number (0: never changed).
   absl::StatusOr<std::uint64_t> version() const;

@@ -10,7 +10,8 @@
 //               info.slots_in_use.size());
 //
 // Contract
-//  - Open() creates the domain if nothing is at the path (Options::create_if_missing). Creation is
+//  - Open() creates the domain if nothing is at the path (Options::create_if_missing; with
+//    Options::error_if_exists it fails rather than open an existing one). Creation is
 //    race-free: the file is built complete under no name and then linked into place, so any
 //    number of processes may call Open() on the same missing path at once; all end up with the
 //    same domain, and no process ever sees a half-written file at the path.
@@ -49,7 +50,7 @@ class Domain;
 namespace internal {
 class DomainImpl;
 class Runtime;
-// For the library's own layers (atoms, trie, tools): the domain's internals. DomainImpl is
+// For the library's own layers (atoms, trie, recovery) and its tests: the domain's internals. DomainImpl is
 // defined in src/domain/domain_impl.h, which is not installed.
 // REQUIRES: `domain` was not moved from.
 DomainImpl& Access(Domain& domain);
@@ -139,11 +140,26 @@ class Domain {
   bool read_only() const;
   DomainInfo info() const;
   DomainStats stats() const;
+  // True if this handle's Open() (or CreateUnpublished()) created the domain; false if it opened
+  // an existing one (another process's racing Open() included). Always true for kInProcess.
+  bool created() const;
+  // True if the domain was clean (DomainInfo::clean) when this writable handle opened it: the
+  // last process to close it closed it normally, and nobody wrote since. False when this handle
+  // created it, or found it in use or left by a crash; always false for a read-only handle,
+  // which does not look (DomainInfo::clean says what the file says now).
+  bool was_clean() const;
 
   // The atom named `name` (1 to 255 bytes), created empty if it does not exist yet. Any number
   // of processes may create the same name at once: they all get the same atom. On a read-only
   // domain, NotFound if it does not exist. ResourceExhausted when the atom table is full.
   absl::StatusOr<Atom> atom(std::string_view name);
+  // The atom named `name` if it exists; never creates one (a reader of a writable domain then
+  // changes nothing). NotFound naming the file and the atom if there is none; InvalidArgument
+  // for a name atom() would refuse.
+  absl::StatusOr<Atom> find_atom(std::string_view name);
+  // The names of every atom, sorted by their bytes. Atoms that other processes create
+  // meanwhile may be missing; none is ever removed.
+  std::vector<std::string> atom_names() const;
 
   // Verifies the domain's structure and space accounting (see atomap/check.h); problems found
   // are data in the report, not errors. With other handles attached, only each atom's pinned

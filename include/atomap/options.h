@@ -7,8 +7,8 @@
 //   options.kind = atomap::DomainKind::kSharedMemory;
 //   absl::StatusOr<atomap::Domain> domain = atomap::Domain::Open("sessions", options);
 //
-// The layout fields (max_size, slot_capacity, atom_capacity, the hash kind) are used only by the
-// process that creates the domain; they are stored in its header, and every later open takes them
+// The layout fields (max_size, slot_capacity, atom_capacity) are used only by the process that
+// creates the domain; they are stored in its header, and every later open takes them
 // from there, whatever its own Options say.
 //
 // Options is a plain value: copy it freely; it is not shared with anything.
@@ -18,12 +18,6 @@
 #include <cstdint>
 
 namespace atomap {
-
-namespace internal {
-// Defined in the library's hash layer: 1 is XXH3 with a random seed (the only production kind),
-// 2 is a deliberately weak hash that only tests use.
-enum class HashKind : std::uint32_t;
-}  // namespace internal
 
 // Where a domain's bytes live.
 enum class DomainKind {
@@ -48,6 +42,12 @@ enum class Durability {
 struct Options {
   // Create the domain when nothing exists at the path. An existing file is never overwritten.
   bool create_if_missing = true;
+  // Fail with AlreadyExists, naming the path, if anything exists at the path: Open() then only
+  // ever creates, and never reads or writes an existing file. Race-free: of any number of
+  // processes opening the same missing path at once, exactly one succeeds (Domain::created() is
+  // true for it). For CreateUnpublished(), an early answer before building anything (Publish()
+  // is what never replaces a file that appears meanwhile).
+  bool error_if_exists = false;
   // The most bytes the domain may ever hold. Reserved as address space (not memory) by every
   // process that opens it, so that the mapping grows in place and never moves.
   std::uint64_t max_size = std::uint64_t{64} << 30;
@@ -90,11 +90,6 @@ struct Options {
   // Costs a get about 8 ns on a small map and up to twice the time on a 1M-key map
   // (docs/reliability.md, "Reading a damaged file").
   bool verify_reads = false;
-
-  // ---- Testing only ------------------------------------------------------------------------
-  // The hash of a created domain. Leave it alone: internal::HashKind{2} (kTestWeak) exists so
-  // that tests can force hash collisions; a domain made with it is slow and open to flooding.
-  internal::HashKind testing_hash_kind = internal::HashKind{1};
 };
 
 }  // namespace atomap

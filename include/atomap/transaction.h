@@ -6,8 +6,9 @@
 //    created it publishes the result (the atom's swap API); the base version never changes.
 //  - Work is proportional to what changes, not to the number of calls: the first write under a
 //    node copies that node, later writes under it edit the copy in place.
-//  - Keys are byte strings of at most 64 KiB; values of at most 64 MiB. Longer ones are
-//    InvalidArgument and change nothing.
+//  - Keys are byte strings of at most kMaxKeyBytes (64 KiB); values of at most kMaxValueBytes
+//    (64 MiB). Longer ones are InvalidArgument and change nothing; CheckKeyValue() says so in
+//    advance (to refuse bad input before opening or creating anything).
 //  - When the domain is full (ResourceExhausted) in the middle of a call, the whole transaction
 //    is abandoned: what it allocated is freed, and every later call returns FailedPrecondition.
 //  - On a domain opened with Options::verify_reads, set, erase, update and set_many first read
@@ -56,6 +57,14 @@ namespace hamt {
 class TrieTransaction;
 }  // namespace hamt
 }  // namespace internal
+
+// The longest key and value a map holds.
+inline constexpr std::uint64_t kMaxKeyBytes = std::uint64_t{64} << 10;
+inline constexpr std::uint64_t kMaxValueBytes = std::uint64_t{64} << 20;
+
+// OK if a transaction's set() would take `key` and `value`; otherwise the InvalidArgument it
+// would return, naming the limit.
+absl::Status CheckKeyValue(std::string_view key, std::string_view value);
 
 class Transaction {
  public:

@@ -1,4 +1,4 @@
-// Atom operations: load, swap, compare_and_set, reset, wait_for_change.
+// Atom operations: load, swap, compare_and_set (IsLostRace), reset, wait_for_change.
 //
 // Invariants
 //  (A1) An atom's root word holds the offset of its current version record (0: the empty map,
@@ -38,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "atom/atom_access.h"
@@ -191,30 +192,79 @@ absl::StatusOr<Transaction> Atom::begin(const Snapshot& base) {
                                  (*participant)->HoldForTransaction());
 }
 
-absl::StatusOr<std::optional<Snapshot>> Atom::compare_and_set(Transaction tx) {
+namespace {
+
+constexpr char kLostRacePayload[] = "atomap/compare_and_set.lost_race";
+
+// compare_and_set's answer when another writer published over its base first.
+absl::Status LostRace(std::string_view atom, const std::string& path) {
+  absl::Status status = absl::AbortedError(absl::StrFormat(
+      "atom '%s' of %s: another writer published first (begin again from a newer snapshot)", atom,
+      path));
+  status.SetPayload(kLostRacePayload, absl::Cord());
+  return status;
+}
+
+// The version `tx` began from, as a map (valid while tx lives: tx pins it).
+Map BaseOf(Transaction& tx) {
+  internal::hamt::TrieTransaction& impl = TransactionAccess::Impl(tx);
+  return MapAccess::Make(&impl.context(), impl.base());
+}
+
+// Erases from `tx` every key of `base` (tx's base) that `keep` rejects. The base is read
+// bounds-checked (DataLoss at damage); erasing while walking it is safe, as a transaction never
+// changes its base.
+absl::Status EraseKeysNotIn(Transaction& tx, const Map& base,
+                            absl::FunctionRef<bool(std::string_view key)> keep) {
+  absl::Status status;
+  const absl::Status read = base.CheckedForEach([&](std::string_view key, std::string_view) {
+    if (status.ok() && !keep(key)) status = tx.erase(key).status();
+  });
+  return read.ok() ? status : read;
+}
+
+}  // namespace
+
+bool IsLostRace(const absl::Status& status) {
+  return absl::IsAborted(status) && status.GetPayload(kLostRacePayload).has_value();
+}
+
+absl::StatusOr<Snapshot> Atom::compare_and_set(Transaction tx) {
   absl::StatusOr<Participant*> participant = Writer(runtime_);
   if (!participant.ok()) return participant.status();
-  return Publish(runtime_, index_, *participant, tx);
+  absl::StatusOr<std::optional<Snapshot>> published = Publish(runtime_, index_, *participant, tx);
+  if (!published.ok()) return published.status();
+  if (!published->has_value()) return LostRace(name(), runtime_->domain().path());
+  return std::move(**published);
 }
 
 absl::StatusOr<Snapshot> Atom::reset(const Map& contents) {
   return swap([&](Transaction& tx) -> absl::Status {
-    std::vector<std::string> stale;
-    Map current = MapAccess::Make(&TransactionAccess::Impl(tx).context(),
-                                  TransactionAccess::Impl(tx).base());
-    current.ForEach([&](std::string_view key, std::string_view) {
-      if (!contents.contains(key)) stale.emplace_back(key);
-    });
-    for (const std::string& key : stale) {
-      if (absl::StatusOr<bool> erased = tx.erase(key); !erased.ok()) return erased.status();
-    }
-    absl::Status status;
+    const Map current = BaseOf(tx);
+    absl::Status status =
+        EraseKeysNotIn(tx, current, [&](std::string_view key) { return contents.contains(key); });
     contents.ForEach([&](std::string_view key, std::string_view value) {
       if (!status.ok()) return;
       std::optional<std::string_view> now = current.get(key);
       if (!now || *now != value) status = tx.set(key, value);
     });
     return status;
+  });
+}
+
+absl::StatusOr<Snapshot> Atom::reset(
+    absl::Span<const std::pair<std::string_view, std::string_view>> entries) {
+  absl::flat_hash_set<std::string_view> keys;
+  keys.reserve(entries.size());
+  for (const auto& [key, value] : entries) {
+    if (absl::Status s = CheckKeyValue(key, value); !s.ok()) return s;
+    keys.insert(key);
+  }
+  return swap([&](Transaction& tx) -> absl::Status {
+    absl::Status erased =
+        EraseKeysNotIn(tx, BaseOf(tx), [&](std::string_view key) { return keys.contains(key); });
+    if (!erased.ok()) return erased;
+    return tx.set_many(entries);
   });
 }
 
@@ -250,12 +300,17 @@ absl::StatusOr<Snapshot> Atom::wait_for_change(std::uint64_t seen_version,
   }
 }
 
-// ---- Domain::atom -----------------------------------------------------------------------------
+// ---- Domain::atom, Domain::find_atom ------------------------------------------------------------
 
 absl::StatusOr<Atom> Domain::atom(std::string_view name) {
-  internal::AtomTable& atoms = impl_->atoms();
-  absl::StatusOr<std::uint32_t> index =
-      impl_->read_only() ? atoms.Find(name) : atoms.FindOrCreate(name);
+  if (impl_->read_only()) return find_atom(name);
+  absl::StatusOr<std::uint32_t> index = impl_->atoms().FindOrCreate(name);
+  if (!index.ok()) return index.status();
+  return internal::AtomAccess::Make(runtime_.get(), *index);
+}
+
+absl::StatusOr<Atom> Domain::find_atom(std::string_view name) {
+  absl::StatusOr<std::uint32_t> index = impl_->atoms().Find(name);
   if (!index.ok()) return index.status();
   return internal::AtomAccess::Make(runtime_.get(), *index);
 }

@@ -1,6 +1,7 @@
 // The public Domain: a thin owner of its DomainImpl.
 #include "atomap/domain.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "atom/runtime.h"
@@ -41,6 +42,15 @@ const std::string& Domain::path() const { return impl_->path(); }
 DomainKind Domain::kind() const { return impl_->kind(); }
 bool Domain::read_only() const { return impl_->read_only(); }
 DomainInfo Domain::info() const { return impl_->Info(); }
+bool Domain::created() const { return impl_->created(); }
+bool Domain::was_clean() const { return impl_->was_clean(); }
+
+std::vector<std::string> Domain::atom_names() const {
+  std::vector<std::string> names;
+  impl_->atoms().ForEach([&](std::uint32_t, std::string_view name) { names.emplace_back(name); });
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 namespace internal {
 DomainImpl& Access(Domain& domain) { return *domain.impl_; }

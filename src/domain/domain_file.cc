@@ -26,6 +26,7 @@ constexpr std::size_t kMaxSharedMemoryName = 200;
 
 std::atomic<void (*)()> before_publish_hook{nullptr};
 std::atomic<bool> force_named_temp{false};
+std::atomic<HashKind> created_hash_kind{HashKind::kXxh3};
 
 absl::Status ErrnoStatus(int err, std::string_view path, std::string_view what) {
   const std::string message = absl::StrFormat("%s: %s: %s", path, what, std::strerror(err));
@@ -262,6 +263,11 @@ absl::StatusOr<std::optional<DomainFile>> Create(const std::string& path, const 
   return std::optional<DomainFile>(file);
 }
 
+// What Options::error_if_exists answers when something is at `path`.
+absl::Status PathExists(const std::string& path) {
+  return absl::AlreadyExistsError(absl::StrFormat("%s: already exists", path));
+}
+
 bool IsSharedMemoryNameChar(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
 }
@@ -271,6 +277,8 @@ bool IsSharedMemoryNameChar(char c) {
 absl::StatusOr<DomainFile> CreateUnpublishedDomainFile(const std::string& path,
                                                        const Options& options,
                                                        std::string& temp_name) {
+  struct stat st;
+  if (options.error_if_exists && lstat(path.c_str(), &st) == 0) return PathExists(path);
   DomainFile file;
   absl::StatusOr<TempFile> temp = Build(path, options, file.header);
   if (!temp.ok()) return temp.status();
@@ -310,12 +318,16 @@ void ForceNamedTempFileForTesting(bool force) {
   force_named_temp.store(force, std::memory_order_relaxed);
 }
 
+void SetCreatedHashKindForTesting(HashKind kind) {
+  created_hash_kind.store(kind, std::memory_order_relaxed);
+}
+
 HeaderParams ParamsFrom(const Options& options) {
   HeaderParams params;
   params.max_size = options.max_size;
   params.slot_capacity = options.slot_capacity;
   params.atom_capacity = options.atom_capacity;
-  params.hash_kind = options.testing_hash_kind;
+  params.hash_kind = created_hash_kind.load(std::memory_order_relaxed);
   params.hash_seed = RandomSeed();
   return params;
 }
@@ -345,6 +357,10 @@ absl::StatusOr<DomainFile> OpenOrCreateDomainFile(const std::string& path, const
                     (options.follow_symlinks ? 0 : O_NOFOLLOW);
   for (int attempt = 0; attempt < kMaxOpenAttempts; ++attempt) {
     const int fd = open(path.c_str(), flags);
+    if (fd >= 0 && options.error_if_exists) {
+      close(fd);  // nothing read, nothing written
+      return PathExists(path);
+    }
     if (fd >= 0) {
       absl::StatusOr<Header> header = VetExisting(fd, path, options);
       if (!header.ok()) {
@@ -369,6 +385,7 @@ absl::StatusOr<DomainFile> OpenOrCreateDomainFile(const std::string& path, const
     absl::StatusOr<std::optional<DomainFile>> created = Create(path, options);
     if (!created.ok()) return created.status();
     if (created->has_value()) return **created;
+    if (options.error_if_exists) return PathExists(path);  // another creator won the link
     // Another creator won the link: open theirs.
   }
   return absl::AbortedError(absl::StrFormat(

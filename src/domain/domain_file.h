@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "atomap/options.h"
+#include "common/hash.h"
 #include "domain/header.h"
 
 namespace atomap::internal {
@@ -64,6 +65,12 @@ void SetBeforePublishHookForTesting(void (*hook)());
 // Testing only: create through the fallback (a temporary name, linked then unlinked), as on file
 // systems without O_TMPFILE.
 void ForceNamedTempFileForTesting(bool force);
+
+// Testing only: the hash of every domain this process creates from now on (until set again).
+// HashKind::kXxh3, the default, is the only production kind; kTestWeak exists so that tests can
+// force hash collisions (a domain made with it is slow and open to flooding). Not in Options:
+// nothing outside the library's tests may choose it.
+void SetCreatedHashKindForTesting(HashKind kind);
 
 }  // namespace atomap::internal
 

@@ -163,7 +163,7 @@ absl::Status CheckParams(const HeaderParams& p) {
   }
   if (!IsKnownHashKind(static_cast<std::uint32_t>(p.hash_kind))) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "option testing_hash_kind is %d, unknown", static_cast<std::uint32_t>(p.hash_kind)));
+        "hash kind %d is unknown", static_cast<std::uint32_t>(p.hash_kind)));
   }
   const RegionLayout layout = ComputeLayout(p.slot_capacity, p.atom_capacity, HostPageBytes());
   if (p.max_size < layout.data_begin || p.max_size > kMaxDomainSize) {

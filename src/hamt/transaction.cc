@@ -1,8 +1,18 @@
 #include "atomap/transaction.h"
 
+#include "alloc/allocator.h"
+#include "hamt/node.h"
 #include "hamt/transient.h"
 
 namespace atomap {
+
+// The public limits are the trie's and the allocator's: one set of numbers.
+static_assert(kMaxKeyBytes == internal::hamt::kMaxKeyBytes);
+static_assert(kMaxValueBytes == internal::Allocator::kMaxBlockBytes);
+
+absl::Status CheckKeyValue(std::string_view key, std::string_view value) {
+  return internal::hamt::CheckKeyValue(key, value);
+}
 
 Transaction::Transaction(std::unique_ptr<internal::hamt::TrieTransaction> impl)
     : impl_(std::move(impl)) {}
