@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "atomap/domain.h"
-#include "domain/domain_file.h"
+#include "file/domain_file.h"
 #include "domain/domain_impl.h"
 #include "support/process.h"
 #include "support/small_options.h"

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "atomap/domain.h"
-#include "domain/header.h"
+#include "file/header.h"
 #include "support/temp_dir.h"
 #include "support/small_options.h"
 

@@ -23,10 +23,11 @@ using hamt::TrieTransaction;
 // Lends a lane whose words live in this process (the atoms layer's live in the slot).
 class TestHold : public hamt::TransactionHold {
  public:
-  TestHold(LaneWords* words, const TrieContext& ctx) {
-    lane_.emplace(words, ctx.allocator, ctx.cache);
-    lane_index_ = 2;
-  }
+  TestHold(LaneWords* words, const TrieContext& ctx) : lane_(words, 2, ctx.allocator, ctx.cache) {}
+  hamt::BlockLedger* ledger() override { return &lane_; }
+
+ private:
+  OwnedLane lane_;
 };
 
 std::set<std::pair<Offset, std::uint64_t>> Entries(const OwnedLane& lane, std::uint64_t from,
@@ -46,21 +47,21 @@ TEST_CASE("a lane records entries across batches, fills holes from its end, and 
   ScratchDomain scratch(std::uint64_t{64} << 20);
   const TrieContext& ctx = scratch.context();
   LaneWords words{};
-  OwnedLane lane(&words, ctx.allocator, ctx.cache);
+  OwnedLane lane(&words, 0, ctx.allocator, ctx.cache);
   const std::uint64_t n = 3 * OwnedBatch::kCapacity + 10;
   REQUIRE(lane.Reserve(n).ok());
-  for (std::uint64_t i = 0; i < n; ++i) lane.Append(Block{(i + 1) * 16, 16});
+  for (std::uint64_t i = 0; i < n; ++i) lane.Record(Block{(i + 1) * 16, 16});
   CHECK(words.count == n);
   CHECK(ChainLength(scratch.arena(), words) == 4);
 
   const Block last = lane.At(n - 1);
-  CHECK(lane.RemoveAt(5) == last.offset);  // the last entry moves into the hole
+  CHECK(lane.Forget(5) == last.offset);  // the last entry moves into the hole
   CHECK(lane.At(5) == last);
   CHECK(lane.size() == n - 1);
-  CHECK(lane.RemoveAt(lane.size() - 1) == kNullOffset);  // removing the last moves nothing
+  CHECK(lane.Forget(lane.size() - 1) == kNullOffset);  // removing the last moves nothing
 
   // A survivor reading the chain afresh sees the same entries.
-  OwnedLane reread(&words, ctx.allocator, ctx.cache);
+  OwnedLane reread(&words, 0, ctx.allocator, ctx.cache);
   CHECK(Entries(reread, 0, reread.size()) == Entries(lane, 0, lane.size()));
 
   lane.Truncate(0);
@@ -90,19 +91,19 @@ TEST_CASE("a transaction's lane lists exactly what it owns, then what its commit
   for (int i = 0; i < 100; ++i) REQUIRE(tx.Erase(absl::StrCat("k", i)).ok());
   absl::StatusOr<hamt::CommitResult> commit = tx.Commit();
   REQUIRE(commit.ok());
-  REQUIRE(commit->lane != nullptr);
-  CHECK(commit->lane_index == 2);
-  const OwnedLane& lane = *commit->lane;
-  CHECK(commit->lane_owned == commit->allocated.size());
-  CHECK(lane.size() == commit->lane_owned + commit->replaced.size());
+  REQUIRE(commit->ledger != nullptr);
+  const auto& lane = static_cast<const OwnedLane&>(*commit->ledger);
+  CHECK(lane.index() == 2);
+  CHECK(commit->ledger_owned == commit->allocated.size());
+  CHECK(lane.size() == commit->ledger_owned + commit->replaced.size());
 
   std::set<std::pair<Offset, std::uint64_t>> allocated;
   for (const Block& b : commit->allocated) allocated.emplace(b.offset, b.bytes);
-  CHECK(Entries(lane, 0, commit->lane_owned) == allocated);  // no freed block left, none missing
+  CHECK(Entries(lane, 0, commit->ledger_owned) == allocated);  // no freed block left, none missing
 
   std::set<std::pair<Offset, std::uint64_t>> replaced;
   for (const Block& b : commit->replaced) replaced.emplace(b.offset, b.bytes | kReplacedFlag);
-  CHECK(Entries(lane, commit->lane_owned, lane.size()) == replaced);
+  CHECK(Entries(lane, commit->ledger_owned, lane.size()) == replaced);
 
   // What the lane lists as owned is exactly what the new version reaches and the base does not.
   CHECK(scratch.ReachableBytes({first.version, commit->version}) ==
@@ -130,7 +131,7 @@ TEST_CASE("aborting a transaction empties its lane and frees what it built", "[i
   CHECK(words.count > 200);
   tx.Abort();
   CHECK(words.count == 0);
-  OwnedLane lane(&words, ctx.allocator, ctx.cache);
+  OwnedLane lane(&words, 0, ctx.allocator, ctx.cache);
   lane.Shrink();
   CHECK(scratch.LiveBytes() == live_with_lane);
 }

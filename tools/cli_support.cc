@@ -10,7 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "cli.h"
-#include "domain/atom_table.h"
+#include "file/atom_table.h"
 #include "domain/domain_impl.h"
 
 namespace atomap::cli {

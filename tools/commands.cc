@@ -19,7 +19,7 @@
 #include "atomap/check.h"
 #include "atomap/watcher.h"
 #include "cli.h"
-#include "domain/domain_file.h"
+#include "file/domain_file.h"
 #include "domain/domain_impl.h"
 #include "hamt/transient.h"
 

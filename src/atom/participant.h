@@ -18,7 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
-#include "domain/slot_table.h"
+#include "file/slot_table.h"
 #include "epoch/retire_list.h"
 #include "hamt/transient.h"
 #include "hamt/trie_context.h"

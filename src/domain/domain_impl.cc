@@ -1,7 +1,7 @@
 #include "domain/domain_impl.h"
 
 #include "alloc/allocator_state.h"
-#include "domain/initial_prefix.h"
+#include "file/initial_prefix.h"
 #include "domain/slot_recovery.h"
 
 #include <fcntl.h>
@@ -15,8 +15,8 @@
 #include "absl/strings/str_format.h"
 #include "arena/file_locks.h"
 #include "common/shared_atomic.h"
-#include "domain/change_notification.h"
-#include "domain/domain_file.h"
+#include "file/change_notification.h"
+#include "file/domain_file.h"
 
 namespace atomap::internal {
 namespace {

@@ -35,14 +35,14 @@
 #include "atomap/options.h"
 #include "common/fork_generation.h"
 #include "common/hash.h"
-#include "domain/atom_table.h"
-#include "domain/header.h"
-#include "domain/slot_table.h"
+#include "file/atom_table.h"
+#include "file/header.h"
+#include "file/slot_table.h"
 #include "epoch/epoch_table.h"
 
 namespace atomap::internal {
 
-struct DomainFile;  // domain/domain_file.h
+struct DomainFile;  // file/domain_file.h
 
 // Called when a claim in `domain` takes over `slot` from its dead owner (see SlotTable).
 using DomainTakeoverHook =

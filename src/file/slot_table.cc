@@ -1,4 +1,4 @@
-#include "domain/slot_table.h"
+#include "file/slot_table.h"
 
 #include <unistd.h>
 

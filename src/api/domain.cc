@@ -1,11 +1,16 @@
-// The public Domain: a thin owner of its DomainImpl.
+// The public Domain: a thin owner of its DomainImpl. Every member function of Domain is here;
+// each hands its work to the layer that owns it (atom/, recovery/, domain/).
 #include "atomap/domain.h"
 
 #include <utility>
 
+#include "atom/atom_access.h"
 #include "atom/runtime.h"
+#include "atom/stats.h"
+#include "atomap/check.h"
 #include "domain/domain_impl.h"
 #include "recovery/checker.h"
+#include "recovery/durability.h"
 
 namespace atomap {
 
@@ -41,6 +46,26 @@ const std::string& Domain::path() const { return impl_->path(); }
 DomainKind Domain::kind() const { return impl_->kind(); }
 bool Domain::read_only() const { return impl_->read_only(); }
 DomainInfo Domain::info() const { return impl_->Info(); }
+
+absl::StatusOr<Atom> Domain::atom(std::string_view name) {
+  internal::AtomTable& atoms = impl_->atoms();
+  absl::StatusOr<std::uint32_t> index =
+      impl_->read_only() ? atoms.Find(name) : atoms.FindOrCreate(name);
+  if (!index.ok()) return index.status();
+  return internal::AtomAccess::Make(runtime_.get(), *index);
+}
+
+absl::Status Domain::sync() { return internal::SyncDomain(*impl_); }
+
+DomainStats Domain::stats() const { return internal::CollectStats(*runtime_); }
+
+// The audit itself is in recovery/checker.cc.
+absl::StatusOr<CheckReport> Domain::check(const CheckOptions& options) {
+  internal::Runtime* runtime = runtime_.get();
+  return internal::CheckDomain(*impl_, options, [runtime](std::uint32_t atom) {
+    return internal::AtomAccess::Make(runtime, atom).load();
+  });
+}
 
 namespace internal {
 DomainImpl& Access(Domain& domain) { return *domain.impl_; }

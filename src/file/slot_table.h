@@ -31,8 +31,8 @@
 //
 // Thread safety: safe to use from any thread of any process that maps the file. The takeover hook
 // is set once, before the table is shared between threads.
-#ifndef ATOMAP_SRC_DOMAIN_SLOT_TABLE_H_
-#define ATOMAP_SRC_DOMAIN_SLOT_TABLE_H_
+#ifndef ATOMAP_SRC_FILE_SLOT_TABLE_H_
+#define ATOMAP_SRC_FILE_SLOT_TABLE_H_
 
 #include <cstdint>
 #include <functional>
@@ -41,6 +41,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/layout.h"
+#include "file/slot.h"
 
 namespace atomap::internal {
 
@@ -48,16 +49,6 @@ enum class SlotState : std::uint32_t {
   kFree = 0,
   kOwned = 1,
 };
-
-// The first cache line of a slot.
-struct SlotHead {
-  std::uint32_t state;         // a SlotState
-  std::uint32_t owner_pid;     // informational (pids are reused; the lock is the truth)
-  std::uint64_t owner_token;   // S3
-  std::uint64_t pinned_epoch;  // the reclamation layer's; 0 = not pinned
-  std::uint8_t reserved[40];
-};
-static_assert(sizeof(SlotHead) == kSlotReclaimOffset);
 
 class SlotTable;
 
@@ -167,4 +158,4 @@ class SlotTable {
 
 }  // namespace atomap::internal
 
-#endif  // ATOMAP_SRC_DOMAIN_SLOT_TABLE_H_
+#endif  // ATOMAP_SRC_FILE_SLOT_TABLE_H_
