@@ -16,6 +16,8 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "common/offset.h"
 
 namespace atomap::internal::hamt {
@@ -24,14 +26,16 @@ class BlockLedger {
  public:
   virtual ~BlockLedger() = default;
 
-  // Makes room for `n` more records. ResourceExhausted when the domain is full; nothing is
-  // recorded then.
-  virtual absl::Status Reserve(std::uint64_t n) = 0;
+  // Makes room for `n` more records and returns how many fit now (at least `n`: the trie asks
+  // again only when that room is used up, one call per many records). ResourceExhausted when the
+  // domain is full; nothing is recorded then.
+  virtual absl::StatusOr<std::uint64_t> Reserve(std::uint64_t n) = 0;
   // Records a block the transaction allocated; returns its position. REQUIRES: Reserve made room.
   virtual std::uint64_t Record(Block block) = 0;
-  // Records a block of the base that the commit replaces (not owned: to retire if the commit
-  // is published). REQUIRES: Reserve made room.
-  virtual void RecordReplaced(Block block) = 0;
+  // Records the blocks of the base that the commit replaces (not owned: to retire if the commit
+  // is published), making room for them first: one call per commit. ResourceExhausted when the
+  // domain is full; nothing is recorded then.
+  virtual absl::Status RecordReplaced(absl::Span<const Block> blocks) = 0;
   // Forgets the record at `position` by moving the last record there. Returns the moved
   // record's offset, now at `position` (kNullOffset if `position` was the last).
   virtual Offset Forget(std::uint64_t position) = 0;

@@ -61,13 +61,19 @@ absl::Status TrieTransaction::Apply(absl::StatusOr<Offset> new_root) {
 // ---- blocks ------------------------------------------------------------------------------
 
 absl::StatusOr<Offset> TrieTransaction::Allocate(std::uint64_t bytes) {
-  if (ledger_ != nullptr) {
-    if (absl::Status s = ledger_->Reserve(1); !s.ok()) return s;
+  if (ledger_ != nullptr && ledger_room_ == 0) {
+    absl::StatusOr<std::uint64_t> room = ledger_->Reserve(1);
+    if (!room.ok()) return room.status();
+    ledger_room_ = *room;
   }
   absl::StatusOr<Offset> off = ctx_.allocator->Allocate(ctx_.cache, bytes);
   if (!off.ok()) return off;
   ATOMAP_CRASH_POINT(kBuildAfterAllocate);  // (block_ledger.h): allocated, not yet recorded
-  const std::uint64_t index = ledger_ != nullptr ? ledger_->Record(Block{*off, bytes}) : 0;
+  std::uint64_t index = 0;
+  if (ledger_ != nullptr) {
+    index = ledger_->Record(Block{*off, bytes});
+    --ledger_room_;
+  }
   owned_.emplace(*off, OwnedBlock{bytes, index});
   return off;
 }
@@ -380,13 +386,12 @@ absl::StatusOr<CommitResult> TrieTransaction::Commit() {
   if (base_ != kNullOffset) replaced_.push_back(Block{base_, sizeof(VersionRecord)});
   CommitResult result;
   if (ledger_ != nullptr) {
-    if (absl::Status s = ledger_->Reserve(replaced_.size()); !s.ok()) {
+    result.ledger = ledger_;
+    result.ledger_owned = ledger_->size();
+    if (absl::Status s = ledger_->RecordReplaced(replaced_); !s.ok()) {
       Abort();
       return s;
     }
-    result.ledger = ledger_;
-    result.ledger_owned = ledger_->size();
-    for (const Block& b : replaced_) ledger_->RecordReplaced(b);
   }
   ATOMAP_CRASH_POINT(kCommitAfterRecord);
   result.version = *record;

@@ -154,6 +154,7 @@ class TrieTransaction {
   absl::flat_hash_map<Offset, OwnedBlock> owned_;
   std::unique_ptr<TransactionHold> hold_;
   BlockLedger* ledger_;  // hold_'s ledger, or null
+  std::uint64_t ledger_room_ = 0;  // records that fit in ledger_ without a Reserve (a lower bound)
   std::vector<Block> replaced_;
 };
 

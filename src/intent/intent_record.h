@@ -28,8 +28,10 @@
 #include <cstdint>
 
 #include "common/offset.h"
+#include "common/shared_atomic.h"
 #include "file/slot.h"
 #include "hamt/transient.h"
+#include "intent/owned_lane.h"
 
 namespace atomap::internal {
 
@@ -39,14 +41,36 @@ struct ParticipantCache;
 // The writer's half. `intent` is the writer's own record (its slot's ReclaimArea::intent); a
 // commit without a ledger (no lane was free) announces nothing, and a survivor cannot recover it
 // (its blocks are the offline sweep's).
-// REQUIRES: every commit's ledger is an OwnedLane (the atoms layer lends nothing else).
+// The three on the publishing path are inline: each is a store or two on every swap.
+
+// The commit's lane. REQUIRES: every commit's ledger is an OwnedLane (the atoms layer lends
+// nothing else).
+inline OwnedLane* LaneOf(const hamt::CommitResult& commit) {
+  return static_cast<OwnedLane*>(commit.ledger);
+}
 
 // record: before the CAS; {lane, atom} first, then the version (release: nonzero is live).
-void AnnounceIntent(IntentRecord& intent, std::uint32_t atom, const hamt::CommitResult& commit);
+inline void AnnounceIntent(IntentRecord& intent, std::uint32_t atom,
+                           const hamt::CommitResult& commit) {
+  const OwnedLane* lane = LaneOf(commit);
+  if (lane == nullptr) return;
+  intent.atom = atom;
+  intent.lane = lane->index();
+  Shared(intent.version).store(commit.version, kRelease);  // last: a nonzero version is live
+}
+
 // lost: after a lost CAS, before the lane's frees.
-void WithdrawIntent(IntentRecord& intent);
+inline void WithdrawIntent(IntentRecord& intent) {
+  Shared(intent.version).store(kNullOffset, kRelease);
+}
+
 // won: after the retire, the lane emptied, then the intent cleared.
-void FinishPublication(IntentRecord& intent, const hamt::CommitResult& commit);
+inline void FinishPublication(IntentRecord& intent, const hamt::CommitResult& commit) {
+  OwnedLane* lane = LaneOf(commit);
+  if (lane == nullptr) return;
+  lane->Truncate(0);  // the lane before the intent
+  Shared(intent.version).store(kNullOffset, kRelease);
+}
 // lost (or abandoned before the CAS): frees the commit's blocks, from its lane's end when it has
 // one (L4 of owned_lane.h), and empties the lane; the staged replaced blocks are the base's and
 // are only forgotten.

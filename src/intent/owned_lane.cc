@@ -33,7 +33,7 @@ Block* OwnedLane::Entry(std::uint64_t i) const {
   return &batch->blocks[i % OwnedBatch::kCapacity];
 }
 
-absl::Status OwnedLane::Reserve(std::uint64_t n) {
+absl::StatusOr<std::uint64_t> OwnedLane::Reserve(std::uint64_t n) {
   while (batches_.size() * OwnedBatch::kCapacity < words_->count + n) {
     absl::StatusOr<Offset> fresh = allocator_->Allocate(cache_, kOwnedBatchBytes);
     if (!fresh.ok()) return fresh.status();
@@ -44,7 +44,7 @@ absl::Status OwnedLane::Reserve(std::uint64_t n) {
     Shared(link).store(*fresh, kRelease);
     batches_.push_back(*fresh);
   }
-  return absl::OkStatus();
+  return batches_.size() * OwnedBatch::kCapacity - words_->count;
 }
 
 std::uint64_t OwnedLane::Record(Block block) {
@@ -65,8 +65,12 @@ Offset OwnedLane::Forget(std::uint64_t i) {
   return moved;
 }
 
-void OwnedLane::RecordReplaced(Block block) {
-  Record(Block{block.offset, block.bytes | kReplacedFlag});
+absl::Status OwnedLane::RecordReplaced(absl::Span<const Block> blocks) {
+  if (absl::StatusOr<std::uint64_t> room = Reserve(blocks.size()); !room.ok()) {
+    return room.status();
+  }
+  for (const Block& b : blocks) Record(Block{b.offset, b.bytes | kReplacedFlag});
+  return absl::OkStatus();
 }
 
 void OwnedLane::Truncate(std::uint64_t n) { Shared(words_->count).store(n, kRelease); }

@@ -39,6 +39,8 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "common/offset.h"
 #include "file/slot.h"
 #include "hamt/block_ledger.h"
@@ -73,13 +75,13 @@ class OwnedLane final : public hamt::BlockLedger {
   std::uint64_t size() const override { return words_->count; }
   Block At(std::uint64_t i) const { return *Entry(i); }
 
-  // Makes room for `n` more entries (allocating batches). ResourceExhausted when the domain is
-  // full; nothing is recorded then.
-  absl::Status Reserve(std::uint64_t n) override;
+  // Makes room for `n` more entries (allocating batches) and returns the room: entries that fit
+  // in the batches now. ResourceExhausted when the domain is full; nothing is recorded then.
+  absl::StatusOr<std::uint64_t> Reserve(std::uint64_t n) override;
   // Records `block` (L2) and returns its position. REQUIRES: Reserve made room.
   std::uint64_t Record(Block block) override;
-  // Records a replaced block of the base (kReplacedFlag). REQUIRES: Reserve made room.
-  void RecordReplaced(Block block) override;
+  // Records replaced blocks of the base (kReplacedFlag), after making room for them.
+  absl::Status RecordReplaced(absl::Span<const Block> blocks) override;
   // Unrecords the entry at `i` by moving the last entry there (L3). Returns the moved entry's
   // offset, now at `i` (kNullOffset if `i` was the last entry).
   Offset Forget(std::uint64_t i) override;
