@@ -222,7 +222,7 @@ TEST_CASE("a participant that leaves with garbage pending hands it over, counted
   internal::SlotTable& slots = internal::Access(*domain).slots();
   for (std::uint32_t i = 0; i < slots.capacity(); ++i) {
     if (internal::Shared(slots.Head(i).state).load(internal::kAcquire) != 0) continue;
-    const auto* area = reinterpret_cast<const internal::ReclaimArea*>(slots.ReclaimArea(i));
+    const internal::ReclaimArea* area = &slots.Reclaim(i);
     CHECK(area->retire_head == internal::kNullOffset);  // a free slot holds no garbage...
     CHECK(area->pending_blocks == 0);                    // ...not even in its statistics
   }

@@ -14,11 +14,11 @@ namespace atomap::internal {
 namespace {
 
 ParticipantCache* CacheOf(Runtime& runtime, std::uint32_t slot) {
-  return reinterpret_cast<ParticipantCache*>(runtime.domain().slots().AllocCacheArea(slot));
+  return &runtime.domain().slots().AllocCache(slot);
 }
 
 ReclaimArea* AreaOf(Runtime& runtime, std::uint32_t slot) {
-  return reinterpret_cast<ReclaimArea*>(runtime.domain().slots().ReclaimArea(slot));
+  return &runtime.domain().slots().Reclaim(slot);
 }
 
 }  // namespace

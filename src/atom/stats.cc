@@ -54,10 +54,10 @@ DomainStats CollectStats(Runtime& runtime) {
   }
   std::vector<const ParticipantCache*> caches;
   for (std::uint32_t i = 0; i < slots.capacity(); ++i) {
-    caches.push_back(reinterpret_cast<const ParticipantCache*>(slots.AllocCacheArea(i)));
-    auto* area = reinterpret_cast<ReclaimArea*>(slots.ReclaimArea(i));
-    stats.pending_garbage_blocks += Shared(area->pending_blocks).load(kRelaxed);
-    stats.pending_garbage_bytes += Shared(area->pending_bytes).load(kRelaxed);
+    caches.push_back(&slots.AllocCache(i));
+    ReclaimArea& area = slots.Reclaim(i);
+    stats.pending_garbage_blocks += Shared(area.pending_blocks).load(kRelaxed);
+    stats.pending_garbage_bytes += Shared(area.pending_bytes).load(kRelaxed);
   }
   stats.participants = static_cast<std::uint32_t>(slots.InUse().size());
   AddOrphanChain(runtime.allocator(), domain.header().orphan_retired, stats);

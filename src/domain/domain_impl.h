@@ -82,7 +82,7 @@ class DomainImpl {
   // Handles on the domain's allocator and epoch table (cheap: pointers into the mapping).
   Allocator allocator() const { return Allocator(arena_.get(), allocator_state()); }
   EpochTable epochs() const {
-    return EpochTable(&header_->global_epoch, arena_->At<std::uint8_t>(header_->slot_table_offset),
+    return EpochTable(&header_->global_epoch, arena_->At<Slot>(header_->slot_table_offset),
                       header_->slot_capacity);
   }
   Offset data_begin() const { return header_->data_begin; }

@@ -87,8 +87,8 @@ void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
   (void)domain.arena().Refresh();
   SlotTable& slots = domain.slots();
   Allocator allocator = domain.allocator();
-  auto* cache = reinterpret_cast<ParticipantCache*>(slots.AllocCacheArea(slot));
-  auto* area = reinterpret_cast<ReclaimArea*>(slots.ReclaimArea(slot));
+  ParticipantCache* cache = &slots.AllocCache(slot);
+  ReclaimArea* area = &slots.Reclaim(slot);
   RetireList theirs(area, &allocator, cache);
   TrimChain(domain, area->retire_head, /*with_entries=*/true);
   if (area->reclaiming != kNullOffset &&

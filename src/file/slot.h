@@ -1,11 +1,13 @@
 // The layout of one participant slot (kSlotBytes, common/layout.h): plain structs, no behaviour.
 //
-// The slot's parts belong to different layers: the head's liveness words to the slot table
+// A Slot is one typed struct, so that each layer reaches its words as members (no casts of byte
+// offsets). The slot's parts belong to different layers: the head's liveness words to the slot table
 // (file/slot_table.h), its pinned-epoch word to the epoch table (epoch/epoch_table.h), the
 // ReclaimArea's retire-list words to the retire list (epoch/retire_list.h), its intent record and
 // lanes to the intent protocol (intent/intent_record.h, intent/owned_lane.h), and the rest of
-// the slot to the allocator's cache (alloc/allocator_state.h). The layout is declared here, below
-// all of them, so that no layer needs another's header to know where its words are.
+// the slot to the allocator's cache (alloc/allocator_state.h, the one part declared below, by its
+// owner). The layout is declared here, below all the others, so that no layer needs a higher
+// layer's header to know where its words are.
 //
 // Part of the file format (docs/format.md): every offset below is asserted against the constants
 // of common/layout.h.
@@ -15,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "alloc/allocator_state.h"
 #include "common/layout.h"
 #include "common/offset.h"
 
@@ -66,6 +69,21 @@ struct ReclaimArea {
 static_assert(sizeof(ReclaimArea) == kSlotReclaimBytes);
 static_assert(offsetof(ReclaimArea, intent) == 40);
 static_assert(offsetof(ReclaimArea, lanes) == 56);
+
+// One slot of the slot table: kSlotBytes, three parts, each on its own cache line (layout.h).
+struct Slot {
+  SlotHead head;                  // liveness and the pinned epoch
+  ReclaimArea reclaim;            // retire list, intent record, lanes
+  ParticipantCache alloc_cache;   // the allocator's per-participant cache
+  std::uint8_t reserved[kSlotAllocCacheBytes - sizeof(ParticipantCache)];
+};
+// The file format (docs/format.md): every part where common/layout.h puts it.
+static_assert(sizeof(Slot) == kSlotBytes);
+static_assert(offsetof(Slot, head) == 0);
+static_assert(offsetof(Slot, reclaim) == kSlotReclaimOffset);
+static_assert(offsetof(Slot, alloc_cache) == kSlotAllocCacheOffset);
+static_assert(offsetof(Slot, head) + offsetof(SlotHead, pinned_epoch) == kSlotPinnedEpochOffset);
+static_assert(alignof(Slot) <= 64 && kSlotBytes % 64 == 0, "slots tile the table");
 
 }  // namespace atomap::internal
 

@@ -8,9 +8,8 @@
 // belonged to a participant that died: its next claimer takes it over (runs the takeover hook so
 // that later layers recover what the dead owner held) and reuses it.
 //
-// Each slot is kSlotBytes (common/layout.h): [0, 64) the SlotHead below; the reclamation layer's
-// area at kSlotReclaimOffset and the allocator's cache at kSlotAllocCacheOffset, both zeroed
-// whenever the slot is claimed.
+// Each slot is a Slot (file/slot.h, kSlotBytes): its SlotHead; the reclamation area and the
+// allocator's cache after it, both zeroed whenever the slot is claimed.
 //
 // Invariants
 //  (S1) Only the holder of slot i's lock writes slot i's head and areas (in-process domains: only
@@ -102,8 +101,8 @@ class SlotTable {
 
   // `region` is the table's first byte in this process's mapping. `use_locks` is false for an
   // in-process domain (no file, no other process): claims are then a CAS on the state word.
-  SlotTable(std::uint8_t* region, std::uint32_t capacity, bool use_locks)
-      : region_(region), capacity_(capacity), use_locks_(use_locks) {}
+  SlotTable(Slot* region, std::uint32_t capacity, bool use_locks)
+      : slots_(region), capacity_(capacity), use_locks_(use_locks) {}
 
   void set_takeover_hook(TakeoverHook hook) { takeover_hook_ = std::move(hook); }
 
@@ -115,15 +114,10 @@ class SlotTable {
 
   std::uint32_t capacity() const { return capacity_; }
   // REQUIRES: slot < capacity().
-  SlotHead& Head(std::uint32_t slot) const {
-    return *reinterpret_cast<SlotHead*>(SlotBytes(slot));
-  }
-  std::uint8_t* ReclaimArea(std::uint32_t slot) const {
-    return SlotBytes(slot) + kSlotReclaimOffset;
-  }
-  std::uint8_t* AllocCacheArea(std::uint32_t slot) const {
-    return SlotBytes(slot) + kSlotAllocCacheOffset;
-  }
+  Slot& At(std::uint32_t slot) const { return slots_[slot]; }
+  SlotHead& Head(std::uint32_t slot) const { return slots_[slot].head; }
+  internal::ReclaimArea& Reclaim(std::uint32_t slot) const { return slots_[slot].reclaim; }
+  ParticipantCache& AllocCache(std::uint32_t slot) const { return slots_[slot].alloc_cache; }
 
   // Takes `slot` over if its owner is dead (its lock is free while its state says owned): runs
   // the takeover hook, marks the slot free and drops the lock again. Returns whether it did.
@@ -140,17 +134,18 @@ class SlotTable {
 
  private:
   friend class SlotLease;
-  std::uint8_t* SlotBytes(std::uint32_t slot) const { return region_ + slot * kSlotBytes; }
   absl::StatusOr<SlotLease> ClaimLocked(int lock_fd, bool owns_fd);
   absl::StatusOr<SlotLease> ClaimUnlocked();
   // REQUIRES: the caller holds slot's lock (or won the state CAS).
   std::uint64_t Adopt(std::uint32_t slot);
+  // Zeroes everything after the head (the areas later layers format on claim).
+  void ClearAreas(std::uint32_t slot);
   // Runs the takeover hook if slot's state says owned. REQUIRES: the caller holds slot's lock.
   void RecoverIfOwned(std::uint32_t slot);
   void Release(std::uint32_t slot, int lock_fd);
   absl::Status Exhausted() const;
 
-  std::uint8_t* const region_;
+  Slot* const slots_;
   const std::uint32_t capacity_;
   const bool use_locks_;
   TakeoverHook takeover_hook_;
