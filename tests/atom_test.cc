@@ -16,8 +16,8 @@
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "epoch/retire_list.h"
-#include "support/temp_dir.h"
 #include "support/small_options.h"
+#include "support/temp_dir.h"
 
 namespace atomap {
 namespace {

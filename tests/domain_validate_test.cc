@@ -11,8 +11,8 @@
 
 #include "atomap/domain.h"
 #include "file/header.h"
-#include "support/temp_dir.h"
 #include "support/small_options.h"
+#include "support/temp_dir.h"
 
 namespace atomap {
 namespace {

@@ -18,8 +18,8 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
-#include "file/slot_table.h"
 #include "epoch/retire_list.h"
+#include "file/slot_table.h"
 #include "hamt/transient.h"
 #include "hamt/trie_context.h"
 

@@ -6,8 +6,8 @@
 #ifndef ATOMAP_SRC_ATOM_STATS_H_
 #define ATOMAP_SRC_ATOM_STATS_H_
 
-#include "atomap/domain.h"
 #include "atom/runtime.h"
+#include "atomap/domain.h"
 
 namespace atomap::internal {
 

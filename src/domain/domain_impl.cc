@@ -1,8 +1,8 @@
 #include "domain/domain_impl.h"
 
 #include "alloc/allocator_state.h"
-#include "file/initial_prefix.h"
 #include "domain/slot_recovery.h"
+#include "file/initial_prefix.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -35,10 +35,10 @@
 #include "atomap/options.h"
 #include "common/fork_generation.h"
 #include "common/hash.h"
+#include "epoch/epoch_table.h"
 #include "file/atom_table.h"
 #include "file/header.h"
 #include "file/slot_table.h"
-#include "epoch/epoch_table.h"
 
 namespace atomap::internal {
 

@@ -6,9 +6,9 @@
 #include "common/crash_point.h"
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
-#include "intent/intent_recovery.h"
 #include "epoch/epoch_table.h"
 #include "epoch/retire_list.h"
+#include "intent/intent_recovery.h"
 
 namespace atomap::internal {
 
