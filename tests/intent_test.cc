@@ -1,4 +1,5 @@
-// Ownership lanes (src/intent/owned_lane.h) and what a transaction records in them. The survivor's
+// Ownership lanes (src/intent/owned_lane.h) and what a transaction records in them through the
+// trie's BlockLedger; the writer's half of the intent protocol (src/intent/intent_record.h). The survivor's
 // side (RecoverIntent) is exercised with real killed processes in check_test.cc and, at every
 // step of a publication, by crash_points_test.cc.
 #include <algorithm>
@@ -12,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "hamt/scratch_domain.h"
+#include "intent/intent_record.h"
 #include "intent/owned_lane.h"
 
 namespace atomap::internal {
@@ -134,6 +136,67 @@ TEST_CASE("aborting a transaction empties its lane and frees what it built", "[i
   OwnedLane lane(&words, 0, ctx.allocator, ctx.cache);
   lane.Shrink();
   CHECK(scratch.LiveBytes() == live_with_lane);
+}
+
+TEST_CASE("a lane's Reserve returns the room its batches hold, never less than asked", "[intent]") {
+  ScratchDomain scratch(std::uint64_t{64} << 20);
+  const TrieContext& ctx = scratch.context();
+  LaneWords words{};
+  OwnedLane lane(&words, 1, ctx.allocator, ctx.cache);
+  CHECK(lane.Reserve(1).value() == OwnedBatch::kCapacity);  // one batch
+  lane.Record(Block{16, 16});
+  CHECK(lane.Reserve(1).value() == OwnedBatch::kCapacity - 1);  // no new batch needed
+  CHECK(lane.Reserve(OwnedBatch::kCapacity).value() == 2 * OwnedBatch::kCapacity - 1);
+  CHECK(lane.RecordReplaced({Block{32, 16}, Block{48, 16}}).ok());
+  CHECK(lane.size() == 3);
+  CHECK(lane.At(1) == Block{32, 16 | kReplacedFlag});  // staged as not owned
+  lane.Truncate(0);
+  lane.Release();
+}
+
+TEST_CASE("the writer's half: announce names the lane and the version; finish empties the lane "
+          "before clearing the intent; a lost publication frees what it built", "[intent]") {
+  ScratchDomain scratch(std::uint64_t{64} << 20);
+  const TrieContext& ctx = scratch.context();
+  hamt::CommitResult base;
+  {
+    TrieTransaction tx(ctx, kNullOffset);
+    for (int i = 0; i < 50; ++i) REQUIRE(tx.Set(absl::StrCat("k", i), "v").ok());
+    base = std::move(tx.Commit().value());
+  }
+  LaneWords words{};
+  IntentRecord intent{};
+  const std::uint64_t live_before = scratch.LiveBytes();
+  {  // won
+    TrieTransaction tx(ctx, base.version, std::make_unique<TestHold>(&words, ctx));
+    REQUIRE(tx.Set("k1", "changed").ok());
+    hamt::CommitResult commit = std::move(tx.Commit().value());
+    AnnounceIntent(intent, 7, commit);
+    CHECK(intent.version == commit.version);
+    CHECK(intent.atom == 7);
+    CHECK(intent.lane == 2);  // TestHold's lane
+    CHECK(words.count == commit.ledger_owned + commit.replaced.size());
+    FinishPublication(intent, commit);
+    CHECK(words.count == 0);
+    CHECK(intent.version == kNullOffset);
+  }
+  {  // lost
+    TrieTransaction tx(ctx, base.version, std::make_unique<TestHold>(&words, ctx));
+    REQUIRE(tx.Set("k2", std::string(200, 'x')).ok());
+    hamt::CommitResult commit = std::move(tx.Commit().value());
+    AnnounceIntent(intent, 7, commit);
+    const std::uint64_t live_built = scratch.LiveBytes();
+    WithdrawIntent(intent);
+    CHECK(intent.version == kNullOffset);
+    FreeUnpublished(commit, *ctx.allocator, ctx.cache);
+    CHECK(words.count == 0);
+    std::uint64_t built = 0;
+    for (const Block& b : commit.allocated) built += Allocator::BlockBytes(b.bytes);
+    CHECK(built > 0);
+    CHECK(scratch.LiveBytes() == live_built - built);  // every block it built, and only those
+  }
+  // What is left beyond the base: the blocks of the won version, and the lane's one batch.
+  CHECK(scratch.LiveBytes() >= live_before);
 }
 
 }  // namespace
