@@ -15,7 +15,7 @@ blocks, free lists and an orphan chain exist). Its hash seed is random at creati
 replaces it, before anything is inserted, with a fixed one and recomputes the header checksum.
 
 Every damaged file is that seed with fields changed at their documented offsets (docs/format.md,
-src/domain/header.h, src/alloc/allocator_state.h). Where a change lands in the checksummed part
+src/file/header.h, src/alloc/allocator_state.h). Where a change lands in the checksummed part
 of the header the checksum is recomputed (XXH3-64, seed 0, of bytes [0, 88)), so the damage gets
 past the header check; header-bad-checksum.atomap is the one file whose checksum is left wrong.
 The script checks the offsets it relies on against the seed (magic, checksum, allocator magic,
@@ -37,7 +37,7 @@ SEED_MAX_SIZE = 98304  # 96 KiB: one 64 KiB allocator chunk and room for the lat
 SLOT_CAPACITY = 2
 ATOM_CAPACITY = 4
 
-# --- Header (docs/format.md, src/domain/header.h) -------------------------------------------
+# --- Header (docs/format.md, src/file/header.h) -------------------------------------------
 MAGIC = b"ATOMAP\r\n"
 H_MAGIC, H_FORMAT_VERSION, H_HASH_SEED, H_MAX_SIZE = 0, 8, 32, 40
 H_SLOT_CAPACITY, H_ATOM_CAPACITY = 48, 52

@@ -11,7 +11,7 @@
 
 #include "atomap/domain.h"
 #include "common/hash.h"
-#include "domain/domain_file.h"
+#include "file/domain_file.h"
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "support/process.h"

@@ -16,8 +16,8 @@
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "epoch/retire_list.h"
-#include "support/temp_dir.h"
 #include "support/small_options.h"
+#include "support/temp_dir.h"
 
 namespace atomap {
 namespace {
@@ -223,7 +223,7 @@ TEST_CASE("a participant that leaves with garbage pending hands it over, counted
   internal::SlotTable& slots = internal::Access(*domain).slots();
   for (std::uint32_t i = 0; i < slots.capacity(); ++i) {
     if (internal::Shared(slots.Head(i).state).load(internal::kAcquire) != 0) continue;
-    const auto* area = reinterpret_cast<const internal::ReclaimArea*>(slots.ReclaimArea(i));
+    const internal::ReclaimArea* area = &slots.Reclaim(i);
     CHECK(area->retire_head == internal::kNullOffset);  // a free slot holds no garbage...
     CHECK(area->pending_blocks == 0);                    // ...not even in its statistics
   }

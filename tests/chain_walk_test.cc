@@ -17,8 +17,8 @@
 #include "atomap/check.h"
 #include "atomap/domain.h"
 #include "domain/domain_impl.h"
-#include "domain/header.h"
 #include "epoch/retire_list.h"
+#include "file/header.h"
 #include "intent/owned_lane.h"
 #include "support/deadline.h"
 #include "support/process.h"
@@ -208,7 +208,7 @@ TEST_CASE("a lane whose chain is cyclic is cut where the walk ends", "[walk]") {
   const BoundedRun run = RunBounded(
       [&](int fd) {
         LimitMemory();  // the walk before ChainWalk filled memory here: fail, not swap
-        OwnedLane lane(&words, t.alloc.get(), t.caches[0]);
+        OwnedLane lane(&words, 0, t.alloc.get(), t.caches[0]);
         Report(fd, std::to_string(lane.size()) + " " +
                        std::to_string(t.arena->At<OwnedBatch>(b2)->next));
         lane.Truncate(0);

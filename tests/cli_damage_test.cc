@@ -12,7 +12,7 @@
 
 #include "alloc/allocator_state.h"
 #include "atomap/domain.h"
-#include "domain/header.h"
+#include "file/header.h"
 #include "support/deadline.h"
 #include "support/process.h"
 #include "support/small_options.h"

@@ -30,7 +30,7 @@
 #include "atomap/domain.h"
 #include "atomap/watcher.h"
 #include "common/hash.h"
-#include "domain/domain_file.h"
+#include "file/domain_file.h"
 #include "domain/domain_impl.h"
 #include "fuzz/fuzz_domain_file.h"
 #include "hamt/access.h"

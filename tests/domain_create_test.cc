@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "atomap/domain.h"
-#include "domain/domain_file.h"
 #include "domain/domain_impl.h"
+#include "file/domain_file.h"
 #include "support/process.h"
 #include "support/small_options.h"
 #include "support/temp_dir.h"

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "atomap/domain.h"
-#include "domain/header.h"
-#include "support/temp_dir.h"
+#include "file/header.h"
 #include "support/small_options.h"
+#include "support/temp_dir.h"
 
 namespace atomap {
 namespace {

@@ -13,9 +13,9 @@ namespace atomap::internal {
 namespace {
 
 struct FakeDomain {
-  explicit FakeDomain(std::uint32_t slots) : region(std::uint64_t{slots} * kSlotBytes), capacity(slots) {}
+  explicit FakeDomain(std::uint32_t slots) : region(slots), capacity(slots) {}
   alignas(64) std::uint64_t global_epoch = 0;
-  std::vector<std::uint8_t> region;
+  std::vector<Slot> region;
   std::uint32_t capacity;
   EpochTable table() { return EpochTable(&global_epoch, region.data(), capacity); }
 };

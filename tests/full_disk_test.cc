@@ -22,7 +22,7 @@
 
 #include "arena/file_space.h"
 #include "atomap/domain.h"
-#include "domain/domain_file.h"
+#include "file/domain_file.h"
 #include "support/process.h"
 #include "support/scratch_fs.h"
 #include "support/small_options.h"

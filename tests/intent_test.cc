@@ -1,4 +1,5 @@
-// Ownership lanes (src/intent/owned_lane.h) and what a transaction records in them. The survivor's
+// Ownership lanes (src/intent/owned_lane.h) and what a transaction records in them through the
+// trie's BlockLedger; the writer's half of the intent protocol (src/intent/intent_record.h). The survivor's
 // side (RecoverIntent) is exercised with real killed processes in check_test.cc and, at every
 // step of a publication, by crash_points_test.cc.
 #include <algorithm>
@@ -12,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "hamt/scratch_domain.h"
+#include "intent/intent_record.h"
 #include "intent/owned_lane.h"
 
 namespace atomap::internal {
@@ -23,10 +25,11 @@ using hamt::TrieTransaction;
 // Lends a lane whose words live in this process (the atoms layer's live in the slot).
 class TestHold : public hamt::TransactionHold {
  public:
-  TestHold(LaneWords* words, const TrieContext& ctx) {
-    lane_.emplace(words, ctx.allocator, ctx.cache);
-    lane_index_ = 2;
-  }
+  TestHold(LaneWords* words, const TrieContext& ctx) : lane_(words, 2, ctx.allocator, ctx.cache) {}
+  hamt::BlockLedger* ledger() override { return &lane_; }
+
+ private:
+  OwnedLane lane_;
 };
 
 std::set<std::pair<Offset, std::uint64_t>> Entries(const OwnedLane& lane, std::uint64_t from,
@@ -46,21 +49,21 @@ TEST_CASE("a lane records entries across batches, fills holes from its end, and 
   ScratchDomain scratch(std::uint64_t{64} << 20);
   const TrieContext& ctx = scratch.context();
   LaneWords words{};
-  OwnedLane lane(&words, ctx.allocator, ctx.cache);
+  OwnedLane lane(&words, 0, ctx.allocator, ctx.cache);
   const std::uint64_t n = 3 * OwnedBatch::kCapacity + 10;
   REQUIRE(lane.Reserve(n).ok());
-  for (std::uint64_t i = 0; i < n; ++i) lane.Append(Block{(i + 1) * 16, 16});
+  for (std::uint64_t i = 0; i < n; ++i) lane.Record(Block{(i + 1) * 16, 16});
   CHECK(words.count == n);
   CHECK(ChainLength(scratch.arena(), words) == 4);
 
   const Block last = lane.At(n - 1);
-  CHECK(lane.RemoveAt(5) == last.offset);  // the last entry moves into the hole
+  CHECK(lane.Forget(5) == last.offset);  // the last entry moves into the hole
   CHECK(lane.At(5) == last);
   CHECK(lane.size() == n - 1);
-  CHECK(lane.RemoveAt(lane.size() - 1) == kNullOffset);  // removing the last moves nothing
+  CHECK(lane.Forget(lane.size() - 1) == kNullOffset);  // removing the last moves nothing
 
   // A survivor reading the chain afresh sees the same entries.
-  OwnedLane reread(&words, ctx.allocator, ctx.cache);
+  OwnedLane reread(&words, 0, ctx.allocator, ctx.cache);
   CHECK(Entries(reread, 0, reread.size()) == Entries(lane, 0, lane.size()));
 
   lane.Truncate(0);
@@ -90,19 +93,19 @@ TEST_CASE("a transaction's lane lists exactly what it owns, then what its commit
   for (int i = 0; i < 100; ++i) REQUIRE(tx.Erase(absl::StrCat("k", i)).ok());
   absl::StatusOr<hamt::CommitResult> commit = tx.Commit();
   REQUIRE(commit.ok());
-  REQUIRE(commit->lane != nullptr);
-  CHECK(commit->lane_index == 2);
-  const OwnedLane& lane = *commit->lane;
-  CHECK(commit->lane_owned == commit->allocated.size());
-  CHECK(lane.size() == commit->lane_owned + commit->replaced.size());
+  REQUIRE(commit->ledger != nullptr);
+  const auto& lane = static_cast<const OwnedLane&>(*commit->ledger);
+  CHECK(lane.index() == 2);
+  CHECK(commit->ledger_owned == commit->allocated.size());
+  CHECK(lane.size() == commit->ledger_owned + commit->replaced.size());
 
   std::set<std::pair<Offset, std::uint64_t>> allocated;
   for (const Block& b : commit->allocated) allocated.emplace(b.offset, b.bytes);
-  CHECK(Entries(lane, 0, commit->lane_owned) == allocated);  // no freed block left, none missing
+  CHECK(Entries(lane, 0, commit->ledger_owned) == allocated);  // no freed block left, none missing
 
   std::set<std::pair<Offset, std::uint64_t>> replaced;
   for (const Block& b : commit->replaced) replaced.emplace(b.offset, b.bytes | kReplacedFlag);
-  CHECK(Entries(lane, commit->lane_owned, lane.size()) == replaced);
+  CHECK(Entries(lane, commit->ledger_owned, lane.size()) == replaced);
 
   // What the lane lists as owned is exactly what the new version reaches and the base does not.
   CHECK(scratch.ReachableBytes({first.version, commit->version}) ==
@@ -130,9 +133,70 @@ TEST_CASE("aborting a transaction empties its lane and frees what it built", "[i
   CHECK(words.count > 200);
   tx.Abort();
   CHECK(words.count == 0);
-  OwnedLane lane(&words, ctx.allocator, ctx.cache);
+  OwnedLane lane(&words, 0, ctx.allocator, ctx.cache);
   lane.Shrink();
   CHECK(scratch.LiveBytes() == live_with_lane);
+}
+
+TEST_CASE("a lane's Reserve returns the room its batches hold, never less than asked", "[intent]") {
+  ScratchDomain scratch(std::uint64_t{64} << 20);
+  const TrieContext& ctx = scratch.context();
+  LaneWords words{};
+  OwnedLane lane(&words, 1, ctx.allocator, ctx.cache);
+  CHECK(lane.Reserve(1).value() == OwnedBatch::kCapacity);  // one batch
+  lane.Record(Block{16, 16});
+  CHECK(lane.Reserve(1).value() == OwnedBatch::kCapacity - 1);  // no new batch needed
+  CHECK(lane.Reserve(OwnedBatch::kCapacity).value() == 2 * OwnedBatch::kCapacity - 1);
+  CHECK(lane.RecordReplaced({Block{32, 16}, Block{48, 16}}).ok());
+  CHECK(lane.size() == 3);
+  CHECK(lane.At(1) == Block{32, 16 | kReplacedFlag});  // staged as not owned
+  lane.Truncate(0);
+  lane.Release();
+}
+
+TEST_CASE("the writer's half: announce names the lane and the version; finish empties the lane "
+          "before clearing the intent; a lost publication frees what it built", "[intent]") {
+  ScratchDomain scratch(std::uint64_t{64} << 20);
+  const TrieContext& ctx = scratch.context();
+  hamt::CommitResult base;
+  {
+    TrieTransaction tx(ctx, kNullOffset);
+    for (int i = 0; i < 50; ++i) REQUIRE(tx.Set(absl::StrCat("k", i), "v").ok());
+    base = std::move(tx.Commit().value());
+  }
+  LaneWords words{};
+  IntentRecord intent{};
+  const std::uint64_t live_before = scratch.LiveBytes();
+  {  // won
+    TrieTransaction tx(ctx, base.version, std::make_unique<TestHold>(&words, ctx));
+    REQUIRE(tx.Set("k1", "changed").ok());
+    hamt::CommitResult commit = std::move(tx.Commit().value());
+    AnnounceIntent(intent, 7, commit);
+    CHECK(intent.version == commit.version);
+    CHECK(intent.atom == 7);
+    CHECK(intent.lane == 2);  // TestHold's lane
+    CHECK(words.count == commit.ledger_owned + commit.replaced.size());
+    FinishPublication(intent, commit);
+    CHECK(words.count == 0);
+    CHECK(intent.version == kNullOffset);
+  }
+  {  // lost
+    TrieTransaction tx(ctx, base.version, std::make_unique<TestHold>(&words, ctx));
+    REQUIRE(tx.Set("k2", std::string(200, 'x')).ok());
+    hamt::CommitResult commit = std::move(tx.Commit().value());
+    AnnounceIntent(intent, 7, commit);
+    const std::uint64_t live_built = scratch.LiveBytes();
+    WithdrawIntent(intent);
+    CHECK(intent.version == kNullOffset);
+    FreeUnpublished(commit, *ctx.allocator, ctx.cache);
+    CHECK(words.count == 0);
+    std::uint64_t built = 0;
+    for (const Block& b : commit.allocated) built += Allocator::BlockBytes(b.bytes);
+    CHECK(built > 0);
+    CHECK(scratch.LiveBytes() == live_built - built);  // every block it built, and only those
+  }
+  // What is left beyond the base: the blocks of the won version, and the lane's one batch.
+  CHECK(scratch.LiveBytes() >= live_before);
 }
 
 }  // namespace

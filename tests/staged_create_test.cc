@@ -10,7 +10,7 @@
 #include <string>
 
 #include "atomap/domain.h"
-#include "domain/domain_file.h"
+#include "file/domain_file.h"
 #include "support/process.h"
 #include "support/small_options.h"
 #include "support/temp_dir.h"

@@ -1,5 +1,5 @@
 // A change is never missed by a waiter (docs/reliability.md, "A change is never missed by a
-// waiter"; the protocol is src/domain/change_notification.h):
+// waiter"; the protocol is src/file/change_notification.h):
 //  - a writer killed after its root CAS won and before it notified: a waiter in another process
 //    wakes within a second and sees the new version, with no survivor's help; the survivor that
 //    later takes the dead slot over notifies for the dead writer. Once at the real crash points
@@ -242,7 +242,7 @@ int ForgeDeadWriter(const std::string& path) {
   if (!tx.set("gen", "2").ok()) return 34;
   absl::StatusOr<internal::hamt::CommitResult> commit =
       internal::TransactionAccess::Impl(tx).Commit();
-  if (!commit.ok() || commit->lane == nullptr) return 35;
+  if (!commit.ok() || commit->ledger == nullptr) return 35;
   if (!writer.PrepareRetire(commit->replaced.size()).ok()) return 36;
   internal::PinGuard published_pin(writer);
   writer.AnnounceIntent(*index, *commit);

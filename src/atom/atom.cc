@@ -9,9 +9,9 @@
 //  (A3) The blocks of a commit that is never published (lost CAS, failure after commit) were
 //       never reachable by anyone else: they are freed at once.
 //  (A4) After every published change the atom's change counter is incremented and its waiters
-//       are woken (domain/change_notification.h), before the writer clears its intent: a writer
+//       are woken (file/change_notification.h), before the writer clears its intent: a writer
 //       killed anywhere between the CAS and the notification leaves a live intent, and the
-//       survivor that recovers it notifies instead (domain/intent_recovery.cc).
+//       survivor that recovers it notifies instead (intent/intent_recovery.cc).
 //  (A5) A version is marked `observed` before any CAS that replaces it, and only by a writer
 //       that read it as the root (its base): a dead writer's version V was published iff it is
 //       the root or marked (intent/intent_record.h). Every transaction pins for its whole life,
@@ -25,10 +25,10 @@
 //      retirement epoch is read after the unlink (E3).
 //  (3) seq_cst load of the global epoch in RetireAfterPublish (EpochTable (7)), after (2).
 //  (4) NotifyChange after (2), and (5) SleepUntilChange: the waiter/notifier protocol and its
-//      edges are domain/change_notification.h's (1)-(5). (6) acquire load of the counter before a
+//      edges are file/change_notification.h's (1)-(5). (6) acquire load of the counter before a
 //      waiter reads the version: a counter moved past it afterwards is a change to re-check.
 //  (8) relaxed store of the base's `observed` mark, ordered before (2) by its release: a survivor
-//      whose acquire load of the root (domain/intent_recovery.cc) reads a value written after the
+//      whose acquire load of the root (intent/intent_recovery.cc) reads a value written after the
 //      replacing CAS also sees the mark.
 #include "atomap/atom.h"
 
@@ -48,7 +48,7 @@
 #include "atomap/domain.h"
 #include "common/crash_point.h"
 #include "common/shared_atomic.h"
-#include "domain/change_notification.h"
+#include "file/change_notification.h"
 #include "hamt/access.h"
 #include "recovery/durability.h"
 
@@ -298,21 +298,6 @@ absl::StatusOr<Snapshot> Atom::wait_for_change(std::uint64_t seen_version,
     internal::SleepUntilChange(atoms, index_, seen_counter, left,  // (5)
                                /*can_register=*/!runtime_->domain().read_only());
   }
-}
-
-// ---- Domain::atom, Domain::find_atom ------------------------------------------------------------
-
-absl::StatusOr<Atom> Domain::atom(std::string_view name) {
-  if (impl_->read_only()) return find_atom(name);
-  absl::StatusOr<std::uint32_t> index = impl_->atoms().FindOrCreate(name);
-  if (!index.ok()) return index.status();
-  return internal::AtomAccess::Make(runtime_.get(), *index);
-}
-
-absl::StatusOr<Atom> Domain::find_atom(std::string_view name) {
-  absl::StatusOr<std::uint32_t> index = impl_->atoms().Find(name);
-  if (!index.ok()) return index.status();
-  return internal::AtomAccess::Make(runtime_.get(), *index);
 }
 
 }  // namespace atomap

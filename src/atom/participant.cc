@@ -7,19 +7,19 @@
 
 #include "alloc/allocator_state.h"
 #include "atom/runtime.h"
-#include "common/crash_point.h"
-#include "common/shared_atomic.h"
 #include "domain/slot_recovery.h"
+#include "intent/intent_record.h"
+#include "intent/owned_lane.h"
 
 namespace atomap::internal {
 namespace {
 
 ParticipantCache* CacheOf(Runtime& runtime, std::uint32_t slot) {
-  return reinterpret_cast<ParticipantCache*>(runtime.domain().slots().AllocCacheArea(slot));
+  return &runtime.domain().slots().AllocCache(slot);
 }
 
 ReclaimArea* AreaOf(Runtime& runtime, std::uint32_t slot) {
-  return reinterpret_cast<ReclaimArea*>(runtime.domain().slots().ReclaimArea(slot));
+  return &runtime.domain().slots().Reclaim(slot);
 }
 
 }  // namespace
@@ -40,12 +40,12 @@ class Participant::LaneLease : public hamt::TransactionHold {
  public:
   LaneLease(Participant& owner, std::optional<std::uint32_t> index) : owner_(owner), pin_(owner) {
     if (!index) return;
-    lane_index_ = *index;
-    owner_.lanes_leased_ |= 1u << lane_index_;
-    lane_.emplace(&owner_.area().lanes[lane_index_], &owner_.runtime_.allocator(),
+    owner_.lanes_leased_ |= 1u << *index;
+    lane_.emplace(&owner_.area().lanes[*index], *index, &owner_.runtime_.allocator(),
                   owner_.context_.cache);
   }
   bool inert() const override { return owner_.runtime_.inherited(); }
+  hamt::BlockLedger* ledger() override { return lane_ ? &*lane_ : nullptr; }
   // pin_ is released after the body: the lane is given back while still pinned.
   ~LaneLease() override {
     // In a child of fork() the lane is the parent's; pin_'s release there writes no epoch word.
@@ -53,20 +53,21 @@ class Participant::LaneLease : public hamt::TransactionHold {
     if (lane_) {
       assert(lane_->size() == 0);  // (P4)
       lane_->Shrink();
-      owner_.lanes_leased_ &= ~(1u << lane_index_);
+      owner_.lanes_leased_ &= ~(1u << lane_->index());
     }
   }
 
  private:
   Participant& owner_;
   PinGuard pin_;
+  std::optional<OwnedLane> lane_;
 };
 
 Participant::~Participant() {
   if (abandoned_) return;
   Reclaim();
-  for (LaneWords& words : area().lanes) {
-    OwnedLane(&words, &runtime_.allocator(), context_.cache).Release();
+  for (std::uint32_t i = 0; i < kLanesPerSlot; ++i) {
+    OwnedLane(&area().lanes[i], i, &runtime_.allocator(), context_.cache).Release();
   }
   // What is not yet safe to free outlives this participant on the domain's orphan chain.
   PushOrphanBatches(runtime_.domain(), retire_.DetachChain());
@@ -113,37 +114,17 @@ std::unique_ptr<hamt::TransactionHold> Participant::HoldForTransaction() {
 }
 
 void Participant::FreeUnpublished(const hamt::CommitResult& commit) {
-  Allocator& allocator = runtime_.allocator();
-  if (commit.lane == nullptr) {
-    for (const Block& b : commit.allocated) allocator.Free(context_.cache, b.offset, b.bytes);
-    return;
-  }
-  OwnedLane& lane = *commit.lane;
-  lane.Truncate(commit.lane_owned);  // the staged replaced blocks are the base's: not ours
-  for (std::uint64_t n = lane.size(); n > 0; --n) {
-    ATOMAP_CRASH_POINT(kLostCasMidFree);
-    const Block block = lane.At(n - 1);
-    lane.Truncate(n - 1);  // (L4) dropped, then freed
-    allocator.Free(context_.cache, block.offset, block.bytes);
-  }
+  internal::FreeUnpublished(commit, runtime_.allocator(), context_.cache);
 }
 
 void Participant::AnnounceIntent(std::uint32_t atom, const hamt::CommitResult& commit) {
-  if (commit.lane == nullptr) return;
-  IntentRecord& intent = area().intent;
-  intent.atom = atom;
-  intent.lane = commit.lane_index;
-  Shared(intent.version).store(commit.version, kRelease);  // last: a nonzero version is live
+  internal::AnnounceIntent(area().intent, atom, commit);
 }
 
-void Participant::WithdrawIntent() {
-  Shared(area().intent.version).store(kNullOffset, kRelease);  // before the lane's frees
-}
+void Participant::WithdrawIntent() { internal::WithdrawIntent(area().intent); }
 
 void Participant::FinishPublication(const hamt::CommitResult& commit) {
-  if (commit.lane == nullptr) return;
-  commit.lane->Truncate(0);  // the lane before the intent (intent/intent_record.h)
-  Shared(area().intent.version).store(kNullOffset, kRelease);
+  internal::FinishPublication(area().intent, commit);
 }
 
 void Participant::AdoptOrphans() {

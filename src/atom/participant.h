@@ -20,8 +20,8 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "atomap/internal/pin_guard.h"
-#include "domain/slot_table.h"
 #include "epoch/retire_list.h"
+#include "file/slot_table.h"
 #include "hamt/transient.h"
 #include "hamt/trie_context.h"
 

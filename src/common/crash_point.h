@@ -49,7 +49,7 @@ enum class CrashSite : std::uint8_t {
   // File growth (src/arena/arena.cc, Arena::Grow).
   kGrowAfterExtend,   // the file extended (fallocate/ftruncate), the new size not yet published
   kGrowAfterPublish,  // the new size published, not yet mapped here
-  // Slot takeover (src/domain/slot_table.cc).
+  // Slot takeover (src/file/slot_table.cc).
   kTakeoverLocked,  // the survivor holds the dead slot's lock; recovery has not begun
   // Recovery of a dead slot (src/domain/slot_recovery.cc, RecoverDeadSlot).
   kRecoverAfterFinishReclaim,  // the dead owner's interrupted reclaim finished

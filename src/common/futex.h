@@ -6,8 +6,8 @@
 // file page, so it pairs with ipc_atomic_ref::notify_all in any process mapping the file.
 //
 // In src/common (not src/atom) because both the atoms layer and the survivor that recovers a
-// dead writer's publication (src/domain/intent_recovery.cc) wake waiters: see
-// src/domain/change_notification.h.
+// dead writer's publication (src/intent/intent_recovery.cc) wake waiters: see
+// src/file/change_notification.h.
 #ifndef ATOMAP_SRC_COMMON_FUTEX_H_
 #define ATOMAP_SRC_COMMON_FUTEX_H_
 

@@ -1,8 +1,8 @@
 #include "domain/domain_impl.h"
 
 #include "alloc/allocator_state.h"
-#include "domain/initial_prefix.h"
 #include "domain/slot_recovery.h"
+#include "file/initial_prefix.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -15,8 +15,8 @@
 #include "absl/strings/str_format.h"
 #include "arena/file_locks.h"
 #include "common/shared_atomic.h"
-#include "domain/change_notification.h"
-#include "domain/domain_file.h"
+#include "file/change_notification.h"
+#include "file/domain_file.h"
 
 namespace atomap::internal {
 namespace {
@@ -163,7 +163,7 @@ absl::Status DomainImpl::InitTables() {
   const Header& h = *header_;
   std::uint8_t* base = arena_->base();
   hasher_ = KeyHasher(static_cast<HashKind>(h.hash_kind), h.hash_seed);
-  slots_.emplace(base + h.slot_table_offset, h.slot_capacity, arena_->file_backed());
+  slots_.emplace(arena_->At<Slot>(h.slot_table_offset), h.slot_capacity, arena_->file_backed());
   atoms_.emplace(base + h.atom_table_offset, h.atom_capacity, hasher_, !read_only_, path_);
   // Recovery always runs; a hook installed by SetSlotTakeoverHook (tests) observes the dead
   // owner's slot first, as it was.

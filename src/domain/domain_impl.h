@@ -35,14 +35,14 @@
 #include "atomap/options.h"
 #include "common/fork_generation.h"
 #include "common/hash.h"
-#include "domain/atom_table.h"
-#include "domain/header.h"
-#include "domain/slot_table.h"
 #include "epoch/epoch_table.h"
+#include "file/atom_table.h"
+#include "file/header.h"
+#include "file/slot_table.h"
 
 namespace atomap::internal {
 
-struct DomainFile;  // domain/domain_file.h
+struct DomainFile;  // file/domain_file.h
 
 // Called when a claim in `domain` takes over `slot` from its dead owner (see SlotTable).
 using DomainTakeoverHook =
@@ -82,7 +82,7 @@ class DomainImpl {
   // Handles on the domain's allocator and epoch table (cheap: pointers into the mapping).
   Allocator allocator() const { return Allocator(arena_.get(), allocator_state()); }
   EpochTable epochs() const {
-    return EpochTable(&header_->global_epoch, arena_->At<std::uint8_t>(header_->slot_table_offset),
+    return EpochTable(&header_->global_epoch, arena_->At<Slot>(header_->slot_table_offset),
                       header_->slot_capacity);
   }
   Offset data_begin() const { return header_->data_begin; }

@@ -6,9 +6,9 @@
 #include "common/crash_point.h"
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
-#include "domain/intent_recovery.h"
 #include "epoch/epoch_table.h"
 #include "epoch/retire_list.h"
+#include "intent/intent_recovery.h"
 
 namespace atomap::internal {
 
@@ -87,8 +87,8 @@ void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
   (void)domain.arena().Refresh();
   SlotTable& slots = domain.slots();
   Allocator allocator = domain.allocator();
-  auto* cache = reinterpret_cast<ParticipantCache*>(slots.AllocCacheArea(slot));
-  auto* area = reinterpret_cast<ReclaimArea*>(slots.ReclaimArea(slot));
+  ParticipantCache* cache = &slots.AllocCache(slot);
+  ReclaimArea* area = &slots.Reclaim(slot);
   RetireList theirs(area, &allocator, cache);
   TrimChain(domain, area->retire_head, /*with_entries=*/true);
   if (area->reclaiming != kNullOffset &&
@@ -103,7 +103,7 @@ void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
 
   theirs.FinishInterruptedReclaim();
   ATOMAP_CRASH_POINT(kRecoverAfterFinishReclaim);
-  RecoverIntent(domain, *area, theirs, allocator, cache);
+  RecoverIntent(*area, theirs, domain.atoms(), domain.epochs(), allocator, cache);
   // Again: the frees above may have overwritten links of a damaged chain (retire_list.h R5), and
   // the push walks it to its tail.
   TrimChain(domain, area->retire_head, /*with_entries=*/true);

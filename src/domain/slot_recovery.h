@@ -4,7 +4,7 @@
 // not yet returned, and its private bump region), its retire list (garbage waiting for the
 // epoch), and its pin. RecoverDeadSlot hands each back to the domain:
 //  - a reclaim the dead owner had begun is finished (RetireList::FinishInterruptedReclaim);
-//  - its open transactions are resolved (RecoverIntent, domain/intent_recovery.h): what they
+//  - its open transactions are resolved (RecoverIntent, intent/intent_recovery.h): what they
 //    allocated is freed, or, for a version it published before dying, what that version
 //    replaced is retired;
 //  - its pending garbage is moved, unchanged, to the domain's orphan chain, from which a live
@@ -25,9 +25,9 @@ namespace atomap::internal {
 class DomainImpl;
 
 // Allocator::MayBeBlock, the one plausibility check (alloc/chain_walk.h W1), for the offsets
-// that recovery reads from a dead owner's slot outside a chain walk (an intent's version, a
-// lane's entries): each is checked with it before it is followed or freed (what fails is left
-// to the sweep). Chains are walked by ChainWalk, which applies the same check to every link.
+// that recovery reads from a dead owner's slot outside a chain walk (the batch being reclaimed,
+// a batch's entries; intent_recovery.cc calls MayBeBlock itself): each is checked with it before
+// it is followed or freed (what fails is left to the sweep). Chains are walked by ChainWalk, which applies the same check to every link.
 bool PlausibleBlock(const DomainImpl& domain, Offset off, std::uint64_t bytes);
 
 // REQUIRES: the caller holds `slot`'s lock and its owner is dead.

@@ -41,6 +41,7 @@
 #include <optional>
 
 #include "common/layout.h"
+#include "file/slot.h"
 
 namespace atomap::internal {
 
@@ -63,10 +64,10 @@ struct EpochBlocker {
 
 class EpochTable {
  public:
-  // `global_epoch`: the header's word. `slot_region`: the first slot; each slot's announcement
-  // word lies at kSlotPinnedEpochOffset within it.
-  EpochTable(std::uint64_t* global_epoch, std::uint8_t* slot_region, std::uint32_t capacity)
-      : global_epoch_(global_epoch), slot_region_(slot_region), capacity_(capacity) {}
+  // `global_epoch`: the header's word. `slots`: the slot table; each slot's announcement word is
+  // its head's pinned_epoch (file/slot.h).
+  EpochTable(std::uint64_t* global_epoch, Slot* slots, std::uint32_t capacity)
+      : global_epoch_(global_epoch), slots_(slots), capacity_(capacity) {}
 
   // Announces the current epoch in `slot` and returns it.
   // REQUIRES: the caller owns `slot` and it is not pinned.
@@ -95,12 +96,11 @@ class EpochTable {
 
  private:
   std::uint64_t& AnnouncementWord(std::uint32_t slot) const {
-    return *reinterpret_cast<std::uint64_t*>(slot_region_ + std::uint64_t{slot} * kSlotBytes +
-                                             kSlotPinnedEpochOffset);
+    return slots_[slot].head.pinned_epoch;
   }
 
   std::uint64_t* global_epoch_;
-  std::uint8_t* slot_region_;
+  Slot* slots_;
   std::uint32_t capacity_;
 };
 

@@ -41,30 +41,13 @@
 #include "alloc/chain_walk.h"
 #include "common/layout.h"
 #include "common/offset.h"
-#include "intent/intent_record.h"
-#include "intent/owned_lane.h"
+#include "file/slot.h"
 
 namespace atomap::internal {
 
 class Allocator;
 class EpochTable;
 struct ParticipantCache;
-
-// A slot's reclamation area, at kSlotReclaimOffset: its retire list, and the intent record and
-// ownership lanes of the transactions it has open (intent/).
-struct ReclaimArea {
-  Offset retire_head;            // newest batch (0: nothing pending)
-  Offset reclaiming;             // a batch unlinked and being freed (R4)
-  Offset spare;                  // chain of empty batches made by Prepare (R3)
-  std::uint64_t pending_blocks;  // statistics
-  std::uint64_t pending_bytes;
-  IntentRecord intent;
-  LaneWords lanes[kLanesPerSlot];
-  std::uint64_t reserved[9];
-};
-static_assert(sizeof(ReclaimArea) == kSlotReclaimBytes);
-static_assert(offsetof(ReclaimArea, intent) == 40);
-static_assert(offsetof(ReclaimArea, lanes) == 56);
 
 inline constexpr std::uint64_t kRetireBatchBytes = 1024;
 

@@ -33,7 +33,7 @@ absl::Status CheckKeyValue(std::string_view key, std::string_view value) {
 
 TrieTransaction::TrieTransaction(const TrieContext& ctx, Offset base,
                                  std::unique_ptr<TransactionHold> hold)
-    : ctx_(ctx), base_(base), hold_(std::move(hold)), lane_(hold_ ? hold_->lane() : nullptr) {
+    : ctx_(ctx), base_(base), hold_(std::move(hold)), ledger_(hold_ ? hold_->ledger() : nullptr) {
   const VersionRecord record = ReadVersion(*ctx_.arena, base);
   base_version_number_ = record.version_number;
   root_ = record.root_node;
@@ -61,21 +61,27 @@ absl::Status TrieTransaction::Apply(absl::StatusOr<Offset> new_root) {
 // ---- blocks ------------------------------------------------------------------------------
 
 absl::StatusOr<Offset> TrieTransaction::Allocate(std::uint64_t bytes) {
-  if (lane_ != nullptr) {
-    if (absl::Status s = lane_->Reserve(1); !s.ok()) return s;
+  if (ledger_ != nullptr && ledger_room_ == 0) {
+    absl::StatusOr<std::uint64_t> room = ledger_->Reserve(1);
+    if (!room.ok()) return room.status();
+    ledger_room_ = *room;
   }
   absl::StatusOr<Offset> off = ctx_.allocator->Allocate(ctx_.cache, bytes);
   if (!off.ok()) return off;
-  ATOMAP_CRASH_POINT(kBuildAfterAllocate);  // (L4): allocated, not yet recorded
-  const std::uint64_t index = lane_ != nullptr ? lane_->Append(Block{*off, bytes}) : 0;
+  ATOMAP_CRASH_POINT(kBuildAfterAllocate);  // (block_ledger.h): allocated, not yet recorded
+  std::uint64_t index = 0;
+  if (ledger_ != nullptr) {
+    index = ledger_->Record(Block{*off, bytes});
+    --ledger_room_;
+  }
   owned_.emplace(*off, OwnedBlock{bytes, index});
   return off;
 }
 
-void TrieTransaction::Unrecord(std::uint64_t lane_index) {
-  if (lane_ == nullptr) return;
-  const Offset moved = lane_->RemoveAt(lane_index);
-  if (moved != kNullOffset) owned_.find(moved)->second.lane_index = lane_index;
+void TrieTransaction::Unrecord(std::uint64_t ledger_position) {
+  if (ledger_ == nullptr) return;
+  const Offset moved = ledger_->Forget(ledger_position);
+  if (moved != kNullOffset) owned_.find(moved)->second.ledger_position = ledger_position;
 }
 
 void TrieTransaction::Release(Offset block, std::uint64_t bytes) {
@@ -84,10 +90,10 @@ void TrieTransaction::Release(Offset block, std::uint64_t bytes) {
     replaced_.push_back(Block{block, bytes});
     return;
   }
-  const std::uint64_t lane_index = it->second.lane_index;
+  const std::uint64_t ledger_position = it->second.ledger_position;
   owned_.erase(it);
-  Unrecord(lane_index);
-  ATOMAP_CRASH_POINT(kBuildAfterRelease);  // (L4): unrecorded, not yet freed
+  Unrecord(ledger_position);
+  ATOMAP_CRASH_POINT(kBuildAfterRelease);  // (block_ledger.h): forgotten, not yet freed
   ctx_.allocator->Free(ctx_.cache, block, bytes);
 }
 
@@ -379,15 +385,13 @@ absl::StatusOr<CommitResult> TrieTransaction::Commit() {
       VersionRecord{root_, size_, base_version_number_ + 1, 0};
   if (base_ != kNullOffset) replaced_.push_back(Block{base_, sizeof(VersionRecord)});
   CommitResult result;
-  if (lane_ != nullptr) {
-    if (absl::Status s = lane_->Reserve(replaced_.size()); !s.ok()) {
+  if (ledger_ != nullptr) {
+    result.ledger = ledger_;
+    result.ledger_owned = ledger_->size();
+    if (absl::Status s = ledger_->RecordReplaced(replaced_); !s.ok()) {
       Abort();
       return s;
     }
-    result.lane = lane_;
-    result.lane_index = hold_->lane_index();
-    result.lane_owned = lane_->size();
-    for (const Block& b : replaced_) lane_->Append(Block{b.offset, b.bytes | kReplacedFlag});
   }
   ATOMAP_CRASH_POINT(kCommitAfterRecord);
   result.version = *record;
@@ -408,13 +412,8 @@ void TrieTransaction::Abort() {
     state_ = State::kAborted;
     return;
   }
-  if (lane_ != nullptr) {
-    // From the lane's end, each entry dropped before its block is freed (L4).
-    for (std::uint64_t n = lane_->size(); n > 0; --n) {
-      const Block block = lane_->At(n - 1);
-      lane_->Truncate(n - 1);
-      ctx_.allocator->Free(ctx_.cache, block.offset, block.bytes);
-    }
+  if (ledger_ != nullptr) {
+    ledger_->FreeAll();  // from the ledger's end, each record forgotten before its block is freed
   } else {
     for (const auto& [offset, block] : owned_) ctx_.allocator->Free(ctx_.cache, offset, block.bytes);
   }

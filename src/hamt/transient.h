@@ -41,9 +41,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "hamt/block_ledger.h"
 #include "hamt/node.h"
 #include "hamt/trie_context.h"
-#include "intent/owned_lane.h"
 
 namespace atomap::internal::hamt {
 
@@ -54,27 +54,22 @@ struct CommitResult {
   std::vector<Block> replaced;     // base blocks the new version no longer reaches: retire them
   std::vector<Block> allocated;    // blocks new in `version` (record included): free them if
                                    // the new version is never published
-  // With a lane: it holds `allocated` at [0, lane_owned) and `replaced` (kReplacedFlag) after.
-  OwnedLane* lane = nullptr;
-  std::uint32_t lane_index = 0;
-  std::uint64_t lane_owned = 0;
+  // With a ledger: it holds `allocated` at [0, ledger_owned) and `replaced` after.
+  BlockLedger* ledger = nullptr;
+  std::uint64_t ledger_owned = 0;
 };
 
 // What a transaction borrows from its writer for its whole life, released when it is destroyed:
 // for the atoms layer, a pin (so the base cannot be freed and reused under it) and, when one is
-// free, an ownership lane in the writer's slot (intent/owned_lane.h).
+// free, a ledger for its blocks (block_ledger.h; the atoms layer's is a lane in the writer's slot).
 class TransactionHold {
  public:
   virtual ~TransactionHold() = default;
   // True in a child of fork() that inherited the transaction: it must write nothing (its blocks
-  // and lane are the parent's).
+  // and ledger are the parent's).
   virtual bool inert() const { return false; }
-  OwnedLane* lane() { return lane_ ? &*lane_ : nullptr; }
-  std::uint32_t lane_index() const { return lane_index_; }
-
- protected:
-  std::optional<OwnedLane> lane_;
-  std::uint32_t lane_index_ = 0;
+  // Where the transaction records its blocks; null: in process memory only.
+  virtual BlockLedger* ledger() { return nullptr; }
 };
 
 // Validates sizes; OK or InvalidArgument naming the limit.
@@ -82,7 +77,7 @@ absl::Status CheckKeyValue(std::string_view key, std::string_view value);
 
 class TrieTransaction {
  public:
-  // With a lane in `hold`, every block the transaction owns is recorded there as well (L2).
+  // With a ledger in `hold`, every block the transaction owns is recorded there as well.
   TrieTransaction(const TrieContext& ctx, Offset base,
                   std::unique_ptr<TransactionHold> hold = nullptr);
   ~TrieTransaction();  // aborts unless committed
@@ -108,7 +103,7 @@ class TrieTransaction {
   absl::Status CheckOpen() const;
   const TrieContext& context() const { return ctx_; }
 
-  // Writes the new version record and, with a lane, stages the replaced blocks there. The
+  // Writes the new version record and, with a ledger, stages the replaced blocks there. The
   // transaction is finished afterwards (the hold stays until it is destroyed).
   absl::StatusOr<CommitResult> Commit();
   // Frees everything this transaction allocated; the base is untouched. Idempotent.
@@ -124,7 +119,7 @@ class TrieTransaction {
   absl::StatusOr<Offset> Allocate(std::uint64_t bytes);
   void Release(Offset block, std::uint64_t bytes);  // free if owned, else replaced
   bool Owns(Offset block) const { return owned_.contains(block); }
-  void Unrecord(std::uint64_t lane_index);  // drops a lane entry, keeping owned_ in step
+  void Unrecord(std::uint64_t ledger_position);  // drops a ledger record, keeping owned_ in step
   absl::StatusOr<std::uint64_t> MakeWord(std::string_view bytes);
   void ReleaseWord(std::uint64_t word, std::uint32_t len);
   absl::StatusOr<Entry> MakeEntry(std::string_view key, std::string_view value);
@@ -154,11 +149,12 @@ class TrieTransaction {
   State state_ = State::kOpen;
   struct OwnedBlock {
     std::uint64_t bytes;
-    std::uint64_t lane_index;  // its entry in lane_ (meaningless without a lane)
+    std::uint64_t ledger_position;  // its position in ledger_ (meaningless without a ledger)
   };
   absl::flat_hash_map<Offset, OwnedBlock> owned_;
   std::unique_ptr<TransactionHold> hold_;
-  OwnedLane* lane_;  // hold_'s lane, or null
+  BlockLedger* ledger_;  // hold_'s ledger, or null
+  std::uint64_t ledger_room_ = 0;  // records that fit in ledger_ without a Reserve (a lower bound)
   std::vector<Block> replaced_;
 };
 

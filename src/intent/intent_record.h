@@ -8,6 +8,9 @@
 // unpublished one never (nobody can read it). The dead writer's pin keeps V's record from being
 // freed and reused (a marked stale block cannot pass for V): it is cleared only after recovery.
 //
+// Both halves live in intent/: the writer's below (called by the participant around the root CAS
+// in atom/atom.cc), the survivor's in intent_recovery.h.
+//
 // Protocol of one publication (atom/atom.cc numbers the ordering edges):
 //   stage   the lane holds the commit's owned blocks and its replaced blocks (kReplacedFlag);
 //   record  {lane, atom} then `version` = V (nonzero: the intent is live);
@@ -18,26 +21,61 @@
 // lane on the losing path: at every instant a survivor sees either a live intent (and decides by
 // the mark) or a lane that needs no decision.
 //
-// Layout (docs/format.md): 16 bytes in the slot's ReclaimArea.
+// Layout (docs/format.md): 16 bytes in the slot's ReclaimArea (file/slot.h).
 #ifndef ATOMAP_SRC_INTENT_INTENT_RECORD_H_
 #define ATOMAP_SRC_INTENT_INTENT_RECORD_H_
 
 #include <cstdint>
 
 #include "common/offset.h"
+#include "common/shared_atomic.h"
+#include "file/slot.h"
+#include "hamt/transient.h"
+#include "intent/owned_lane.h"
 
 namespace atomap::internal {
 
-// Lanes per slot: transactions one thread may have open at once with online recovery. A further
-// concurrent transaction still works; what it allocates is recovered only by the offline sweep.
-inline constexpr std::uint32_t kLanesPerSlot = 4;
+class Allocator;
+struct ParticipantCache;
 
-struct IntentRecord {
-  Offset version;      // the version record being published (0: no intent)
-  std::uint32_t atom;  // the atom whose root the CAS targets
-  std::uint32_t lane;  // the lane holding that commit's blocks
-};
-static_assert(sizeof(IntentRecord) == 16);
+// The writer's half. `intent` is the writer's own record (its slot's ReclaimArea::intent); a
+// commit without a ledger (no lane was free) announces nothing, and a survivor cannot recover it
+// (its blocks are the offline sweep's).
+// The three on the publishing path are inline: each is a store or two on every swap.
+
+// The commit's lane. REQUIRES: every commit's ledger is an OwnedLane (the atoms layer lends
+// nothing else).
+inline OwnedLane* LaneOf(const hamt::CommitResult& commit) {
+  return static_cast<OwnedLane*>(commit.ledger);
+}
+
+// record: before the CAS; {lane, atom} first, then the version (release: nonzero is live).
+inline void AnnounceIntent(IntentRecord& intent, std::uint32_t atom,
+                           const hamt::CommitResult& commit) {
+  const OwnedLane* lane = LaneOf(commit);
+  if (lane == nullptr) return;
+  intent.atom = atom;
+  intent.lane = lane->index();
+  Shared(intent.version).store(commit.version, kRelease);  // last: a nonzero version is live
+}
+
+// lost: after a lost CAS, before the lane's frees.
+inline void WithdrawIntent(IntentRecord& intent) {
+  Shared(intent.version).store(kNullOffset, kRelease);
+}
+
+// won: after the retire, the lane emptied, then the intent cleared.
+inline void FinishPublication(IntentRecord& intent, const hamt::CommitResult& commit) {
+  OwnedLane* lane = LaneOf(commit);
+  if (lane == nullptr) return;
+  lane->Truncate(0);  // the lane before the intent
+  Shared(intent.version).store(kNullOffset, kRelease);
+}
+// lost (or abandoned before the CAS): frees the commit's blocks, from its lane's end when it has
+// one (L4 of owned_lane.h), and empties the lane; the staged replaced blocks are the base's and
+// are only forgotten.
+void FreeUnpublished(const hamt::CommitResult& commit, Allocator& allocator,
+                     ParticipantCache* cache);
 
 }  // namespace atomap::internal
 

@@ -9,8 +9,9 @@
 
 namespace atomap::internal {
 
-OwnedLane::OwnedLane(LaneWords* words, Allocator* allocator, ParticipantCache* cache)
-    : words_(words), allocator_(allocator), cache_(cache) {
+OwnedLane::OwnedLane(LaneWords* words, std::uint32_t index, Allocator* allocator,
+                     ParticipantCache* cache)
+    : words_(words), index_(index), allocator_(allocator), cache_(cache) {
   // Exact (W3): Shrink and Release free every batch listed. A walk that a damaged chain ends
   // (a wild link, a cycle) cuts the chain there: what lies past the cut leaks to the sweep.
   ChainWalk walk(*allocator_, kOwnedBatchBytes, ChainWalk::Repeats::kExact);
@@ -32,7 +33,7 @@ Block* OwnedLane::Entry(std::uint64_t i) const {
   return &batch->blocks[i % OwnedBatch::kCapacity];
 }
 
-absl::Status OwnedLane::Reserve(std::uint64_t n) {
+absl::StatusOr<std::uint64_t> OwnedLane::Reserve(std::uint64_t n) {
   while (batches_.size() * OwnedBatch::kCapacity < words_->count + n) {
     absl::StatusOr<Offset> fresh = allocator_->Allocate(cache_, kOwnedBatchBytes);
     if (!fresh.ok()) return fresh.status();
@@ -43,17 +44,17 @@ absl::Status OwnedLane::Reserve(std::uint64_t n) {
     Shared(link).store(*fresh, kRelease);
     batches_.push_back(*fresh);
   }
-  return absl::OkStatus();
+  return batches_.size() * OwnedBatch::kCapacity - words_->count;
 }
 
-std::uint64_t OwnedLane::Append(Block block) {
+std::uint64_t OwnedLane::Record(Block block) {
   const std::uint64_t i = words_->count;
   *Entry(i) = block;                            // (L2) the entry, then
   Shared(words_->count).store(i + 1, kRelease);  //      the count that covers it
   return i;
 }
 
-Offset OwnedLane::RemoveAt(std::uint64_t i) {
+Offset OwnedLane::Forget(std::uint64_t i) {
   const std::uint64_t last = words_->count - 1;
   Offset moved = kNullOffset;
   if (i != last) {
@@ -64,7 +65,28 @@ Offset OwnedLane::RemoveAt(std::uint64_t i) {
   return moved;
 }
 
+absl::Status OwnedLane::RecordReplaced(absl::Span<const Block> blocks) {
+  if (absl::StatusOr<std::uint64_t> room = Reserve(blocks.size()); !room.ok()) {
+    return room.status();
+  }
+  for (const Block& b : blocks) Record(Block{b.offset, b.bytes | kReplacedFlag});
+  return absl::OkStatus();
+}
+
 void OwnedLane::Truncate(std::uint64_t n) { Shared(words_->count).store(n, kRelease); }
+
+void OwnedLane::FreeEntries(absl::FunctionRef<void()> before_each) {
+  for (std::uint64_t n = size(); n > 0; --n) {
+    before_each();
+    const Block block = At(n - 1);
+    Truncate(n - 1);  // (L4) dropped, then freed
+    allocator_->Free(cache_, block.offset, block.bytes);
+  }
+}
+
+void OwnedLane::FreeAll() {
+  FreeEntries([] {});
+}
 
 void OwnedLane::Shrink() {
   if (batches_.size() <= 1) return;

@@ -111,8 +111,8 @@ Audit RunAudit(DomainImpl& domain, bool include_free_slots) {
   for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
     const bool owned = IsOwned(slots, slot);
     if (!owned && !include_free_slots) continue;
-    WalkCache(ctx, *reinterpret_cast<const ParticipantCache*>(slots.AllocCacheArea(slot)), slot);
-    WalkReclaimArea(ctx, *reinterpret_cast<const ReclaimArea*>(slots.ReclaimArea(slot)), slot);
+    WalkCache(ctx, slots.AllocCache(slot), slot);
+    WalkReclaimArea(ctx, slots.Reclaim(slot), slot);
   }
   WalkOrphanChain(ctx, Shared(domain.header().orphan_retired).load(kAcquire));
   audit.totals = audit.space.Account(data_begin, bump, audit.problems);
@@ -198,8 +198,8 @@ void ClearFreeSlots(DomainImpl& domain) {
   SlotTable& slots = domain.slots();
   for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
     if (IsOwned(slots, slot)) continue;
-    Allocator::FormatCache(reinterpret_cast<ParticipantCache*>(slots.AllocCacheArea(slot)));
-    *reinterpret_cast<ReclaimArea*>(slots.ReclaimArea(slot)) = ReclaimArea{};
+    Allocator::FormatCache(&slots.AllocCache(slot));
+    slots.Reclaim(slot) = ReclaimArea{};
   }
 }
 
@@ -223,7 +223,7 @@ void Sweep(DomainImpl& domain, const Audit& audit) {
   SlotTable& slots = domain.slots();
   for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
     if (!IsOwned(slots, slot)) continue;
-    const auto* cache = reinterpret_cast<const ParticipantCache*>(slots.AllocCacheArea(slot));
+    const ParticipantCache* cache = &slots.AllocCache(slot);
     for (std::uint32_t c = 0; c < size_classes::kCachedClasses; ++c) {
       kept[c] -= std::min<std::uint64_t>(kept[c], cache->classes[c].carved);
     }
@@ -240,8 +240,8 @@ void Sweep(DomainImpl& domain, const Audit& audit) {
 void ForgetAllButVersions(DomainImpl& domain, const Audit& audit) {
   SlotTable& slots = domain.slots();
   for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
-    Allocator::FormatCache(reinterpret_cast<ParticipantCache*>(slots.AllocCacheArea(slot)));
-    *reinterpret_cast<ReclaimArea*>(slots.ReclaimArea(slot)) = ReclaimArea{};
+    Allocator::FormatCache(&slots.AllocCache(slot));
+    slots.Reclaim(slot) = ReclaimArea{};
   }
   (void)TakeOrphanBatches(domain);
   const std::vector<std::uint64_t> none(size_classes::kNumClasses, 0);

@@ -39,9 +39,3 @@ void SetSyncObserverForTesting(std::function<void(const std::string& path)> obse
 }
 
 }  // namespace atomap::internal
-
-namespace atomap {
-
-absl::Status Domain::sync() { return internal::SyncDomain(*impl_); }
-
-}  // namespace atomap

@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "alloc/chain_walk.h"
+#include "intent/owned_lane.h"
 
 namespace atomap::internal {
 namespace {

@@ -1,4 +1,4 @@
-#include "domain/atom_table.h"
+#include "file/atom_table.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,7 +1,8 @@
-#include "domain/slot_table.h"
+#include "file/slot_table.h"
 
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 #include <utility>
 
@@ -96,13 +97,18 @@ std::uint64_t SlotTable::Adopt(std::uint32_t slot) {
   SlotHead& head = Head(slot);
   // In the unlocked mode our own CAS wrote kOwned, and nobody else's process can have died here.
   if (use_locks_) RecoverIfOwned(slot);
-  std::memset(ReclaimArea(slot), 0, kSlotBytes - kSlotReclaimOffset);
+  ClearAreas(slot);
   const std::uint64_t token = Shared(head.owner_token).load(kRelaxed) + 1;
   Shared(head.owner_token).store(token, kRelaxed);
   Shared(head.owner_pid).store(static_cast<std::uint32_t>(getpid()), kRelaxed);
   Shared(head.pinned_epoch).store(0, kRelaxed);
   Shared(head.state).store(kOwned, kRelease);  // (1)
   return token;
+}
+
+void SlotTable::ClearAreas(std::uint32_t slot) {
+  Slot& s = slots_[slot];
+  std::memset(&s.reclaim, 0, sizeof(Slot) - offsetof(Slot, reclaim));
 }
 
 void SlotTable::RecoverIfOwned(std::uint32_t slot) {
@@ -127,7 +133,7 @@ absl::StatusOr<bool> SlotTable::TakeOverIfDead(std::uint32_t slot, int lock_fd) 
   const bool dead = LoadState(Head(slot)) == kOwned;  // not released meanwhile
   if (dead) {
     RecoverIfOwned(slot);
-    std::memset(ReclaimArea(slot), 0, kSlotBytes - kSlotReclaimOffset);
+    ClearAreas(slot);
   }
   Release(slot, lock_fd);
   return dead;

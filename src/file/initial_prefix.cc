@@ -1,4 +1,4 @@
-#include "domain/initial_prefix.h"
+#include "file/initial_prefix.h"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-#include "domain/intent_recovery.h"
+#include "intent/intent_recovery.h"
 
 #include <algorithm>
 #include <vector>
@@ -8,10 +8,9 @@
 #include "alloc/chain_walk.h"
 #include "common/crash_point.h"
 #include "common/shared_atomic.h"
-#include "domain/change_notification.h"
-#include "domain/domain_impl.h"
-#include "domain/slot_recovery.h"
 #include "epoch/epoch_table.h"
+#include "file/atom_table.h"
+#include "file/change_notification.h"
 #include "hamt/node.h"
 #include "intent/intent_record.h"
 #include "intent/owned_lane.h"
@@ -27,61 +26,61 @@ struct LaneContents {
   std::vector<Offset> batches;
 };
 
-LaneContents ReadLane(const DomainImpl& domain, const LaneWords& words) {
+LaneContents ReadLane(const Allocator& allocator, const LaneWords& words) {
   LaneContents lane;
   // The batches its count needs, and a few reserved beyond; never more than the mapping holds
   // nor one twice (W2, W3: a damaged count can be anything, and a cycle would fill memory:
   // fuzzer bug H; the batches are freed).
   const std::uint64_t max_batches = words.count / OwnedBatch::kCapacity + 1 + 64;
-  const Allocator allocator = domain.allocator();
+  const Arena& arena = *allocator.arena();
   ChainWalk walk(allocator, kOwnedBatchBytes, ChainWalk::Repeats::kExact);
   for (Offset b = words.first_batch; lane.batches.size() < max_batches && walk.Continues(b);
-       b = domain.arena().At<OwnedBatch>(b)->next) {
+       b = arena.At<OwnedBatch>(b)->next) {
     lane.batches.push_back(b);
   }
   absl::flat_hash_set<Offset> seen;
   const std::uint64_t count =
       std::min<std::uint64_t>(words.count, lane.batches.size() * OwnedBatch::kCapacity);
   for (std::uint64_t i = 0; i < count; ++i) {
-    const OwnedBatch* batch = domain.arena().At<OwnedBatch>(lane.batches[i / OwnedBatch::kCapacity]);
+    const OwnedBatch* batch = arena.At<OwnedBatch>(lane.batches[i / OwnedBatch::kCapacity]);
     Block block = batch->blocks[i % OwnedBatch::kCapacity];
     const bool replaced = (block.bytes & kReplacedFlag) != 0;
     block.bytes &= ~kReplacedFlag;
-    if (!PlausibleBlock(domain, block.offset, block.bytes) || !seen.insert(block.offset).second) continue;
+    if (!allocator.MayBeBlock(block.offset, block.bytes) || !seen.insert(block.offset).second) continue;
     (replaced ? lane.replaced : lane.owned).push_back(block);
   }
   return lane;
 }
 
 // True if the version the dead writer announced was ever an atom's current value (A5).
-bool Published(DomainImpl& domain, const IntentRecord& intent) {
+bool Published(const AtomTable& atoms, const Allocator& allocator, const IntentRecord& intent) {
   if (intent.version == kNullOffset || intent.lane >= kLanesPerSlot ||
-      intent.atom >= domain.atoms().capacity() ||
-      !PlausibleBlock(domain, intent.version, sizeof(hamt::VersionRecord))) {
+      intent.atom >= atoms.capacity() ||
+      !allocator.MayBeBlock(intent.version, sizeof(hamt::VersionRecord))) {
     return false;
   }
   // Partner of atom.cc (2) and (8): a root written after the replacing CAS shows its mark.
-  if (Shared(domain.atoms().RootWord(intent.atom)).load(kAcquire) == intent.version) return true;
-  auto* record = domain.arena().At<hamt::VersionRecord>(intent.version);
+  if (Shared(atoms.RootWord(intent.atom)).load(kAcquire) == intent.version) return true;
+  auto* record = allocator.arena()->At<hamt::VersionRecord>(intent.version);
   return Shared(record->observed).load(kAcquire) != 0;
 }
 
 }  // namespace
 
-void RecoverIntent(DomainImpl& domain, ReclaimArea& area, RetireList& theirs,
-                   Allocator& allocator, ParticipantCache* cache) {
+void RecoverIntent(ReclaimArea& area, RetireList& theirs, AtomTable& atoms,
+                   const EpochTable& epochs, Allocator& allocator, ParticipantCache* cache) {
   const IntentRecord intent = area.intent;
-  const bool published = Published(domain, intent);
+  const bool published = Published(atoms, allocator, intent);
   // The dead writer may have died before its notification (atom.cc A4): notify for it, before
   // the intent that tells us so is cleared. A repeat for a writer that had notified, or by a
   // second survivor after this one died here, is a spurious wake-up (change_notification.h W4).
-  if (published) NotifyChange(domain.atoms(), intent.atom);
+  if (published) NotifyChange(atoms, intent.atom);
   std::vector<Block> to_free;
   std::vector<Block> to_retire;
   for (std::uint32_t l = 0; l < kLanesPerSlot; ++l) {
     LaneWords& words = area.lanes[l];
     if (words.first_batch == kNullOffset && words.count == 0) continue;
-    LaneContents lane = ReadLane(domain, words);
+    LaneContents lane = ReadLane(allocator, words);
     if (published && l == intent.lane) {
       to_retire = std::move(lane.replaced);  // the owned blocks are the published version's
     } else {
@@ -102,7 +101,7 @@ void RecoverIntent(DomainImpl& domain, ReclaimArea& area, RetireList& theirs,
   std::erase_if(to_retire, [&](const Block& b) { return retired.contains(b.offset); });
   if (!to_retire.empty() && theirs.Prepare(to_retire.size()).ok()) {
     // Read now, after the dead writer's CAS: no older than the epoch it would have used (P3).
-    theirs.Retire(domain.epochs().EpochAfterUnlink(), to_retire);
+    theirs.Retire(epochs.EpochAfterUnlink(), to_retire);
   }  // else the domain is full: the blocks stay leaked until the sweep
   for (const Block& b : to_free) allocator.Free(cache, b.offset, b.bytes);
 }

@@ -14,8 +14,8 @@
 // Each lane and the intent are cleared before anything they listed is freed or retired, so a
 // survivor killed in here never frees or retires a block twice; what it had not yet handed back
 // is left to the sweep.
-#ifndef ATOMAP_SRC_DOMAIN_INTENT_RECOVERY_H_
-#define ATOMAP_SRC_DOMAIN_INTENT_RECOVERY_H_
+#ifndef ATOMAP_SRC_INTENT_INTENT_RECOVERY_H_
+#define ATOMAP_SRC_INTENT_INTENT_RECOVERY_H_
 
 #include "alloc/allocator_state.h"
 #include "epoch/retire_list.h"
@@ -23,14 +23,17 @@
 namespace atomap::internal {
 
 class Allocator;
-class DomainImpl;
+class AtomTable;
+class EpochTable;
 
 // REQUIRES: the caller holds the dead slot's lock; its interrupted reclaim is finished (so that
 // the retire list's head is not a batch being freed) and its retire list not yet detached.
-// `cache` is the dead slot's allocator cache, `theirs` its retire list.
-void RecoverIntent(DomainImpl& domain, ReclaimArea& area, RetireList& theirs,
-                   Allocator& allocator, ParticipantCache* cache);
+// `area` is the dead slot's reclamation area, `theirs` its retire list, `cache` its allocator
+// cache; `atoms` and `epochs` are the domain's. Every offset read from the dead slot outside a
+// chain walk is checked with Allocator::MayBeBlock (alloc/chain_walk.h W1) before it is used.
+void RecoverIntent(ReclaimArea& area, RetireList& theirs, AtomTable& atoms,
+                   const EpochTable& epochs, Allocator& allocator, ParticipantCache* cache);
 
 }  // namespace atomap::internal
 
-#endif  // ATOMAP_SRC_DOMAIN_INTENT_RECOVERY_H_
+#endif  // ATOMAP_SRC_INTENT_INTENT_RECOVERY_H_

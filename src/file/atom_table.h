@@ -27,11 +27,11 @@
 //  (3) release CAS of an index word from 0 to record + 1 (acquire on failure, synchronising with
 //      the winner's (3), so the winner's name is visible).
 //  The root word is the atoms layer's, and the change counter and waiter words are change
-//  notification's (domain/change_notification.h): each numbers its own edges.
+//  notification's (file/change_notification.h): each numbers its own edges.
 //
 // Thread safety: safe to use from any thread of any process that maps the file.
-#ifndef ATOMAP_SRC_DOMAIN_ATOM_TABLE_H_
-#define ATOMAP_SRC_DOMAIN_ATOM_TABLE_H_
+#ifndef ATOMAP_SRC_FILE_ATOM_TABLE_H_
+#define ATOMAP_SRC_FILE_ATOM_TABLE_H_
 
 #include <cstdint>
 #include <mutex>
@@ -142,4 +142,4 @@ class AtomTable {
 
 }  // namespace atomap::internal
 
-#endif  // ATOMAP_SRC_DOMAIN_ATOM_TABLE_H_
+#endif  // ATOMAP_SRC_FILE_ATOM_TABLE_H_

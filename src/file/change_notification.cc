@@ -1,10 +1,10 @@
-#include "domain/change_notification.h"
+#include "file/change_notification.h"
 
 #include <algorithm>
 
 #include "common/futex.h"
 #include "common/shared_atomic.h"
-#include "domain/atom_table.h"
+#include "file/atom_table.h"
 
 namespace atomap::internal {
 namespace {

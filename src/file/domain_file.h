@@ -6,8 +6,8 @@
 // EEXIST if anything is already there, so exactly one creator wins; a loser drops its file and
 // opens the winner's. Nobody ever sees a half-written domain at the path, and a creator killed
 // at any point leaves nothing there.
-#ifndef ATOMAP_SRC_DOMAIN_DOMAIN_FILE_H_
-#define ATOMAP_SRC_DOMAIN_DOMAIN_FILE_H_
+#ifndef ATOMAP_SRC_FILE_DOMAIN_FILE_H_
+#define ATOMAP_SRC_FILE_DOMAIN_FILE_H_
 
 #include <string>
 #include <string_view>
@@ -15,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "atomap/options.h"
 #include "common/hash.h"
-#include "domain/header.h"
+#include "file/header.h"
 
 namespace atomap::internal {
 
@@ -74,4 +74,4 @@ void SetCreatedHashKindForTesting(HashKind kind);
 
 }  // namespace atomap::internal
 
-#endif  // ATOMAP_SRC_DOMAIN_DOMAIN_FILE_H_
+#endif  // ATOMAP_SRC_FILE_DOMAIN_FILE_H_

@@ -8,9 +8,8 @@
 // belonged to a participant that died: its next claimer takes it over (runs the takeover hook so
 // that later layers recover what the dead owner held) and reuses it.
 //
-// Each slot is kSlotBytes (common/layout.h): [0, 64) the SlotHead below; the reclamation layer's
-// area at kSlotReclaimOffset and the allocator's cache at kSlotAllocCacheOffset, both zeroed
-// whenever the slot is claimed.
+// Each slot is a Slot (file/slot.h, kSlotBytes): its SlotHead; the reclamation area and the
+// allocator's cache after it, both zeroed whenever the slot is claimed.
 //
 // Invariants
 //  (S1) Only the holder of slot i's lock writes slot i's head and areas (in-process domains: only
@@ -31,8 +30,8 @@
 //
 // Thread safety: safe to use from any thread of any process that maps the file. The takeover hook
 // is set once, before the table is shared between threads.
-#ifndef ATOMAP_SRC_DOMAIN_SLOT_TABLE_H_
-#define ATOMAP_SRC_DOMAIN_SLOT_TABLE_H_
+#ifndef ATOMAP_SRC_FILE_SLOT_TABLE_H_
+#define ATOMAP_SRC_FILE_SLOT_TABLE_H_
 
 #include <cstdint>
 #include <functional>
@@ -41,6 +40,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/layout.h"
+#include "file/slot.h"
 
 namespace atomap::internal {
 
@@ -48,16 +48,6 @@ enum class SlotState : std::uint32_t {
   kFree = 0,
   kOwned = 1,
 };
-
-// The first cache line of a slot.
-struct SlotHead {
-  std::uint32_t state;         // a SlotState
-  std::uint32_t owner_pid;     // informational (pids are reused; the lock is the truth)
-  std::uint64_t owner_token;   // S3
-  std::uint64_t pinned_epoch;  // the reclamation layer's; 0 = not pinned
-  std::uint8_t reserved[40];
-};
-static_assert(sizeof(SlotHead) == kSlotReclaimOffset);
 
 class SlotTable;
 
@@ -111,8 +101,8 @@ class SlotTable {
 
   // `region` is the table's first byte in this process's mapping. `use_locks` is false for an
   // in-process domain (no file, no other process): claims are then a CAS on the state word.
-  SlotTable(std::uint8_t* region, std::uint32_t capacity, bool use_locks)
-      : region_(region), capacity_(capacity), use_locks_(use_locks) {}
+  SlotTable(Slot* region, std::uint32_t capacity, bool use_locks)
+      : slots_(region), capacity_(capacity), use_locks_(use_locks) {}
 
   void set_takeover_hook(TakeoverHook hook) { takeover_hook_ = std::move(hook); }
 
@@ -124,15 +114,10 @@ class SlotTable {
 
   std::uint32_t capacity() const { return capacity_; }
   // REQUIRES: slot < capacity().
-  SlotHead& Head(std::uint32_t slot) const {
-    return *reinterpret_cast<SlotHead*>(SlotBytes(slot));
-  }
-  std::uint8_t* ReclaimArea(std::uint32_t slot) const {
-    return SlotBytes(slot) + kSlotReclaimOffset;
-  }
-  std::uint8_t* AllocCacheArea(std::uint32_t slot) const {
-    return SlotBytes(slot) + kSlotAllocCacheOffset;
-  }
+  Slot& At(std::uint32_t slot) const { return slots_[slot]; }
+  SlotHead& Head(std::uint32_t slot) const { return slots_[slot].head; }
+  internal::ReclaimArea& Reclaim(std::uint32_t slot) const { return slots_[slot].reclaim; }
+  ParticipantCache& AllocCache(std::uint32_t slot) const { return slots_[slot].alloc_cache; }
 
   // Takes `slot` over if its owner is dead (its lock is free while its state says owned): runs
   // the takeover hook, marks the slot free and drops the lock again. Returns whether it did.
@@ -149,17 +134,18 @@ class SlotTable {
 
  private:
   friend class SlotLease;
-  std::uint8_t* SlotBytes(std::uint32_t slot) const { return region_ + slot * kSlotBytes; }
   absl::StatusOr<SlotLease> ClaimLocked(int lock_fd, bool owns_fd);
   absl::StatusOr<SlotLease> ClaimUnlocked();
   // REQUIRES: the caller holds slot's lock (or won the state CAS).
   std::uint64_t Adopt(std::uint32_t slot);
+  // Zeroes everything after the head (the areas later layers format on claim).
+  void ClearAreas(std::uint32_t slot);
   // Runs the takeover hook if slot's state says owned. REQUIRES: the caller holds slot's lock.
   void RecoverIfOwned(std::uint32_t slot);
   void Release(std::uint32_t slot, int lock_fd);
   absl::Status Exhausted() const;
 
-  std::uint8_t* const region_;
+  Slot* const slots_;
   const std::uint32_t capacity_;
   const bool use_locks_;
   TakeoverHook takeover_hook_;
@@ -167,4 +153,4 @@ class SlotTable {
 
 }  // namespace atomap::internal
 
-#endif  // ATOMAP_SRC_DOMAIN_SLOT_TABLE_H_
+#endif  // ATOMAP_SRC_FILE_SLOT_TABLE_H_

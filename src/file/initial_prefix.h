@@ -2,14 +2,14 @@
 // state. Every other byte of a new domain (slots, atom table, data) starts as zero. Both ways of
 // creating a domain (a file built unnamed and linked into place, or in-process memory) lay down
 // exactly this prefix, so a domain is complete before anyone can see it.
-#ifndef ATOMAP_SRC_DOMAIN_INITIAL_PREFIX_H_
-#define ATOMAP_SRC_DOMAIN_INITIAL_PREFIX_H_
+#ifndef ATOMAP_SRC_FILE_INITIAL_PREFIX_H_
+#define ATOMAP_SRC_FILE_INITIAL_PREFIX_H_
 
 #include <cstdint>
 #include <memory>
 
 #include "common/layout.h"
-#include "domain/header.h"
+#include "file/header.h"
 
 namespace atomap::internal {
 
@@ -22,4 +22,4 @@ std::unique_ptr<InitialPrefix> MakeInitialPrefix(const Header& header);
 
 }  // namespace atomap::internal
 
-#endif  // ATOMAP_SRC_DOMAIN_INITIAL_PREFIX_H_
+#endif  // ATOMAP_SRC_FILE_INITIAL_PREFIX_H_

@@ -13,8 +13,8 @@
 //       the capacities: header, allocator state, slot table, atom table, data region (page
 //       aligned). data_begin <= size <= max_size; size only grows (see Arena I2).
 //  (H3) A header is validated (Validate) before any byte of the file is written or mapped.
-#ifndef ATOMAP_SRC_DOMAIN_HEADER_H_
-#define ATOMAP_SRC_DOMAIN_HEADER_H_
+#ifndef ATOMAP_SRC_FILE_HEADER_H_
+#define ATOMAP_SRC_FILE_HEADER_H_
 
 #include <bit>
 #include <cstddef>
@@ -137,4 +137,4 @@ std::uint64_t HostPageBytes();
 
 }  // namespace atomap::internal
 
-#endif  // ATOMAP_SRC_DOMAIN_HEADER_H_
+#endif  // ATOMAP_SRC_FILE_HEADER_H_

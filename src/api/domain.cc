@@ -1,12 +1,17 @@
-// The public Domain: a thin owner of its DomainImpl.
+// The public Domain: a thin owner of its DomainImpl. Every member function of Domain is here;
+// each hands its work to the layer that owns it (atom/, recovery/, domain/).
 #include "atomap/domain.h"
 
 #include <algorithm>
 #include <utility>
 
+#include "atom/atom_access.h"
 #include "atom/runtime.h"
+#include "atom/stats.h"
+#include "atomap/check.h"
 #include "domain/domain_impl.h"
 #include "recovery/checker.h"
+#include "recovery/durability.h"
 
 namespace atomap {
 
@@ -50,6 +55,31 @@ std::vector<std::string> Domain::atom_names() const {
   impl_->atoms().ForEach([&](std::uint32_t, std::string_view name) { names.emplace_back(name); });
   std::sort(names.begin(), names.end());
   return names;
+}
+
+absl::StatusOr<Atom> Domain::atom(std::string_view name) {
+  if (impl_->read_only()) return find_atom(name);
+  absl::StatusOr<std::uint32_t> index = impl_->atoms().FindOrCreate(name);
+  if (!index.ok()) return index.status();
+  return internal::AtomAccess::Make(runtime_.get(), *index);
+}
+
+absl::StatusOr<Atom> Domain::find_atom(std::string_view name) {
+  absl::StatusOr<std::uint32_t> index = impl_->atoms().Find(name);
+  if (!index.ok()) return index.status();
+  return internal::AtomAccess::Make(runtime_.get(), *index);
+}
+
+absl::Status Domain::sync() { return internal::SyncDomain(*impl_); }
+
+DomainStats Domain::stats() const { return internal::CollectStats(*runtime_); }
+
+// The audit itself is in recovery/checker.cc.
+absl::StatusOr<CheckReport> Domain::check(const CheckOptions& options) {
+  internal::Runtime* runtime = runtime_.get();
+  return internal::CheckDomain(*impl_, options, [runtime](std::uint32_t atom) {
+    return internal::AtomAccess::Make(runtime, atom).load();
+  });
 }
 
 namespace internal {

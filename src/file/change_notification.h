@@ -1,9 +1,9 @@
 // Change notification: how a waiter sleeps until an atom's version changes, and how whoever
 // publishes a version wakes it. Both halves live here, next to the atom table whose words they
 // use, because two layers publish: the writer (atom/atom.cc) and the survivor that finds that a
-// dead writer's root CAS won (domain/intent_recovery.cc). Neither duplicates the other's notify.
+// dead writer's root CAS won (intent/intent_recovery.cc). Neither duplicates the other's notify.
 //
-// Words of an atom's record (domain/atom_table.h, docs/format.md "Atom table"):
+// Words of an atom's record (file/atom_table.h, docs/format.md "Atom table"):
 //   change_counter  +1 per notification; the futex word waiters sleep on.
 //   waiting_for     0, or the newest change_counter value some waiter awaits (the value after
 //                   the one it sleeps on). A mark, not a count: raised by waiters, cleared by the
@@ -41,8 +41,8 @@
 //      a waiter awaiting a later change makes the CAS fail, so it stays.
 //
 // Thread safety: safe from any thread of any process that maps the file.
-#ifndef ATOMAP_SRC_DOMAIN_CHANGE_NOTIFICATION_H_
-#define ATOMAP_SRC_DOMAIN_CHANGE_NOTIFICATION_H_
+#ifndef ATOMAP_SRC_FILE_CHANGE_NOTIFICATION_H_
+#define ATOMAP_SRC_FILE_CHANGE_NOTIFICATION_H_
 
 #include <cstdint>
 
@@ -75,4 +75,4 @@ void ForgetLegacyWaiters(AtomTable& atoms);
 
 }  // namespace atomap::internal
 
-#endif  // ATOMAP_SRC_DOMAIN_CHANGE_NOTIFICATION_H_
+#endif  // ATOMAP_SRC_FILE_CHANGE_NOTIFICATION_H_

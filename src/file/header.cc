@@ -1,4 +1,4 @@
-#include "domain/header.h"
+#include "file/header.h"
 
 #include <unistd.h>
 
@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_format.h"
 #include "common/offset.h"
-#include "domain/atom_table.h"
-#include "domain/slot_table.h"
+#include "file/atom_table.h"
+#include "file/slot_table.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>

@@ -1,5 +1,5 @@
-#include "domain/domain_file.h"
-#include "domain/initial_prefix.h"
+#include "file/domain_file.h"
+#include "file/initial_prefix.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
