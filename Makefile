@@ -4,6 +4,8 @@
 #               the examples built as a separate project against the installed package, the
 #               three ways of consuming the package (`make consumers`), and
 #               last a 60 s libFuzzer smoke run (`make fuzz-smoke`, clang; see fuzz/build.sh)
+#   make format        formats the project's C++ files in place with clang-format-19 (.clang-format)
+#   make format-check  lists the files `make format` would change, and fails if there are any
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 DEBIAN_PACKAGES := cmake g++ make pkg-config libboost-dev libboost-atomic-dev libabsl-dev \
@@ -13,10 +15,16 @@ DEBIAN_PACKAGES := cmake g++ make pkg-config libboost-dev libboost-atomic-dev li
 # `make demo` never installs them.
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_SECONDS ?= 60
+# clang-format is pinned to one major version: others lay the same code out differently.
+FORMAT_PACKAGES := clang-format-19
+CLANG_FORMAT := clang-format-19
+FORMAT_DIRS := src include tools tests bench stress examples fuzz
+FORMAT_FILES = $(shell find $(FORMAT_DIRS) -type f \( -name '*.h' -o -name '*.cc' -o -name '*.cpp' \) | sort)
 DEMO_FILE ?= $(or $(TMPDIR),/tmp)/atomap-demo.atomap
 PREFIX_STAGE := $(CURDIR)/build/stage
 
-.PHONY: demo test deps fuzz-deps fuzz-smoke build-% test-% stage examples consumers clean
+.PHONY: demo test deps fuzz-deps fuzz-smoke format-deps format format-check build-% test-% stage \
+        examples consumers clean
 
 # $(call install-missing,PACKAGES): apt-get installs those not installed (root), or says how to.
 define install-missing
@@ -37,6 +45,22 @@ deps:
 
 fuzz-deps: deps
 	$(call install-missing,$(FUZZ_PACKAGES))
+
+format-deps:
+	$(call install-missing,$(FORMAT_PACKAGES))
+
+format: format-deps
+	@$(CLANG_FORMAT) -i --style=file $(FORMAT_FILES)
+	@echo "format: $(words $(FORMAT_FILES)) files formatted with $$($(CLANG_FORMAT) --version)"
+
+# A file is listed if formatting would change it, or if clang-format fails on it.
+format-check: format-deps
+	@set -o pipefail; bad=$$(for f in $(FORMAT_FILES); do \
+	    $(CLANG_FORMAT) --style=file "$$f" | cmp -s - "$$f" || echo "$$f"; done); \
+	if [ -n "$$bad" ]; then \
+	  echo "not formatted as .clang-format says (run make format):"; printf '  %s\n' $$bad; exit 1; \
+	fi; \
+	echo "format-check: $(words $(FORMAT_FILES)) files formatted"
 
 # Builds the library with clang + libFuzzer + ASan + UBSan in build/fuzz (incrementally) and fuzzes
 # for FUZZ_SECONDS over a copy of tests/fuzz_corpus. Fails on any crash or sanitizer report and
