@@ -156,7 +156,7 @@ absl::Status WalkSettled(StampFn stamp, WalkFn walk) {
     const auto before = stamp();
     absl::Status status = walk();
     if (status.ok()) return status;
-    // (S1) acquire fence: the walk's loads of links are ordered before the second stamp load, as
+    // (1) acquire fence: the walk's loads of links are ordered before the second stamp load, as
     // a seqlock reader's; partner: the release (or seq_cst) CAS/store by which every change of
     // the list changes its stamp. Equal stamps then mean no change overlapped the walk.
 #if defined(__SANITIZE_THREAD__)

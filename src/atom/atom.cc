@@ -1,18 +1,18 @@
 // Atom operations: load, swap, compare_and_set (IsLostRace), reset, wait_for_change.
 //
 // Invariants
-//  (A1) An atom's root word holds the offset of its current version record (0: the empty map,
+//  (V1) An atom's root word holds the offset of its current version record (0: the empty map,
 //       version 0). It changes only by a CAS from the version a transaction began at to the
 //       version that transaction committed.
-//  (A2) The blocks a won CAS unlinks are exactly the transaction's `replaced` list (its base's
+//  (V2) The blocks a won CAS unlinks are exactly the transaction's `replaced` list (its base's
 //       path copies and version record); they are retired, never freed at once (P3).
-//  (A3) The blocks of a commit that is never published (lost CAS, failure after commit) were
+//  (V3) The blocks of a commit that is never published (lost CAS, failure after commit) were
 //       never reachable by anyone else: they are freed at once.
-//  (A4) After every published change the atom's change counter is incremented and its waiters
+//  (V4) After every published change the atom's change counter is incremented and its waiters
 //       are woken (file/change_notification.h), before the writer clears its intent: a writer
 //       killed anywhere between the CAS and the notification leaves a live intent, and the
 //       survivor that recovers it notifies instead (intent/intent_recovery.cc).
-//  (A5) A version is marked `observed` before any CAS that replaces it, and only by a writer
+//  (V5) A version is marked `observed` before any CAS that replaces it, and only by a writer
 //       that read it as the root (its base): a dead writer's version V was published iff it is
 //       the root or marked (intent/intent_record.h). Every transaction pins for its whole life,
 //       so no base it marks or CASes against can be freed and reused meanwhile.
@@ -64,7 +64,7 @@ using internal::Shared;
 using internal::SnapshotAccess;
 using internal::TransactionAccess;
 
-// The atom's root word (A1).
+// The atom's root word (V1).
 std::uint64_t& RootWord(Runtime* runtime, std::uint32_t index) {
   return runtime->domain().atoms().RootWord(index);
 }
@@ -77,7 +77,7 @@ absl::StatusOr<Participant*> Writer(Runtime* runtime) {
   return runtime->ThisThread();
 }
 
-// The atom's current version (A1). The guard is the proof of the pin that keeps that version
+// The atom's current version (V1). The guard is the proof of the pin that keeps that version
 // allocated while it is read (G2); an empty one only on a read-only domain (G3).
 internal::Offset LoadRootAcquire(const PinGuard& pin, Runtime* runtime, std::uint32_t index) {
   assert(pin.holds_pin() || runtime->domain().read_only());
@@ -101,7 +101,7 @@ absl::StatusOr<Snapshot> LoadPinned(Runtime* runtime, std::uint32_t index, PinGu
   return snapshot;
 }
 
-// (A5) Marks `version` (an atom's root as this writer read it) as published.
+// (V5) Marks `version` (an atom's root as this writer read it) as published.
 void MarkObserved(Runtime* runtime, internal::Offset version) {
   if (version == internal::kNullOffset) return;
   auto observed = Shared(runtime->domain().arena().At<internal::hamt::VersionRecord>(version)->observed);
@@ -115,13 +115,13 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
   absl::StatusOr<internal::hamt::CommitResult> commit = impl.Commit();
   if (!commit.ok()) return commit.status();
   if (absl::Status s = participant->PrepareRetire(commit->replaced.size()); !s.ok()) {
-    participant->FreeUnpublished(*commit);  // (A3)
+    participant->FreeUnpublished(*commit);  // (V3)
     return s;
   }
   const bool sync = runtime->domain().durability() == Durability::kSync;
   if (sync) {  // recovery/durability.h (D1): the nodes reach the disk before the root can
     if (absl::Status s = internal::SyncDomain(runtime->domain()); !s.ok()) {
-      participant->FreeUnpublished(*commit);  // (A3)
+      participant->FreeUnpublished(*commit);  // (V3)
       return s;
     }
   }
@@ -132,21 +132,21 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
   // every other exit it is released as Publish returns, after the frees.
   PinGuard pin(*participant);
   participant->AnnounceIntent(index, *commit);
-  MarkObserved(runtime, expected);  // (8), (A5)
+  MarkObserved(runtime, expected);  // (8), (V5)
   ATOMAP_CRASH_POINT(kPublishBeforeCas);
   if (!Shared(root).compare_exchange_strong(expected, commit->version, internal::kSeqCst,
                                             internal::kRelaxed)) {  // (2)
     participant->WithdrawIntent();
-    participant->FreeUnpublished(*commit);  // (A3)
+    participant->FreeUnpublished(*commit);  // (V3)
     return std::optional<Snapshot>();
   }
   ATOMAP_CRASH_POINT(kPublishAfterCas);
   // (D2): synced while still pinned, so nobody frees what this version replaced before the disk
   // holds the new root. A failure here is reported; the version is published regardless.
   const absl::Status durable = sync ? internal::SyncDomain(runtime->domain()) : absl::OkStatus();
-  participant->RetireAfterPublish(commit->replaced);  // (3), (A2)
+  participant->RetireAfterPublish(commit->replaced);  // (3), (V2)
   ATOMAP_CRASH_POINT(kPublishAfterRetire);
-  internal::NotifyChange(runtime->domain().atoms(), index);  // (4), (A4): before the intent
+  internal::NotifyChange(runtime->domain().atoms(), index);  // (4), (V4): before the intent
   participant->FinishPublication(*commit);                   // is cleared
   if (!durable.ok()) return durable;
   return std::optional<Snapshot>(
@@ -285,7 +285,7 @@ absl::StatusOr<Snapshot> Atom::wait_for_change(std::uint64_t seen_version,
         Shared(atoms.ChangeCounter(index_)).load(internal::kAcquire);  // (6)
     {
       // The root itself, every slice: a version whose writer died before notifying is seen
-      // here even if no survivor ever recovers it (change_notification.h W3).
+      // here even if no survivor ever recovers it (change_notification.h K3).
       absl::StatusOr<Snapshot> snap = load();
       if (!snap.ok() || snap->version() != seen_version) return snap;
     }  // no pin is held while sleeping: a waiter never holds reclamation back

@@ -85,7 +85,7 @@ absl::StatusOr<std::uint32_t> AtomTable::ReserveRecord(std::string_view name) {
                                                                kRelaxed));  // (2)
     record = next;
   }
-  AtomRecord& r = Record(record);  // private until published (A2)
+  AtomRecord& r = Record(record);  // private until published (T2)
   std::memset(&r, 0, sizeof r);
   r.name_length = static_cast<std::uint8_t>(name.size());
   std::memcpy(r.name, name.data(), name.size());

@@ -14,12 +14,12 @@
 // docs/design.md).
 //
 // Invariants
-//  (A1) An index word, once non-zero, never changes; so an atom's number never changes and a name
+//  (T1) An index word, once non-zero, never changes; so an atom's number never changes and a name
 //       maps to at most one published record.
-//  (A2) A record's name is written before the record is published in the index and never after.
-//  (A3) At most `capacity` records exist, so the index is never more than half full and every
+//  (T2) A record's name is written before the record is published in the index and never after.
+//  (T3) At most `capacity` records exist, so the index is never more than half full and every
 //       probe sequence ends at an empty word.
-//  (A4) next_record only grows and never passes capacity.
+//  (T4) next_record only grows and never passes capacity.
 //
 // Memory ordering
 //  (1) acquire load of an index word (lookup); synchronises with (3), so the name is visible.
@@ -49,7 +49,7 @@
 namespace atomap::internal {
 
 struct AtomTableHead {
-  std::uint32_t next_record;  // records reserved so far (A4)
+  std::uint32_t next_record;  // records reserved so far (T4)
   std::uint8_t reserved[60];
 };
 static_assert(sizeof(AtomTableHead) == 64);

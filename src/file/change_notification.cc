@@ -15,7 +15,7 @@ bool Newer(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(
 
 // The mark of a waiter sleeping on `seen_counter`: the next value, or 1 where that is 0 (which
 // means "no mark"). 1 is one change later: it keeps the mark for one more notification, never
-// fewer (W1).
+// fewer (K1).
 std::uint32_t Awaited(std::uint32_t seen_counter) {
   const std::uint32_t next = seen_counter + 1;
   return next == 0 ? 1 : next;
@@ -30,7 +30,7 @@ void NotifyChange(AtomTable& atoms, std::uint32_t atom) {
   std::uint32_t seen = mark.load(kSeqCst);                               // (2)
   const bool legacy = Shared(atoms.Waiters(atom)).load(kSeqCst) != 0;    // (2)
   if (seen == 0 && !legacy) return;  // the swap's path when nobody waits: no write, no syscall
-  // (5), (W2): a failed CAS reloads `seen`; a mark newer than this change stays.
+  // (5), (K2): a failed CAS reloads `seen`; a mark newer than this change stays.
   while (seen != 0 && !Newer(seen, now) &&
          !mark.compare_exchange_weak(seen, 0, kSeqCst, kRelaxed)) {
   }
@@ -44,13 +44,13 @@ void SleepUntilChange(AtomTable& atoms, std::uint32_t atom, std::uint32_t seen_c
     auto mark = Shared(atoms.WaitingFor(atom));
     const std::uint32_t awaited = Awaited(seen_counter);
     std::uint32_t seen = mark.load(kRelaxed);
-    // (3): raise only; never lower a mark that protects a waiter for a later change (W1).
+    // (3): raise only; never lower a mark that protects a waiter for a later change (K1).
     while (!mark.compare_exchange_weak(seen, seen == 0 || Newer(awaited, seen) ? awaited : seen,
                                        kSeqCst, kRelaxed)) {
     }
   }
   if (Shared(counter).load(kSeqCst) != seen_counter) return;  // (4)
-  WaitWhileEqual(&counter, seen_counter, std::min(timeout, kWaitSlice));  // (W3)
+  WaitWhileEqual(&counter, seen_counter, std::min(timeout, kWaitSlice));  // (K3)
 }
 
 void ForgetLegacyWaiters(AtomTable& atoms) {

@@ -16,15 +16,15 @@
 //                   (ForgetLegacyWaiters: nobody can be asleep then).
 //
 // Invariants
-//  (W1) A waiter that sleeps on counter value v has first raised waiting_for to a value no older
+//  (K1) A waiter that sleeps on counter value v has first raised waiting_for to a value no older
 //       than v + 1 (modular 32-bit order; 0 is skipped, see Awaited).
-//  (W2) A notifier whose increment made the counter n clears waiting_for only while it holds a
+//  (K2) A notifier whose increment made the counter n clears waiting_for only while it holds a
 //       value no newer than n: every waiter it unregisters awaits a change that has happened.
-//  (W3) No waiter sleeps longer than kWaitSlice. Each slice ends in a fresh read of the root by
+//  (K3) No waiter sleeps longer than kWaitSlice. Each slice ends in a fresh read of the root by
 //       the caller (Atom::wait_for_change), so a version that was published and never notified
 //       (its writer was killed between the root CAS and the notification, and no survivor has
 //       recovered its slot yet) is seen within one slice.
-//  (W4) A notification may be repeated for one version (a survivor's recovery after a writer
+//  (K4) A notification may be repeated for one version (a survivor's recovery after a writer
 //       that died after notifying but before clearing its intent): waiters re-check the version,
 //       so an extra increment is a spurious wake-up, never a missed one.
 //
@@ -34,7 +34,7 @@
 //      the mark is already high enough), then (4) its seq_cst load of change_counter. Of a
 //      notifier and a waiter at least one sees the other's write (Dekker): the notifier sees a
 //      mark and wakes, or the waiter sees the new count and does not sleep.
-//  (5) notifier: seq_cst CAS of waiting_for to 0 (W2), before its wake. If it cleared a mark
+//  (5) notifier: seq_cst CAS of waiting_for to 0 (K2), before its wake. If it cleared a mark
 //      that a sleeping waiter relies on, that waiter awaits a change no newer than n, whose
 //      increment (1) precedes this wake in this process: the kernel's futex check then either
 //      finds the counter changed or the waiter is queued and woken. A mark raised after (2) by
@@ -52,7 +52,7 @@ namespace atomap::internal {
 
 class AtomTable;
 
-// The longest a waiter sleeps before it reads the root again (W3). Short enough that a change
+// The longest a waiter sleeps before it reads the root again (K3). Short enough that a change
 // whose notification died with its writer is seen within a second; long enough that an idle
 // waiter costs nothing measurable (four wake-ups a second).
 inline constexpr absl::Duration kWaitSlice = absl::Milliseconds(200);

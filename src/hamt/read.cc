@@ -282,7 +282,7 @@ absl::Status Bounded::status() const {
 template <ReadPolicy P>
 VersionRecord ReadVersion(P& p, Offset version) {
   if (version == kNullOffset || !p.Record(version)) return VersionRecord{};
-  // Field by field: `observed` may be stored concurrently by a writer (A5 in atom/atom.cc), and
+  // Field by field: `observed` may be stored concurrently by a writer (V5 in atom/atom.cc), and
   // no reader needs it.
   const VersionRecord& record = *p.arena().template At<const VersionRecord>(version);
   return VersionRecord{record.root_node, record.entry_count, record.version_number, 0};

@@ -52,7 +52,7 @@ LaneContents ReadLane(const Allocator& allocator, const LaneWords& words) {
   return lane;
 }
 
-// True if the version the dead writer announced was ever an atom's current value (A5).
+// True if the version the dead writer announced was ever an atom's current value (V5).
 bool Published(const AtomTable& atoms, const Allocator& allocator, const IntentRecord& intent) {
   if (intent.version == kNullOffset || intent.lane >= kLanesPerSlot ||
       intent.atom >= atoms.capacity() ||
@@ -71,9 +71,9 @@ void RecoverIntent(ReclaimArea& area, RetireList& theirs, AtomTable& atoms,
                    const EpochTable& epochs, Allocator& allocator, ParticipantCache* cache) {
   const IntentRecord intent = area.intent;
   const bool published = Published(atoms, allocator, intent);
-  // The dead writer may have died before its notification (atom.cc A4): notify for it, before
+  // The dead writer may have died before its notification (atom.cc V4): notify for it, before
   // the intent that tells us so is cleared. A repeat for a writer that had notified, or by a
-  // second survivor after this one died here, is a spurious wake-up (change_notification.h W4).
+  // second survivor after this one died here, is a spurious wake-up (change_notification.h K4).
   if (published) NotifyChange(atoms, intent.atom);
   std::vector<Block> to_free;
   std::vector<Block> to_retire;

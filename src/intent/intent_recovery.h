@@ -4,7 +4,7 @@
 // The dead writer's lanes (intent/owned_lane.h) list every block its open transactions owned,
 // and its intent record (intent/intent_record.h) names the version it was publishing, if any.
 // RecoverIntent decides whether that version was published: the root still holds it, or its
-// `observed` mark is set (A5 in atom/atom.cc). Then:
+// `observed` mark is set (V5 in atom/atom.cc). Then:
 //  - published: the atom's waiters are notified (the writer may have died before it did so);
 //    its lane's blocks are the version's (kept), and the base blocks it replaced,
 //    staged in the lane, are retired into the dead slot's retire list unless the dead writer had
