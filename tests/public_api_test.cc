@@ -190,6 +190,41 @@ TEST_CASE("created and was_clean say how this handle found the domain", "[api]")
   CHECK(in_process->created());
 }
 
+TEST_CASE("handles that close at the same moment leave the domain clean", "[api]") {
+  // Each closer tries to turn its attach lock exclusive; two at once used to fail on each
+  // other's shared lock, and neither marked the domain clean.
+  TempDir dir;
+  const std::string path = dir.File("state.atomap");
+  REQUIRE(Domain::Open(path, SmallOptions()).ok());
+  constexpr int kRounds = 1000;
+  constexpr int kClosers = 4;
+  int dirty_rounds = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    Gate close_together;
+    ReportPipe opened;
+    std::vector<pid_t> children;
+    for (int i = 0; i < kClosers; ++i) {
+      children.push_back(ForkChild([&] {
+        {
+          absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions());
+          if (!domain.ok()) return 1;
+          opened.Send(char{1});
+          close_together.Wait();
+        }  // every child closes its handle here, at once
+        return 0;
+      }));
+    }
+    opened.CloseWriteEnd();
+    for (int i = 0; i < kClosers; ++i) REQUIRE(opened.Receive<char>().has_value());
+    close_together.Open();
+    for (pid_t child : children) REQUIRE(WaitChild(child) == 0);
+    absl::StatusOr<Domain> after = Domain::Open(path, SmallOptions());
+    REQUIRE(after.ok());
+    if (!after->was_clean()) ++dirty_rounds;
+  }
+  CHECK(dirty_rounds == 0);
+}
+
 TEST_CASE("compare_and_set that lost to another process is a distinguishable Aborted", "[api]") {
   TempDir dir;
   const std::string path = dir.File("cas.atomap");

@@ -224,6 +224,13 @@ void DomainImpl::Detach() {
   const int fd = arena_->fd();
   if (marked_dirty_) {  // a handle that failed to open never marks clean what it did not dirty
     absl::StatusOr<bool> last = TryLockByte(fd, kAttachedLockByte, LockMode::kExclusive);
+    if (last.ok() && !*last) {
+      // Another handle holds it: it may be closing at this moment too, its own upgrade failing
+      // on our shared lock as ours fails on its. Let go and try once more: of closers at once,
+      // the one that tries last finds nobody (whoever holds it then is attached, or marking).
+      (void)UnlockByte(fd, kAttachedLockByte);
+      last = TryLockByte(fd, kAttachedLockByte, LockMode::kExclusive);
+    }
     // Clean only if no participant died since the last sweep: neither one taken over (counted)
     // nor one whose slot still says owned (nobody else is attached, so its owner is dead).
     if (last.ok() && *last && Shared(header_->deaths_since_sweep).load(kRelaxed) == 0 &&

@@ -8,8 +8,10 @@
 // Lifecycle of a writable handle: open and validate the file; map it; take the attach lock (first
 // trying it exclusive: success means no other handle anywhere had the domain open, recorded as
 // found_alone() for the recovery pass); claim the process slot; mark the domain dirty. On
-// destruction: release the slot; if the attach lock can then be taken exclusive, this was the
-// last handle: mark the domain clean; drop the lock.
+// destruction: release the slot; if the attach lock can then be taken exclusive (turning our
+// shared lock, or else, when another handle held it, taking it again after letting ours go: two
+// handles closing at once would otherwise each fail on the other's), this was the last handle:
+// mark the domain clean; drop the lock.
 //
 // Memory ordering (the clean/dirty word; the attach lock orders writers of it between processes)
 //  (1) Open: acquire load of state (was_clean), then release store of kDirty after attaching.
