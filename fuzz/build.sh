@@ -37,7 +37,7 @@ FUZZER=$B/fuzz_domain_file
 if [ ! -x $FUZZER ] || [ $B/src/libatomap.a -nt $FUZZER ] || [ fuzz/fuzz_domain_file.cc -nt $FUZZER ] ||
    [ fuzz/fuzz_domain_file.h -nt $FUZZER ] || [ fuzz/build.sh -nt $FUZZER ]; then
   echo "linking $FUZZER"
-  clang++ -std=c++20 -mcx16 $SAN -fsanitize=fuzzer -I. -Iinclude -Isrc fuzz/fuzz_domain_file.cc \
+  clang++ -std=c++20 -mcx16 -mpopcnt $SAN -fsanitize=fuzzer -I. -Iinclude -I$B/include -Isrc fuzz/fuzz_domain_file.cc \
     $B/src/libatomap.a -o $FUZZER \
     $(pkg-config --libs absl_status absl_statusor absl_str_format absl_strings absl_time absl_flat_hash_map absl_flat_hash_set) \
     -lboost_atomic -lxxhash -lpthread

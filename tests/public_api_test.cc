@@ -114,6 +114,34 @@ TEST_CASE("error_if_exists creates or fails, and never touches an existing file"
   CHECK(absl::IsAlreadyExists(Domain::CreateUnpublished(other, options).status()));
   CHECK(ReadFile(other) == "hello");
 
+  // Whatever is there, it is AlreadyExists, and never opened: a directory, a symbolic link
+  // (dangling or not), a FIFO (an open of which could block or wake a reader), a file this
+  // process may not write.
+  const std::string directory = dir.File("a-directory");
+  REQUIRE(mkdir(directory.c_str(), 0700) == 0);
+  const std::string link = dir.File("a-link");
+  REQUIRE(symlink(path.c_str(), link.c_str()) == 0);
+  const std::string dangling = dir.File("a-dangling-link");
+  REQUIRE(symlink(dir.File("nowhere").c_str(), dangling.c_str()) == 0);
+  const std::string fifo = dir.File("a-fifo");
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  const std::string read_only_file = dir.File("read-only");
+  { std::ofstream(read_only_file) << "r"; }
+  REQUIRE(chmod(read_only_file.c_str(), 0400) == 0);
+  for (const std::string& existing : {directory, link, dangling, fifo, read_only_file}) {
+    INFO(existing);
+    CHECK(absl::IsAlreadyExists(Domain::Open(existing, options).status()));
+  }
+  CHECK(ReadFile(path) == before);
+
+  // It asks to create: with an open that may not create, it is a mistake.
+  Options read_only = options;
+  read_only.read_only = true;
+  CHECK(absl::IsInvalidArgument(Domain::Open(dir.File("new.atomap"), read_only).status()));
+  Options no_create = options;
+  no_create.create_if_missing = false;
+  CHECK(absl::IsInvalidArgument(Domain::Open(dir.File("new.atomap"), no_create).status()));
+
   // Without it, the same path opens.
   absl::StatusOr<Domain> plain = Domain::Open(path, SmallOptions());
   REQUIRE(plain.ok());
@@ -299,16 +327,28 @@ TEST_CASE("reset to a list of entries makes the atom hold exactly them", "[api]"
                                       {"keep", "new"}, {"new", blob},
                                       {"same", "s"}});
 
+  // Of equal keys the last wins; keys and values are bytes (NUL included).
+  const std::string nul_key("k\0ey", 4);
+  const std::string nul_value("v\0\xff", 3);
+  absl::StatusOr<Snapshot> binary =
+      atom->reset(Entries{{"dup", "first"}, {nul_key, nul_value}, {"dup", "last"}});
+  REQUIRE(binary.ok());
+  CHECK(binary->version() == 3);
+  CHECK(Contents(binary->map()) ==
+        std::vector<std::pair<std::string, std::string>>{{"dup", "last"}, {nul_key, nul_value}});
+  reset = atom->reset(entries);  // back to version 2's contents, as version 4
+  REQUIRE(reset.ok());
+
   // A key over the limit: InvalidArgument, nothing published.
   const std::string long_key(kMaxKeyBytes + 1, 'k');
   absl::StatusOr<Snapshot> refused = atom->reset(Entries{{"ok", "1"}, {long_key, "v"}});
   CHECK(absl::IsInvalidArgument(refused.status()));
-  CHECK(atom->version().value() == 2);
+  CHECK(atom->version().value() == 4);
 
   absl::StatusOr<Snapshot> emptied = atom->reset(Entries{});
   REQUIRE(emptied.ok());
   CHECK(emptied->map().size() == 0);
-  CHECK(emptied->version() == 3);
+  CHECK(emptied->version() == 5);
 }
 
 TEST_CASE("CheckKeyValue answers what set() would", "[api]") {

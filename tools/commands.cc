@@ -332,7 +332,8 @@ absl::Status RunStat(const CommonArgs& args) {
       {"size", info.size},
       {"max_size", info.max_size},
       {"bytes_on_disk", BytesOnDisk(domain->path())},
-      {"closed_cleanly", domain->was_clean()},
+      // A read-only handle marks nothing dirty, so the state word itself says it.
+      {"closed_cleanly", domain->read_only() ? info.clean : domain->was_clean()},
       {"slot_capacity", info.slot_capacity},
       {"atom_capacity", info.atom_capacity},
   };

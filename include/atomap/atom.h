@@ -108,8 +108,9 @@ class Atom {
   absl::StatusOr<Transaction> begin(const Snapshot& base);
   // Publishes `tx` if the atom still holds the version it began from, and returns the published
   // version. If another writer got there first, frees tx's work and returns Aborted naming the
-  // atom: IsLostRace() is true for that status (and for no other), so the caller can begin
-  // again from a newer snapshot.
+  // atom: IsLostRace() is true for that status (and for no status the library makes otherwise;
+  // swap() passes on what its function returns unchanged, a lost race's status included), so the
+  // caller can begin again from a newer snapshot.
   absl::StatusOr<Snapshot> compare_and_set(Transaction tx);
 
   // The current version number (0: never changed).

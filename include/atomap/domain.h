@@ -14,7 +14,8 @@
 //    Options::error_if_exists it fails rather than open an existing one). Creation is
 //    race-free: the file is built complete under no name and then linked into place, so any
 //    number of processes may call Open() on the same missing path at once; all end up with the
-//    same domain, and no process ever sees a half-written file at the path.
+//    same domain (with Options::error_if_exists, exactly one of them, and the others get
+//    AlreadyExists), and no process ever sees a half-written file at the path.
 //  - An existing file is validated before anything is written to it. A file that is not a domain,
 //    is truncated, or is from a future format is an error whose message names the path and the
 //    field; the file is left untouched.
@@ -50,8 +51,8 @@ class Domain;
 namespace internal {
 class DomainImpl;
 class Runtime;
-// For the library's own layers (atoms, trie, recovery) and its tests: the domain's internals. DomainImpl is
-// defined in src/domain/domain_impl.h, which is not installed.
+// For the library's own layers (api, atoms, trie, recovery) and its tests: the domain's
+// internals. DomainImpl is defined in src/domain/domain_impl.h, which is not installed.
 // REQUIRES: `domain` was not moved from.
 DomainImpl& Access(Domain& domain);
 const DomainImpl& Access(const Domain& domain);
@@ -105,9 +106,10 @@ class Domain {
   // Opens (or creates) the domain named by `path`: a file path for DomainKind::kFile; a name of
   // letters, digits, '.', '_' and '-' for kSharedMemory (the object is /dev/shm/atomap.<name>);
   // a label only, for kInProcess.
-  // Errors: NotFound (missing, !create_if_missing), InvalidArgument (bad options or name),
-  // FailedPrecondition (not a domain, incompatible format, symlink), DataLoss (damaged or
-  // truncated), ResourceExhausted (no free slot, address space), PermissionDenied, Internal.
+  // Errors: NotFound (missing, !create_if_missing), AlreadyExists (anything at the path, with
+  // error_if_exists), InvalidArgument (bad options or name), FailedPrecondition (not a domain,
+  // incompatible format, symlink), DataLoss (damaged or truncated), ResourceExhausted (no free
+  // slot, address space), PermissionDenied, Internal.
   static absl::StatusOr<Domain> Open(std::string_view path, const Options& options = {});
 
   // Staged creation, for building a domain that must appear complete or not at all (a copy, a

@@ -46,7 +46,8 @@ struct Options {
   // ever creates, and never reads or writes an existing file. Race-free: of any number of
   // processes opening the same missing path at once, exactly one succeeds (Domain::created() is
   // true for it). For CreateUnpublished(), an early answer before building anything (Publish()
-  // is what never replaces a file that appears meanwhile).
+  // is what never replaces a file that appears meanwhile). InvalidArgument with read_only or
+  // without create_if_missing (an open that may not create can never succeed with it).
   bool error_if_exists = false;
   // The most bytes the domain may ever hold. Reserved as address space (not memory) by every
   // process that opens it, so that the mapping grows in place and never moves.

@@ -53,7 +53,9 @@ class Snapshot {
   Snapshot& operator=(const Snapshot&) = delete;
   ~Snapshot() = default;  // the pin is released after the map is gone
 
-  const Map& map() const { return map_; }
+  const Map& map() const& { return map_; }
+  // Not of a temporary: the Map would dangle as soon as the statement ends.
+  const Map& map() const&& = delete;
   // The atom's version number: 0 for the empty map it starts as, +1 for each published change.
   std::uint64_t version() const { return map_.version_number(); }
 

@@ -54,6 +54,8 @@ std::vector<std::string> Domain::atom_names() const {
   std::vector<std::string> names;
   impl_->atoms().ForEach([&](std::uint32_t, std::string_view name) { names.emplace_back(name); });
   std::sort(names.begin(), names.end());
+  // A damaged index may list one record twice: name it once.
+  names.erase(std::unique(names.begin(), names.end()), names.end());
   return names;
 }
 

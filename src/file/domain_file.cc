@@ -268,6 +268,22 @@ absl::Status PathExists(const std::string& path) {
   return absl::AlreadyExistsError(absl::StrFormat("%s: already exists", path));
 }
 
+// Options::error_if_exists: the path is never opened (an open is an event others may watch, and
+// a close drops this process's POSIX locks on the file); the link of the new file decides races.
+absl::StatusOr<DomainFile> CreateExclusively(const std::string& path, const Options& options) {
+  if (options.read_only || !options.create_if_missing) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: error_if_exists asks to create, which %s forbids", path,
+        options.read_only ? "read_only" : "create_if_missing off"));
+  }
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0) return PathExists(path);
+  absl::StatusOr<std::optional<DomainFile>> created = Create(path, options);
+  if (!created.ok()) return created.status();
+  if (!created->has_value()) return PathExists(path);  // another creator won the link
+  return **created;
+}
+
 bool IsSharedMemoryNameChar(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
 }
@@ -352,15 +368,12 @@ absl::StatusOr<std::string> DomainFilePath(std::string_view path, DomainKind kin
 }
 
 absl::StatusOr<DomainFile> OpenOrCreateDomainFile(const std::string& path, const Options& options) {
+  if (options.error_if_exists) return CreateExclusively(path, options);
   // O_NONBLOCK: opening a FIFO planted at the path must not hang (regular files ignore it).
   const int flags = (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK |
                     (options.follow_symlinks ? 0 : O_NOFOLLOW);
   for (int attempt = 0; attempt < kMaxOpenAttempts; ++attempt) {
     const int fd = open(path.c_str(), flags);
-    if (fd >= 0 && options.error_if_exists) {
-      close(fd);  // nothing read, nothing written
-      return PathExists(path);
-    }
     if (fd >= 0) {
       absl::StatusOr<Header> header = VetExisting(fd, path, options);
       if (!header.ok()) {
@@ -385,7 +398,6 @@ absl::StatusOr<DomainFile> OpenOrCreateDomainFile(const std::string& path, const
     absl::StatusOr<std::optional<DomainFile>> created = Create(path, options);
     if (!created.ok()) return created.status();
     if (created->has_value()) return **created;
-    if (options.error_if_exists) return PathExists(path);  // another creator won the link
     // Another creator won the link: open theirs.
   }
   return absl::AbortedError(absl::StrFormat(

@@ -5,6 +5,8 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "atomap/version.h"
+#include "common/layout.h"
 #include "common/offset.h"
 #include "file/atom_table.h"
 #include "file/slot_table.h"
@@ -13,6 +15,9 @@
 #include <xxhash.h>
 
 namespace atomap::internal {
+
+static_assert(kFormatVersion == ATOMAP_FORMAT_VERSION, "include/atomap/version.h is stale");
+
 namespace {
 
 absl::Status FieldError(absl::StatusCode code, std::string_view path, std::string_view field,

@@ -25,6 +25,7 @@
 #ifndef ATOMAP_SRC_INTENT_INTENT_RECORD_H_
 #define ATOMAP_SRC_INTENT_INTENT_RECORD_H_
 
+#include <cassert>
 #include <cstdint>
 
 #include "common/offset.h"
@@ -46,6 +47,7 @@ struct ParticipantCache;
 // The commit's lane. REQUIRES: every commit's ledger is an OwnedLane (the atoms layer lends
 // nothing else).
 inline OwnedLane* LaneOf(const hamt::CommitResult& commit) {
+  assert(commit.ledger == nullptr || dynamic_cast<OwnedLane*>(commit.ledger) != nullptr);
   return static_cast<OwnedLane*>(commit.ledger);
 }
 

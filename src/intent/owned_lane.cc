@@ -1,5 +1,6 @@
 #include "intent/owned_lane.h"
 
+#include <cassert>
 #include <cstring>
 
 #include "alloc/allocator.h"
@@ -20,10 +21,11 @@ OwnedLane::OwnedLane(LaneWords* words, std::uint32_t index, Allocator* allocator
     batches_.push_back(*link);
     link = &arena().At<OwnedBatch>(*link)->next;
   }
-  if (!walk.damaged()) return;
-  Shared(*link).store(kNullOffset, kRelease);
+  if (walk.damaged()) Shared(*link).store(kNullOffset, kRelease);
+  // Never past the chain, damaged or not: a count beyond it (a flipped word) would index past
+  // the batches, and count + n in Reserve could wrap.
   const std::uint64_t room = batches_.size() * OwnedBatch::kCapacity;
-  if (words_->count > room) Shared(words_->count).store(room, kRelease);  // never past the chain
+  if (words_->count > room) Shared(words_->count).store(room, kRelease);
 }
 
 Arena& OwnedLane::arena() const { return *allocator_->arena(); }
@@ -49,6 +51,7 @@ absl::StatusOr<std::uint64_t> OwnedLane::Reserve(std::uint64_t n) {
 
 std::uint64_t OwnedLane::Record(Block block) {
   const std::uint64_t i = words_->count;
+  assert(i < batches_.size() * OwnedBatch::kCapacity);  // REQUIRES: room from Reserve
   *Entry(i) = block;                            // (L2) the entry, then
   Shared(words_->count).store(i + 1, kRelease);  //      the count that covers it
   return i;

@@ -18,7 +18,7 @@
 //  (L1) Only the slot's owner (or a survivor holding the dead owner's slot lock) touches a lane.
 //  (L2) Entries [0, count) are written before `count` covers them: an entry is recorded only once
 //       it is whole. The count is one word, so a crash leaves either the old or the new count.
-//  (L3) An entry appears at most once, except transiently after RemoveAt moved the last entry
+//  (L3) An entry appears at most once, except transiently after Forget moved the last entry
 //       into a hole and before it lowered `count`: readers deduplicate.
 //  (L4) Allocation and recording are two steps, and so are unrecording and freeing: a kill
 //       between them leaks that one block to the offline sweep, never frees a block twice.
