@@ -65,8 +65,8 @@ using internal::SnapshotAccess;
 using internal::TransactionAccess;
 
 // The atom's root word (V1).
-std::uint64_t& RootWord(Runtime* runtime, std::uint32_t index) {
-  return runtime->domain().atoms().RootWord(index);
+internal::SharedU64& Root(Runtime* runtime, std::uint32_t index) {
+  return runtime->domain().atoms().Root(index);
 }
 
 absl::StatusOr<Participant*> Writer(Runtime* runtime) {
@@ -82,7 +82,7 @@ absl::StatusOr<Participant*> Writer(Runtime* runtime) {
 internal::Offset LoadRootAcquire(const PinGuard& pin, Runtime* runtime, std::uint32_t index) {
   assert(pin.holds_pin() || runtime->domain().read_only());
   (void)pin;
-  return Shared(RootWord(runtime, index)).load(internal::kAcquire);  // (1)
+  return Root(runtime, index).LoadAcquire();  // (1)
 }
 
 // A snapshot of the atom's current version that owns `pin`.
@@ -125,7 +125,7 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
       return s;
     }
   }
-  std::uint64_t& root = RootWord(runtime, index);
+  internal::SharedU64& root = Root(runtime, index);
   internal::Offset expected = impl.base();
   // The new version is pinned before it is published, so it cannot be retired and freed by a
   // later writer before this thread's snapshot of it exists: `pin` becomes that snapshot's. On
@@ -134,8 +134,7 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
   participant->AnnounceIntent(index, *commit);
   MarkObserved(runtime, expected);  // (8), (V5)
   ATOMAP_CRASH_POINT(kPublishBeforeCas);
-  if (!Shared(root).compare_exchange_strong(expected, commit->version, internal::kSeqCst,
-                                            internal::kRelaxed)) {  // (2)
+  if (!root.CasSeqCst(expected, commit->version)) {  // (2)
     participant->WithdrawIntent();
     participant->FreeUnpublished(*commit);  // (V3)
     return std::optional<Snapshot>();
@@ -282,7 +281,7 @@ absl::StatusOr<Snapshot> Atom::wait_for_change(std::uint64_t seen_version,
   internal::AtomTable& atoms = runtime_->domain().atoms();
   for (;;) {
     const std::uint32_t seen_counter =
-        Shared(atoms.ChangeCounter(index_)).load(internal::kAcquire);  // (6)
+        atoms.ChangeCounter(index_).LoadAcquire();  // (6)
     {
       // The root itself, every slice: a version whose writer died before notifying is seen
       // here even if no survivor ever recovers it (change_notification.h K3).

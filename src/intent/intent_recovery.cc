@@ -60,7 +60,7 @@ bool Published(const AtomTable& atoms, const Allocator& allocator, const IntentR
     return false;
   }
   // Partner of atom.cc (2) and (8): a root written after the replacing CAS shows its mark.
-  if (Shared(atoms.RootWord(intent.atom)).load(kAcquire) == intent.version) return true;
+  if (atoms.Root(intent.atom).LoadAcquire() == intent.version) return true;
   auto* record = allocator.arena()->At<hamt::VersionRecord>(intent.version);
   return Shared(record->observed).load(kAcquire) != 0;
 }

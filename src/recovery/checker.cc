@@ -100,7 +100,7 @@ Audit RunAudit(DomainImpl& domain, bool include_free_slots) {
                         audit.problems};
   domain.atoms().ForEach([&](std::uint32_t atom, std::string_view name) {
     const std::size_t before = audit.problems.size();
-    const Offset root = Shared(domain.atoms().RootWord(atom)).load(kAcquire);
+    const Offset root = domain.atoms().Root(atom).LoadAcquire();
     CheckVersion(versions, root, AtomLabel(atom, name));
     if (audit.problems.size() != before) audit.versions_damaged = true;
     ++audit.atoms;
