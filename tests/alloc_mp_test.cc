@@ -64,7 +64,7 @@ absl::StatusOr<std::unique_ptr<Arena>> OpenDomain(const std::string& path) {
   if (fd < 0) return absl::InternalError("open failed");
   auto arena = Arena::MapFile(fd, path, kMaxSize, /*writable=*/true);
   if (!arena.ok()) return arena.status();
-  (*arena)->BindSizeWord((*arena)->At<std::uint64_t>(kSizeWord));
+  (*arena)->BindSizeWord((*arena)->At<SharedU64>(kSizeWord));
   return arena;
 }
 
@@ -165,7 +165,7 @@ std::unique_ptr<Arena> CreateDomain(const std::string& path) {
   auto opened = OpenDomain(path);
   REQUIRE(opened.ok());
   std::unique_ptr<Arena> arena = std::move(*opened);
-  *arena->At<std::uint64_t>(kSizeWord) = kDataBegin;
+  arena->At<SharedU64>(kSizeWord)->InitPlain(kDataBegin);
   Allocator::Format(arena->At<AllocatorState>(kHeaderBytes), kDataBegin);
   for (int slot = 0; slot <= kChildren; ++slot) {
     Allocator::FormatCache(arena->At<ParticipantCache>(CacheOffset(slot)));

@@ -273,7 +273,7 @@ TEST_CASE("Domain::stats reports a damaged list as damage, without hanging", "[w
       const Offset batch = domain.allocator_state()->data_begin;
       domain.arena().At<RetireBatch>(batch)->next = batch;
       domain.arena().At<RetireBatch>(batch)->count = 0;
-      domain.header().orphan_retired = batch;
+      domain.header().orphan_retired.StoreRelease(batch);
     });
     CHECK_THAT(damage, Catch::Contains(path) && Catch::Contains("orphan chain") &&
                            Catch::Contains("cycle"));

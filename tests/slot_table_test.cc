@@ -79,8 +79,8 @@ TEST_CASE("a killed participant's slot is taken over by the next claim", "[slots
     std::lock_guard<std::mutex> lock(takeovers.mu);
     REQUIRE(takeovers.calls.size() == 1);
     CHECK(takeovers.calls[0].first == 1);
-    CHECK(takeovers.calls[0].second.owner_pid == attached->pid);
-    CHECK(takeovers.calls[0].second.owner_token == attached->token);
+    CHECK(takeovers.calls[0].second.owner_pid.LoadRelaxed() == attached->pid);
+    CHECK(takeovers.calls[0].second.owner_token.LoadRelaxed() == attached->token);
   }
   // Released normally this time: the next claim reuses the slot without a takeover.
   absl::StatusOr<Domain> third = Domain::Open(path, SmallOptions(2, 16));
@@ -189,7 +189,7 @@ TEST_CASE("a damaged slot state word is reclaimed when no slot is free", "[slots
   const std::string path = dir.File("damaged.atomap");
   absl::StatusOr<Domain> a = Domain::Open(path, SmallOptions(2, 16));
   REQUIRE(a.ok());
-  internal::Shared(Access(*a).slots().Head(1).state).store(7, internal::kRelease);
+  Access(*a).slots().Head(1).state.StoreRelease(7);
   CHECK(a->info().slots_in_use.size() == 1);  // neither free nor owned: not listed
   absl::StatusOr<internal::SlotLease> lease = Access(*a).ClaimSlot();
   REQUIRE(lease.ok());

@@ -15,11 +15,11 @@ namespace {
 
 // The domain's orphan chain: what dead participants retired, awaiting adoption. Others may
 // push onto it or take it meanwhile; every change changes its head (chain_walk.h WalkSettled).
-void AddOrphanChain(const Allocator& allocator, const Offset& head, DomainStats& stats) {
+void AddOrphanChain(const Allocator& allocator, const SharedU64& head, DomainStats& stats) {
   const Arena& arena = *allocator.arena();
   std::uint64_t blocks = 0;
   std::uint64_t bytes = 0;
-  auto stamp = [&] { return __atomic_load_n(&head, __ATOMIC_ACQUIRE); };
+  auto stamp = [&] { return head.LoadAcquire(); };
   absl::Status damage = WalkSettled(stamp, [&] {
     blocks = bytes = 0;
     ChainWalk walk(allocator, sizeof(RetireBatch));
@@ -50,7 +50,7 @@ DomainStats CollectStats(Runtime& runtime) {
     stats.oldest_pinned_epoch = oldest->pinned_epoch;
     stats.oldest_pinned_slot = oldest->slot;
     stats.oldest_pinned_pid =
-        Shared(slots.Head(oldest->slot).owner_pid).load(kRelaxed);
+        slots.Head(oldest->slot).owner_pid.LoadRelaxed();
   }
   std::vector<const ParticipantCache*> caches;
   for (std::uint32_t i = 0; i < slots.capacity(); ++i) {

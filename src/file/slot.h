@@ -20,18 +20,21 @@
 #include "alloc/allocator_state.h"
 #include "common/layout.h"
 #include "common/offset.h"
+#include "common/shared_word.h"
 
 namespace atomap::internal {
 
 // The first cache line of a slot.
 struct SlotHead {
-  std::uint32_t state;         // a SlotState (file/slot_table.h)
-  std::uint32_t owner_pid;     // informational (pids are reused; the lock is the truth)
-  std::uint64_t owner_token;   // S3 (file/slot_table.h)
-  std::uint64_t pinned_epoch;  // the epoch table's announcement; 0 = not pinned
+  SharedU32 state;         // a SlotState (file/slot_table.h)
+  SharedU32 owner_pid;     // informational (pids are reused; the lock is the truth)
+  SharedU64 owner_token;   // S3 (file/slot_table.h)
+  SharedU64 pinned_epoch;  // the epoch table's announcement; 0 = not pinned
   std::uint8_t reserved[40];
 };
 static_assert(sizeof(SlotHead) == kSlotReclaimOffset);
+static_assert(offsetof(SlotHead, owner_pid) == 4);
+static_assert(offsetof(SlotHead, owner_token) == 8);
 static_assert(offsetof(SlotHead, pinned_epoch) == kSlotPinnedEpochOffset);
 
 // Lanes per slot: transactions one thread may have open at once with online recovery. A further

@@ -52,7 +52,7 @@ namespace atomap::internal {
 namespace {
 
 bool IsOwned(const SlotTable& slots, std::uint32_t slot) {
-  return Shared(slots.Head(slot).state).load(kAcquire) ==
+  return slots.Head(slot).state.LoadAcquire() ==
          static_cast<std::uint32_t>(SlotState::kOwned);
 }
 
@@ -114,7 +114,7 @@ Audit RunAudit(DomainImpl& domain, bool include_free_slots) {
     WalkCache(ctx, slots.AllocCache(slot), slot);
     WalkReclaimArea(ctx, slots.Reclaim(slot), slot);
   }
-  WalkOrphanChain(ctx, Shared(domain.header().orphan_retired).load(kAcquire));
+  WalkOrphanChain(ctx, domain.header().orphan_retired.LoadAcquire());
   audit.totals = audit.space.Account(data_begin, bump, audit.problems);
   return audit;
 }
@@ -275,12 +275,12 @@ struct SlotCensus {
     const int fd = domain.arena().fd();
     for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
       SlotHead& head = slots.Head(slot);
-      const std::uint32_t state = Shared(head.state).load(kAcquire);
-      census.heads.emplace_back(state, Shared(head.owner_token).load(kRelaxed));
+      const std::uint32_t state = head.state.LoadAcquire();
+      census.heads.emplace_back(state, head.owner_token.LoadRelaxed());
       if (fd < 0 || !LockHeldElsewhere(fd, SlotLockByte(slot))) continue;
       // A free slot whose lock is held is being claimed: its owner_pid is not written yet.
       if (state != static_cast<std::uint32_t>(SlotState::kOwned) ||
-          Shared(head.owner_pid).load(kRelaxed) != static_cast<std::uint32_t>(getpid())) {
+          head.owner_pid.LoadRelaxed() != static_cast<std::uint32_t>(getpid())) {
         ++census.others_live;
       }
     }
@@ -388,7 +388,7 @@ absl::StatusOr<CheckReport> Repair(DomainImpl& domain, absl::Duration wait) {
   }
   if (!before.versions_damaged && before.problems.empty()) {
     Sweep(domain, before);
-    Shared(domain.header().deaths_since_sweep).store(0, kRelaxed);
+    domain.header().deaths_since_sweep.StoreRelaxed(0);
   }
   Audit after = RunAudit(domain, /*include_free_slots=*/false);
   return ReportOf(after, /*alone=*/true);
