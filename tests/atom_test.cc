@@ -225,7 +225,7 @@ TEST_CASE("a participant that leaves with garbage pending hands it over, counted
     if (slots.Head(i).state.LoadAcquire() != 0) continue;
     const internal::ReclaimArea* area = &slots.Reclaim(i);
     CHECK(area->retire_head == internal::kNullOffset);  // a free slot holds no garbage...
-    CHECK(area->pending_blocks == 0);                    // ...not even in its statistics
+    CHECK(area->pending_blocks.LoadRelaxed() == 0);  // ...not even in its statistics
   }
   pin = absl::CancelledError("released");
   for (int i = 0; i < 200; ++i) {  // the orphans are adopted and freed with the epoch

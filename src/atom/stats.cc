@@ -6,7 +6,6 @@
 #include "alloc/allocator_state.h"
 #include "alloc/chain_walk.h"
 #include "atom/runtime.h"
-#include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "epoch/retire_list.h"
 
@@ -56,8 +55,8 @@ DomainStats CollectStats(Runtime& runtime) {
   for (std::uint32_t i = 0; i < slots.capacity(); ++i) {
     caches.push_back(&slots.AllocCache(i));
     ReclaimArea& area = slots.Reclaim(i);
-    stats.pending_garbage_blocks += Shared(area.pending_blocks).load(kRelaxed);
-    stats.pending_garbage_bytes += Shared(area.pending_bytes).load(kRelaxed);
+    stats.pending_garbage_blocks += area.pending_blocks.LoadRelaxed();
+    stats.pending_garbage_bytes += area.pending_bytes.LoadRelaxed();
   }
   stats.participants = static_cast<std::uint32_t>(slots.InUse().size());
   AddOrphanChain(runtime.allocator(), domain.header().orphan_retired, stats);

@@ -44,7 +44,7 @@ inline constexpr std::uint32_t kLanesPerSlot = 4;
 // What a writer announces between staging a commit and finishing its publication
 // (intent/intent_record.h).
 struct IntentRecord {
-  Offset version;      // the version record being published (0: no intent)
+  SharedU64 version;   // the version record being published (0: no intent)
   std::uint32_t atom;  // the atom whose root the CAS targets
   std::uint32_t lane;  // the lane holding that commit's blocks
 };
@@ -52,10 +52,11 @@ static_assert(sizeof(IntentRecord) == 16);
 
 // One ownership lane's words (intent/owned_lane.h).
 struct LaneWords {
-  Offset first_batch;
-  std::uint64_t count;
+  Offset first_batch;  // linked like the batches' `next` words, with release stores
+  SharedU64 count;
 };
 static_assert(sizeof(LaneWords) == 16);
+static_assert(offsetof(LaneWords, count) == 8);
 
 // A slot's reclamation area, at kSlotReclaimOffset: its retire list (epoch/retire_list.h), and
 // the intent record and ownership lanes of the transactions it has open (intent/).
@@ -63,13 +64,15 @@ struct ReclaimArea {
   Offset retire_head;            // newest batch (0: nothing pending)
   Offset reclaiming;             // a batch unlinked and being freed (retire_list.h R4)
   Offset spare;                  // chain of empty batches made by Prepare (retire_list.h R3)
-  std::uint64_t pending_blocks;  // statistics
-  std::uint64_t pending_bytes;
+  SharedU64 pending_blocks;  // statistics, read by other participants
+  SharedU64 pending_bytes;
   IntentRecord intent;
   LaneWords lanes[kLanesPerSlot];
   std::uint64_t reserved[9];
 };
 static_assert(sizeof(ReclaimArea) == kSlotReclaimBytes);
+static_assert(offsetof(ReclaimArea, pending_blocks) == 24);
+static_assert(offsetof(ReclaimArea, pending_bytes) == 32);
 static_assert(offsetof(ReclaimArea, intent) == 40);
 static_assert(offsetof(ReclaimArea, lanes) == 56);
 
