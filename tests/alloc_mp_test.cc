@@ -392,7 +392,7 @@ std::vector<Range> CollectFree(const Arena& arena, const AllocatorState& state,
                                const std::vector<const ParticipantCache*>& caches) {
   namespace sc = size_classes;
   std::vector<Range> out;
-  const std::uint64_t limit = (state.bump - state.data_begin) / kBlockAlign + 1;  // no cycles
+  const std::uint64_t limit = (state.bump.LoadRelaxed() - state.data_begin) / kBlockAlign + 1;  // no cycles
   auto walk_chain = [&](Offset b, sc::SizeClass c) {
     for (; b != kNullOffset && out.size() < limit; b = *arena.At<Offset>(b + 8)) {
       out.push_back(Range{b, sc::ClassBytes(c)});
@@ -481,7 +481,7 @@ TEST_CASE("kill -9 during churn: takeover by Flush never duplicates a block", "[
       REQUIRE(r.begin >= end_of_previous);
       end_of_previous = r.begin + r.bytes;
     }
-    REQUIRE(end_of_previous <= state->bump);
+    REQUIRE(end_of_previous <= state->bump.LoadRelaxed());
     for (const Record& r : parent_live) REQUIRE(Intact(*arena, r));
 
     // Accounting after crashes: what a crash lost uncounted makes it <=, never >.

@@ -174,7 +174,7 @@ absl::Status DomainImpl::InitTables() {
   // The allocator's fixed fields: every block offset followed in recovery is checked against
   // its data_begin (the fuzzer found a zeroed one leading a takeover into the header).
   const AllocatorState& state = *allocator_state();
-  if (state.magic != kAllocatorMagic || state.num_classes != size_classes::kNumClasses ||
+  if (state.magic.LoadRelaxed() != kAllocatorMagic || state.num_classes != size_classes::kNumClasses ||
       state.data_begin != h.data_begin) {
     return absl::DataLossError(absl::StrCat(
         path_, ": allocator state: magic, num_classes or data_begin (", state.data_begin,

@@ -79,7 +79,7 @@ Audit RunAudit(DomainImpl& domain, bool include_free_slots) {
   Audit audit;
   const AllocatorState& state = StateOf(domain);
   const Offset data_begin = domain.data_begin();
-  Offset bump = Shared(const_cast<Offset&>(state.bump)).load(kAcquire);
+  Offset bump = state.bump.LoadAcquire();
   const Offset mapped = domain.arena().mapped_size();
   if (bump < data_begin || bump > mapped) {
     audit.problems.push_back(absl::StrFormat(
@@ -250,15 +250,15 @@ void ForgetAllButVersions(DomainImpl& domain, const Audit& audit) {
   for (const Extent& e : audit.space.extents()) {
     if (e.holder == Holder::kReachable) reachable_end = std::max(reachable_end, e.offset + e.bytes);
   }
-  Offset& bump = StateOf(domain).bump;
-  const Offset old_bump = Shared(bump).load(kRelaxed);
+  SharedU64& bump = StateOf(domain).bump;
+  const Offset old_bump = bump.LoadRelaxed();
   Offset new_bump = std::max(old_bump, reachable_end);
   // A misaligned bump (damage) goes up to the next block boundary: still inside the domain,
   // whose size is a page multiple, unless the bump was already past it (reported, left alone).
   if (new_bump % kBlockAlign != 0 && new_bump <= domain.arena().mapped_size()) {
     new_bump += kBlockAlign - new_bump % kBlockAlign;
   }
-  if (new_bump != old_bump) Shared(bump).store(new_bump, kRelease);
+  if (new_bump != old_bump) bump.StoreRelease(new_bump);
 }
 
 // Who may be writing: each slot's state and owner token, and whether a description other than
