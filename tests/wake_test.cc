@@ -31,7 +31,6 @@
 #include "atomap/domain.h"
 #include "common/crash_point.h"
 #include "common/futex.h"
-#include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "hamt/access.h"
 #include "hamt/node.h"
@@ -42,7 +41,6 @@
 namespace atomap {
 namespace {
 
-using internal::Shared;
 
 // The atom's words in the file (docs/format.md, "Atom table").
 struct Words {
@@ -245,7 +243,7 @@ int ForgeDeadWriter(const std::string& path) {
   if (!writer.PrepareRetire(commit->replaced.size()).ok()) return 36;
   internal::PinGuard published_pin(writer);
   writer.AnnounceIntent(*index, *commit);
-  Shared(impl.arena().At<internal::hamt::VersionRecord>(base)->observed).store(1, internal::kRelaxed);
+  impl.arena().At<internal::hamt::VersionRecord>(base)->observed.StoreRelaxed(1);
   if (!root.CasSeqCst(base, commit->version)) {
     return 37;
   }

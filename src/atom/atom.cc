@@ -47,7 +47,6 @@
 #include "atomap/diff.h"
 #include "atomap/domain.h"
 #include "common/crash_point.h"
-#include "common/shared_atomic.h"
 #include "file/change_notification.h"
 #include "hamt/access.h"
 #include "recovery/durability.h"
@@ -60,7 +59,6 @@ using internal::MapAccess;
 using internal::Participant;
 using internal::PinGuard;
 using internal::Runtime;
-using internal::Shared;
 using internal::SnapshotAccess;
 using internal::TransactionAccess;
 
@@ -104,8 +102,9 @@ absl::StatusOr<Snapshot> LoadPinned(Runtime* runtime, std::uint32_t index, PinGu
 // (V5) Marks `version` (an atom's root as this writer read it) as published.
 void MarkObserved(Runtime* runtime, internal::Offset version) {
   if (version == internal::kNullOffset) return;
-  auto observed = Shared(runtime->domain().arena().At<internal::hamt::VersionRecord>(version)->observed);
-  if (observed.load(internal::kRelaxed) == 0) observed.store(1, internal::kRelaxed);  // (8)
+  internal::SharedU64& observed =
+      runtime->domain().arena().At<internal::hamt::VersionRecord>(version)->observed;
+  if (observed.LoadRelaxed() == 0) observed.StoreRelaxed(1);  // (8)
 }
 
 // Publishes `tx` if the root still holds its base. On success retires what it replaced.

@@ -63,7 +63,7 @@ bool Published(const AtomTable& atoms, const Allocator& allocator, const IntentR
   // Partner of atom.cc (2) and (8): a root written after the replacing CAS shows its mark.
   if (atoms.Root(intent.atom).LoadAcquire() == version) return true;
   auto* record = allocator.arena()->At<hamt::VersionRecord>(version);
-  return Shared(record->observed).load(kAcquire) != 0;
+  return record->observed.LoadAcquire() != 0;
 }
 
 }  // namespace
