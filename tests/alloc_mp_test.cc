@@ -392,7 +392,8 @@ std::vector<Range> CollectFree(const Arena& arena, const AllocatorState& state,
                                const std::vector<const ParticipantCache*>& caches) {
   namespace sc = size_classes;
   std::vector<Range> out;
-  const std::uint64_t limit = (state.bump.LoadRelaxed() - state.data_begin) / kBlockAlign + 1;  // no cycles
+  // No cycles:
+  const std::uint64_t limit = (state.bump.LoadRelaxed() - state.data_begin) / kBlockAlign + 1;
   auto walk_chain = [&](Offset b, sc::SizeClass c) {
     for (; b != kNullOffset && out.size() < limit; b = *arena.At<Offset>(b + 8)) {
       out.push_back(Range{b, sc::ClassBytes(c)});

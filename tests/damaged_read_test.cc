@@ -100,7 +100,8 @@ std::vector<std::pair<Offset, std::uint64_t>> ReadRanges(const std::string& path
   impl.atoms().ForEach([&](std::uint32_t index, std::string_view) {
     const internal::SharedU64& root = impl.atoms().Root(index);
     ranges.emplace(impl.arena().OffsetOf(&root), sizeof root);
-    internal::hamt::ForEachBlock(impl.arena(), root.LoadAcquire(), [&](Offset off, std::uint64_t bytes) {
+    const Offset version = root.LoadAcquire();
+    internal::hamt::ForEachBlock(impl.arena(), version, [&](Offset off, std::uint64_t bytes) {
       ranges.emplace(off, bytes);
     });
   });

@@ -58,7 +58,8 @@ TEST_CASE("a killed participant's slot is taken over by the next claim", "[slots
     if (!domain.ok()) return 1;
     internal::DomainImpl& impl = Access(*domain);
     const std::uint32_t slot = impl.process_slot().index();
-    impl.slots().Reclaim(slot).pending_blocks.StoreRelaxed(0xAB);  // something for a survivor to recover
+    // Something for a survivor to recover:
+    impl.slots().Reclaim(slot).pending_blocks.StoreRelaxed(0xAB);
     reports.Send(Attached{slot, static_cast<std::uint32_t>(getpid()), impl.process_slot().token()});
     for (;;) pause();
   });

@@ -22,8 +22,8 @@ void WaitWhileEqual(const SharedU32& word, std::uint32_t expected, absl::Duratio
   // Shared futex (no FUTEX_PRIVATE_FLAG): the kernel keys it by the file page, not the address.
   // The kernel reads the word itself, so it needs the word's address: a SharedU32 is exactly
   // its u32 (common/shared_word.h), at the same address.
-  syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(&word), FUTEX_WAIT, expected, timeout == absl::InfiniteDuration() ? nullptr : &ts,
-          nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(&word), FUTEX_WAIT, expected,
+          timeout == absl::InfiniteDuration() ? nullptr : &ts, nullptr, 0);
 }
 
 void WakeAll(SharedU32& word) {

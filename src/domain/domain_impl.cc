@@ -60,7 +60,8 @@ absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view pa
     const HeaderParams params = ParamsFrom(options);
     if (absl::Status s = CheckParams(params); !s.ok()) return s;
     const Header header = MakeHeader(params);
-    absl::StatusOr<std::unique_ptr<Arena>> arena = Arena::Anonymous(header.max_size, header.size.LoadRelaxed());
+    absl::StatusOr<std::unique_ptr<Arena>> arena =
+        Arena::Anonymous(header.max_size, header.size.LoadRelaxed());
     if (!arena.ok()) return arena.status();
     domain->arena_ = *std::move(arena);
     const std::unique_ptr<InitialPrefix> prefix = MakeInitialPrefix(header);
@@ -174,7 +175,8 @@ absl::Status DomainImpl::InitTables() {
   // The allocator's fixed fields: every block offset followed in recovery is checked against
   // its data_begin (the fuzzer found a zeroed one leading a takeover into the header).
   const AllocatorState& state = *allocator_state();
-  if (state.magic.LoadRelaxed() != kAllocatorMagic || state.num_classes != size_classes::kNumClasses ||
+  if (state.magic.LoadRelaxed() != kAllocatorMagic ||
+      state.num_classes != size_classes::kNumClasses ||
       state.data_begin != h.data_begin) {
     return absl::DataLossError(absl::StrCat(
         path_, ": allocator state: magic, num_classes or data_begin (", state.data_begin,

@@ -40,7 +40,8 @@ LaneContents ReadLane(const Allocator& allocator, const LaneWords& words) {
   }
   absl::flat_hash_set<Offset> seen;
   const std::uint64_t count =
-      std::min<std::uint64_t>(words.count.LoadRelaxed(), lane.batches.size() * OwnedBatch::kCapacity);
+      std::min<std::uint64_t>(words.count.LoadRelaxed(),
+                              lane.batches.size() * OwnedBatch::kCapacity);
   for (std::uint64_t i = 0; i < count; ++i) {
     const OwnedBatch* batch = arena.At<OwnedBatch>(lane.batches[i / OwnedBatch::kCapacity]);
     Block block = batch->blocks[i % OwnedBatch::kCapacity];
