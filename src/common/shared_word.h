@@ -18,7 +18,9 @@
 // Plain access: InitPlain writes the word without atomicity, for a structure nobody else can see
 // yet (a file being formatted, a header image on the stack). Copying a SharedWord copies its bytes
 // plainly too (the struct stays trivially copyable, so a header can be read into a local image
-// with pread and validated): do it only on such private images.
+// with pread and validated): do it only on such private images, or where nobody else can be
+// accessing the words (a repair under the exclusive lock). A private image is read with
+// LoadRelaxed, which there is a plain load.
 //
 // All accesses go through boost::atomics::ipc_atomic_ref (common/shared_atomic.h says why).
 //
