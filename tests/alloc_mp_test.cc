@@ -64,7 +64,7 @@ absl::StatusOr<std::unique_ptr<Arena>> OpenDomain(const std::string& path) {
   if (fd < 0) return absl::InternalError("open failed");
   auto arena = Arena::MapFile(fd, path, kMaxSize, /*writable=*/true);
   if (!arena.ok()) return arena.status();
-  (*arena)->BindSizeWord((*arena)->At<std::uint64_t>(kSizeWord));
+  (*arena)->BindSizeWord((*arena)->At<SharedU64>(kSizeWord));
   return arena;
 }
 
@@ -165,7 +165,7 @@ std::unique_ptr<Arena> CreateDomain(const std::string& path) {
   auto opened = OpenDomain(path);
   REQUIRE(opened.ok());
   std::unique_ptr<Arena> arena = std::move(*opened);
-  *arena->At<std::uint64_t>(kSizeWord) = kDataBegin;
+  arena->At<SharedU64>(kSizeWord)->InitPlain(kDataBegin);
   Allocator::Format(arena->At<AllocatorState>(kHeaderBytes), kDataBegin);
   for (int slot = 0; slot <= kChildren; ++slot) {
     Allocator::FormatCache(arena->At<ParticipantCache>(CacheOffset(slot)));
@@ -392,7 +392,8 @@ std::vector<Range> CollectFree(const Arena& arena, const AllocatorState& state,
                                const std::vector<const ParticipantCache*>& caches) {
   namespace sc = size_classes;
   std::vector<Range> out;
-  const std::uint64_t limit = (state.bump - state.data_begin) / kBlockAlign + 1;  // no cycles
+  // No cycles:
+  const std::uint64_t limit = (state.bump.LoadRelaxed() - state.data_begin) / kBlockAlign + 1;
   auto walk_chain = [&](Offset b, sc::SizeClass c) {
     for (; b != kNullOffset && out.size() < limit; b = *arena.At<Offset>(b + 8)) {
       out.push_back(Range{b, sc::ClassBytes(c)});
@@ -481,7 +482,7 @@ TEST_CASE("kill -9 during churn: takeover by Flush never duplicates a block", "[
       REQUIRE(r.begin >= end_of_previous);
       end_of_previous = r.begin + r.bytes;
     }
-    REQUIRE(end_of_previous <= state->bump);
+    REQUIRE(end_of_previous <= state->bump.LoadRelaxed());
     for (const Record& r : parent_live) REQUIRE(Intact(*arena, r));
 
     // Accounting after crashes: what a crash lost uncounted makes it <=, never >.

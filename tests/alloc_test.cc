@@ -124,7 +124,7 @@ TEST_CASE("Validate accepts a formatted state and names the bad field otherwise"
   CHECK(Allocator::Validate(t.state, size, "f").ok());
 
   AllocatorState saved = *t.state;
-  t.state->magic ^= 1;
+  t.state->magic.StoreRelaxed(t.state->magic.LoadRelaxed() ^ 1);
   absl::Status s = Allocator::Validate(t.state, size, "f");
   CHECK(s.code() == absl::StatusCode::kFailedPrecondition);
   CHECK(s.message().find("magic") != std::string_view::npos);
@@ -132,12 +132,12 @@ TEST_CASE("Validate accepts a formatted state and names the bad field otherwise"
   t.state->version = kAllocatorVersion + 1;
   CHECK(Allocator::Validate(t.state, size, "f").code() == absl::StatusCode::kFailedPrecondition);
   *t.state = saved;
-  t.state->bump = size + 4096;
+  t.state->bump.StoreRelaxed(size + 4096);
   s = Allocator::Validate(t.state, size, "f");
   CHECK(s.code() == absl::StatusCode::kDataLoss);
   CHECK(s.message().find("bump") != std::string_view::npos);
   *t.state = saved;
-  t.state->heads[sc::ClassOf(100000)].offset = t.state->bump;
+  t.state->heads[sc::ClassOf(100000)].offset = t.state->bump.LoadRelaxed();
   s = Allocator::Validate(t.state, size, "f");
   CHECK(s.code() == absl::StatusCode::kDataLoss);
   CHECK(s.message().find("heads[") != std::string_view::npos);
@@ -306,7 +306,7 @@ TEST_CASE("a full domain is ResourceExhausted and what was allocated stays intac
   AllocatorStats s = t.Stats();
   CheckAccounting(s, model.live_bytes());
   CHECK(kDataBegin + s.total_bytes <= max_size);
-  CHECK(t.state->bump <= t.arena->mapped_size());
+  CHECK(t.state->bump.LoadRelaxed() <= t.arena->mapped_size());
   // A request that can never fit fails the same way and changes nothing.
   auto huge = t.alloc->Allocate(t.caches[0], Allocator::kMaxBlockBytes);
   CHECK(huge.status().code() == absl::StatusCode::kResourceExhausted);

@@ -43,7 +43,7 @@ TEST_CASE("a file arena sees growth made through another process's mapping", "[a
   REQUIRE(ftruncate(fd, 4096) == 0);
   auto arena = Arena::MapFile(fd, path, std::uint64_t{1} << 30, true);
   REQUIRE(arena.ok());
-  (*arena)->BindSizeWord((*arena)->At<std::uint64_t>(0));
+  (*arena)->BindSizeWord((*arena)->At<SharedU64>(0));
   *(*arena)->At<std::uint64_t>(0) = 4096;
   std::uint8_t* base = (*arena)->base();
 
@@ -53,7 +53,7 @@ TEST_CASE("a file arena sees growth made through another process's mapping", "[a
     int cfd = open(path.c_str(), O_RDWR | O_CLOEXEC);
     auto c = Arena::MapFile(cfd, path, std::uint64_t{1} << 30, true);
     if (!c.ok()) _exit(2);
-    (*c)->BindSizeWord((*c)->At<std::uint64_t>(0));
+    (*c)->BindSizeWord((*c)->At<SharedU64>(0));
     if (!(*c)->Grow(2 * Arena::kGrowChunk).ok()) _exit(3);
     *(*c)->At<std::uint64_t>(2 * Arena::kGrowChunk - 8) = 0x5EED;
     _exit(0);

@@ -200,11 +200,11 @@ TEST_CASE("atoms persist, start empty, and are listed in record order", "[atoms]
     for (const char* name : {"zeta", "alpha", "mid"}) {
       absl::StatusOr<std::uint32_t> atom = atoms.FindOrCreate(name);
       REQUIRE(atom.ok());
-      CHECK(internal::Shared(atoms.RootWord(*atom)).load(internal::kAcquire) == 0);
-      CHECK(internal::Shared(atoms.ChangeCounter(*atom)).load(internal::kAcquire) == 0);
-      CHECK(atoms.Waiters(*atom) == 0);
+      CHECK(atoms.Root(*atom).LoadAcquire() == 0);
+      CHECK(atoms.ChangeCounter(*atom).LoadAcquire() == 0);
+      CHECK(atoms.Waiters(*atom).LoadRelaxed() == 0);
     }
-    internal::Shared(atoms.RootWord(*atoms.Find("mid"))).store(4096, internal::kRelease);
+    atoms.Root(*atoms.Find("mid")).StoreRelease(4096);
   }
   absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(16, 16));
   REQUIRE(domain.ok());
@@ -215,7 +215,7 @@ TEST_CASE("atoms persist, start empty, and are listed in record order", "[atoms]
     listed.emplace_back(name);
   });
   CHECK(listed == std::vector<std::string>{"zeta", "alpha", "mid"});
-  CHECK(internal::Shared(atoms.RootWord(*atoms.Find("mid"))).load(internal::kAcquire) == 4096);
+  CHECK(atoms.Root(*atoms.Find("mid")).LoadAcquire() == 4096);
 }
 
 }  // namespace

@@ -222,18 +222,17 @@ TEST_CASE("a participant that leaves with garbage pending hands it over, counted
   CHECK(held.pending_garbage_bytes <= held.live_bytes);  // pending blocks are allocated, once
   internal::SlotTable& slots = internal::Access(*domain).slots();
   for (std::uint32_t i = 0; i < slots.capacity(); ++i) {
-    if (internal::Shared(slots.Head(i).state).load(internal::kAcquire) != 0) continue;
+    if (slots.Head(i).state.LoadAcquire() != 0) continue;
     const internal::ReclaimArea* area = &slots.Reclaim(i);
     CHECK(area->retire_head == internal::kNullOffset);  // a free slot holds no garbage...
-    CHECK(area->pending_blocks == 0);                    // ...not even in its statistics
+    CHECK(area->pending_blocks.LoadRelaxed() == 0);  // ...not even in its statistics
   }
   pin = absl::CancelledError("released");
   for (int i = 0; i < 200; ++i) {  // the orphans are adopted and freed with the epoch
     REQUIRE(atom.swap([&](Transaction& tx) { return tx.set("main", std::to_string(i)); }).ok());
   }
   // Adopted (the orphan chain is empty) and freed but for the main thread's own recent garbage.
-  CHECK(internal::Shared(internal::Access(*domain).header().orphan_retired).load(internal::kAcquire) ==
-        internal::kNullOffset);
+  CHECK(internal::Access(*domain).header().orphan_retired.LoadAcquire() == internal::kNullOffset);
   CHECK(domain->stats().pending_garbage_blocks < held.pending_garbage_blocks);
 }
 

@@ -204,7 +204,8 @@ TEST_CASE("a lane whose chain is cyclic is cut where the walk ends", "[walk]") {
   const Offset b2 = *t.alloc->Allocate(t.caches[0], kOwnedBatchBytes);
   t.arena->At<OwnedBatch>(b1)->next = b2;
   t.arena->At<OwnedBatch>(b2)->next = b1;
-  LaneWords words{b1, 1000};  // a count past what the chain holds, too
+  LaneWords words{b1, {}};
+  words.count.InitPlain(1000);  // a count past what the chain holds, too
   const BoundedRun run = RunBounded(
       [&](int fd) {
         LimitMemory();  // the walk before ChainWalk filled memory here: fail, not swap
@@ -273,7 +274,7 @@ TEST_CASE("Domain::stats reports a damaged list as damage, without hanging", "[w
       const Offset batch = domain.allocator_state()->data_begin;
       domain.arena().At<RetireBatch>(batch)->next = batch;
       domain.arena().At<RetireBatch>(batch)->count = 0;
-      domain.header().orphan_retired = batch;
+      domain.header().orphan_retired.StoreRelease(batch);
     });
     CHECK_THAT(damage, Catch::Contains(path) && Catch::Contains("orphan chain") &&
                            Catch::Contains("cycle"));

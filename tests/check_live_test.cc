@@ -286,7 +286,7 @@ TEST_CASE("a live check still finds real damage in the pinned version", "[check]
   Gate release;
   const IdleHolder holder = HoldOpen(path, release);
   internal::DomainImpl& impl = internal::Access(domain);
-  auto* record = impl.arena().At<internal::hamt::VersionRecord>(impl.atoms().RootWord(0));
+  auto* record = impl.arena().At<internal::hamt::VersionRecord>(impl.atoms().Root(0).LoadAcquire());
   record->entry_count += 1;  // the record no longer matches its trie
   absl::StatusOr<CheckReport> report = domain.check();
   REQUIRE(report.ok());
@@ -310,11 +310,11 @@ TEST_CASE("a live check reports a damaged root word as a problem, not as an erro
   REQUIRE((*domain.atom("victim")).swap([](Transaction& tx) { return tx.set("k", "v"); }).ok());
   Gate release;
   const IdleHolder holder = HoldOpen(path, release);
-  std::uint64_t& root = internal::Access(domain).atoms().RootWord(1);
-  const std::uint64_t saved = root;
-  root = saved + 8;  // misaligned: names no version record
+  internal::SharedU64& root = internal::Access(domain).atoms().Root(1);
+  const std::uint64_t saved = root.LoadAcquire();
+  root.StoreRelease(saved + 8);  // misaligned: names no version record
   absl::StatusOr<CheckReport> report = domain.check();
-  root = saved;
+  root.StoreRelease(saved);
   REQUIRE(report.ok());
   CHECK_FALSE(report->space_checked);
   CHECK(report->atoms_checked == 2);

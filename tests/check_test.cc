@@ -220,14 +220,14 @@ TEST_CASE("check reports a damaged trie without crashing", "[check]") {
   Domain domain = *Domain::Open(dir.File("d.atomap"), SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
   Fill(domain, "victim", 200, 4);
   internal::DomainImpl& impl = internal::Access(domain);
-  std::uint64_t& root = impl.atoms().RootWord(0);
-  const std::uint64_t good_root = root;
+  internal::SharedU64& root = impl.atoms().Root(0);
+  const std::uint64_t good_root = root.LoadAcquire();
   auto* version = impl.arena().At<internal::hamt::VersionRecord>(good_root);
   auto* node = impl.arena().At<internal::hamt::NodeHeader>(version->root_node);
   auto* child = reinterpret_cast<std::uint64_t*>(node + 1);
 
   SECTION("root word far outside the file") {
-    root = std::uint64_t{1} << 45;
+    root.StoreRelease(std::uint64_t{1} << 45);
     absl::StatusOr<CheckReport> r = domain.check();
     REQUIRE(r.ok());
     REQUIRE_FALSE(r->ok());
@@ -262,7 +262,7 @@ TEST_CASE("check reports a damaged trie without crashing", "[check]") {
     CHECK_THAT(Joined(*r), Catch::Contains("reached twice"));
     child[0] = saved;
   }
-  root = good_root;
+  root.StoreRelease(good_root);
   CHECK(domain.check()->ok());
 }
 
@@ -275,7 +275,7 @@ TEST_CASE("repair rebuilds damaged free lists from the versions alone", "[check]
   }
   internal::DomainImpl& impl = internal::Access(domain);
   auto* state = impl.allocator_state();
-  const std::uint64_t version = impl.atoms().RootWord(0);
+  const std::uint64_t version = impl.atoms().Root(0).LoadAcquire();
   // A shared list now claims the version record, which the atom's root reaches.
   const auto c = internal::size_classes::ClassOf(sizeof(internal::hamt::VersionRecord));
   state->heads[c].offset = version;

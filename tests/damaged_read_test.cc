@@ -98,9 +98,10 @@ std::vector<std::pair<Offset, std::uint64_t>> ReadRanges(const std::string& path
   internal::DomainImpl& impl = internal::Access(*domain);
   std::set<std::pair<Offset, std::uint64_t>> ranges;
   impl.atoms().ForEach([&](std::uint32_t index, std::string_view) {
-    const std::uint64_t& root = impl.atoms().RootWord(index);
+    const internal::SharedU64& root = impl.atoms().Root(index);
     ranges.emplace(impl.arena().OffsetOf(&root), sizeof root);
-    internal::hamt::ForEachBlock(impl.arena(), root, [&](Offset off, std::uint64_t bytes) {
+    const Offset version = root.LoadAcquire();
+    internal::hamt::ForEachBlock(impl.arena(), version, [&](Offset off, std::uint64_t bytes) {
       ranges.emplace(off, bytes);
     });
   });
@@ -289,9 +290,9 @@ TEST_CASE("what each reader returns for a damaged map (map.h contract)", "[damag
     internal::DomainImpl& impl = internal::Access(*domain);
     absl::StatusOr<std::uint32_t> index = impl.atoms().Find("deep");
     REQUIRE(index.ok());
-    const std::uint64_t& root = impl.atoms().RootWord(*index);
+    const internal::SharedU64& root = impl.atoms().Root(*index);
     root_word = impl.arena().OffsetOf(&root);
-    const Offset node = internal::hamt::ReadVersion(impl.arena(), root).root_node;
+    const Offset node = internal::hamt::ReadVersion(impl.arena(), root.LoadAcquire()).root_node;
     REQUIRE(impl.arena().At<internal::hamt::NodeHeader>(node)->nodemap != 0);
     first_child = node + sizeof(internal::hamt::NodeHeader);
   }

@@ -300,7 +300,7 @@ TEST_CASE("read-only open of a 0444 file maps it read-only and refuses writes", 
   CHECK(impl.arena().Grow(impl.arena().SharedSize() + 1).code() ==
         absl::StatusCode::kFailedPrecondition);
   // We run as root, which ignores the mode bits: prove the mapping itself is read-only.
-  std::uint64_t* word = &impl.header().global_epoch;
+  auto* word = reinterpret_cast<std::uint64_t*>(&impl.header().global_epoch);
   const pid_t child = ForkChild([&] {
     *reinterpret_cast<volatile std::uint64_t*>(word) = 1;
     return 0;
@@ -347,7 +347,7 @@ TEST_CASE("in-process domains need no file and behave the same", "[domain]") {
   const std::uint64_t size = impl.arena().SharedSize();
   REQUIRE(impl.arena().Grow(size + 1).ok());
   CHECK(domain->info().size > size);
-  CHECK(impl.header().size == domain->info().size);
+  CHECK(impl.header().size.LoadAcquire() == domain->info().size);
   absl::StatusOr<internal::SlotLease> lease = impl.ClaimSlot();
   REQUIRE(lease.ok());
   CHECK(lease->index() != impl.process_slot().index());

@@ -112,11 +112,14 @@ TEST_CASE("every damaged header field is rejected, naming the field", "[validate
       {"max_size_unaligned", [](Header& h) { h.max_size += 1; }, kLoss, "max_size"},
       {"max_size_huge", [](Header& h) { h.max_size = std::uint64_t{1} << 62; }, kLoss,
        "max_size"},
-      {"size_past_file", [](Header& h) { h.size += std::uint64_t{1} << 20; }, kLoss, "size"},
-      {"size_past_max", [](Header& h) { h.size = h.max_size + 4096; }, kLoss, "size"},
-      {"size_unaligned", [](Header& h) { h.size -= 8; }, kLoss, "size"},
-      {"size_before_data", [](Header& h) { h.size = 4096; }, kLoss, "size"},
-      {"state", [](Header& h) { h.state = 9; }, kLoss, "state"},
+      {"size_past_file",
+       [](Header& h) { h.size.InitPlain(h.size.LoadRelaxed() + (std::uint64_t{1} << 20)); }, kLoss,
+       "size"},
+      {"size_past_max", [](Header& h) { h.size.InitPlain(h.max_size + 4096); }, kLoss, "size"},
+      {"size_unaligned", [](Header& h) { h.size.InitPlain(h.size.LoadRelaxed() - 8); }, kLoss,
+       "size"},
+      {"size_before_data", [](Header& h) { h.size.InitPlain(4096); }, kLoss, "size"},
+      {"state", [](Header& h) { h.state.InitPlain(9); }, kLoss, "state"},
   };
   for (const Mutation& m : mutations) {
     for (const bool reseal : {false, true}) {
@@ -163,7 +166,7 @@ TEST_CASE("truncated, empty and random files are rejected and left unchanged", "
                  "truncated");
   ExpectRejected(dir, "cut_at_header", good.substr(0, internal::kHeaderBytes),
                  absl::StatusCode::kDataLoss, "size");
-  ExpectRejected(dir, "cut_before_size", good.substr(0, h.size - 4096),
+  ExpectRejected(dir, "cut_before_size", good.substr(0, h.size.LoadRelaxed() - 4096),
                  absl::StatusCode::kDataLoss, "truncated");
   ExpectRejected(dir, "tiny_foreign", "hello", absl::StatusCode::kFailedPrecondition, "magic");
 

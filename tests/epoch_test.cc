@@ -14,7 +14,7 @@ namespace {
 
 struct FakeDomain {
   explicit FakeDomain(std::uint32_t slots) : region(slots), capacity(slots) {}
-  alignas(64) std::uint64_t global_epoch = 0;
+  alignas(64) SharedU64 global_epoch{};
   std::vector<Slot> region;
   std::uint32_t capacity;
   EpochTable table() { return EpochTable(&global_epoch, region.data(), capacity); }

@@ -53,7 +53,7 @@ TEST_CASE("a lane records entries across batches, fills holes from its end, and 
   const std::uint64_t n = 3 * OwnedBatch::kCapacity + 10;
   REQUIRE(lane.Reserve(n).ok());
   for (std::uint64_t i = 0; i < n; ++i) lane.Record(Block{(i + 1) * 16, 16});
-  CHECK(words.count == n);
+  CHECK(words.count.LoadRelaxed() == n);
   CHECK(ChainLength(scratch.arena(), words) == 4);
 
   const Block last = lane.At(n - 1);
@@ -125,14 +125,14 @@ TEST_CASE("aborting a transaction empties its lane and frees what it built", "[i
     TrieTransaction warm(ctx, kNullOffset, std::make_unique<TestHold>(&words, ctx));
     REQUIRE(warm.Set("a", "b").ok());
     warm.Abort();
-    CHECK(words.count == 0);
+    CHECK(words.count.LoadRelaxed() == 0);
     live_with_lane = scratch.LiveBytes();  // the lane keeps its batches
   }
   TrieTransaction tx(ctx, kNullOffset, std::make_unique<TestHold>(&words, ctx));
   for (int i = 0; i < 200; ++i) REQUIRE(tx.Set(absl::StrCat("k", i), std::string(50, 'x')).ok());
-  CHECK(words.count > 200);
+  CHECK(words.count.LoadRelaxed() > 200);
   tx.Abort();
-  CHECK(words.count == 0);
+  CHECK(words.count.LoadRelaxed() == 0);
   OwnedLane lane(&words, 0, ctx.allocator, ctx.cache);
   lane.Shrink();
   CHECK(scratch.LiveBytes() == live_with_lane);
@@ -172,13 +172,13 @@ TEST_CASE("the writer's half: announce names the lane and the version; finish em
     REQUIRE(tx.Set("k1", "changed").ok());
     hamt::CommitResult commit = std::move(tx.Commit().value());
     AnnounceIntent(intent, 7, commit);
-    CHECK(intent.version == commit.version);
+    CHECK(intent.version.LoadRelaxed() == commit.version);
     CHECK(intent.atom == 7);
     CHECK(intent.lane == 2);  // TestHold's lane
-    CHECK(words.count == commit.ledger_owned + commit.replaced.size());
+    CHECK(words.count.LoadRelaxed() == commit.ledger_owned + commit.replaced.size());
     FinishPublication(intent, commit);
-    CHECK(words.count == 0);
-    CHECK(intent.version == kNullOffset);
+    CHECK(words.count.LoadRelaxed() == 0);
+    CHECK(intent.version.LoadRelaxed() == kNullOffset);
   }
   {  // lost
     TrieTransaction tx(ctx, base.version, std::make_unique<TestHold>(&words, ctx));
@@ -187,9 +187,9 @@ TEST_CASE("the writer's half: announce names the lane and the version; finish em
     AnnounceIntent(intent, 7, commit);
     const std::uint64_t live_built = scratch.LiveBytes();
     WithdrawIntent(intent);
-    CHECK(intent.version == kNullOffset);
+    CHECK(intent.version.LoadRelaxed() == kNullOffset);
     FreeUnpublished(commit, *ctx.allocator, ctx.cache);
-    CHECK(words.count == 0);
+    CHECK(words.count.LoadRelaxed() == 0);
     std::uint64_t built = 0;
     for (const Block& b : commit.allocated) built += Allocator::BlockBytes(b.bytes);
     CHECK(built > 0);

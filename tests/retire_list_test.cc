@@ -69,12 +69,12 @@ TEST_CASE("an interrupted reclaim frees only the entries that can be blocks", "[
   r->count = 3;
   d.area->retire_head = d.OffsetOf(r);
   d.area->reclaiming = d.OffsetOf(r);
-  d.area->pending_blocks = 3;
+  d.area->pending_blocks.StoreRelaxed(3);
 
   d.List().FinishInterruptedReclaim();
   CHECK(d.area->retire_head == kNullOffset);  // unlinked
   CHECK(d.area->reclaiming == kNullOffset);
-  CHECK(d.area->pending_blocks == 0);
+  CHECK(d.area->pending_blocks.LoadRelaxed() == 0);
   CHECK(d.LiveBytes() == 0);  // the one real entry and the batch itself
 }
 

@@ -39,7 +39,7 @@ TEST_CASE("a killed participant's slot is taken over by the next claim", "[slots
       [&takeovers](internal::DomainImpl& domain, std::uint32_t slot,
                    const internal::SlotHead& dead) {
         // The dead owner's areas are still intact here, for the hook to recover.
-        CHECK(domain.slots().Reclaim(slot).pending_blocks == 0xAB);
+        CHECK(domain.slots().Reclaim(slot).pending_blocks.LoadRelaxed() == 0xAB);
         std::lock_guard<std::mutex> lock(takeovers.mu);
         takeovers.calls.emplace_back(slot, dead);
       });
@@ -58,7 +58,8 @@ TEST_CASE("a killed participant's slot is taken over by the next claim", "[slots
     if (!domain.ok()) return 1;
     internal::DomainImpl& impl = Access(*domain);
     const std::uint32_t slot = impl.process_slot().index();
-    impl.slots().Reclaim(slot).pending_blocks = 0xAB;  // something for a survivor to recover
+    // Something for a survivor to recover:
+    impl.slots().Reclaim(slot).pending_blocks.StoreRelaxed(0xAB);
     reports.Send(Attached{slot, static_cast<std::uint32_t>(getpid()), impl.process_slot().token()});
     for (;;) pause();
   });
@@ -75,12 +76,12 @@ TEST_CASE("a killed participant's slot is taken over by the next claim", "[slots
     internal::DomainImpl& impl = Access(*second);
     CHECK(impl.process_slot().index() == 1);
     CHECK(impl.process_slot().token() == attached->token + 1);
-    CHECK(impl.slots().Reclaim(1).pending_blocks == 0);  // reset after the hook
+    CHECK(impl.slots().Reclaim(1).pending_blocks.LoadRelaxed() == 0);  // reset after the hook
     std::lock_guard<std::mutex> lock(takeovers.mu);
     REQUIRE(takeovers.calls.size() == 1);
     CHECK(takeovers.calls[0].first == 1);
-    CHECK(takeovers.calls[0].second.owner_pid == attached->pid);
-    CHECK(takeovers.calls[0].second.owner_token == attached->token);
+    CHECK(takeovers.calls[0].second.owner_pid.LoadRelaxed() == attached->pid);
+    CHECK(takeovers.calls[0].second.owner_token.LoadRelaxed() == attached->token);
   }
   // Released normally this time: the next claim reuses the slot without a takeover.
   absl::StatusOr<Domain> third = Domain::Open(path, SmallOptions(2, 16));
@@ -189,7 +190,7 @@ TEST_CASE("a damaged slot state word is reclaimed when no slot is free", "[slots
   const std::string path = dir.File("damaged.atomap");
   absl::StatusOr<Domain> a = Domain::Open(path, SmallOptions(2, 16));
   REQUIRE(a.ok());
-  internal::Shared(Access(*a).slots().Head(1).state).store(7, internal::kRelease);
+  Access(*a).slots().Head(1).state.StoreRelease(7);
   CHECK(a->info().slots_in_use.size() == 1);  // neither free nor owned: not listed
   absl::StatusOr<internal::SlotLease> lease = Access(*a).ClaimSlot();
   REQUIRE(lease.ok());

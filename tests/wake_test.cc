@@ -31,7 +31,6 @@
 #include "atomap/domain.h"
 #include "common/crash_point.h"
 #include "common/futex.h"
-#include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "hamt/access.h"
 #include "hamt/node.h"
@@ -42,7 +41,6 @@
 namespace atomap {
 namespace {
 
-using internal::Shared;
 
 // The atom's words in the file (docs/format.md, "Atom table").
 struct Words {
@@ -52,9 +50,8 @@ struct Words {
 };
 Words Read(Domain& domain, std::uint32_t atom) {
   internal::AtomTable& atoms = internal::Access(domain).atoms();
-  return {Shared(atoms.Waiters(atom)).load(internal::kSeqCst),
-          Shared(atoms.WaitingFor(atom)).load(internal::kSeqCst),
-          Shared(atoms.ChangeCounter(atom)).load(internal::kSeqCst)};
+  return {atoms.Waiters(atom).LoadSeqCst(), atoms.WaitingFor(atom).LoadSeqCst(),
+          atoms.ChangeCounter(atom).LoadSeqCst()};
 }
 
 std::uint32_t IndexOf(Domain& domain, const char* name) {
@@ -235,8 +232,8 @@ int ForgeDeadWriter(const std::string& path) {
   if (!p.ok()) return 33;
   internal::Participant& writer = **p;
   internal::PinGuard base_pin(writer);
-  std::uint64_t& root = impl.atoms().RootWord(*index);
-  internal::Offset base = Shared(root).load(internal::kAcquire);
+  internal::SharedU64& root = impl.atoms().Root(*index);
+  internal::Offset base = root.LoadAcquire();
   Transaction tx = internal::TransactionAccess::Make(writer.context(), base,
                                                      writer.HoldForTransaction());
   if (!tx.set("gen", "2").ok()) return 34;
@@ -246,9 +243,8 @@ int ForgeDeadWriter(const std::string& path) {
   if (!writer.PrepareRetire(commit->replaced.size()).ok()) return 36;
   internal::PinGuard published_pin(writer);
   writer.AnnounceIntent(*index, *commit);
-  Shared(impl.arena().At<internal::hamt::VersionRecord>(base)->observed).store(1, internal::kRelaxed);
-  if (!Shared(root).compare_exchange_strong(base, commit->version, internal::kSeqCst,
-                                            internal::kRelaxed)) {
+  impl.arena().At<internal::hamt::VersionRecord>(base)->observed.StoreRelaxed(1);
+  if (!root.CasSeqCst(base, commit->version)) {
     return 37;
   }
   raise(SIGKILL);

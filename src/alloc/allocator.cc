@@ -172,10 +172,10 @@ void Allocator::Format(AllocatorState* state, Offset data_begin) {
   state->num_classes = kNumClasses;
   state->data_begin = data_begin;
   state->chunk_bytes = kChunkBytes;
-  state->bump = data_begin;
+  state->bump.InitPlain(data_begin);
   // Last, so that a checker that finds the magic finds the rest formatted. The state is not yet
   // visible to anyone else (the creator publishes the domain afterwards).
-  Shared(state->magic).store(kAllocatorMagic, kRelease);
+  state->magic.StoreRelease(kAllocatorMagic);
 }
 
 void Allocator::FormatCache(ParticipantCache* cache) {
@@ -184,7 +184,7 @@ void Allocator::FormatCache(ParticipantCache* cache) {
 
 absl::Status Allocator::Validate(const AllocatorState* state, std::uint64_t domain_size,
                                 std::string_view path) {
-  const std::uint64_t magic = state->magic;
+  const std::uint64_t magic = state->magic.LoadRelaxed();
   if (magic != kAllocatorMagic) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s: allocator state: bad magic %#x (expected %#x)", path, magic, kAllocatorMagic));
@@ -205,7 +205,7 @@ absl::Status Allocator::Validate(const AllocatorState* state, std::uint64_t doma
   Offset first[kNumClasses];
   for (SizeClass c = 0; c < kNumClasses; ++c) first[c] = LoadHeadOffsetForInspection(state->heads[c]);
   const Offset data_begin = state->data_begin;
-  const Offset bump = __atomic_load_n(&state->bump, __ATOMIC_RELAXED);
+  const Offset bump = state->bump.LoadRelaxed();
   if (data_begin == 0 || data_begin % 4096 != 0 || data_begin > domain_size) {
     return absl::DataLossError(absl::StrFormat(
         "%s: allocator state: data_begin %d is not a page boundary inside the domain (%d bytes)",
@@ -276,8 +276,8 @@ absl::StatusOr<Offset> Allocator::PopBatch(SizeClass c) {
 // (4) Takes [result, result + bytes) from the shared bump pointer, growing the domain first if
 // needed. On error nothing changed: the bump pointer stays where it was (A1).
 absl::StatusOr<Offset> Allocator::BumpShared(std::uint64_t bytes) {
-  auto bump = Shared(state_->bump);
-  Offset begin = bump.load(kRelaxed);
+  SharedU64& bump = state_->bump;
+  Offset begin = bump.LoadRelaxed();
   for (;;) {
     const Offset end = begin + bytes;  // no overflow: begin <= max_size, bytes <= 64 MiB
     // Past the published size: grow (a grower killed between extending the file and publishing
@@ -288,7 +288,7 @@ absl::StatusOr<Offset> Allocator::BumpShared(std::uint64_t bytes) {
       // Grows the domain (or only maps it, if another participant already grew it).
       if (absl::Status s = arena_->Grow(end); !s.ok()) return s;
     }
-    if (bump.compare_exchange_weak(begin, end, kRelaxed, kRelaxed)) return begin;  // (4)
+    if (bump.CasWeakRelaxed(begin, end)) return begin;  // (4)
   }
 }
 
@@ -303,7 +303,7 @@ void Allocator::CountCarved(ParticipantCache* cache, SizeClass c) {
   }
   // Zeroed before added, like Flush's fold: a crash in between under-counts (see (A6)).
   StoreOwned(cc.carved, std::uint32_t{0});
-  Shared(state_->carved_blocks[c]).fetch_add(carved, kRelaxed);  // (6)
+  state_->carved_blocks[c].FetchAddRelaxed(carved);  // (6)
 }
 
 // REQUIRES: IsCached(c); `block` is a free block of class c, mapped here.
@@ -413,7 +413,7 @@ absl::StatusOr<Offset> Allocator::AllocateLarge(SizeClass c) {
   }
   absl::StatusOr<Offset> block = BumpShared(ClassBytes(c));
   if (!block.ok()) return block.status();
-  Shared(state_->carved_blocks[c]).fetch_add(1, kRelaxed);  // (6)
+  state_->carved_blocks[c].FetchAddRelaxed(1);  // (6)
   ATOMAP_CRASH_POINT(kAllocLargeReturn);
   return *block;
 }
@@ -487,7 +487,7 @@ void Allocator::Flush(ParticipantCache* cache) {
       const Offset block = at;
       at += ClassBytes(c);
       StoreOwned(cache->bump_cur, at);  // a crash here leaks `block` (A5)
-      Shared(state_->carved_blocks[c]).fetch_add(1, kRelaxed);  // (6)
+      state_->carved_blocks[c].FetchAddRelaxed(1);  // (6)
       StoreOwned(*ChainLink(block), kNullOffset);
       PushBatch(c, block);
     }
@@ -501,13 +501,13 @@ void Allocator::Flush(ParticipantCache* cache) {
     const std::uint32_t carved = cc.carved;
     if (carved == 0) continue;
     StoreOwned(cc.carved, std::uint32_t{0});
-    Shared(state_->carved_blocks[c]).fetch_add(carved, kRelaxed);  // (6)
+    state_->carved_blocks[c].FetchAddRelaxed(carved);  // (6)
   }
 }
 
 AllocatorStats Allocator::Stats(const std::vector<const ParticipantCache*>& caches) const {
   AllocatorStats stats;
-  const Offset bump = Shared(state_->bump).load(kRelaxed);
+  const Offset bump = state_->bump.LoadRelaxed();
   const Offset data_begin = state_->data_begin;
   stats.total_bytes = bump - data_begin;
   std::vector<std::uint64_t> free_blocks(kNumClasses, 0);
@@ -517,7 +517,7 @@ AllocatorStats Allocator::Stats(const std::vector<const ParticipantCache*>& cach
     if (stats.damage.ok()) stats.damage = std::move(damage);
   };
   for (SizeClass c = 0; c < kNumClasses; ++c) {
-    carved[c] = Shared(state_->carved_blocks[c]).load(kRelaxed);
+    carved[c] = state_->carved_blocks[c].LoadRelaxed();
     const FreeListHead& head = state_->heads[c];
     // Every CAS of the head changes its tag (A4): an unchanged tag is an unchanged list.
     auto tag = [&] { return __atomic_load_n(&head.tag, __ATOMIC_ACQUIRE); };

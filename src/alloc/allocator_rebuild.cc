@@ -41,7 +41,7 @@ void Allocator::RebuildSharedLists(absl::Span<const Block> free_extents,
     }
   }
   for (SizeClass c = 0; c < size_classes::kNumClasses; ++c) {
-    Shared(state_->carved_blocks[c]).store(kept_blocks[c] + carved[c], kRelaxed);
+    state_->carved_blocks[c].StoreRelaxed(kept_blocks[c] + carved[c]);
   }
 }
 

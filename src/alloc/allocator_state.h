@@ -1,7 +1,9 @@
 // The allocator's structures in the file: AllocatorState (one per domain, at kHeaderBytes) and
-// ParticipantCache (one per slot, at kSlotAllocCacheOffset). Plain structs of integers: every
-// field is accessed through Shared() (ipc_atomic_ref) where more than one participant may touch
-// it, and by its owner alone otherwise. Offsets are from the start of the file, never pointers.
+// ParticipantCache (one per slot, at kSlotAllocCacheOffset). Plain structs of integers: the
+// AllocatorState's words that every participant touches (magic, bump, carved_blocks) are
+// SharedWords (common/shared_word.h); the 128-bit heads and the caches' words are accessed through
+// Shared() (ipc_atomic_ref) where more than one participant may touch them, and by their owner
+// alone otherwise. Offsets are from the start of the file, never pointers.
 //
 // Byte layouts (little-endian; docs/allocator.md has the same tables):
 //
@@ -42,6 +44,7 @@
 #include "alloc/size_classes.h"
 #include "common/layout.h"
 #include "common/offset.h"
+#include "common/shared_word.h"
 
 namespace atomap::internal {
 
@@ -58,18 +61,19 @@ static_assert(sizeof(TaggedOffset) == 16);
 using FreeListHead = TaggedOffset;
 
 struct AllocatorState {
-  std::uint64_t magic;
+  SharedU64 magic;  // stored last when formatted (release)
   std::uint32_t version;
   std::uint32_t num_classes;
   Offset data_begin;
   std::uint64_t chunk_bytes;
   std::uint64_t reserved0[4];
-  alignas(64) Offset bump;
+  alignas(64) SharedU64 bump;
   std::uint64_t reserved1[7];
   alignas(64) FreeListHead heads[size_classes::kNumClasses];
-  std::uint64_t carved_blocks[size_classes::kNumClasses];
+  SharedU64 carved_blocks[size_classes::kNumClasses];
 };
 static_assert(sizeof(AllocatorState) <= kAllocatorStateBytes);
+static_assert(offsetof(AllocatorState, magic) == 0);
 static_assert(offsetof(AllocatorState, bump) == 64);
 static_assert(offsetof(AllocatorState, heads) == 128);
 static_assert(offsetof(AllocatorState, carved_blocks) == 1536);

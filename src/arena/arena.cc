@@ -13,7 +13,6 @@
 #include "arena/file_locks.h"
 #include "arena/file_space.h"
 #include "common/crash_point.h"
-#include "common/shared_atomic.h"
 
 namespace atomap::internal {
 namespace {
@@ -86,7 +85,7 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::MapFile(int fd, std::string path,
 }
 
 std::uint64_t Arena::SharedSize() const {
-  if (size_word_ != nullptr) return Shared(*size_word_).load(kAcquire);  // (2)
+  if (size_word_ != nullptr) return size_word_->LoadAcquire();  // (2)
   if (fd_ < 0) return anonymous_size_.load(std::memory_order_acquire);  // (6)
   return mapped_size();
 }
@@ -147,7 +146,7 @@ absl::Status Arena::Grow(std::uint64_t min_size) {
   if (fd_ < 0) {
     if (absl::Status s = MapUpTo(target); !s.ok()) return s;
     anonymous_size_.store(target, std::memory_order_release);  // (5)
-    if (size_word_ != nullptr) Shared(*size_word_).store(target, kRelease);  // (1)
+    if (size_word_ != nullptr) size_word_->StoreRelease(target);  // (1)
     return absl::OkStatus();
   }
   if (absl::Status s = LockByte(fd_, kGrowLockByte, LockMode::kExclusive); !s.ok()) return s;
@@ -158,7 +157,7 @@ absl::Status Arena::Grow(std::uint64_t min_size) {
     // The file is longer than the published size (allocators grow against the published size).
     ATOMAP_CRASH_POINT(kGrowAfterExtend);
     published = target;
-    if (size_word_ != nullptr) Shared(*size_word_).store(target, kRelease);  // (1)
+    if (size_word_ != nullptr) size_word_->StoreRelease(target);  // (1)
     ATOMAP_CRASH_POINT(kGrowAfterPublish);  // published, not yet mapped here
   }
   return MapUpTo(published);

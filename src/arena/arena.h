@@ -39,6 +39,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/offset.h"
+#include "common/shared_word.h"
 
 namespace atomap::internal {
 
@@ -63,7 +64,7 @@ class Arena {
   // Binds the shared word that records the domain's size (a field of the header, inside this
   // mapping). Before this, Refresh() asks the kernel for the file's length.
   // REQUIRES: word lies inside the mapping and is 8-byte aligned.
-  void BindSizeWord(std::uint64_t* word) { size_word_ = word; }
+  void BindSizeWord(SharedU64* word) { size_word_ = word; }
 
   std::uint8_t* base() const { return base_; }
   std::uint64_t max_size() const { return max_size_; }
@@ -113,7 +114,7 @@ class Arena {
   const int fd_;  // -1 for anonymous memory
   const std::string path_;
   const bool writable_;
-  std::uint64_t* size_word_ = nullptr;
+  SharedU64* size_word_ = nullptr;
   // The size of an anonymous arena with no bound size word: written by Grow under map_mu_, read
   // by any thread ((5), (6); process-local, so std::atomic).
   std::atomic<std::uint64_t> anonymous_size_{0};

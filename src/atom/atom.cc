@@ -47,7 +47,6 @@
 #include "atomap/diff.h"
 #include "atomap/domain.h"
 #include "common/crash_point.h"
-#include "common/shared_atomic.h"
 #include "file/change_notification.h"
 #include "hamt/access.h"
 #include "recovery/durability.h"
@@ -60,13 +59,12 @@ using internal::MapAccess;
 using internal::Participant;
 using internal::PinGuard;
 using internal::Runtime;
-using internal::Shared;
 using internal::SnapshotAccess;
 using internal::TransactionAccess;
 
 // The atom's root word (V1).
-std::uint64_t& RootWord(Runtime* runtime, std::uint32_t index) {
-  return runtime->domain().atoms().RootWord(index);
+internal::SharedU64& Root(Runtime* runtime, std::uint32_t index) {
+  return runtime->domain().atoms().Root(index);
 }
 
 absl::StatusOr<Participant*> Writer(Runtime* runtime) {
@@ -82,7 +80,7 @@ absl::StatusOr<Participant*> Writer(Runtime* runtime) {
 internal::Offset LoadRootAcquire(const PinGuard& pin, Runtime* runtime, std::uint32_t index) {
   assert(pin.holds_pin() || runtime->domain().read_only());
   (void)pin;
-  return Shared(RootWord(runtime, index)).load(internal::kAcquire);  // (1)
+  return Root(runtime, index).LoadAcquire();  // (1)
 }
 
 // A snapshot of the atom's current version that owns `pin`.
@@ -104,8 +102,9 @@ absl::StatusOr<Snapshot> LoadPinned(Runtime* runtime, std::uint32_t index, PinGu
 // (V5) Marks `version` (an atom's root as this writer read it) as published.
 void MarkObserved(Runtime* runtime, internal::Offset version) {
   if (version == internal::kNullOffset) return;
-  auto observed = Shared(runtime->domain().arena().At<internal::hamt::VersionRecord>(version)->observed);
-  if (observed.load(internal::kRelaxed) == 0) observed.store(1, internal::kRelaxed);  // (8)
+  internal::SharedU64& observed =
+      runtime->domain().arena().At<internal::hamt::VersionRecord>(version)->observed;
+  if (observed.LoadRelaxed() == 0) observed.StoreRelaxed(1);  // (8)
 }
 
 // Publishes `tx` if the root still holds its base. On success retires what it replaced.
@@ -125,7 +124,7 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
       return s;
     }
   }
-  std::uint64_t& root = RootWord(runtime, index);
+  internal::SharedU64& root = Root(runtime, index);
   internal::Offset expected = impl.base();
   // The new version is pinned before it is published, so it cannot be retired and freed by a
   // later writer before this thread's snapshot of it exists: `pin` becomes that snapshot's. On
@@ -134,8 +133,7 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
   participant->AnnounceIntent(index, *commit);
   MarkObserved(runtime, expected);  // (8), (V5)
   ATOMAP_CRASH_POINT(kPublishBeforeCas);
-  if (!Shared(root).compare_exchange_strong(expected, commit->version, internal::kSeqCst,
-                                            internal::kRelaxed)) {  // (2)
+  if (!root.CasSeqCst(expected, commit->version)) {  // (2)
     participant->WithdrawIntent();
     participant->FreeUnpublished(*commit);  // (V3)
     return std::optional<Snapshot>();
@@ -282,7 +280,7 @@ absl::StatusOr<Snapshot> Atom::wait_for_change(std::uint64_t seen_version,
   internal::AtomTable& atoms = runtime_->domain().atoms();
   for (;;) {
     const std::uint32_t seen_counter =
-        Shared(atoms.ChangeCounter(index_)).load(internal::kAcquire);  // (6)
+        atoms.ChangeCounter(index_).LoadAcquire();  // (6)
     {
       // The root itself, every slice: a version whose writer died before notifying is seen
       // here even if no survivor ever recovers it (change_notification.h K3).

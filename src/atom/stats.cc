@@ -6,7 +6,6 @@
 #include "alloc/allocator_state.h"
 #include "alloc/chain_walk.h"
 #include "atom/runtime.h"
-#include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "epoch/retire_list.h"
 
@@ -15,11 +14,11 @@ namespace {
 
 // The domain's orphan chain: what dead participants retired, awaiting adoption. Others may
 // push onto it or take it meanwhile; every change changes its head (chain_walk.h WalkSettled).
-void AddOrphanChain(const Allocator& allocator, const Offset& head, DomainStats& stats) {
+void AddOrphanChain(const Allocator& allocator, const SharedU64& head, DomainStats& stats) {
   const Arena& arena = *allocator.arena();
   std::uint64_t blocks = 0;
   std::uint64_t bytes = 0;
-  auto stamp = [&] { return __atomic_load_n(&head, __ATOMIC_ACQUIRE); };
+  auto stamp = [&] { return head.LoadAcquire(); };
   absl::Status damage = WalkSettled(stamp, [&] {
     blocks = bytes = 0;
     ChainWalk walk(allocator, sizeof(RetireBatch));
@@ -50,14 +49,14 @@ DomainStats CollectStats(Runtime& runtime) {
     stats.oldest_pinned_epoch = oldest->pinned_epoch;
     stats.oldest_pinned_slot = oldest->slot;
     stats.oldest_pinned_pid =
-        Shared(slots.Head(oldest->slot).owner_pid).load(kRelaxed);
+        slots.Head(oldest->slot).owner_pid.LoadRelaxed();
   }
   std::vector<const ParticipantCache*> caches;
   for (std::uint32_t i = 0; i < slots.capacity(); ++i) {
     caches.push_back(&slots.AllocCache(i));
     ReclaimArea& area = slots.Reclaim(i);
-    stats.pending_garbage_blocks += Shared(area.pending_blocks).load(kRelaxed);
-    stats.pending_garbage_bytes += Shared(area.pending_bytes).load(kRelaxed);
+    stats.pending_garbage_blocks += area.pending_blocks.LoadRelaxed();
+    stats.pending_garbage_bytes += area.pending_bytes.LoadRelaxed();
   }
   stats.participants = static_cast<std::uint32_t>(slots.InUse().size());
   AddOrphanChain(runtime.allocator(), domain.header().orphan_retired, stats);

@@ -7,7 +7,6 @@
 
 #include <atomic>
 
-#include "common/shared_atomic.h"
 
 namespace atomap::internal {
 namespace {
@@ -17,17 +16,19 @@ std::atomic<std::uint64_t> wake_calls{0};
 
 }  // namespace
 
-void WaitWhileEqual(const std::uint32_t* word, std::uint32_t expected, absl::Duration timeout) {
+void WaitWhileEqual(const SharedU32& word, std::uint32_t expected, absl::Duration timeout) {
   if (timeout <= absl::ZeroDuration()) return;
   const struct timespec ts = absl::ToTimespec(timeout);
   // Shared futex (no FUTEX_PRIVATE_FLAG): the kernel keys it by the file page, not the address.
-  syscall(SYS_futex, word, FUTEX_WAIT, expected, timeout == absl::InfiniteDuration() ? nullptr : &ts,
-          nullptr, 0);
+  // The kernel reads the word itself, so it needs the word's address: a SharedU32 is exactly
+  // its u32 (common/shared_word.h), at the same address.
+  syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(&word), FUTEX_WAIT, expected,
+          timeout == absl::InfiniteDuration() ? nullptr : &ts, nullptr, 0);
 }
 
-void WakeAll(std::uint32_t* word) {
+void WakeAll(SharedU32& word) {
   wake_calls.fetch_add(1, std::memory_order_relaxed);
-  Shared(*word).notify_all();
+  word.NotifyAll();
 }
 
 std::uint64_t WakeCallsInThisProcess() { return wake_calls.load(std::memory_order_relaxed); }

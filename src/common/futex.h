@@ -14,16 +14,17 @@
 #include <cstdint>
 
 #include "absl/time/time.h"
+#include "common/shared_word.h"
 
 namespace atomap::internal {
 
 // Sleeps while *word == expected, until woken, `timeout` passes, or a signal arrives. Spurious
 // returns are allowed: callers re-check their condition. FUTEX_WAIT only reads the word, so this
 // works on a read-only mapping too.
-void WaitWhileEqual(const std::uint32_t* word, std::uint32_t expected, absl::Duration timeout);
+void WaitWhileEqual(const SharedU32& word, std::uint32_t expected, absl::Duration timeout);
 
 // Wakes every waiter on `word`, in every process.
-void WakeAll(std::uint32_t* word);
+void WakeAll(SharedU32& word);
 
 // How many WakeAll calls (futex wake system calls) this process has made: for tests that prove a
 // publication skips the wake when nobody waits.

@@ -16,7 +16,11 @@ namespace atomap::internal {
 template <class T>
 using SharedRef = boost::atomics::ipc_atomic_ref<T>;
 
-// Usage: Shared(header->file_size).load(kAcquire).
+// The file format's words are SharedWords (common/shared_word.h), whose accessors name their
+// orders. Shared() remains for what is not one of them: the allocator's 128-bit free-list heads,
+// and the link words inside blocks (a free block's links, an owned batch's next, and the lane's
+// first_batch linked with them) and a cache's words, which share one StoreOwned/link helper.
+// Usage: Shared(state->heads[c]).load(kAcquire).
 template <class T>
 inline SharedRef<T> Shared(T& word) noexcept {
   static_assert(SharedRef<T>::is_always_lock_free, "a shared word must be lock-free");

@@ -14,7 +14,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "arena/file_locks.h"
-#include "common/shared_atomic.h"
 #include "file/change_notification.h"
 #include "file/domain_file.h"
 
@@ -61,7 +60,8 @@ absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view pa
     const HeaderParams params = ParamsFrom(options);
     if (absl::Status s = CheckParams(params); !s.ok()) return s;
     const Header header = MakeHeader(params);
-    absl::StatusOr<std::unique_ptr<Arena>> arena = Arena::Anonymous(header.max_size, header.size);
+    absl::StatusOr<std::unique_ptr<Arena>> arena =
+        Arena::Anonymous(header.max_size, header.size.LoadRelaxed());
     if (!arena.ok()) return arena.status();
     domain->arena_ = *std::move(arena);
     const std::unique_ptr<InitialPrefix> prefix = MakeInitialPrefix(header);
@@ -131,8 +131,8 @@ absl::Status DomainImpl::Attach() {
   }
   if (absl::Status s = InitTables(); !s.ok()) return s;
   if (!read_only_) {
-    was_clean_ = Shared(header_->state).load(kAcquire) == kClean;  // (1)
-    Shared(header_->state).store(kDirty, kRelease);                // (1)
+    was_clean_ = header_->state.LoadAcquire() == kClean;  // (1)
+    header_->state.StoreRelease(kDirty);                  // (1)
     marked_dirty_ = true;
   }
   return absl::OkStatus();
@@ -175,7 +175,8 @@ absl::Status DomainImpl::InitTables() {
   // The allocator's fixed fields: every block offset followed in recovery is checked against
   // its data_begin (the fuzzer found a zeroed one leading a takeover into the header).
   const AllocatorState& state = *allocator_state();
-  if (state.magic != kAllocatorMagic || state.num_classes != size_classes::kNumClasses ||
+  if (state.magic.LoadRelaxed() != kAllocatorMagic ||
+      state.num_classes != size_classes::kNumClasses ||
       state.data_begin != h.data_begin) {
     return absl::DataLossError(absl::StrCat(
         path_, ": allocator state: magic, num_classes or data_begin (", state.data_begin,
@@ -233,9 +234,9 @@ void DomainImpl::Detach() {
     }
     // Clean only if no participant died since the last sweep: neither one taken over (counted)
     // nor one whose slot still says owned (nobody else is attached, so its owner is dead).
-    if (last.ok() && *last && Shared(header_->deaths_since_sweep).load(kRelaxed) == 0 &&
+    if (last.ok() && *last && header_->deaths_since_sweep.LoadRelaxed() == 0 &&
         slots_->InUse().empty()) {
-      Shared(header_->state).store(kClean, kRelease);  // (2)
+      header_->state.StoreRelease(kClean);  // (2)
     }
   }
   (void)UnlockByte(fd, kAttachedLockByte);
@@ -262,7 +263,7 @@ DomainInfo DomainImpl::Info() const {
   }
   info.atom_count = atoms_->Count();
   info.atom_capacity = header_->atom_capacity;
-  info.clean = Shared(header_->state).load(kAcquire) == kClean;
+  info.clean = header_->state.LoadAcquire() == kClean;
   return info;
 }
 

@@ -4,7 +4,6 @@
 #include "alloc/allocator_state.h"
 #include "alloc/chain_walk.h"
 #include "common/crash_point.h"
-#include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "epoch/epoch_table.h"
 #include "epoch/retire_list.h"
@@ -63,17 +62,17 @@ void PushOrphanBatches(DomainImpl& domain, Offset chain) {
   // The tail is the last batch the walk accepts: the link below replaces whatever it refused.
   Offset tail = chain;
   while (walk.Continues(Batch(domain, tail)->next)) tail = Batch(domain, tail)->next;
-  auto head = Shared(domain.header().orphan_retired);
-  Offset old = head.load(kRelaxed);
+  SharedU64& head = domain.header().orphan_retired;
+  Offset old = head.LoadRelaxed();
   do {
     Batch(domain, tail)->next = old;
-  } while (!head.compare_exchange_weak(old, chain, kRelease, kRelaxed));  // (1)
+  } while (!head.CasWeakRelease(old, chain));  // (1)
 }
 
 Offset TakeOrphanBatches(DomainImpl& domain) {
-  auto head = Shared(domain.header().orphan_retired);
-  if (head.load(kRelaxed) == kNullOffset) return kNullOffset;
-  Offset chain = head.exchange(kNullOffset, kAcquire);  // (2)
+  SharedU64& head = domain.header().orphan_retired;
+  if (head.LoadRelaxed() == kNullOffset) return kNullOffset;
+  Offset chain = head.ExchangeAcquire(kNullOffset);  // (2)
   TrimChain(domain, chain, /*with_entries=*/true);  // a damaged file's orphan chain
   return chain;
 }
@@ -82,7 +81,7 @@ Offset TakeOrphanBatches(DomainImpl& domain) {
 // the slot dead and still owned, and the next claimer runs this again from the top.
 void RecoverDeadSlot(DomainImpl& domain, std::uint32_t slot) {
   // First: whatever happens below, the next lone open must sweep (Header::deaths_since_sweep).
-  Shared(domain.header().deaths_since_sweep).fetch_add(1, kRelaxed);
+  domain.header().deaths_since_sweep.FetchAddRelaxed(1);
   // The dead owner's lists may reach space it grew after this process last mapped.
   (void)domain.arena().Refresh();
   SlotTable& slots = domain.slots();

@@ -5,42 +5,42 @@
 namespace atomap::internal {
 
 std::uint64_t EpochTable::Pin(std::uint32_t slot) const {
-  const std::uint64_t epoch = Shared(*global_epoch_).load(kRelaxed);
-  Shared(AnnouncementWord(slot)).store(Announcement::Pinned(epoch), kRelaxed);
+  const std::uint64_t epoch = global_epoch_->LoadRelaxed();
+  AnnouncementWord(slot).StoreRelaxed(Announcement::Pinned(epoch));
   FullFence();  // (1)
   return epoch;
 }
 
 void EpochTable::Unpin(std::uint32_t slot) const {
-  Shared(AnnouncementWord(slot)).store(Announcement::kUnpinned, kRelease);  // (2)
+  AnnouncementWord(slot).StoreRelease(Announcement::kUnpinned);  // (2)
 }
 
 std::uint64_t EpochTable::CurrentEpoch() const {
-  return Shared(*global_epoch_).load(kAcquire);  // (6)
+  return global_epoch_->LoadAcquire();  // (6)
 }
 
 std::uint64_t EpochTable::EpochAfterUnlink() const {
-  return Shared(*global_epoch_).load(kSeqCst);  // (7)
+  return global_epoch_->LoadSeqCst();  // (7)
 }
 
 std::optional<EpochBlocker> EpochTable::TryAdvance() const {
   FullFence();  // (3)
-  std::uint64_t global = Shared(*global_epoch_).load(kRelaxed);
+  std::uint64_t global = global_epoch_->LoadRelaxed();
   for (std::uint32_t slot = 0; slot < capacity_; ++slot) {
-    const std::uint64_t word = Shared(AnnouncementWord(slot)).load(kAcquire);  // (4)
+    const std::uint64_t word = AnnouncementWord(slot).LoadAcquire();  // (4)
     if (Announcement::IsPinned(word) && Announcement::EpochOf(word) != global) {
       return EpochBlocker{slot, Announcement::EpochOf(word)};
     }
   }
   // Losing this CAS means another scanner advanced G from the same value: the same outcome.
-  Shared(*global_epoch_).compare_exchange_strong(global, global + 1, kRelease, kRelaxed);  // (5)
+  global_epoch_->CasRelease(global, global + 1);  // (5)
   return std::nullopt;
 }
 
 std::optional<EpochBlocker> EpochTable::OldestPinned() const {
   std::optional<EpochBlocker> oldest;
   for (std::uint32_t slot = 0; slot < capacity_; ++slot) {
-    const std::uint64_t word = Shared(AnnouncementWord(slot)).load(kAcquire);
+    const std::uint64_t word = AnnouncementWord(slot).LoadAcquire();
     if (!Announcement::IsPinned(word)) continue;
     const std::uint64_t epoch = Announcement::EpochOf(word);
     if (!oldest || epoch < oldest->pinned_epoch) oldest = EpochBlocker{slot, epoch};
@@ -49,7 +49,7 @@ std::optional<EpochBlocker> EpochTable::OldestPinned() const {
 }
 
 void EpochTable::ClearDeadPin(std::uint32_t slot) const {
-  Shared(AnnouncementWord(slot)).store(Announcement::kUnpinned, kRelease);
+  AnnouncementWord(slot).StoreRelease(Announcement::kUnpinned);
 }
 
 }  // namespace atomap::internal

@@ -41,6 +41,7 @@
 #include <optional>
 
 #include "common/layout.h"
+#include "common/shared_word.h"
 #include "file/slot.h"
 
 namespace atomap::internal {
@@ -66,7 +67,7 @@ class EpochTable {
  public:
   // `global_epoch`: the header's word. `slots`: the slot table; each slot's announcement word is
   // its head's pinned_epoch (file/slot.h).
-  EpochTable(std::uint64_t* global_epoch, Slot* slots, std::uint32_t capacity)
+  EpochTable(SharedU64* global_epoch, Slot* slots, std::uint32_t capacity)
       : global_epoch_(global_epoch), slots_(slots), capacity_(capacity) {}
 
   // Announces the current epoch in `slot` and returns it.
@@ -95,11 +96,11 @@ class EpochTable {
   std::uint32_t capacity() const { return capacity_; }
 
  private:
-  std::uint64_t& AnnouncementWord(std::uint32_t slot) const {
+  SharedU64& AnnouncementWord(std::uint32_t slot) const {
     return slots_[slot].head.pinned_epoch;
   }
 
-  std::uint64_t* global_epoch_;
+  SharedU64* global_epoch_;
   Slot* slots_;
   std::uint32_t capacity_;
 };

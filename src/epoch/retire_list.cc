@@ -5,7 +5,6 @@
 
 #include "alloc/allocator.h"
 #include "common/crash_point.h"
-#include "common/shared_atomic.h"
 #include "epoch/epoch_table.h"
 
 namespace atomap::internal {
@@ -23,16 +22,16 @@ ChainWalk RetireList::Walk(ChainWalk::Repeats repeats) const {
 }
 
 std::uint64_t RetireList::pending_blocks() const {
-  return Shared(area_->pending_blocks).load(kRelaxed);
+  return area_->pending_blocks.LoadRelaxed();
 }
 
 std::uint64_t RetireList::pending_bytes() const {
-  return Shared(area_->pending_bytes).load(kRelaxed);
+  return area_->pending_bytes.LoadRelaxed();
 }
 
 void RetireList::AddPending(std::int64_t blocks, std::int64_t bytes) {
-  Shared(area_->pending_blocks).store(pending_blocks() + static_cast<std::uint64_t>(blocks), kRelaxed);
-  Shared(area_->pending_bytes).store(pending_bytes() + static_cast<std::uint64_t>(bytes), kRelaxed);
+  area_->pending_blocks.StoreRelaxed(pending_blocks() + static_cast<std::uint64_t>(blocks));
+  area_->pending_bytes.StoreRelaxed(pending_bytes() + static_cast<std::uint64_t>(bytes));
 }
 
 std::uint64_t RetireList::RoomInHead() const {
@@ -174,8 +173,8 @@ void RetireList::ForEachPending(absl::FunctionRef<void(const Block&)> fn) const 
 Offset RetireList::DetachChain() {
   const Offset chain = area_->retire_head;
   area_->retire_head = kNullOffset;
-  Shared(area_->pending_blocks).store(0, kRelaxed);
-  Shared(area_->pending_bytes).store(0, kRelaxed);
+  area_->pending_blocks.StoreRelaxed(0);
+  area_->pending_bytes.StoreRelaxed(0);
   return chain;
 }
 

@@ -5,7 +5,6 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
-#include "common/shared_atomic.h"
 
 namespace atomap::internal {
 
@@ -52,7 +51,7 @@ absl::StatusOr<std::uint32_t> AtomTable::Find(std::string_view name) const {
   const std::uint64_t words = IndexWords(capacity_);
   const std::uint64_t start = hasher_(name) % words;
   for (std::uint64_t k = 0; k < words; ++k) {
-    const std::uint32_t word = Shared(IndexWord((start + k) % words)).load(kAcquire);  // (1)
+    const std::uint32_t word = IndexWord((start + k) % words).LoadAcquire();  // (1)
     if (word == 0) {
       return absl::NotFoundError(absl::StrFormat("%s: no atom named '%s'", path_, name));
     }
@@ -75,14 +74,13 @@ absl::StatusOr<std::uint32_t> AtomTable::ReserveRecord(std::string_view name) {
     }
   }
   if (!have_spare) {
-    std::uint32_t next = Shared(Head().next_record).load(kRelaxed);
+    std::uint32_t next = Head().next_record.LoadRelaxed();
     do {
       if (next >= capacity_) {
         return absl::ResourceExhaustedError(absl::StrFormat(
             "%s: the atom table is full (capacity %d atoms)", path_, capacity_));
       }
-    } while (!Shared(Head().next_record).compare_exchange_weak(next, next + 1, kRelaxed,
-                                                               kRelaxed));  // (2)
+    } while (!Head().next_record.CasWeakRelaxed(next, next + 1));  // (2)
     record = next;
   }
   AtomRecord& r = Record(record);  // private until published (T2)
@@ -108,8 +106,8 @@ absl::StatusOr<std::uint32_t> AtomTable::FindOrCreate(std::string_view name) {
     spare_records_.push_back(reserved);
   };
   for (std::uint64_t k = 0; k < words; ++k) {
-    std::uint32_t& index_word = IndexWord((start + k) % words);
-    std::uint32_t word = Shared(index_word).load(kAcquire);  // (1)
+    SharedU32& index_word = IndexWord((start + k) % words);
+    std::uint32_t word = index_word.LoadAcquire();  // (1)
     if (word == 0) {
       if (!have_reserved) {
         absl::StatusOr<std::uint32_t> record = ReserveRecord(name);
@@ -117,8 +115,7 @@ absl::StatusOr<std::uint32_t> AtomTable::FindOrCreate(std::string_view name) {
         reserved = *record;
         have_reserved = true;
       }
-      if (Shared(index_word).compare_exchange_strong(word, reserved + 1, kRelease,
-                                                     kAcquire)) {  // (3)
+      if (index_word.CasReleaseAcquire(word, reserved + 1)) {  // (3)
         return reserved;
       }
       // Lost: `word` is now the winner's, with its name visible through (3)'s acquire half.
@@ -147,7 +144,7 @@ void AtomTable::ForEach(
     absl::FunctionRef<void(std::uint32_t atom, std::string_view name)> fn) const {
   std::vector<std::uint32_t> atoms;
   for (std::uint64_t i = 0; i < IndexWords(capacity_); ++i) {
-    const std::uint32_t word = Shared(IndexWord(i)).load(kAcquire);  // (1)
+    const std::uint32_t word = IndexWord(i).LoadAcquire();  // (1)
     if (word != 0 && word - 1 < capacity_) atoms.push_back(word - 1);
   }
   std::sort(atoms.begin(), atoms.end());

@@ -45,21 +45,22 @@
 #include "common/hash.h"
 #include "common/layout.h"
 #include "common/offset.h"
+#include "common/shared_word.h"
 
 namespace atomap::internal {
 
 struct AtomTableHead {
-  std::uint32_t next_record;  // records reserved so far (T4)
+  SharedU32 next_record;  // records reserved so far (T4)
   std::uint8_t reserved[60];
 };
 static_assert(sizeof(AtomTableHead) == 64);
 
 struct AtomRecord {
   // ---- the hot line: the atoms layer's words --------------------------------------------------
-  std::uint64_t root;            // Offset of the current version's record; 0 = empty map
-  std::uint32_t waiters;         // legacy sleeper count: read, never raised (change_notification.h)
-  std::uint32_t waiting_for;     // the change a waiter awaits, 0: none (change_notification.h)
-  std::uint32_t change_counter;  // the futex word waiters sleep on
+  SharedU64 root;            // Offset of the current version's record; 0 = empty map
+  SharedU32 waiters;         // legacy sleeper count: read, never raised (change_notification.h)
+  SharedU32 waiting_for;     // the change a waiter awaits, 0: none (change_notification.h)
+  SharedU32 change_counter;  // the futex word waiters sleep on
   std::uint32_t flags;
   std::uint8_t reserved[40];
   // ---- the name: written once before publication ----------------------------------------------
@@ -67,6 +68,11 @@ struct AtomRecord {
   char name[kMaxAtomNameBytes];
 };
 static_assert(sizeof(AtomRecord) == 320);
+static_assert(offsetof(AtomRecord, root) == 0);
+static_assert(offsetof(AtomRecord, waiters) == 8);
+static_assert(offsetof(AtomRecord, waiting_for) == 12);
+static_assert(offsetof(AtomRecord, change_counter) == 16);
+static_assert(offsetof(AtomRecord, flags) == 20);
 static_assert(offsetof(AtomRecord, name_length) == 64);
 
 inline constexpr std::uint64_t kAtomIndexOffset = sizeof(AtomTableHead);
@@ -102,12 +108,13 @@ class AtomTable {
 
   std::uint32_t capacity() const { return capacity_; }
 
-  // REQUIRES (all six): `atom` came from Find or FindOrCreate on this domain.
-  std::uint64_t& RootWord(std::uint32_t atom) const { return Record(atom).root; }
-  std::uint32_t& Waiters(std::uint32_t atom) const { return Record(atom).waiters; }
-  std::uint32_t& WaitingFor(std::uint32_t atom) const { return Record(atom).waiting_for; }
-  std::uint32_t& ChangeCounter(std::uint32_t atom) const { return Record(atom).change_counter; }
-  std::uint32_t& Flags(std::uint32_t atom) const { return Record(atom).flags; }
+  // An atom's shared words; each access names its order (common/shared_word.h), and the edges
+  // are numbered by the word's owner (see "Memory ordering" above).
+  // REQUIRES (all five): `atom` came from Find or FindOrCreate on this domain.
+  SharedU64& Root(std::uint32_t atom) const { return Record(atom).root; }
+  SharedU32& Waiters(std::uint32_t atom) const { return Record(atom).waiters; }
+  SharedU32& WaitingFor(std::uint32_t atom) const { return Record(atom).waiting_for; }
+  SharedU32& ChangeCounter(std::uint32_t atom) const { return Record(atom).change_counter; }
   std::string_view Name(std::uint32_t atom) const;
 
  private:
@@ -118,8 +125,8 @@ class AtomTable {
   AtomRecord& Record(std::uint32_t atom) const {
     return reinterpret_cast<AtomRecord*>(region_ + RecordsOffset(capacity_))[atom];
   }
-  std::uint32_t& IndexWord(std::uint64_t i) const {
-    return reinterpret_cast<std::uint32_t*>(region_ + kAtomIndexOffset)[i];
+  SharedU32& IndexWord(std::uint64_t i) const {
+    return reinterpret_cast<SharedU32*>(region_ + kAtomIndexOffset)[i];
   }
   AtomTableHead& Head() const { return *reinterpret_cast<AtomTableHead*>(region_); }
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "common/futex.h"
-#include "common/shared_atomic.h"
 #include "file/atom_table.h"
 
 namespace atomap::internal {
@@ -24,40 +23,38 @@ std::uint32_t Awaited(std::uint32_t seen_counter) {
 }  // namespace
 
 void NotifyChange(AtomTable& atoms, std::uint32_t atom) {
-  std::uint32_t& counter = atoms.ChangeCounter(atom);
-  auto mark = Shared(atoms.WaitingFor(atom));
-  const std::uint32_t now = Shared(counter).fetch_add(1, kSeqCst) + 1;  // (1)
-  std::uint32_t seen = mark.load(kSeqCst);                               // (2)
-  const bool legacy = Shared(atoms.Waiters(atom)).load(kSeqCst) != 0;    // (2)
+  SharedU32& counter = atoms.ChangeCounter(atom);
+  SharedU32& mark = atoms.WaitingFor(atom);
+  const std::uint32_t now = counter.FetchAddSeqCst(1) + 1;       // (1)
+  std::uint32_t seen = mark.LoadSeqCst();                         // (2)
+  const bool legacy = atoms.Waiters(atom).LoadSeqCst() != 0;      // (2)
   if (seen == 0 && !legacy) return;  // the swap's path when nobody waits: no write, no syscall
   // (5), (K2): a failed CAS reloads `seen`; a mark newer than this change stays.
-  while (seen != 0 && !Newer(seen, now) &&
-         !mark.compare_exchange_weak(seen, 0, kSeqCst, kRelaxed)) {
+  while (seen != 0 && !Newer(seen, now) && !mark.CasWeakSeqCst(seen, 0)) {
   }
-  WakeAll(&counter);
+  WakeAll(counter);
 }
 
 void SleepUntilChange(AtomTable& atoms, std::uint32_t atom, std::uint32_t seen_counter,
                       absl::Duration timeout, bool can_register) {
-  std::uint32_t& counter = atoms.ChangeCounter(atom);
+  SharedU32& counter = atoms.ChangeCounter(atom);
   if (can_register) {
-    auto mark = Shared(atoms.WaitingFor(atom));
+    SharedU32& mark = atoms.WaitingFor(atom);
     const std::uint32_t awaited = Awaited(seen_counter);
-    std::uint32_t seen = mark.load(kRelaxed);
+    std::uint32_t seen = mark.LoadRelaxed();
     // (3): raise only; never lower a mark that protects a waiter for a later change (K1).
-    while (!mark.compare_exchange_weak(seen, seen == 0 || Newer(awaited, seen) ? awaited : seen,
-                                       kSeqCst, kRelaxed)) {
+    while (!mark.CasWeakSeqCst(seen, seen == 0 || Newer(awaited, seen) ? awaited : seen)) {
     }
   }
-  if (Shared(counter).load(kSeqCst) != seen_counter) return;  // (4)
-  WaitWhileEqual(&counter, seen_counter, std::min(timeout, kWaitSlice));  // (K3)
+  if (counter.LoadSeqCst() != seen_counter) return;  // (4)
+  WaitWhileEqual(counter, seen_counter, std::min(timeout, kWaitSlice));  // (K3)
 }
 
 void ForgetLegacyWaiters(AtomTable& atoms) {
   atoms.ForEach([&atoms](std::uint32_t atom, std::string_view) {
     // Read first: a record never waited on is not written (its page may be a hole).
-    auto waiters = Shared(atoms.Waiters(atom));
-    if (waiters.load(kRelaxed) != 0) waiters.store(0, kRelaxed);
+    SharedU32& waiters = atoms.Waiters(atom);
+    if (waiters.LoadRelaxed() != 0) waiters.StoreRelaxed(0);
   });
 }
 

@@ -135,8 +135,9 @@ absl::Status InitializeDomain(const TempFile& temp, const Header& header,
   // before anything else, never a hole (Arena I4): a first store into a slot or an atom record
   // on a full disk would otherwise be a SIGBUS. The regions are zero, as new bytes read.
   if (absl::Status s = AllocateFileRange(
-          temp.fd, 0, header.size, path,
-          absl::StrFormat("creating the domain's %d bytes of header and tables", header.size),
+          temp.fd, 0, header.size.LoadRelaxed(), path,
+          absl::StrFormat("creating the domain's %d bytes of header and tables",
+                          header.size.LoadRelaxed()),
           ZeroFill::kAllowed);
       !s.ok()) {
     return s;
@@ -176,10 +177,10 @@ absl::Status BackHoles(int fd, const Header& header, const std::string& path) {
   // preallocation past the end and extent-tree blocks count in it). A file system without
   // SEEK_HOLE reports the end of the file, as if there were none.
   const off_t hole = lseek(fd, 0, SEEK_HOLE);
-  if (hole < 0 || static_cast<std::uint64_t>(hole) >= header.size) return absl::OkStatus();
-  return AllocateFileRange(fd, 0, header.size, path,
-                           absl::StrFormat("the domain's %d bytes (the file has holes)",
-                                           header.size),
+  const std::uint64_t size = header.size.LoadRelaxed();
+  if (hole < 0 || static_cast<std::uint64_t>(hole) >= size) return absl::OkStatus();
+  return AllocateFileRange(fd, 0, size, path,
+                           absl::StrFormat("the domain's %d bytes (the file has holes)", size),
                            ZeroFill::kNever);
 }
 

@@ -118,19 +118,22 @@ absl::Status ValidateLayout(const Header& h, std::string_view path) {
 }
 
 absl::Status ValidateMutable(const Header& h, std::uint64_t file_length, std::string_view path) {
-  if (h.size < h.data_begin || h.size > h.max_size || h.size % h.page_bytes != 0) {
+  // `h` is a private copy: relaxed loads are plain reads of it.
+  const std::uint64_t size = h.size.LoadRelaxed();
+  const std::uint32_t state = h.state.LoadRelaxed();
+  if (size < h.data_begin || size > h.max_size || size % h.page_bytes != 0) {
     return Damaged(path, "size",
-                   absl::StrFormat("is %d, not a multiple of the page size in [%d, %d]", h.size,
+                   absl::StrFormat("is %d, not a multiple of the page size in [%d, %d]", size,
                                    h.data_begin, h.max_size));
   }
-  if (h.size > file_length) {
+  if (size > file_length) {
     return Damaged(path, "size",
-                   absl::StrFormat("is %d but the file has only %d bytes (truncated)", h.size,
+                   absl::StrFormat("is %d but the file has only %d bytes (truncated)", size,
                                    file_length));
   }
-  if (h.state != static_cast<std::uint32_t>(DomainState::kDirty) &&
-      h.state != static_cast<std::uint32_t>(DomainState::kClean)) {
-    return Damaged(path, "state", absl::StrFormat("unknown state %d", h.state));
+  if (state != static_cast<std::uint32_t>(DomainState::kDirty) &&
+      state != static_cast<std::uint32_t>(DomainState::kClean)) {
+    return Damaged(path, "state", absl::StrFormat("unknown state %d", state));
   }
   return absl::OkStatus();
 }
@@ -199,9 +202,9 @@ Header MakeHeader(const HeaderParams& p) {
   h.atom_table_offset = layout.atom_table_offset;
   h.data_begin = layout.data_begin;
   h.checksum = HeaderChecksum(h);
-  h.size = layout.data_begin;
-  h.state = static_cast<std::uint32_t>(DomainState::kDirty);
-  h.global_epoch = 0;
+  h.size.InitPlain(layout.data_begin);
+  h.state.InitPlain(static_cast<std::uint32_t>(DomainState::kDirty));
+  h.global_epoch.InitPlain(0);
   return h;
 }
 

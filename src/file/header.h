@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "common/hash.h"
 #include "common/layout.h"
+#include "common/shared_word.h"
 
 namespace atomap::internal {
 
@@ -61,18 +62,18 @@ struct Header {
   std::uint64_t data_begin;
   std::uint64_t checksum;  // XXH3-64 (seed 0) of the bytes [0, offsetof(Header, checksum))
   std::uint8_t reserved_immutable[32];
-  // ---- mutable: one cache line each ----------------------------------------------------------
-  alignas(64) std::uint64_t size;  // the domain's size; Arena::BindSizeWord binds it
-  alignas(64) std::uint32_t state;  // a DomainState
-  alignas(64) std::uint64_t global_epoch;  // the reclamation layer's epoch (0 at creation)
+  // ---- mutable: one cache line each, shared words (common/shared_word.h) --------------------
+  alignas(64) SharedU64 size;  // the domain's size; Arena::BindSizeWord binds it
+  alignas(64) SharedU32 state;  // a DomainState
+  alignas(64) SharedU64 global_epoch;  // the reclamation layer's epoch (0 at creation)
   // Head of the chain of retire batches left by participants that detached or died with garbage
   // still pending (RetireList::Adopt takes it). Pushed by CAS, taken whole by exchange.
-  alignas(64) std::uint64_t orphan_retired;
+  alignas(64) SharedU64 orphan_retired;
   // Participants taken over since the last sweep. A takeover recovers what a dead participant
   // recorded, but not what it was between recording (the windows of docs/reliability.md): while
   // this is nonzero, the last close does not mark the domain clean, so the next lone open sweeps
   // (which resets it).
-  alignas(64) std::uint64_t deaths_since_sweep;
+  alignas(64) SharedU64 deaths_since_sweep;
   alignas(64) std::uint8_t reserved_mutable[64 * 6];
 };
 

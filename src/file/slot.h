@@ -20,18 +20,21 @@
 #include "alloc/allocator_state.h"
 #include "common/layout.h"
 #include "common/offset.h"
+#include "common/shared_word.h"
 
 namespace atomap::internal {
 
 // The first cache line of a slot.
 struct SlotHead {
-  std::uint32_t state;         // a SlotState (file/slot_table.h)
-  std::uint32_t owner_pid;     // informational (pids are reused; the lock is the truth)
-  std::uint64_t owner_token;   // S3 (file/slot_table.h)
-  std::uint64_t pinned_epoch;  // the epoch table's announcement; 0 = not pinned
+  SharedU32 state;         // a SlotState (file/slot_table.h)
+  SharedU32 owner_pid;     // informational (pids are reused; the lock is the truth)
+  SharedU64 owner_token;   // S3 (file/slot_table.h)
+  SharedU64 pinned_epoch;  // the epoch table's announcement; 0 = not pinned
   std::uint8_t reserved[40];
 };
 static_assert(sizeof(SlotHead) == kSlotReclaimOffset);
+static_assert(offsetof(SlotHead, owner_pid) == 4);
+static_assert(offsetof(SlotHead, owner_token) == 8);
 static_assert(offsetof(SlotHead, pinned_epoch) == kSlotPinnedEpochOffset);
 
 // Lanes per slot: transactions one thread may have open at once with online recovery. A further
@@ -41,7 +44,7 @@ inline constexpr std::uint32_t kLanesPerSlot = 4;
 // What a writer announces between staging a commit and finishing its publication
 // (intent/intent_record.h).
 struct IntentRecord {
-  Offset version;      // the version record being published (0: no intent)
+  SharedU64 version;   // the version record being published (0: no intent)
   std::uint32_t atom;  // the atom whose root the CAS targets
   std::uint32_t lane;  // the lane holding that commit's blocks
 };
@@ -49,10 +52,11 @@ static_assert(sizeof(IntentRecord) == 16);
 
 // One ownership lane's words (intent/owned_lane.h).
 struct LaneWords {
-  Offset first_batch;
-  std::uint64_t count;
+  Offset first_batch;  // linked like the batches' `next` words, with release stores
+  SharedU64 count;
 };
 static_assert(sizeof(LaneWords) == 16);
+static_assert(offsetof(LaneWords, count) == 8);
 
 // A slot's reclamation area, at kSlotReclaimOffset: its retire list (epoch/retire_list.h), and
 // the intent record and ownership lanes of the transactions it has open (intent/).
@@ -60,13 +64,15 @@ struct ReclaimArea {
   Offset retire_head;            // newest batch (0: nothing pending)
   Offset reclaiming;             // a batch unlinked and being freed (retire_list.h R4)
   Offset spare;                  // chain of empty batches made by Prepare (retire_list.h R3)
-  std::uint64_t pending_blocks;  // statistics
-  std::uint64_t pending_bytes;
+  SharedU64 pending_blocks;  // statistics, read by other participants
+  SharedU64 pending_bytes;
   IntentRecord intent;
   LaneWords lanes[kLanesPerSlot];
   std::uint64_t reserved[9];
 };
 static_assert(sizeof(ReclaimArea) == kSlotReclaimBytes);
+static_assert(offsetof(ReclaimArea, pending_blocks) == 24);
+static_assert(offsetof(ReclaimArea, pending_bytes) == 32);
 static_assert(offsetof(ReclaimArea, intent) == 40);
 static_assert(offsetof(ReclaimArea, lanes) == 56);
 

@@ -9,7 +9,6 @@
 #include "absl/strings/str_format.h"
 #include "arena/file_locks.h"
 #include "common/crash_point.h"
-#include "common/shared_atomic.h"
 
 namespace atomap::internal {
 namespace {
@@ -17,8 +16,8 @@ namespace {
 constexpr std::uint32_t kFree = static_cast<std::uint32_t>(SlotState::kFree);
 constexpr std::uint32_t kOwned = static_cast<std::uint32_t>(SlotState::kOwned);
 
-std::uint32_t LoadState(SlotHead& head) {
-  return Shared(head.state).load(kAcquire);  // (2)
+std::uint32_t LoadState(const SlotHead& head) {
+  return head.state.LoadAcquire();  // (2)
 }
 
 }  // namespace
@@ -85,7 +84,7 @@ absl::StatusOr<SlotLease> SlotTable::ClaimLocked(int lock_fd, bool owns_fd) {
 absl::StatusOr<SlotLease> SlotTable::ClaimUnlocked() {
   for (std::uint32_t i = 0; i < capacity_; ++i) {
     std::uint32_t expected = kFree;
-    if (Shared(Head(i).state).compare_exchange_strong(expected, kOwned, kAcqRel, kRelaxed)) {  // (4)
+    if (Head(i).state.CasAcqRel(expected, kOwned)) {  // (4)
       const std::uint64_t token = Adopt(i);
       return SlotLease(this, i, token, -1, false);
     }
@@ -98,11 +97,11 @@ std::uint64_t SlotTable::Adopt(std::uint32_t slot) {
   // In the unlocked mode our own CAS wrote kOwned, and nobody else's process can have died here.
   if (use_locks_) RecoverIfOwned(slot);
   ClearAreas(slot);
-  const std::uint64_t token = Shared(head.owner_token).load(kRelaxed) + 1;
-  Shared(head.owner_token).store(token, kRelaxed);
-  Shared(head.owner_pid).store(static_cast<std::uint32_t>(getpid()), kRelaxed);
-  Shared(head.pinned_epoch).store(0, kRelaxed);
-  Shared(head.state).store(kOwned, kRelease);  // (1)
+  const std::uint64_t token = head.owner_token.LoadRelaxed() + 1;
+  head.owner_token.StoreRelaxed(token);
+  head.owner_pid.StoreRelaxed(static_cast<std::uint32_t>(getpid()));
+  head.pinned_epoch.StoreRelaxed(0);
+  head.state.StoreRelease(kOwned);  // (1)
   return token;
 }
 
@@ -117,11 +116,11 @@ void SlotTable::RecoverIfOwned(std::uint32_t slot) {
   if (LoadState(head) != kOwned || !takeover_hook_) return;
   // A claimer killed here leaves the slot as it found it: dead, still owned, lock free.
   ATOMAP_CRASH_POINT(kTakeoverLocked);
-  SlotHead dead;
-  dead.state = kOwned;
-  dead.owner_pid = Shared(head.owner_pid).load(kRelaxed);
-  dead.owner_token = Shared(head.owner_token).load(kRelaxed);
-  dead.pinned_epoch = Shared(head.pinned_epoch).load(kRelaxed);
+  SlotHead dead;  // a private image of the head, for the hook
+  dead.state.InitPlain(kOwned);
+  dead.owner_pid.InitPlain(head.owner_pid.LoadRelaxed());
+  dead.owner_token.InitPlain(head.owner_token.LoadRelaxed());
+  dead.pinned_epoch.InitPlain(head.pinned_epoch.LoadRelaxed());
   std::memset(dead.reserved, 0, sizeof dead.reserved);
   takeover_hook_(slot, dead);
 }
@@ -141,8 +140,8 @@ absl::StatusOr<bool> SlotTable::TakeOverIfDead(std::uint32_t slot, int lock_fd) 
 
 void SlotTable::Release(std::uint32_t slot, int lock_fd) {
   SlotHead& head = Head(slot);
-  Shared(head.pinned_epoch).store(0, kRelaxed);
-  Shared(head.state).store(kFree, kRelease);  // (3)
+  head.pinned_epoch.StoreRelaxed(0);
+  head.state.StoreRelease(kFree);  // (3)
   // A failed unlock leaves the lock to the close of the description (or the process's death).
   if (use_locks_) (void)UnlockByte(lock_fd, SlotLockByte(slot));
 }
@@ -151,7 +150,7 @@ std::vector<SlotTable::InUseSlot> SlotTable::InUse() const {
   std::vector<InUseSlot> in_use;
   for (std::uint32_t i = 0; i < capacity_; ++i) {
     if (LoadState(Head(i)) != kOwned) continue;
-    in_use.push_back({i, Shared(Head(i).owner_pid).load(kRelaxed)});
+    in_use.push_back({i, Head(i).owner_pid.LoadRelaxed()});
   }
   return in_use;
 }

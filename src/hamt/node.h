@@ -30,11 +30,13 @@
 #ifndef ATOMAP_SRC_HAMT_NODE_H_
 #define ATOMAP_SRC_HAMT_NODE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "arena/arena.h"
 #include "common/offset.h"
+#include "common/shared_word.h"
 #include "hamt/bits.h"
 
 namespace atomap::internal::hamt {
@@ -123,8 +125,9 @@ struct VersionRecord {
   std::uint64_t version_number;
   // 0 when written; set (never cleared) by a writer that read this version as an atom's current
   // value, before its root CAS (intent/intent_record.h). Written while readers read the record.
-  std::uint64_t observed;
+  SharedU64 observed;
 };
+static_assert(offsetof(VersionRecord, observed) == 24);
 static_assert(sizeof(VersionRecord) == 32);
 
 }  // namespace atomap::internal::hamt

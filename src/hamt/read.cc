@@ -285,7 +285,7 @@ VersionRecord ReadVersion(P& p, Offset version) {
   // Field by field: `observed` may be stored concurrently by a writer (V5 in atom/atom.cc), and
   // no reader needs it.
   const VersionRecord& record = *p.arena().template At<const VersionRecord>(version);
-  return VersionRecord{record.root_node, record.entry_count, record.version_number, 0};
+  return VersionRecord{record.root_node, record.entry_count, record.version_number, {}};
 }
 
 template <ReadPolicy P>

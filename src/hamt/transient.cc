@@ -382,7 +382,7 @@ absl::StatusOr<CommitResult> TrieTransaction::Commit() {
     return record.status();
   }
   *ctx_.arena->At<VersionRecord>(*record) =
-      VersionRecord{root_, size_, base_version_number_ + 1, 0};
+      VersionRecord{root_, size_, base_version_number_ + 1, {}};  // observed: 0
   if (base_ != kNullOffset) replaced_.push_back(Block{base_, sizeof(VersionRecord)});
   CommitResult result;
   if (ledger_ != nullptr) {

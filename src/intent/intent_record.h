@@ -29,7 +29,6 @@
 #include <cstdint>
 
 #include "common/offset.h"
-#include "common/shared_atomic.h"
 #include "file/slot.h"
 #include "hamt/transient.h"
 #include "intent/owned_lane.h"
@@ -58,12 +57,12 @@ inline void AnnounceIntent(IntentRecord& intent, std::uint32_t atom,
   if (lane == nullptr) return;
   intent.atom = atom;
   intent.lane = lane->index();
-  Shared(intent.version).store(commit.version, kRelease);  // last: a nonzero version is live
+  intent.version.StoreRelease(commit.version);  // last: a nonzero version is live
 }
 
 // lost: after a lost CAS, before the lane's frees.
 inline void WithdrawIntent(IntentRecord& intent) {
-  Shared(intent.version).store(kNullOffset, kRelease);
+  intent.version.StoreRelease(kNullOffset);
 }
 
 // won: after the retire, the lane emptied, then the intent cleared.
@@ -71,7 +70,7 @@ inline void FinishPublication(IntentRecord& intent, const hamt::CommitResult& co
   OwnedLane* lane = LaneOf(commit);
   if (lane == nullptr) return;
   lane->Truncate(0);  // the lane before the intent
-  Shared(intent.version).store(kNullOffset, kRelease);
+  intent.version.StoreRelease(kNullOffset);
 }
 // lost (or abandoned before the CAS): frees the commit's blocks, from its lane's end when it has
 // one (L4 of owned_lane.h), and empties the lane; the staged replaced blocks are the base's and

@@ -31,7 +31,7 @@ LaneContents ReadLane(const Allocator& allocator, const LaneWords& words) {
   // The batches its count needs, and a few reserved beyond; never more than the mapping holds
   // nor one twice (W2, W3: a damaged count can be anything, and a cycle would fill memory:
   // fuzzer bug H; the batches are freed).
-  const std::uint64_t max_batches = words.count / OwnedBatch::kCapacity + 1 + 64;
+  const std::uint64_t max_batches = words.count.LoadRelaxed() / OwnedBatch::kCapacity + 1 + 64;
   const Arena& arena = *allocator.arena();
   ChainWalk walk(allocator, kOwnedBatchBytes, ChainWalk::Repeats::kExact);
   for (Offset b = words.first_batch; lane.batches.size() < max_batches && walk.Continues(b);
@@ -40,7 +40,8 @@ LaneContents ReadLane(const Allocator& allocator, const LaneWords& words) {
   }
   absl::flat_hash_set<Offset> seen;
   const std::uint64_t count =
-      std::min<std::uint64_t>(words.count, lane.batches.size() * OwnedBatch::kCapacity);
+      std::min<std::uint64_t>(words.count.LoadRelaxed(),
+                              lane.batches.size() * OwnedBatch::kCapacity);
   for (std::uint64_t i = 0; i < count; ++i) {
     const OwnedBatch* batch = arena.At<OwnedBatch>(lane.batches[i / OwnedBatch::kCapacity]);
     Block block = batch->blocks[i % OwnedBatch::kCapacity];
@@ -54,15 +55,16 @@ LaneContents ReadLane(const Allocator& allocator, const LaneWords& words) {
 
 // True if the version the dead writer announced was ever an atom's current value (V5).
 bool Published(const AtomTable& atoms, const Allocator& allocator, const IntentRecord& intent) {
-  if (intent.version == kNullOffset || intent.lane >= kLanesPerSlot ||
+  const Offset version = intent.version.LoadRelaxed();  // `intent` is a private copy
+  if (version == kNullOffset || intent.lane >= kLanesPerSlot ||
       intent.atom >= atoms.capacity() ||
-      !allocator.MayBeBlock(intent.version, sizeof(hamt::VersionRecord))) {
+      !allocator.MayBeBlock(version, sizeof(hamt::VersionRecord))) {
     return false;
   }
   // Partner of atom.cc (2) and (8): a root written after the replacing CAS shows its mark.
-  if (Shared(atoms.RootWord(intent.atom)).load(kAcquire) == intent.version) return true;
-  auto* record = allocator.arena()->At<hamt::VersionRecord>(intent.version);
-  return Shared(record->observed).load(kAcquire) != 0;
+  if (atoms.Root(intent.atom).LoadAcquire() == version) return true;
+  auto* record = allocator.arena()->At<hamt::VersionRecord>(version);
+  return record->observed.LoadAcquire() != 0;
 }
 
 }  // namespace
@@ -79,7 +81,7 @@ void RecoverIntent(ReclaimArea& area, RetireList& theirs, AtomTable& atoms,
   std::vector<Block> to_retire;
   for (std::uint32_t l = 0; l < kLanesPerSlot; ++l) {
     LaneWords& words = area.lanes[l];
-    if (words.first_batch == kNullOffset && words.count == 0) continue;
+    if (words.first_batch == kNullOffset && words.count.LoadRelaxed() == 0) continue;
     LaneContents lane = ReadLane(allocator, words);
     if (published && l == intent.lane) {
       to_retire = std::move(lane.replaced);  // the owned blocks are the published version's
@@ -88,11 +90,11 @@ void RecoverIntent(ReclaimArea& area, RetireList& theirs, AtomTable& atoms,
     }
     for (Offset b : lane.batches) to_free.push_back(Block{b, kOwnedBatchBytes});
     // Cleared before anything it listed is handed back (release stores: in this order).
-    Shared(words.count).store(0, kRelease);
+    words.count.StoreRelease(0);
     Shared(words.first_batch).store(kNullOffset, kRelease);
   }
   // After the lanes: an intent with an empty lane is inert.
-  Shared(area.intent.version).store(kNullOffset, kRelease);
+  area.intent.version.StoreRelease(kNullOffset);
   ATOMAP_CRASH_POINT(kRecoverAfterIntentCleared);
 
   // What the dead writer already retired (it may have died part-way through Retire).

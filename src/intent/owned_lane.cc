@@ -25,7 +25,7 @@ OwnedLane::OwnedLane(LaneWords* words, std::uint32_t index, Allocator* allocator
   // Never past the chain, damaged or not: a count beyond it (a flipped word) would index past
   // the batches, and count + n in Reserve could wrap.
   const std::uint64_t room = batches_.size() * OwnedBatch::kCapacity;
-  if (words_->count > room) Shared(words_->count).store(room, kRelease);
+  if (words_->count.LoadRelaxed() > room) words_->count.StoreRelease(room);
 }
 
 Arena& OwnedLane::arena() const { return *allocator_->arena(); }
@@ -36,7 +36,7 @@ Block* OwnedLane::Entry(std::uint64_t i) const {
 }
 
 absl::StatusOr<std::uint64_t> OwnedLane::Reserve(std::uint64_t n) {
-  while (batches_.size() * OwnedBatch::kCapacity < words_->count + n) {
+  while (batches_.size() * OwnedBatch::kCapacity < words_->count.LoadRelaxed() + n) {
     absl::StatusOr<Offset> fresh = allocator_->Allocate(cache_, kOwnedBatchBytes);
     if (!fresh.ok()) return fresh.status();
     std::memset(arena().At<OwnedBatch>(*fresh), 0, kOwnedBatchBytes);
@@ -46,25 +46,25 @@ absl::StatusOr<std::uint64_t> OwnedLane::Reserve(std::uint64_t n) {
     Shared(link).store(*fresh, kRelease);
     batches_.push_back(*fresh);
   }
-  return batches_.size() * OwnedBatch::kCapacity - words_->count;
+  return batches_.size() * OwnedBatch::kCapacity - words_->count.LoadRelaxed();
 }
 
 std::uint64_t OwnedLane::Record(Block block) {
-  const std::uint64_t i = words_->count;
-  assert(i < batches_.size() * OwnedBatch::kCapacity);  // REQUIRES: room from Reserve
-  *Entry(i) = block;                            // (L2) the entry, then
-  Shared(words_->count).store(i + 1, kRelease);  //      the count that covers it
+  const std::uint64_t i = words_->count.LoadRelaxed();  // ours: only this lane writes it
+  assert(i < batches_.size() * OwnedBatch::kCapacity);   // REQUIRES: room from Reserve
+  *Entry(i) = block;                 // (L2) the entry, then
+  words_->count.StoreRelease(i + 1);  //      the count that covers it
   return i;
 }
 
 Offset OwnedLane::Forget(std::uint64_t i) {
-  const std::uint64_t last = words_->count - 1;
+  const std::uint64_t last = words_->count.LoadRelaxed() - 1;
   Offset moved = kNullOffset;
   if (i != last) {
     *Entry(i) = *Entry(last);  // (L3) duplicated until the count drops
     moved = Entry(i)->offset;
   }
-  Shared(words_->count).store(last, kRelease);
+  words_->count.StoreRelease(last);
   return moved;
 }
 
@@ -76,7 +76,7 @@ absl::Status OwnedLane::RecordReplaced(absl::Span<const Block> blocks) {
   return absl::OkStatus();
 }
 
-void OwnedLane::Truncate(std::uint64_t n) { Shared(words_->count).store(n, kRelease); }
+void OwnedLane::Truncate(std::uint64_t n) { words_->count.StoreRelease(n); }
 
 void OwnedLane::FreeEntries(absl::FunctionRef<void()> before_each) {
   for (std::uint64_t n = size(); n > 0; --n) {

@@ -72,7 +72,7 @@ class OwnedLane final : public hamt::BlockLedger {
   OwnedLane(LaneWords* words, std::uint32_t index, Allocator* allocator, ParticipantCache* cache);
 
   std::uint32_t index() const { return index_; }
-  std::uint64_t size() const override { return words_->count; }
+  std::uint64_t size() const override { return words_->count.LoadRelaxed(); }
   Block At(std::uint64_t i) const { return *Entry(i); }
 
   // Makes room for `n` more entries (allocating batches) and returns the room: entries that fit

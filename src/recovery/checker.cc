@@ -52,7 +52,7 @@ namespace atomap::internal {
 namespace {
 
 bool IsOwned(const SlotTable& slots, std::uint32_t slot) {
-  return Shared(slots.Head(slot).state).load(kAcquire) ==
+  return slots.Head(slot).state.LoadAcquire() ==
          static_cast<std::uint32_t>(SlotState::kOwned);
 }
 
@@ -79,7 +79,7 @@ Audit RunAudit(DomainImpl& domain, bool include_free_slots) {
   Audit audit;
   const AllocatorState& state = StateOf(domain);
   const Offset data_begin = domain.data_begin();
-  Offset bump = Shared(const_cast<Offset&>(state.bump)).load(kAcquire);
+  Offset bump = state.bump.LoadAcquire();
   const Offset mapped = domain.arena().mapped_size();
   if (bump < data_begin || bump > mapped) {
     audit.problems.push_back(absl::StrFormat(
@@ -100,7 +100,7 @@ Audit RunAudit(DomainImpl& domain, bool include_free_slots) {
                         audit.problems};
   domain.atoms().ForEach([&](std::uint32_t atom, std::string_view name) {
     const std::size_t before = audit.problems.size();
-    const Offset root = Shared(domain.atoms().RootWord(atom)).load(kAcquire);
+    const Offset root = domain.atoms().Root(atom).LoadAcquire();
     CheckVersion(versions, root, AtomLabel(atom, name));
     if (audit.problems.size() != before) audit.versions_damaged = true;
     ++audit.atoms;
@@ -114,7 +114,7 @@ Audit RunAudit(DomainImpl& domain, bool include_free_slots) {
     WalkCache(ctx, slots.AllocCache(slot), slot);
     WalkReclaimArea(ctx, slots.Reclaim(slot), slot);
   }
-  WalkOrphanChain(ctx, Shared(domain.header().orphan_retired).load(kAcquire));
+  WalkOrphanChain(ctx, domain.header().orphan_retired.LoadAcquire());
   audit.totals = audit.space.Account(data_begin, bump, audit.problems);
   return audit;
 }
@@ -250,15 +250,15 @@ void ForgetAllButVersions(DomainImpl& domain, const Audit& audit) {
   for (const Extent& e : audit.space.extents()) {
     if (e.holder == Holder::kReachable) reachable_end = std::max(reachable_end, e.offset + e.bytes);
   }
-  Offset& bump = StateOf(domain).bump;
-  const Offset old_bump = Shared(bump).load(kRelaxed);
+  SharedU64& bump = StateOf(domain).bump;
+  const Offset old_bump = bump.LoadRelaxed();
   Offset new_bump = std::max(old_bump, reachable_end);
   // A misaligned bump (damage) goes up to the next block boundary: still inside the domain,
   // whose size is a page multiple, unless the bump was already past it (reported, left alone).
   if (new_bump % kBlockAlign != 0 && new_bump <= domain.arena().mapped_size()) {
     new_bump += kBlockAlign - new_bump % kBlockAlign;
   }
-  if (new_bump != old_bump) Shared(bump).store(new_bump, kRelease);
+  if (new_bump != old_bump) bump.StoreRelease(new_bump);
 }
 
 // Who may be writing: each slot's state and owner token, and whether a description other than
@@ -275,12 +275,12 @@ struct SlotCensus {
     const int fd = domain.arena().fd();
     for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
       SlotHead& head = slots.Head(slot);
-      const std::uint32_t state = Shared(head.state).load(kAcquire);
-      census.heads.emplace_back(state, Shared(head.owner_token).load(kRelaxed));
+      const std::uint32_t state = head.state.LoadAcquire();
+      census.heads.emplace_back(state, head.owner_token.LoadRelaxed());
       if (fd < 0 || !LockHeldElsewhere(fd, SlotLockByte(slot))) continue;
       // A free slot whose lock is held is being claimed: its owner_pid is not written yet.
       if (state != static_cast<std::uint32_t>(SlotState::kOwned) ||
-          Shared(head.owner_pid).load(kRelaxed) != static_cast<std::uint32_t>(getpid())) {
+          head.owner_pid.LoadRelaxed() != static_cast<std::uint32_t>(getpid())) {
         ++census.others_live;
       }
     }
@@ -388,7 +388,7 @@ absl::StatusOr<CheckReport> Repair(DomainImpl& domain, absl::Duration wait) {
   }
   if (!before.versions_damaged && before.problems.empty()) {
     Sweep(domain, before);
-    Shared(domain.header().deaths_since_sweep).store(0, kRelaxed);
+    domain.header().deaths_since_sweep.StoreRelaxed(0);
   }
   Audit after = RunAudit(domain, /*include_free_slots=*/false);
   return ReportOf(after, /*alone=*/true);

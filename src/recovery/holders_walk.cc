@@ -78,11 +78,12 @@ void WalkLane(CheckContext& ctx, const LaneWords& lane, const std::string& list)
     ReportDamage(ctx, walk, list);
     return;
   }
-  if (lane.count > batches.size() * OwnedBatch::kCapacity) {
-    ctx.Problem("%s: count %d exceeds its %d batches", list, lane.count, batches.size());
+  const std::uint64_t count = lane.count.LoadRelaxed();
+  if (count > batches.size() * OwnedBatch::kCapacity) {
+    ctx.Problem("%s: count %d exceeds its %d batches", list, count, batches.size());
     return;
   }
-  for (std::uint64_t i = 0; i < lane.count; ++i) {
+  for (std::uint64_t i = 0; i < count; ++i) {
     const Block b = batches[i / OwnedBatch::kCapacity]->blocks[i % OwnedBatch::kCapacity];
     if ((b.bytes & kReplacedFlag) != 0) continue;  // the base's, held by its version
     if (b.bytes == 0 || b.bytes > Allocator::kMaxBlockBytes) {
