@@ -1,6 +1,7 @@
 # The README's two commands.
 #   make demo   installs what is missing, builds (release) and runs the demo on a default file
-#   make test   the same, then the whole suite: release, asan (ASan+UBSan) and tsan builds,
+#   make test   the same, then the whole suite: first the format check (`make format-check`),
+#               then release, asan (ASan+UBSan) and tsan builds,
 #               the examples built as a separate project against the installed package, the
 #               three ways of consuming the package (`make consumers`), and
 #               last a 60 s libFuzzer smoke run (`make fuzz-smoke`, clang; see fuzz/build.sh)
@@ -92,9 +93,9 @@ consumers: stage
 	JOBS=$(JOBS) tests/consumers/run.sh . $(PREFIX_STAGE) build/consumers
 
 # The fuzz smoke runs after the other suites, also under make -j.
-test: test-release examples consumers test-asan test-tsan
+test: format-check test-release examples consumers test-asan test-tsan
 	$(MAKE) --no-print-directory fuzz-smoke
-	@echo "make test: release, examples, consumers, asan and tsan suites and the $(FUZZ_SECONDS) s fuzz smoke all passed"
+	@echo "make test: format, release, examples, consumers, asan and tsan suites and the $(FUZZ_SECONDS) s fuzz smoke all passed"
 
 clean:
 	rm -rf build
