@@ -103,7 +103,7 @@ inline std::uint64_t ReadChecked(Domain& domain) {
     }
     if (read.ok() && copied <= kMaxCopiedBytes && copy.ok()) {
       std::vector<std::pair<std::string_view, std::string_view>> views(entries.begin(),
-                                                                         entries.end());
+                                                                       entries.end());
       absl::StatusOr<Atom> to = copy->atom(name);
       if (to.ok()) (void)to->swap([&](Transaction& tx) { return tx.set_many(views); });
     }

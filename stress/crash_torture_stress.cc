@@ -91,7 +91,9 @@ bool IsTakeoverSite(CrashSite site) {
   return name.starts_with("takeover.") || name.starts_with("recover.");
 }
 // Reached only when the file grows: rare once the domain is warm.
-bool IsGrowthSite(CrashSite site) { return atomap::internal::CrashSiteName(site).starts_with("grow."); }
+bool IsGrowthSite(CrashSite site) {
+  return atomap::internal::CrashSiteName(site).starts_with("grow.");
+}
 
 // Where a writer is armed (site == kCount: not armed).
 struct Arming {
@@ -282,8 +284,9 @@ RoundResult Verify(const Config& c, int round) {
   const std::uint64_t accounted = report->reachable_bytes + report->free_bytes +
                                   report->pending_bytes + report->unused_bytes +
                                   report->in_flight_bytes;
-  if (accounted != stats.data_bytes) Fail("space accounting: " + std::to_string(accounted) +
-                                          " accounted of " + std::to_string(stats.data_bytes));
+  if (accounted != stats.data_bytes)
+    Fail("space accounting: " + std::to_string(accounted) + " accounted of " +
+         std::to_string(stats.data_bytes));
   absl::StatusOr<atomap::Snapshot> snap = domain->atom("torture")->load();
   if (!snap.ok()) Fail("load: " + snap.status().ToString());
   RoundResult result;
@@ -306,7 +309,8 @@ RoundResult Verify(const Config& c, int round) {
     std::optional<std::string_view> counter = snap->map().get("counter-" + std::to_string(w));
     const std::uint64_t value = counter ? ReadU64(*counter) : 0;
     if (value < last || value > last + max_unlogged) {
-      Fail(who + ": counter " + std::to_string(value) + ", last acknowledged " + std::to_string(last));
+      Fail(who + ": counter " + std::to_string(value) + ", last acknowledged " +
+           std::to_string(last));
     }
     if (value > 0 && snap->map().get(RecordKey(w, value)) != RecordValue(value)) {
       Fail(who + ": the record of swap " + std::to_string(value) + " is not whole");
@@ -350,8 +354,7 @@ Config Parse(int argc, char** argv) {
         c.allow_unreached[static_cast<std::size_t>(*site)] = true;
         list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
       }
-    }
-    else Fail("unknown flag " + flag);
+    } else Fail("unknown flag " + flag);
   }
   if (c.dir.empty() || c.writers < 1 || c.kills < 1 || c.kills_per_round < 1) {
     Fail("usage: crash_torture_stress --dir DIR [--writers N] [--kills N] [--kills-per-round N] "
@@ -403,7 +406,8 @@ class SiteCycle {
   // The grower's site after a round: the two growth sites after the first two rounds (growth is
   // reached reliably only while the domain is young), later only one still to be killed.
   std::optional<Arming> NextForGrower(int round) const {
-    if (round < 2) return Arming{round == 0 ? CrashSite::kGrowAfterExtend : CrashSite::kGrowAfterPublish, 1};
+    if (round < 2)
+      return Arming{round == 0 ? CrashSite::kGrowAfterExtend : CrashSite::kGrowAfterPublish, 1};
     for (CrashSite site : {CrashSite::kGrowAfterExtend, CrashSite::kGrowAfterPublish}) {
       if (Focused(site)) return Arming{site, 1};
     }
@@ -478,9 +482,11 @@ bool KillGrower(const Config& c, Arming arming) {
     absl::StatusOr<atomap::Atom> atom = domain->atom("grow");
     if (!atom.ok()) return 6;
     for (int i = 0; i < 256; ++i) {
-      absl::Status s = atom->swap([&](atomap::Transaction& tx) {
-        return tx.set("blob-" + std::to_string(i), std::string(std::size_t{1} << 20, 'G'));
-      }).status();
+      absl::Status s =
+          atom->swap([&](atomap::Transaction& tx) {
+                return tx.set("blob-" + std::to_string(i), std::string(std::size_t{1} << 20, 'G'));
+              })
+              .status();
       if (!s.ok()) return 7;
     }
     return kUnreachedStatus;
@@ -489,8 +495,8 @@ bool KillGrower(const Config& c, Arming arming) {
 
 // A round of --crash-points: writers armed at the cycle's sites die there and are restarted at
 // the next; `kills_per_round` such deaths, then every writer is killed and a sweeper is.
-int CrashPointRound(const Config& c, SiteCycle& cycle, std::vector<pid_t>& writers,
-                    int kills_left, int round) {
+int CrashPointRound(const Config& c, SiteCycle& cycle, std::vector<pid_t>& writers, int kills_left,
+                    int round) {
   std::vector<Arming> armed(c.writers);
   for (int w = 0; w < c.writers; ++w) {
     armed[w] = cycle.NextForWriter(/*fresh_slot=*/true);
@@ -547,7 +553,9 @@ int main(int argc, char** argv) {
   if (c.crash_points) g_slot_capacity = c.writers;
   g_unlogged.resize(c.writers);
   std::mt19937_64 rng(c.seed);
-  std::fprintf(stderr, "crash_torture: seed %" PRIu64 " (rerun with --seed to repeat the schedule)\n", c.seed);
+  std::fprintf(stderr,
+               "crash_torture: seed %" PRIu64 " (rerun with --seed to repeat the schedule)\n",
+               c.seed);
   std::vector<pid_t> writers(c.writers, -1);
   int kills = 0;
   int rounds = 0;
@@ -580,7 +588,8 @@ int main(int argc, char** argv) {
   }
   // Catch-up rounds: a site that only some hits reach (a chunk taken from the shared bump, the
   // file growing) can go unkilled in the planned kills by chance; it then gets rounds of its own.
-  for (int extra = 0; c.crash_points && extra < kCatchUpRounds && !cycle.Missing().empty(); ++extra) {
+  for (int extra = 0; c.crash_points && extra < kCatchUpRounds && !cycle.Missing().empty();
+       ++extra) {
     cycle.FocusOn(cycle.Missing());
     kills += CrashPointRound(c, cycle, writers, c.kills_per_round, rounds);
     note(Verify(c, ++rounds));
@@ -602,6 +611,7 @@ int main(int argc, char** argv) {
   std::printf("crash_torture: OK: %d kills, %d rounds, %d writers, %" PRIu64
               " acknowledged swaps, all present; %" PRIu64
               " bytes leaked by the kills were swept; 0 bytes leaked after recovery (%" PRIu64
-              " bytes reachable)\n", kills, rounds, c.writers, acknowledged, swept, reachable);
+              " bytes reachable)\n",
+              kills, rounds, c.writers, acknowledged, swept, reachable);
   return 0;
 }

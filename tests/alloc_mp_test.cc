@@ -10,10 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <map>
 #include <memory>
 #include <random>
@@ -350,7 +350,10 @@ constexpr int kCrashRounds = 40;
   for (std::uint64_t op = 1;; ++op) {
     if (live.empty() || (live.size() < 400 && rng() % 100 < 55)) {
       const std::uint64_t r = rng() % 1000;
-      Record rec{0, r < 850 ? 1 + rng() % 256 : r < 990 ? 1 + rng() % 20000 : 1 + rng() % (1 << 18),
+      Record rec{0,
+                 r < 850   ? 1 + rng() % 256
+                 : r < 990 ? 1 + rng() % 20000
+                           : 1 + rng() % (1 << 18),
                  rng()};
       auto a = alloc.Allocate(cache, rec.bytes);
       if (!a.ok()) fail(31);
@@ -414,7 +417,8 @@ std::vector<Range> CollectFree(const Arena& arena, const AllocatorState& state,
   return out;
 }
 
-TEST_CASE("kill -9 during churn: takeover by Flush never duplicates a block", "[alloc][mp][crash]") {
+TEST_CASE("kill -9 during churn: takeover by Flush never duplicates a block",
+          "[alloc][mp][crash]") {
   TempDir dir;
   const std::string path = dir.File("domain.atomap");
   std::unique_ptr<Arena> arena = CreateDomain(path);
@@ -473,7 +477,8 @@ TEST_CASE("kill -9 during churn: takeover by Flush never duplicates a block", "[
     // Free blocks and unused regions are disjoint from each other and from the parent's blocks,
     // and lie inside [data_begin, bump).
     std::vector<Range> ranges = CollectFree(*arena, *state, caches);
-    for (const Record& r : parent_live) ranges.push_back(Range{r.off, Allocator::BlockBytes(r.bytes)});
+    for (const Record& r : parent_live)
+      ranges.push_back(Range{r.off, Allocator::BlockBytes(r.bytes)});
     std::sort(ranges.begin(), ranges.end(),
               [](const Range& a, const Range& b) { return a.begin < b.begin; });
     Offset end_of_previous = kDataBegin;

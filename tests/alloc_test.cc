@@ -371,8 +371,9 @@ TEST_CASE("multi-threaded churn: blocks freed by other threads, full accounting"
       const int op = static_cast<int>(rng() % 100);
       if (op < 50) {
         const std::uint64_t r = rng() % 1000;
-        const std::uint64_t bytes = r < 900 ? 1 + rng() % 256 : r < 995 ? 1 + rng() % 8192
-                                                                        : 1 + rng() % (1 << 20);
+        const std::uint64_t bytes = r < 900   ? 1 + rng() % 256
+                                    : r < 995 ? 1 + rng() % 8192
+                                              : 1 + rng() % (1 << 20);
         auto a = t.alloc->Allocate(cache, bytes);
         if (!a.ok()) {
           errors[id] = std::string(a.status().message());
@@ -485,15 +486,18 @@ TEST_CASE("property: random allocate/free/flush sequences match a model", "[allo
     std::size_t index;    // kFree: which live block (mod count); any: which cache (mod 3)
   };
   const bool ok = rc::check("allocator matches the model", [] {
-    const auto ops = *rc::gen::resize(400, rc::gen::container<std::vector<Op>>(rc::gen::build<Op>(
-        rc::gen::set(&Op::kind, rc::gen::weightedElement<OpKind>(
-                                    {{6, OpKind::kAlloc}, {4, OpKind::kFree}, {1, OpKind::kFlush}})),
-        rc::gen::set(&Op::bytes,
-                     rc::gen::weightedOneOf<std::uint64_t>(
-                         {{8, rc::gen::inRange<std::uint64_t>(0, 257)},
-                          {3, rc::gen::inRange<std::uint64_t>(257, 8193)},
-                          {1, rc::gen::inRange<std::uint64_t>(8193, std::uint64_t{2} << 20)}})),
-        rc::gen::set(&Op::index, rc::gen::arbitrary<std::size_t>()))));
+    const auto ops = *rc::gen::resize(
+        400,
+        rc::gen::container<std::vector<Op>>(rc::gen::build<Op>(
+            rc::gen::set(&Op::kind,
+                         rc::gen::weightedElement<OpKind>(
+                             {{6, OpKind::kAlloc}, {4, OpKind::kFree}, {1, OpKind::kFlush}})),
+            rc::gen::set(&Op::bytes,
+                         rc::gen::weightedOneOf<std::uint64_t>(
+                             {{8, rc::gen::inRange<std::uint64_t>(0, 257)},
+                              {3, rc::gen::inRange<std::uint64_t>(257, 8193)},
+                              {1, rc::gen::inRange<std::uint64_t>(8193, std::uint64_t{2} << 20)}})),
+            rc::gen::set(&Op::index, rc::gen::arbitrary<std::size_t>()))));
     // A small domain, so that some sequences run it out.
     TestAllocator t(kDataBegin + (std::uint64_t{6} << 20));
     Model model;

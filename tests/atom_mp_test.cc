@@ -36,7 +36,7 @@ absl::Status Increment(Transaction& tx, const std::string& key) {
 }
 
 // Opens the domain in a child; on failure the child exits with a distinctive code.
-#define CHILD_OPEN(var, path)                           \
+#define CHILD_OPEN(var, path)                                            \
   absl::StatusOr<Domain> var = Domain::Open(path, SmallOptions(64, 64)); \
   if (!var.ok()) return 90
 
@@ -90,7 +90,8 @@ struct Account {
   std::uint64_t check;
 };
 std::uint64_t CheckWord(std::int64_t balance, int key) {
-  return static_cast<std::uint64_t>(balance) * 0x9E3779B97F4A7C15ULL ^ static_cast<std::uint64_t>(key);
+  return static_cast<std::uint64_t>(balance) * 0x9E3779B97F4A7C15ULL ^
+         static_cast<std::uint64_t>(key);
 }
 using Accounts = TypedTransaction<std::uint32_t, Account>;
 using AccountMap = TypedMap<std::uint32_t, Account>;
@@ -107,13 +108,17 @@ TEST_CASE("readers in other processes see every snapshot whole while writers mov
   {
     absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(64, 64));
     REQUIRE(domain.ok());
-    REQUIRE(domain->atom("bank")->swap([&](Transaction& tx) {
-      Accounts accounts(tx);
-      for (int k = 0; k < kAccounts; ++k) {
-        if (absl::Status s = accounts.set(k, Account{kInitial, CheckWord(kInitial, k)}); !s.ok()) return s;
-      }
-      return absl::OkStatus();
-    }).ok());
+    REQUIRE(domain->atom("bank")
+                ->swap([&](Transaction& tx) {
+                  Accounts accounts(tx);
+                  for (int k = 0; k < kAccounts; ++k) {
+                    if (absl::Status s = accounts.set(k, Account{kInitial, CheckWord(kInitial, k)});
+                        !s.ok())
+                      return s;
+                  }
+                  return absl::OkStatus();
+                })
+                .ok());
   }
   struct ReaderReport {
     std::uint64_t snapshots;
@@ -138,7 +143,8 @@ TEST_CASE("readers in other processes see every snapshot whole while writers mov
           Accounts accounts(tx);
           const std::int64_t a = accounts.get(from)->balance - amount;
           const std::int64_t b = accounts.get(to)->balance + amount;
-          absl::Status status = accounts.set(from, Account{a, CheckWord(a, static_cast<int>(from))});
+          absl::Status status =
+              accounts.set(from, Account{a, CheckWord(a, static_cast<int>(from))});
           status.Update(accounts.set(to, Account{b, CheckWord(b, static_cast<int>(to))}));
           return status;
         });
@@ -187,8 +193,10 @@ TEST_CASE("readers in other processes see every snapshot whole while writers mov
 void Churn(Atom& atom, int rounds) {
   for (int i = 0; i < rounds; ++i) {
     REQUIRE(atom.swap([&](Transaction& tx) {
-      return tx.set(absl::StrCat("key-", i % 200), std::string(32, static_cast<char>('a' + i % 26)));
-    }).ok());
+                  return tx.set(absl::StrCat("key-", i % 200),
+                                std::string(32, static_cast<char>('a' + i % 26)));
+                })
+                .ok());
   }
 }
 
@@ -294,7 +302,8 @@ TEST_CASE("wait_for_change wakes a waiting process for every change", "[atom][pr
   });
   REQUIRE(ready.Receive<std::uint64_t>().has_value());
   for (int change = 1; change <= kChanges; ++change) {
-    REQUIRE(atom.swap([&](Transaction& tx) { return tx.set("generation", std::to_string(change)); }).ok());
+    REQUIRE(atom.swap([&](Transaction& tx) { return tx.set("generation", std::to_string(change)); })
+                .ok());
     // Lockstep: the watcher reports this very version before the next change is made.
     std::optional<std::uint64_t> version = seen.Receive<std::uint64_t>();
     REQUIRE(version.has_value());

@@ -11,9 +11,9 @@
 
 #include "atomap/domain.h"
 #include "common/hash.h"
-#include "file/domain_file.h"
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
+#include "file/domain_file.h"
 #include "support/process.h"
 #include "support/small_options.h"
 #include "support/temp_dir.h"
@@ -31,7 +31,9 @@ std::string OwnName(int process, int i) {
 TEST_CASE("processes creating the same and different names agree on every atom", "[atoms][race]") {
   TempDir dir;
   const std::string path = dir.File("atoms.atomap");
-  { REQUIRE(Domain::Open(path, SmallOptions(16, 256)).ok()); }
+  {
+    REQUIRE(Domain::Open(path, SmallOptions(16, 256)).ok());
+  }
   constexpr int kProcesses = 6;
   constexpr int kShared = 50;
   constexpr int kOwn = 20;
@@ -101,8 +103,7 @@ void CreateFromThreads(Domain& domain) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kNames; ++i) {
         const int name = (i + t * 17) % kNames;
-        absl::StatusOr<std::uint32_t> atom =
-            Access(domain).atoms().FindOrCreate(SharedName(name));
+        absl::StatusOr<std::uint32_t> atom = Access(domain).atoms().FindOrCreate(SharedName(name));
         if (atom.ok()) seen[t][name] = *atom;
       }
     });
@@ -174,7 +175,8 @@ TEST_CASE("colliding hashes (test-weak kind) still keep names apart", "[atoms]")
   // Names that differ only in the low 4 bits of the last byte share all 64 hash bits.
   std::vector<std::string> names;
   for (int hi = 0; hi < 6; ++hi) {
-    for (int lo = 0; lo < 16; ++lo) names.push_back("key" + std::string(1, static_cast<char>(0x40 + hi * 16 + lo)));
+    for (int lo = 0; lo < 16; ++lo)
+      names.push_back("key" + std::string(1, static_cast<char>(0x40 + hi * 16 + lo)));
   }
   std::map<std::string, std::uint32_t> created;
   for (const std::string& name : names) {

@@ -36,7 +36,8 @@ absl::Status Increment(Transaction& tx, const std::string& key) {
 TEST_CASE("an atom starts empty at version 0 and each swap publishes the next version", "[atom]") {
   TempDir dir;
   for (DomainKind kind : {DomainKind::kFile, DomainKind::kInProcess}) {
-    absl::StatusOr<Domain> domain = Domain::Open(dir.File("basic.atomap"), SmallOptions(64, 64, kind, std::uint64_t{256} << 20));
+    absl::StatusOr<Domain> domain = Domain::Open(
+        dir.File("basic.atomap"), SmallOptions(64, 64, kind, std::uint64_t{256} << 20));
     REQUIRE(domain.ok());
     absl::StatusOr<Atom> atom = domain->atom("config");
     REQUIRE(atom.ok());
@@ -47,7 +48,8 @@ TEST_CASE("an atom starts empty at version 0 and each swap publishes the next ve
       CHECK(empty->version() == 0);
       CHECK(empty->map().empty());
     }
-    absl::StatusOr<Snapshot> after = atom->swap([](Transaction& tx) { return tx.set("port", "8080"); });
+    absl::StatusOr<Snapshot> after =
+        atom->swap([](Transaction& tx) { return tx.set("port", "8080"); });
     REQUIRE(after.ok());
     CHECK(after->version() == 1);
     CHECK(after->map().get("port") == "8080");
@@ -65,7 +67,8 @@ TEST_CASE("an atom starts empty at version 0 and each swap publishes the next ve
 }
 
 TEST_CASE("the same name gives the same atom, another name another", "[atom]") {
-  absl::StatusOr<Domain> domain = Domain::Open("names", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
+  absl::StatusOr<Domain> domain =
+      Domain::Open("names", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   REQUIRE(domain->atom("a")->swap([](Transaction& tx) { return tx.set("k", "1"); }).ok());
   CHECK(domain->atom("a")->load()->map().get("k") == "1");
@@ -75,7 +78,8 @@ TEST_CASE("the same name gives the same atom, another name another", "[atom]") {
 
 TEST_CASE("a swap function's error or exception publishes nothing and frees its work", "[atom]") {
   TempDir dir;
-  absl::StatusOr<Domain> domain = Domain::Open(dir.File("errors.atomap"), SmallOptions(64, 64, DomainKind::kFile, std::uint64_t{256} << 20));
+  absl::StatusOr<Domain> domain = Domain::Open(
+      dir.File("errors.atomap"), SmallOptions(64, 64, DomainKind::kFile, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   Atom atom = *domain->atom("a");
   REQUIRE(atom.swap([](Transaction& tx) { return tx.set("keep", "1"); }).ok());
@@ -87,9 +91,9 @@ TEST_CASE("a swap function's error or exception publishes nothing and frees its 
   });
   CHECK(failed.status().code() == absl::StatusCode::kAborted);
   CHECK_THROWS_AS(atom.swap([](Transaction& tx) -> absl::Status {
-                    for (int i = 0; i < 1000; ++i) (void)tx.set(absl::StrCat("k", i), "v");
-                    throw std::runtime_error("user bug");
-                  }),
+    for (int i = 0; i < 1000; ++i) (void)tx.set(absl::StrCat("k", i), "v");
+    throw std::runtime_error("user bug");
+  }),
                   std::runtime_error);
 
   const DomainStats after = domain->stats();
@@ -100,7 +104,8 @@ TEST_CASE("a swap function's error or exception publishes nothing and frees its 
 }
 
 TEST_CASE("compare_and_set publishes only over the version it began from", "[atom]") {
-  absl::StatusOr<Domain> domain = Domain::Open("cas", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
+  absl::StatusOr<Domain> domain =
+      Domain::Open("cas", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   Atom atom = *domain->atom("a");
   absl::StatusOr<Snapshot> base = atom.load();
@@ -122,20 +127,25 @@ TEST_CASE("compare_and_set publishes only over the version it began from", "[ato
 }
 
 TEST_CASE("reset makes an atom's contents equal to another map", "[atom]") {
-  absl::StatusOr<Domain> domain = Domain::Open("reset", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
+  absl::StatusOr<Domain> domain =
+      Domain::Open("reset", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   Atom source = *domain->atom("source");
   Atom target = *domain->atom("target");
-  REQUIRE(source.swap([](Transaction& tx) {
-    absl::Status s = tx.set("a", "1");
-    s.Update(tx.set("b", "2"));
-    return s;
-  }).ok());
-  REQUIRE(target.swap([](Transaction& tx) {
-    absl::Status s = tx.set("b", "old");
-    s.Update(tx.set("c", "3"));
-    return s;
-  }).ok());
+  REQUIRE(source
+              .swap([](Transaction& tx) {
+                absl::Status s = tx.set("a", "1");
+                s.Update(tx.set("b", "2"));
+                return s;
+              })
+              .ok());
+  REQUIRE(target
+              .swap([](Transaction& tx) {
+                absl::Status s = tx.set("b", "old");
+                s.Update(tx.set("c", "3"));
+                return s;
+              })
+              .ok());
   absl::StatusOr<Snapshot> contents = source.load();
   REQUIRE(target.reset(contents->map()).ok());
   absl::StatusOr<Snapshot> now = target.load();
@@ -146,7 +156,8 @@ TEST_CASE("reset makes an atom's contents equal to another map", "[atom]") {
 }
 
 TEST_CASE("wait_for_change returns at once on a newer version and times out otherwise", "[atom]") {
-  absl::StatusOr<Domain> domain = Domain::Open("wait", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
+  absl::StatusOr<Domain> domain =
+      Domain::Open("wait", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   Atom atom = *domain->atom("a");
   REQUIRE(atom.swap([](Transaction& tx) { return tx.set("k", "v"); }).ok());
@@ -163,7 +174,8 @@ TEST_CASE("wait_for_change returns at once on a newer version and times out othe
 TEST_CASE("threads racing on one atom lose no update", "[atom][threads]") {
   TempDir dir;
   for (DomainKind kind : {DomainKind::kFile, DomainKind::kInProcess}) {
-    absl::StatusOr<Domain> domain = Domain::Open(dir.File("race.atomap"), SmallOptions(64, 64, kind, std::uint64_t{256} << 20));
+    absl::StatusOr<Domain> domain =
+        Domain::Open(dir.File("race.atomap"), SmallOptions(64, 64, kind, std::uint64_t{256} << 20));
     REQUIRE(domain.ok());
     Atom atom = *domain->atom("counters");
     constexpr int kThreads = 4;
@@ -205,15 +217,16 @@ TEST_CASE("threads racing on one atom lose no update", "[atom][threads]") {
 
 TEST_CASE("a participant that leaves with garbage pending hands it over, counted once",
           "[atom][reclaim]") {
-  absl::StatusOr<Domain> domain = Domain::Open(
-      "leave", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
+  absl::StatusOr<Domain> domain =
+      Domain::Open("leave", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   Atom atom = *domain->atom("a");
   absl::StatusOr<Snapshot> pin = atom.load();  // holds every later version's garbage pending
   REQUIRE(pin.ok());
   std::thread writer([&] {
     for (int i = 0; i < 300; ++i) {
-      REQUIRE(atom.swap([&](Transaction& tx) { return tx.set(absl::StrCat("k", i % 10), "v"); }).ok());
+      REQUIRE(
+          atom.swap([&](Transaction& tx) { return tx.set(absl::StrCat("k", i % 10), "v"); }).ok());
     }
   });  // its participant leaves now, with garbage it may not free yet
   writer.join();
@@ -236,16 +249,20 @@ TEST_CASE("a participant that leaves with garbage pending hands it over, counted
   CHECK(domain->stats().pending_garbage_blocks < held.pending_garbage_blocks);
 }
 
-TEST_CASE("under churn the garbage is reused and the data region stops growing", "[atom][reclaim]") {
+TEST_CASE("under churn the garbage is reused and the data region stops growing",
+          "[atom][reclaim]") {
   TempDir dir;
-  absl::StatusOr<Domain> domain = Domain::Open(dir.File("churn.atomap"), SmallOptions(64, 64, DomainKind::kFile, std::uint64_t{256} << 20));
+  absl::StatusOr<Domain> domain = Domain::Open(
+      dir.File("churn.atomap"), SmallOptions(64, 64, DomainKind::kFile, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   Atom atom = *domain->atom("churn");
   auto churn = [&](int rounds) {
     for (int i = 0; i < rounds; ++i) {
       REQUIRE(atom.swap([&](Transaction& tx) {
-        return tx.set(absl::StrCat("key-", i % 500), std::string(40, static_cast<char>('a' + i % 26)));
-      }).ok());
+                    return tx.set(absl::StrCat("key-", i % 500),
+                                  std::string(40, static_cast<char>('a' + i % 26)));
+                  })
+                  .ok());
     }
   };
   // Eight phases of 10000 versions each. A leak of even one small block per swap would grow the
@@ -271,29 +288,34 @@ namespace atomap {
 namespace {
 
 TEST_CASE("a watcher delivers what was added, removed and changed", "[atom][watcher]") {
-  absl::StatusOr<Domain> domain = Domain::Open("watch", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
+  absl::StatusOr<Domain> domain =
+      Domain::Open("watch", SmallOptions(64, 64, DomainKind::kInProcess, std::uint64_t{256} << 20));
   REQUIRE(domain.ok());
   Atom config = *domain->atom("config");
-  REQUIRE(config.swap([](Transaction& tx) {
-    absl::Status s = tx.set("keep", "1");
-    s.Update(tx.set("change", "old"));
-    s.Update(tx.set("drop", "x"));
-    return s;
-  }).ok());
+  REQUIRE(config
+              .swap([](Transaction& tx) {
+                absl::Status s = tx.set("keep", "1");
+                s.Update(tx.set("change", "old"));
+                s.Update(tx.set("drop", "x"));
+                return s;
+              })
+              .ok());
   absl::StatusOr<Watcher> watcher = Watcher::Start(config);
   REQUIRE(watcher.ok());
   CHECK(watcher->version() == 1);
-  absl::StatusOr<bool> idle = watcher->Next([](const MapDiff&, const Snapshot&) { FAIL("no change yet"); },
-                                            absl::Milliseconds(10));
+  absl::StatusOr<bool> idle = watcher->Next(
+      [](const MapDiff&, const Snapshot&) { FAIL("no change yet"); }, absl::Milliseconds(10));
   REQUIRE(idle.ok());
   CHECK(!*idle);
 
-  REQUIRE(config.swap([](Transaction& tx) {
-    absl::Status s = tx.set("change", "new");
-    s.Update(tx.erase("drop").status());
-    s.Update(tx.set("add", "y"));
-    return s;
-  }).ok());
+  REQUIRE(config
+              .swap([](Transaction& tx) {
+                absl::Status s = tx.set("change", "new");
+                s.Update(tx.erase("drop").status());
+                s.Update(tx.set("add", "y"));
+                return s;
+              })
+              .ok());
   MapDiff seen;
   absl::StatusOr<bool> changed = watcher->Next([&](const MapDiff& diff, const Snapshot& now) {
     seen = diff;

@@ -187,8 +187,8 @@ TEST_CASE("Allocator::Stats reports a cyclic free list as damage, without hangin
     const Offset head = t.state->heads[c].offset;
     REQUIRE(head != kNullOffset);
     Word(*t.arena, head, 0) = head;  // the batch is its own next batch
-    CHECK_THAT(StatsDamage(t), Catch::Contains("shared free list of class") &&
-                                   Catch::Contains("cycle"));
+    CHECK_THAT(StatsDamage(t),
+               Catch::Contains("shared free list of class") && Catch::Contains("cycle"));
   }
   SECTION("a shared list's chain into the header") {
     t.alloc->Flush(t.caches[0]);
@@ -229,8 +229,9 @@ std::string FilledDomain(const TempDir& dir) {
   Atom atom = *domain.atom("a");
   for (int i = 0; i < 200; ++i) {
     REQUIRE(atom.swap([&](Transaction& tx) {
-      return tx.set("key-" + std::to_string(i % 50), std::string(40 + i % 7, 'v'));
-    }).ok());
+                  return tx.set("key-" + std::to_string(i % 50), std::string(40 + i % 7, 'v'));
+                })
+                .ok());
   }
   return path;
 }
@@ -302,7 +303,8 @@ TEST_CASE("check reports a cyclic free list through the same walker", "[walk][ch
       kDeadlineMs);
   REQUIRE_FALSE(run.hung);
   CHECK(run.exit_code == 0);
-  CHECK_THAT(run.output, Catch::Contains("shared free list of class") && Catch::Contains("a cycle"));
+  CHECK_THAT(run.output,
+             Catch::Contains("shared free list of class") && Catch::Contains("a cycle"));
 }
 
 TEST_CASE("Domain::stats of a domain that another process writes reports no damage", "[walk][mp]") {

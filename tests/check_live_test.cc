@@ -39,7 +39,9 @@ Options LiveOptions() { return SmallOptions(16, 16, DomainKind::kFile, std::uint
 constexpr int kGroups = 64;         // key groups per writer; half of them are present at a time
 constexpr int kKeysPerGroup = 16;
 
-std::string Key(int writer, int group, int k) { return absl::StrCat("w", writer, "-", group, "-", k); }
+std::string Key(int writer, int group, int k) {
+  return absl::StrCat("w", writer, "-", group, "-", k);
+}
 
 // Churns swaps on atoms "a" and "b" until atom "stop" holds "stop": each swap inserts one group
 // of keys and erases another, so paths are copied, retired, freed and reused all the time.
@@ -53,13 +55,17 @@ int ChurnUntilStopped(const std::string& path, int writer, ReportPipe& started) 
     for (std::uint64_t round = 0;; ++round) {
       const int add = static_cast<int>(round % kGroups);
       const int drop = static_cast<int>((round + kGroups / 2) % kGroups);
-      absl::StatusOr<Snapshot> swapped = atoms[round % 2].swap([&](Transaction& tx) -> absl::Status {
-        for (int k = 0; k < kKeysPerGroup; ++k) {
-          if (absl::Status s = tx.set(Key(writer, add, k), std::string(8 + k * 5, 'v')); !s.ok()) return s;
-          if (absl::StatusOr<bool> e = tx.erase(Key(writer, drop, k)); !e.ok()) return e.status();
-        }
-        return absl::OkStatus();
-      });
+      absl::StatusOr<Snapshot> swapped =
+          atoms[round % 2].swap([&](Transaction& tx) -> absl::Status {
+            for (int k = 0; k < kKeysPerGroup; ++k) {
+              if (absl::Status s = tx.set(Key(writer, add, k), std::string(8 + k * 5, 'v'));
+                  !s.ok())
+                return s;
+              if (absl::StatusOr<bool> e = tx.erase(Key(writer, drop, k)); !e.ok())
+                return e.status();
+            }
+            return absl::OkStatus();
+          });
       if (!swapped.ok()) return 2;
       if (round == 0) started.Send(writer);
       absl::StatusOr<Snapshot> flag = stop.load();
@@ -117,7 +123,8 @@ class Churners {
     for (int w = 0; w < kProcesses; ++w) {
       pids_.push_back(ForkChild([this, w] { return ChurnUntilStopped(path_, w, started_); }));
     }
-    thread_ = std::thread([this] { thread_status_ = ChurnUntilStopped(path_, kProcesses, started_); });
+    thread_ =
+        std::thread([this] { thread_status_ = ChurnUntilStopped(path_, kProcesses, started_); });
     for (int i = 0; i <= kProcesses; ++i) ready_ = started_.Receive<int>().has_value() && ready_;
   }
   ~Churners() { (void)Stop(); }
@@ -129,8 +136,9 @@ class Churners {
     stopped_ = true;
     {
       absl::StatusOr<Domain> domain = Domain::Open(path_, LiveOptions());
-      all_ok_ = domain.ok() &&
-                (*domain->atom("stop")).swap([](Transaction& tx) { return tx.set("stop", "1"); }).ok();
+      all_ok_ =
+          domain.ok() &&
+          (*domain->atom("stop")).swap([](Transaction& tx) { return tx.set("stop", "1"); }).ok();
     }
     for (pid_t pid : pids_) all_ok_ = WaitChild(pid) == 0 && all_ok_;
     thread_.join();
@@ -149,7 +157,8 @@ class Churners {
 };
 
 TEST_CASE("check of a domain others are writing reports no damage, skips space accounting, and "
-          "is full once they are gone", "[check][live]") {
+          "is full once they are gone",
+          "[check][live]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
   std::optional<Domain> domain = *Domain::Open(path, LiveOptions());
@@ -241,7 +250,8 @@ TEST_CASE("check of a domain others are writing reports no damage, skips space a
   CHECK(full->leaked_bytes == 0);
   CHECK(full->reachable_bytes > 0);
   CHECK(full->reachable_bytes + full->free_bytes + full->pending_bytes + full->unused_bytes +
-            full->in_flight_bytes == domain->stats().data_bytes);
+            full->in_flight_bytes ==
+        domain->stats().data_bytes);
 
   atom_a.reset();
   domain.reset();
@@ -326,7 +336,8 @@ TEST_CASE("a live check reports a damaged root word as a problem, not as an erro
 }
 
 TEST_CASE("repair and read-only checks refuse a live domain; waiting gets the domain once it is "
-          "idle", "[check][live]") {
+          "idle",
+          "[check][live]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
   std::optional<Domain> domain = *Domain::Open(path, LiveOptions());

@@ -10,10 +10,10 @@
 
 #include "absl/strings/str_cat.h"
 
-#include "atomap/check.h"
-#include "atomap/domain.h"
 #include "alloc/allocator_state.h"
 #include "alloc/size_classes.h"
+#include "atomap/check.h"
+#include "atomap/domain.h"
 #include "domain/domain_impl.h"
 #include "hamt/node.h"
 #include "intent/intent_record.h"
@@ -29,8 +29,10 @@ void Fill(Domain& domain, const std::string& atom_name, int keys, int value_byte
   Atom atom = *domain.atom(atom_name);
   for (int i = 0; i < keys; ++i) {
     REQUIRE(atom.swap([&](Transaction& tx) {
-      return tx.set("key-" + std::to_string(i), std::string(value_bytes, static_cast<char>('a' + i % 26)));
-    }).ok());
+                  return tx.set("key-" + std::to_string(i),
+                                std::string(value_bytes, static_cast<char>('a' + i % 26)));
+                })
+                .ok());
   }
 }
 
@@ -49,7 +51,8 @@ std::string Joined(const CheckReport& r) {
 // allocated its new path): what it allocated is reachable from nothing.
 void DieMidSwap(const std::string& path) {
   const int rc = WaitChild(ForkChild([&] {
-    absl::StatusOr<Domain> d = Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
+    absl::StatusOr<Domain> d =
+        Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
     if (!d.ok()) return 1;
     Atom atom = *d->atom("victim");
     (void)atom.swap([&](Transaction& tx) -> absl::Status {
@@ -65,7 +68,8 @@ void DieMidSwap(const std::string& path) {
 // nowhere, so only the sweep can find them.
 void DieWithUnrecordedTransaction(const std::string& path) {
   const int rc = WaitChild(ForkChild([&] {
-    absl::StatusOr<Domain> d = Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
+    absl::StatusOr<Domain> d =
+        Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
     if (!d.ok()) return 1;
     Atom atom = *d->atom("victim");
     absl::StatusOr<Snapshot> base = atom.load();
@@ -73,7 +77,8 @@ void DieWithUnrecordedTransaction(const std::string& path) {
     std::vector<Transaction> open;
     for (std::uint32_t t = 0; t <= internal::kLanesPerSlot; ++t) {
       open.push_back(*atom.begin(*base));
-      for (int i = 0; i < 20; ++i) (void)open.back().set(absl::StrCat("t", t, "-", i), std::string(40, 'x'));
+      for (int i = 0; i < 20; ++i)
+        (void)open.back().set(absl::StrCat("t", t, "-", i), std::string(40, 'x'));
     }
     _exit(0);  // killed with every transaction open
   }));
@@ -82,7 +87,8 @@ void DieWithUnrecordedTransaction(const std::string& path) {
 
 TEST_CASE("a healthy domain checks clean and its space adds up", "[check]") {
   TempDir dir;
-  Domain domain = *Domain::Open(dir.File("d.atomap"), SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
+  Domain domain = *Domain::Open(dir.File("d.atomap"),
+                                SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
   Fill(domain, "small", 200, 4);
   Fill(domain, "blobs", 50, 300);
   absl::StatusOr<CheckReport> report = domain.check();
@@ -106,10 +112,14 @@ TEST_CASE("an in-process domain checks clean", "[check]") {
   CHECK(Accounted(*report) == domain.stats().data_bytes);
 }
 
-TEST_CASE("a writer killed mid-swap leaks nothing: check counts its work in flight, a takeover frees it", "[check]") {
+TEST_CASE(
+    "a writer killed mid-swap leaks nothing: check counts its work in flight, a takeover frees it",
+    "[check]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
-  Domain domain = *Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));  // held open: the child is not alone
+  Domain domain = *Domain::Open(
+      path, SmallOptions(16, 16, DomainKind::kFile,
+                         std::uint64_t{256} << 20));  // held open: the child is not alone
   Fill(domain, "kept", 100, 30);
   DieMidSwap(path);
 
@@ -134,7 +144,9 @@ TEST_CASE("a writer killed mid-swap leaks nothing: check counts its work in flig
 TEST_CASE("check finds what an unrecorded transaction leaked, and repair frees it", "[check]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
-  Domain domain = *Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));  // held open: the child is not alone
+  Domain domain = *Domain::Open(
+      path, SmallOptions(16, 16, DomainKind::kFile,
+                         std::uint64_t{256} << 20));  // held open: the child is not alone
   Fill(domain, "kept", 100, 30);
   DieWithUnrecordedTransaction(path);
 
@@ -169,11 +181,13 @@ TEST_CASE("a lone opener after a crash sweeps what the dead writer leaked", "[ch
   TempDir dir;
   const std::string path = dir.File("d.atomap");
   {
-    Domain domain = *Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
+    Domain domain =
+        *Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
     Fill(domain, "kept", 100, 30);
   }
   DieWithUnrecordedTransaction(path);
-  Domain domain = *Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
+  Domain domain =
+      *Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
   CHECK_FALSE(domain.info().clean);
   absl::StatusOr<CheckReport> report = domain.check();
   REQUIRE(report.ok());
@@ -183,14 +197,17 @@ TEST_CASE("a lone opener after a crash sweeps what the dead writer leaked", "[ch
   CHECK((*domain.atom("kept")).load()->map().size() == 100);
 }
 
-TEST_CASE("repair is refused while another handle is attached, and on a read-only handle", "[check]") {
+TEST_CASE("repair is refused while another handle is attached, and on a read-only handle",
+          "[check]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
-  Domain domain = *Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
+  Domain domain =
+      *Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
   Fill(domain, "a", 10, 4);
   Gate opened, done;
   const pid_t child = ForkChild([&] {
-    absl::StatusOr<Domain> other = Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
+    absl::StatusOr<Domain> other =
+        Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
     if (!other.ok()) return 1;
     opened.Open();
     done.Wait();
@@ -217,7 +234,8 @@ TEST_CASE("repair is refused while another handle is attached, and on a read-onl
 // Damage written straight into the mapping; check must report it, never crash.
 TEST_CASE("check reports a damaged trie without crashing", "[check]") {
   TempDir dir;
-  Domain domain = *Domain::Open(dir.File("d.atomap"), SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
+  Domain domain = *Domain::Open(dir.File("d.atomap"),
+                                SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
   Fill(domain, "victim", 200, 4);
   internal::DomainImpl& impl = internal::Access(domain);
   internal::SharedU64& root = impl.atoms().Root(0);
@@ -268,10 +286,14 @@ TEST_CASE("check reports a damaged trie without crashing", "[check]") {
 
 TEST_CASE("repair rebuilds damaged free lists from the versions alone", "[check]") {
   TempDir dir;
-  Domain domain = *Domain::Open(dir.File("d.atomap"), SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
+  Domain domain = *Domain::Open(dir.File("d.atomap"),
+                                SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
   Fill(domain, "kept", 300, 30);
   for (int i = 0; i < 100; ++i) {  // garbage to free: free lists of several classes
-    REQUIRE((*domain.atom("kept")).swap([&](Transaction& tx) { return tx.erase("key-" + std::to_string(i)).status(); }).ok());
+    REQUIRE(
+        (*domain.atom("kept"))
+            .swap([&](Transaction& tx) { return tx.erase("key-" + std::to_string(i)).status(); })
+            .ok());
   }
   internal::DomainImpl& impl = internal::Access(domain);
   auto* state = impl.allocator_state();

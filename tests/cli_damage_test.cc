@@ -47,8 +47,7 @@ void MakeFreeListCyclic(const std::string& path) {
   REQUIRE(map != MAP_FAILED);
   auto* base = static_cast<char*>(map);
   const auto* header = reinterpret_cast<const internal::Header*>(base);
-  auto* state =
-      reinterpret_cast<internal::AllocatorState*>(base + header->allocator_state_offset);
+  auto* state = reinterpret_cast<internal::AllocatorState*>(base + header->allocator_state_offset);
   bool damaged = false;
   for (const internal::FreeListHead& head : state->heads) {
     if (head.offset == internal::kNullOffset) continue;
@@ -69,14 +68,16 @@ TEST_CASE("stat on a file whose free list is cyclic exits 3 with one line", "[cl
     Atom atom = *domain.atom("a");
     for (int i = 0; i < 200; ++i) {
       REQUIRE(atom.swap([&](Transaction& tx) {
-        return tx.set("key-" + std::to_string(i % 50), std::string(40 + i % 7, 'v'));
-      }).ok());
+                    return tx.set("key-" + std::to_string(i % 50), std::string(40 + i % 7, 'v'));
+                  })
+                  .ok());
     }
   }
   REQUIRE(RunTool({"stat", path}).exit_code == 0);
   MakeFreeListCyclic(path);
   for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"stat", path}, std::vector<std::string>{"stat", path, "--read-only"},
+       {std::vector<std::string>{"stat", path},
+        std::vector<std::string>{"stat", path, "--read-only"},
         std::vector<std::string>{"stat", path, "--json"}}) {
     const BoundedRun run = RunTool(args);
     INFO(args.back() << ": " << run.output);

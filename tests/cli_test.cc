@@ -198,11 +198,14 @@ std::string BinaryInput() {
       {{"key", "text"}, {"value", "h\u00e9llo \"quoted\"\n"}},
       {{"key", "empty"}, {"value", ""}},
       {{"key_hex", "00ff80"}, {"value", "bytes key"}},
-      {{"key", "all bytes"}, {"value_hex", [&] {
-         std::string hex;
-         for (unsigned char c : bytes) hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
-         return hex;
-       }()}},
+      {{"key", "all bytes"},
+       {"value_hex",
+        [&] {
+          std::string hex;
+          for (unsigned char c : bytes)
+            hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
+          return hex;
+        }()}},
   };
   std::string input;
   for (const json& line : lines) input += line.dump() + "\n";
@@ -232,7 +235,8 @@ TEST_CASE("create makes a domain once; --json reports it") {
   CHECK(again.err.find(path) != std::string::npos);
 }
 
-TEST_CASE("create --slot-capacity and --atom-capacity size the tables; out of range is a usage error") {
+TEST_CASE(
+    "create --slot-capacity and --atom-capacity size the tables; out of range is a usage error") {
   TempDir dir;
   const std::string path = dir.File("small.atomap");
   REQUIRE(Run({"create", path, "--slot-capacity", "2", "--atom-capacity", "4"}).exit_code == 0);
@@ -292,9 +296,11 @@ TEST_CASE("errors: a foreign or missing file exits 3, bad usage exits 2") {
   TempDir dir;
   const std::string foreign = dir.File("notes.txt");
   WriteFile(foreign, std::string(8192, 'x'));
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"get", foreign, "k"}, {"stat", foreign}, {"dump", foreign},
-        {"put", foreign, "k", "v"}, {"check", foreign}}) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"get", foreign, "k"},
+                                               {"stat", foreign},
+                                               {"dump", foreign},
+                                               {"put", foreign, "k", "v"},
+                                               {"check", foreign}}) {
     const ToolResult result = Run(args);
     INFO(args[0] << ": " << result.err);
     CHECK(result.exit_code == 3);
@@ -363,7 +369,8 @@ TEST_CASE("a malformed line aborts the whole load: nothing is published") {
       "{\"key\": \"a\", \"value\": \"b\"}\n[1, 2]\n",                          // not an object
       "{\"key\": \"a\", \"value\": \"b\"}\n{\"key\": \"c\"}\n",                  // no value
       "{\"key\": \"a\", \"value\": \"b\"}\n{\"key_hex\": \"zz\", \"value\": \"\"}\n",
-      "{\"key\": \"a\", \"value\": \"b\"}\n{\"key\": \"c\", \"key_hex\": \"00\", \"value\": \"\"}\n",
+      "{\"key\": \"a\", \"value\": \"b\"}\n{\"key\": \"c\", \"key_hex\": \"00\", \"value\": "
+      "\"\"}\n",
   };
   for (const std::string& input : bad_lines) {
     const ToolResult result = Run({"load", path}, input);
@@ -386,9 +393,9 @@ TEST_CASE("stat reports space, epochs, atoms and the other attached processes") 
   const ToolResult result = Run({"stat", path, "--json"});
   REQUIRE(result.exit_code == 0);
   const json stat = ParseJson(result.out);
-  for (const char* field : {"path", "size", "max_size", "bytes_on_disk", "closed_cleanly",
-                            "slot_capacity", "atom_capacity", "space", "epochs", "participants",
-                            "atoms"}) {
+  for (const char* field :
+       {"path", "size", "max_size", "bytes_on_disk", "closed_cleanly", "slot_capacity",
+        "atom_capacity", "space", "epochs", "participants", "atoms"}) {
     CHECK(stat.contains(field));
   }
   for (const char* field : {"data_bytes", "live_bytes", "free_bytes", "unused_bytes",
@@ -412,8 +419,8 @@ TEST_CASE("check passes a healthy domain; compact packs a churned one") {
   // Churn: versions of a large atom (megabytes: the file grows), then shrink it to a few entries.
   std::string big;
   for (int i = 0; i < 2000; ++i) {
-    big += json{{"key", "key-" + std::to_string(i)}, {"value", std::string(2000, 'v')}}.dump() +
-           "\n";
+    big +=
+        json{{"key", "key-" + std::to_string(i)}, {"value", std::string(2000, 'v')}}.dump() + "\n";
   }
   for (int round = 0; round < 2; ++round) {
     REQUIRE(Run({"load", path, "--replace", "--atom", "churn"}, big).exit_code == 0);
@@ -513,8 +520,7 @@ TEST_CASE("demo runs with small numbers and verifies its totals") {
   TempDir dir;
   const std::string path = dir.File("demo.atomap");
   for (int run = 0; run < 2; ++run) {  // the second run starts from the first's counters
-    const ToolResult demo =
-        Run({"demo", "--path", path, "--processes", "3", "--ops", "300"});
+    const ToolResult demo = Run({"demo", "--path", path, "--processes", "3", "--ops", "300"});
     INFO(demo.out << demo.err);
     CHECK(demo.exit_code == 0);
     CHECK(demo.out.find("verified: hot increased by 900") != std::string::npos);
@@ -543,9 +549,9 @@ std::set<std::string> DirEntries(const std::string& dir) {
 std::string Lines(int count, std::size_t value_bytes) {
   std::string input;
   for (int i = 0; i < count; ++i) {
-    input += json{{"key", "key-" + std::to_string(i)}, {"value", std::string(value_bytes, 'v')}}
-                 .dump() +
-             "\n";
+    input +=
+        json{{"key", "key-" + std::to_string(i)}, {"value", std::string(value_bytes, 'v')}}.dump() +
+        "\n";
   }
   return input;
 }
@@ -686,10 +692,9 @@ TEST_CASE("a rejected put or load creates no atom and changes nothing") {
   CHECK(put.exit_code == 2);
   CHECK(LineCount(put.err) == 1);
   CHECK(put.err.find("key of 65537 bytes") != std::string::npos);
-  const ToolResult load =
-      Run({"load", path, "--atom", "new"},
-          json{{"key", "ok"}, {"value", "1"}}.dump() + "\n" +
-              json{{"key", long_key}, {"value", "1"}}.dump() + "\n");
+  const ToolResult load = Run({"load", path, "--atom", "new"},
+                              json{{"key", "ok"}, {"value", "1"}}.dump() + "\n" +
+                                  json{{"key", long_key}, {"value", "1"}}.dump() + "\n");
   CHECK(load.exit_code == 2);
   CHECK(load.err.find("<stdin>:2: key of 65537 bytes") != std::string::npos);
   CHECK(Run({"load", path, "--atom", "new"}, "{\"key\": \"a\"}\n").exit_code == 2);
@@ -726,7 +731,8 @@ TEST_CASE("--json escapes atom names and paths that are not UTF-8, in every comm
   const std::string bad_path = dir.File("\xff\xfe.atomap");
   auto hex_of = [](const std::string& bytes) {
     std::string hex;
-    for (unsigned char c : bytes) hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
+    for (unsigned char c : bytes)
+      hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
     return hex;
   };
   const std::string atom = "caf\xe9";  // Latin-1, not UTF-8
@@ -741,8 +747,9 @@ TEST_CASE("--json escapes atom names and paths that are not UTF-8, in every comm
   CHECK_FALSE(created.contains("path"));
   CHECK(run_json({"put", bad_path, "--json", "--atom", atom, "k", "v"}) ==
         json{{"atom_hex", hex_of(atom)}, {"version", 1}});
-  CHECK(run_json({"load", bad_path, "--json", "--atom", atom}, "{\"key\":\"k2\",\"value\":\"\"}\n") ==
-        json{{"atom_hex", hex_of(atom)}, {"version", 2}, {"entries_loaded", 1}, {"entries", 2}});
+  CHECK(
+      run_json({"load", bad_path, "--json", "--atom", atom}, "{\"key\":\"k2\",\"value\":\"\"}\n") ==
+      json{{"atom_hex", hex_of(atom)}, {"version", 2}, {"entries_loaded", 1}, {"entries", 2}});
   CHECK(run_json({"get", bad_path, "--json", "--atom", atom, "k"}) ==
         json{{"key", "k"}, {"value", "v"}});
   const ToolResult dump = Run({"dump", bad_path, "--json", "--atom", atom});
@@ -750,7 +757,8 @@ TEST_CASE("--json escapes atom names and paths that are not UTF-8, in every comm
   CHECK(dump.out == "{\"key\":\"k\",\"value\":\"v\"}\n{\"key\":\"k2\",\"value\":\"\"}\n");
   const json stat = run_json({"stat", bad_path, "--json"});
   CHECK(stat["path_hex"] == hex_of(bad_path));
-  CHECK(stat["atoms"] == json::array({{{"name_hex", hex_of(atom)}, {"entries", 2}, {"version", 2}}}));
+  CHECK(stat["atoms"] ==
+        json::array({{{"name_hex", hex_of(atom)}, {"entries", 2}, {"version", 2}}}));
   const json check = run_json({"check", bad_path, "--json"});
   CHECK(check["path_hex"] == hex_of(bad_path));
   CHECK(check["ok"] == true);
@@ -783,7 +791,8 @@ TEST_CASE("a create that fails after the mapping leaves no file behind") {
   const std::string path = dir.File("d.atomap");
   // 1 GiB of address space: enough for the tool, not for the default 64 GiB reservation, which
   // fails only once the new file is complete (Arena::MapFile).
-  const ToolResult result = Run({"create", path}, "", ToolSetup{.env = {}, .address_space = rlim_t{1} << 30});
+  const ToolResult result =
+      Run({"create", path}, "", ToolSetup{.env = {}, .address_space = rlim_t{1} << 30});
   INFO(result.err);
   CHECK(result.exit_code == 3);
   CHECK(LineCount(result.err) == 1);
@@ -813,8 +822,8 @@ bool ExitsWithin(int pidfd, int timeout_ms) {
 TEST_CASE("the demo's watcher exits when the demo is killed") {
   TempDir dir;
   // Enough swaps to run for minutes: the demo is killed long before it would finish.
-  ToolProcess demo({"demo", "--path", dir.File("demo.atomap"), "--processes", "1", "--ops",
-                    "3000000"});
+  ToolProcess demo(
+      {"demo", "--path", dir.File("demo.atomap"), "--processes", "1", "--ops", "3000000"});
   pid_t watcher = -1;
   for (std::string line; watcher < 0 && !(line = demo.ReadOutLine()).empty();) {
     if (const std::size_t at = line.find("watcher"); at != std::string::npos) {

@@ -9,8 +9,8 @@
 #include "atomap/check.h"
 #include "atomap/domain.h"
 #include "recovery/durability.h"
-#include "support/temp_dir.h"
 #include "support/small_options.h"
+#include "support/temp_dir.h"
 
 namespace atomap {
 namespace {
@@ -42,13 +42,16 @@ class PowerLoss {
 std::string Record(int i) { return std::string(20 + i, static_cast<char>('a' + i % 26)); }
 
 absl::Status SwapNumber(Atom& atom, int i) {
-  return atom.swap([&](Transaction& tx) -> absl::Status {
-    if (absl::Status s = tx.set("n", std::to_string(i)); !s.ok()) return s;
-    return tx.set("rec-" + std::to_string(i), Record(i));
-  }).status();
+  return atom
+      .swap([&](Transaction& tx) -> absl::Status {
+        if (absl::Status s = tx.set("n", std::to_string(i)); !s.ok()) return s;
+        return tx.set("rec-" + std::to_string(i), Record(i));
+      })
+      .status();
 }
 
-TEST_CASE("kSync: after a power loss at any sync, the last synced version is whole", "[durability]") {
+TEST_CASE("kSync: after a power loss at any sync, the last synced version is whole",
+          "[durability]") {
   constexpr int kSwaps = 12;
   for (int keep : {1, 2, 3, 8, 13, 2 * kSwaps}) {
     DYNAMIC_SECTION("power lost after sync " << keep) {
@@ -78,7 +81,8 @@ TEST_CASE("kSync: after a power loss at any sync, the last synced version is who
       } else {
         CHECK(snap->map().get("n") == std::to_string(durable));
       }
-      for (int i = 1; i <= durable; ++i) CHECK(snap->map().get("rec-" + std::to_string(i)) == Record(i));
+      for (int i = 1; i <= durable; ++i)
+        CHECK(snap->map().get("rec-" + std::to_string(i)) == Record(i));
       CHECK_FALSE(snap->map().contains("rec-" + std::to_string(durable + 1)));
       CHECK(snap->map().size() == static_cast<std::uint64_t>(durable == 0 ? 0 : durable + 1));
     }

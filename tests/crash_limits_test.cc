@@ -24,8 +24,9 @@ absl::Status FillUntilFailure(Atom& atom) {
     absl::StatusOr<std::uint64_t> before = atom.version();
     REQUIRE(before.ok());
     absl::Status s = atom.swap([&](Transaction& tx) {
-      return tx.set(absl::StrCat("k", i), std::string(200000, 'v'));
-    }).status();
+                           return tx.set(absl::StrCat("k", i), std::string(200000, 'v'));
+                         })
+                         .status();
     if (!s.ok()) {
       CHECK(*atom.version() == *before);
       absl::StatusOr<Snapshot> snap = atom.load();
@@ -40,7 +41,8 @@ absl::Status FillUntilFailure(Atom& atom) {
 
 TEST_CASE("a full domain is ResourceExhausted and the atom is unchanged", "[limits]") {
   TempDir dir;
-  Domain domain = *Domain::Open(dir.File("d.atomap"), SmallOptions(2, 4, DomainKind::kFile, std::uint64_t{4} << 20));
+  Domain domain = *Domain::Open(dir.File("d.atomap"),
+                                SmallOptions(2, 4, DomainKind::kFile, std::uint64_t{4} << 20));
   Atom atom = *domain.atom("a");
   const absl::Status full = FillUntilFailure(atom);
   CHECK(full.code() == absl::StatusCode::kResourceExhausted);
@@ -55,12 +57,16 @@ TEST_CASE("a file size limit (EFBIG while growing) is an error and the atom is u
           "[limits]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
-  { Domain created = *Domain::Open(path, SmallOptions(2, 4, DomainKind::kFile, std::uint64_t{256} << 20)); }
+  {
+    Domain created =
+        *Domain::Open(path, SmallOptions(2, 4, DomainKind::kFile, std::uint64_t{256} << 20));
+  }
   const int rc = WaitChild(ForkChild([&] {
     signal(SIGXFSZ, SIG_IGN);  // growth then fails with EFBIG instead of killing the process
     struct rlimit limit = {std::uint64_t{3} << 20, std::uint64_t{3} << 20};
     if (setrlimit(RLIMIT_FSIZE, &limit) != 0) return 10;
-    absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(2, 4, DomainKind::kFile, std::uint64_t{256} << 20));
+    absl::StatusOr<Domain> domain =
+        Domain::Open(path, SmallOptions(2, 4, DomainKind::kFile, std::uint64_t{256} << 20));
     if (!domain.ok()) return 11;
     Atom atom = *domain->atom("a");
     const absl::Status failed = FillUntilFailure(atom);
@@ -68,7 +74,8 @@ TEST_CASE("a file size limit (EFBIG while growing) is an error and the atom is u
     return domain->check()->ok() ? 0 : 13;
   }));
   CHECK(rc == 0);
-  Domain domain = *Domain::Open(path, SmallOptions(2, 4, DomainKind::kFile, std::uint64_t{256} << 20));
+  Domain domain =
+      *Domain::Open(path, SmallOptions(2, 4, DomainKind::kFile, std::uint64_t{256} << 20));
   CHECK(domain.check()->ok());
 }
 

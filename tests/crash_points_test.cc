@@ -128,19 +128,22 @@ std::string GrowValue(std::uint64_t n) { return U64(n) + std::string(100 + n % 4
 // One swap of the workload: counter, a never-erased record (growth), a reused record (garbage
 // of every size), and a 6000-byte value (an uncached size class) set and erased in turn.
 absl::Status SwapOnce(Atom& atom, std::uint64_t* published) {
-  return atom.swap([&](Transaction& tx) -> absl::Status {
-    std::optional<std::string_view> old = tx.get("c");
-    const std::uint64_t n = (old ? ReadU64(*old) : 0) + 1;
-    *published = n;
-    if (absl::Status s = tx.set("c", U64(n)); !s.ok()) return s;
-    if (absl::Status s = tx.set(GrowKey(n), GrowValue(n)); !s.ok()) return s;
-    if (absl::Status s = tx.set(absl::StrCat("r", n % 64), std::string(n % 700, 'r')); !s.ok()) {
-      return s;
-    }
-    if (n % 10 == 0) return tx.set("big", std::string(6000, 'B'));
-    if (n % 10 == 1) return tx.erase("big").status();
-    return absl::OkStatus();
-  }).status();
+  return atom
+      .swap([&](Transaction& tx) -> absl::Status {
+        std::optional<std::string_view> old = tx.get("c");
+        const std::uint64_t n = (old ? ReadU64(*old) : 0) + 1;
+        *published = n;
+        if (absl::Status s = tx.set("c", U64(n)); !s.ok()) return s;
+        if (absl::Status s = tx.set(GrowKey(n), GrowValue(n)); !s.ok()) return s;
+        if (absl::Status s = tx.set(absl::StrCat("r", n % 64), std::string(n % 700, 'r'));
+            !s.ok()) {
+          return s;
+        }
+        if (n % 10 == 0) return tx.set("big", std::string(6000, 'B'));
+        if (n % 10 == 1) return tx.erase("big").status();
+        return absl::OkStatus();
+      })
+      .status();
 }
 
 // W: swaps up to `max` times, sending each acknowledged value; then kDone, and goes idle on
@@ -189,8 +192,9 @@ int AttachedMain(const std::string& path, ReportPipe& ready, std::optional<SiteC
     if (!atom.ok()) return 31;
     for (int i = 0; i < swaps; ++i) {
       absl::Status s = atom->swap([&](Transaction& tx) {
-        return tx.set(absl::StrCat("s", i % 8), std::string(50 + i * 7, 's'));
-      }).status();
+                             return tx.set(absl::StrCat("s", i % 8), std::string(50 + i * 7, 's'));
+                           })
+                           .status();
       if (!s.ok()) return 32;
     }
   }
@@ -227,9 +231,8 @@ WriterRun RunWriter(const std::string& path, std::optional<SiteCase> armed, std:
   ReportPipe acks;
   Gate idle;
   WriterRun run;
-  const pid_t pid = ForkChild([&] {
-    return WriterMain(path, acks, armed, max, kill_when_idle ? &idle : nullptr);
-  });
+  const pid_t pid = ForkChild(
+      [&] { return WriterMain(path, acks, armed, max, kill_when_idle ? &idle : nullptr); });
   acks.CloseWriteEnd();
   while (std::optional<std::uint64_t> n = acks.Receive<std::uint64_t>()) {
     if (*n == kDone) {
@@ -271,9 +274,12 @@ CheckReport CheckedReport(Domain& domain, const CheckOptions& options = {}) {
 
 std::string ExpectName(Expect e) {
   switch (e) {
-    case Expect::kExactOnline: return "kExactOnline";
-    case Expect::kSweep: return "kSweep";
-    case Expect::kNotPlaced: return "kNotPlaced";
+    case Expect::kExactOnline:
+      return "kExactOnline";
+    case Expect::kSweep:
+      return "kSweep";
+    case Expect::kNotPlaced:
+      return "kNotPlaced";
   }
   return "?";
 }
@@ -312,8 +318,8 @@ void RunCase(SiteCase c) {
       return;
     }
     if (w.status != 128 + SIGKILL) {
-      FAIL("site " << name << " was never reached in " << kMaxSwaps
-                   << " swaps (writer status " << w.status << ")");
+      FAIL("site " << name << " was never reached in " << kMaxSwaps << " swaps (writer status "
+                   << w.status << ")");
     }
   } else if (c.who == Who::kSurvivor) {
     w = RunWriter(path, std::nullopt, kIdleAfter, /*kill_when_idle=*/true);
@@ -352,8 +358,9 @@ void RunCase(SiteCase c) {
     } else if (online.leaked_bytes == 0) {
       // How much a kill inside a swap leaks depends on where in the swap the hit falls (the
       // hash seed is random per domain, so the trie's shape and the allocation order vary).
-      WARN("site " << name << " leaked nothing online this time (kSweep allows it; once it "
-                   "never leaks, it is kExactOnline)");
+      WARN("site " << name
+                   << " leaked nothing online this time (kSweep allows it; once it "
+                      "never leaks, it is kExactOnline)");
     }
     VerifyAcked(*p, w.acked);
     s_release.Open();
@@ -427,7 +434,9 @@ TEST_CASE("ATOMAP_CRASH_AT kills an exec'd process at the named hit", "[crash]")
   }
   TempDir dir;
   const std::string path = dir.File("d.atomap");
-  { Domain created = *Domain::Open(path, CaseOptions()); }
+  {
+    Domain created = *Domain::Open(path, CaseOptions());
+  }
   // The variable is read once, on the first crash point a process reaches: so a fresh process.
   const int status = WaitChild(ForkChild([&] {
     setenv("ATOMAP_CRASH_AT", "grow.after_extend:1", 1);

@@ -30,8 +30,8 @@
 #include "atomap/domain.h"
 #include "atomap/watcher.h"
 #include "common/hash.h"
-#include "file/domain_file.h"
 #include "domain/domain_impl.h"
+#include "file/domain_file.h"
 #include "fuzz/fuzz_domain_file.h"
 #include "hamt/access.h"
 #include "hamt/read.h"
@@ -80,10 +80,15 @@ void Build(const std::string& path) {
     REQUIRE(a->swap([&](Transaction& tx) { return tx.set_many(views); }).ok());
   };
   put("inline", {{"a", "1"}, {"bb", ""}, {"k2", "22222222"}, {"k3", "v3"}, {"k4", "four"}});
-  put("blobs", {{"a-long-key-one", Blob(40, 'x')}, {"k", Blob(200, 'y')},
-                {"another-long-key", "short"}, {"z", Blob(9, 'z')}});
-  put("deep", {{"coll0", "c0"}, {"coll1", Blob(17, 'c')}, {"coll2", "c2"},
-               {"a-long-colliding-key0", "x"}, {"a-long-colliding-key1", Blob(24, 'q')},
+  put("blobs", {{"a-long-key-one", Blob(40, 'x')},
+                {"k", Blob(200, 'y')},
+                {"another-long-key", "short"},
+                {"z", Blob(9, 'z')}});
+  put("deep", {{"coll0", "c0"},
+               {"coll1", Blob(17, 'c')},
+               {"coll2", "c2"},
+               {"a-long-colliding-key0", "x"},
+               {"a-long-colliding-key1", Blob(24, 'q')},
                {"other", "o"}});
 }
 
@@ -157,9 +162,10 @@ absl::Status WriteThrough(Atom& atom) {
     if (s.ok()) s = tx.erase("coll0").status();
     if (s.ok()) s = tx.erase("a-long-colliding-key1").status();
     if (s.ok()) s = tx.erase("a").status();
-    if (s.ok()) s = tx.update("k", [](std::optional<std::string_view>) {
-      return std::optional<std::string>("updated");
-    });
+    if (s.ok())
+      s = tx.update("k", [](std::optional<std::string_view>) {
+        return std::optional<std::string>("updated");
+      });
     if (s.ok()) s = tx.set_many({{"z", "zz"}, {"other", Blob(33, 'o')}, {"k2", ""}});
     if (s.ok()) (void)tx.get("coll2");
     return s.ok() ? absl::CancelledError(kNotPublished) : s;
@@ -199,8 +205,8 @@ int RunFlips(const std::string& path, const std::vector<Flip>& flips, ReportPipe
       absl::StatusOr<Snapshot> snap = atom->load();  // DataLoss for a damaged root word
       Classify(snap.status(), path, damage, totals.bad_status);
       if (!snap.ok()) continue;
-      Classify(snap->map().CheckedForEach([](std::string_view, std::string_view) {}), path,
-               damage, totals.bad_status);
+      Classify(snap->map().CheckedForEach([](std::string_view, std::string_view) {}), path, damage,
+               totals.bad_status);
       Classify(snap->map().checked_get("coll1").status(), path, damage, totals.bad_status);
       Classify(Diff(Map(), snap->map()).status(), path, damage, totals.bad_status);
     }
@@ -298,8 +304,8 @@ TEST_CASE("what each reader returns for a damaged map (map.h contract)", "[damag
   }
   constexpr std::uint64_t kWild = 0x4141414141414140;  // aligned, far past the mapping
   REQUIRE(WriteWord(path, first_child, kWild));
-  const std::vector<std::string> keys = {"coll0", "coll1", "coll2", "a-long-colliding-key0",
-                                         "a-long-colliding-key1", "other"};
+  const std::vector<std::string> keys = {
+      "coll0", "coll1", "coll2", "a-long-colliding-key0", "a-long-colliding-key1", "other"};
   for (const bool verify : {true, false}) {
     INFO("verify_reads " << verify);
     absl::StatusOr<Domain> domain = OpenChecked(path, verify);
@@ -403,8 +409,8 @@ TEST_CASE("the tool's reading commands exit 0, 1 or 3 on damaged files, never by
           std::vector<std::string>{"get", path, "coll1", "--atom", "deep"},
           std::vector<std::string>{"compact", path, copy}}) {
       const int code = RunTool(args);
-      INFO(args[0] << " after offset " << f.at << " ^ 0x" << std::hex << int{f.pattern}
-                   << std::dec << ": exit " << code);
+      INFO(args[0] << " after offset " << f.at << " ^ 0x" << std::hex << int{f.pattern} << std::dec
+                   << ": exit " << code);
       CHECK((code == 0 || code == 1 || code == 3));
       ++trials;
     }

@@ -95,7 +95,9 @@ TEST_CASE("the last handle to close marks the domain clean; others keep it dirty
   CHECK(a->info().slots_in_use.size() == 1);
   Domain moved = *std::move(a);
   CHECK_FALSE(moved.info().clean);
-  { Domain sink = std::move(moved); }
+  {
+    Domain sink = std::move(moved);
+  }
   absl::StatusOr<Domain> c = Domain::Open(path, SmallOptions(16, 64));
   REQUIRE(c.ok());
   CHECK(Access(*c).was_clean());
@@ -160,7 +162,9 @@ TEST_CASE("an existing empty or foreign file is an error and is not overwritten"
 TEST_CASE("a symbolic link at the path is refused unless follow_symlinks", "[domain]") {
   TempDir dir;
   const std::string target = dir.File("target.atomap");
-  { REQUIRE(Domain::Open(target, SmallOptions(16, 64)).ok()); }
+  {
+    REQUIRE(Domain::Open(target, SmallOptions(16, 64)).ok());
+  }
   const std::string link_path = dir.File("link.atomap");
   REQUIRE(symlink(target.c_str(), link_path.c_str()) == 0);
   absl::StatusOr<Domain> refused = Domain::Open(link_path, SmallOptions(16, 64));
@@ -294,8 +298,7 @@ TEST_CASE("read-only open of a 0444 file maps it read-only and refuses writes", 
   CHECK(impl.atoms().Find("config").ok());
   CHECK(impl.atoms().FindOrCreate("config").status().code() ==
         absl::StatusCode::kFailedPrecondition);
-  CHECK(impl.atoms().FindOrCreate("new").status().code() ==
-        absl::StatusCode::kFailedPrecondition);
+  CHECK(impl.atoms().FindOrCreate("new").status().code() == absl::StatusCode::kFailedPrecondition);
   CHECK(impl.ClaimSlot().status().code() == absl::StatusCode::kFailedPrecondition);
   CHECK(impl.arena().Grow(impl.arena().SharedSize() + 1).code() ==
         absl::StatusCode::kFailedPrecondition);

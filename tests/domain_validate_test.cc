@@ -32,7 +32,9 @@ void WriteBytes(const std::string& path, const std::string& bytes) {
 // A valid, closed domain's bytes.
 std::string GoodDomainBytes(const TempDir& dir) {
   const std::string path = dir.File("good.atomap");
-  { REQUIRE(Domain::Open(path, SmallOptions(8, 32)).ok()); }
+  {
+    REQUIRE(Domain::Open(path, SmallOptions(8, 32)).ok());
+  }
   return ReadBytes(path);
 }
 
@@ -110,8 +112,7 @@ TEST_CASE("every damaged header field is rejected, naming the field", "[validate
       {"data_begin_misaligned", [](Header& h) { h.data_begin += 8; }, kLoss, "data_begin"},
       {"max_size_small", [](Header& h) { h.max_size = h.data_begin - 4096; }, kLoss, "max_size"},
       {"max_size_unaligned", [](Header& h) { h.max_size += 1; }, kLoss, "max_size"},
-      {"max_size_huge", [](Header& h) { h.max_size = std::uint64_t{1} << 62; }, kLoss,
-       "max_size"},
+      {"max_size_huge", [](Header& h) { h.max_size = std::uint64_t{1} << 62; }, kLoss, "max_size"},
       {"size_past_file",
        [](Header& h) { h.size.InitPlain(h.size.LoadRelaxed() + (std::uint64_t{1} << 20)); }, kLoss,
        "size"},

@@ -1,6 +1,6 @@
 // EpochTable: pins hold the epoch back; garbage is freed only two epochs after its retirement.
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <deque>
 #include <thread>
@@ -92,7 +92,8 @@ TEST_CASE("readers never see freed objects under concurrent replacement", "[epoc
   std::deque<std::pair<std::uint64_t, Object*>> retired;
   std::uint64_t freed = 0;
   for (std::uint64_t i = 1; freed < kConcurrentFrees && i <= kMaxReplacements; ++i) {
-    Object* old = current.exchange(new Object{std::uint64_t(i), ~std::uint64_t(i)}, std::memory_order_acq_rel);
+    Object* old = current.exchange(new Object{std::uint64_t(i), ~std::uint64_t(i)},
+                                   std::memory_order_acq_rel);
     retired.emplace_back(epochs.CurrentEpoch(), old);
     epochs.TryAdvance();
     while (!retired.empty() && epochs.SafeToFree(retired.front().first)) {

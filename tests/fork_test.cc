@@ -24,8 +24,10 @@ namespace {
 void Churn(Atom& atom, int rounds, const std::string& prefix) {
   for (int i = 0; i < rounds; ++i) {
     REQUIRE(atom.swap([&](Transaction& tx) {
-      return tx.set(absl::StrCat(prefix, i % 100), std::string(24, static_cast<char>('a' + i % 26)));
-    }).ok());
+                  return tx.set(absl::StrCat(prefix, i % 100),
+                                std::string(24, static_cast<char>('a' + i % 26)));
+                })
+                .ok());
   }
 }
 
@@ -34,7 +36,8 @@ TEST_CASE("a forked child cannot use or damage its parent's handles", "[fork][pr
   const std::string path = dir.File("fork.atomap");
   std::optional<Domain> domain;
   {
-    absl::StatusOr<Domain> opened = Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
+    absl::StatusOr<Domain> opened =
+        Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
     REQUIRE(opened.ok());
     domain.emplace(*std::move(opened));
   }
@@ -44,7 +47,8 @@ TEST_CASE("a forked child cannot use or damage its parent's handles", "[fork][pr
   REQUIRE(domain->stats().any_pinned);
   // An open transaction, recorded in the parent's lane.
   std::optional<Transaction> open_tx(*atom.begin(*pinned));
-  for (int i = 0; i < 200; ++i) REQUIRE(open_tx->set(absl::StrCat("open-", i), std::string(40, 'o')).ok());
+  for (int i = 0; i < 200; ++i)
+    REQUIRE(open_tx->set(absl::StrCat("open-", i), std::string(40, 'o')).ok());
 
   std::fflush(nullptr);
   const pid_t child = ForkChild([&] {
@@ -57,7 +61,8 @@ TEST_CASE("a forked child cannot use or damage its parent's handles", "[fork][pr
     pinned.reset();
     domain.reset();
     // The child's own handle works.
-    absl::StatusOr<Domain> own = Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
+    absl::StatusOr<Domain> own =
+        Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
     if (!own.ok()) return 3;
     absl::StatusOr<Snapshot> wrote =
         own->atom("a")->swap([](Transaction& tx) { return tx.set("child", "was here"); });

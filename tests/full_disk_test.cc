@@ -182,13 +182,11 @@ void LibraryOnFullDisk(ScratchFs::Kind kind) {
     CHECK(Entries(fs->path()) == before);
   }
 
-  const std::vector<int> atoms = CollectAcked("create atoms", [&](ReportPipe& acked) {
-    return CreateAtoms(path, acked);
-  });
+  const std::vector<int> atoms =
+      CollectAcked("create atoms", [&](ReportPipe& acked) { return CreateAtoms(path, acked); });
   AttachMany(path);
-  const std::vector<int> swaps = CollectAcked("swap until full", [&](ReportPipe& acked) {
-    return SwapUntilFull(path, acked);
-  });
+  const std::vector<int> swaps = CollectAcked(
+      "swap until full", [&](ReportPipe& acked) { return SwapUntilFull(path, acked); });
   CHECK(RunScenario("reopen alone (sweep)", [&] {
           absl::StatusOr<Domain> domain = Domain::Open(path, DiskOptions());
           return FullDiskAnswer(domain.status(), path) ? kChildOk : kChildWrongStatus;
@@ -269,10 +267,9 @@ TEST_CASE("a growth without fallocate on a full disk is ResourceExhausted", "[fu
   REQUIRE(atom.ok());
   fs->Fill();
   internal::ForceNoFallocateForTesting(true);
-  const std::vector<int> swaps = CollectAcked("swap until full without fallocate",
-                                              [&](ReportPipe& acked) {
-                                                return SwapUntilFull(path, acked);
-                                              });
+  const std::vector<int> swaps =
+      CollectAcked("swap until full without fallocate",
+                   [&](ReportPipe& acked) { return SwapUntilFull(path, acked); });
   internal::ForceNoFallocateForTesting(false);
   fs->Unfill();
   absl::StatusOr<CheckReport> report = domain->check();
@@ -355,8 +352,8 @@ void CommandsOnFullDisk(ScratchFs::Kind kind) {
   std::vector<std::string> acked;  // keys whose put or load exited 0
   for (int i = 0; i < static_cast<int>(kAtoms) - 4; ++i) {  // new atoms: every record page
     const std::string key = Key("put", i);
-    const ProgramResult r = Tool({"put", path, key, std::string(2000, 'p'), "--atom",
-                                  Key("atom", i)});
+    const ProgramResult r =
+        Tool({"put", path, key, std::string(2000, 'p'), "--atom", Key("atom", i)});
     ExpectExitNotSignal(r, "put");
     if (r.status == 0) acked.push_back(Key("atom", i) + "/" + key);
   }

@@ -22,7 +22,8 @@ TEST_CASE("every corpus file opens, checks and repairs without a crash", "[fuzz]
   for (const auto& entry : std::filesystem::directory_iterator(corpus)) {
     if (!entry.is_regular_file()) continue;
     std::ifstream in(entry.path(), std::ios::binary);
-    const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
     INFO(entry.path().string());
     fuzz::FuzzDomainFile(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(),
                          dir.File("replay.atomap"));

@@ -28,9 +28,8 @@ std::string GenKey() {
   // Few distinct short keys (overwrites, erases that hit), some long ones (blobs). Letters
   // 'a'..'d' differ only in their low 4 bits: under kTestWeak same-length keys that differ only
   // in the last letter collide in all 64 bits.
-  const int len = *rc::gen::weightedOneOf<int>({{6, rc::gen::inRange(0, 4)},
-                                                {2, rc::gen::inRange(9, 24)},
-                                                {1, rc::gen::just(8)}});
+  const int len = *rc::gen::weightedOneOf<int>(
+      {{6, rc::gen::inRange(0, 4)}, {2, rc::gen::inRange(9, 24)}, {1, rc::gen::just(8)}});
   return *rc::gen::container<std::string>(len, rc::gen::elementOf(std::string("abcd")));
 }
 
@@ -58,9 +57,8 @@ MapDiff ModelDiff(const Model& before, const Model& after) {
 void Normalize(MapDiff& d) {
   std::sort(d.added.begin(), d.added.end());
   std::sort(d.removed.begin(), d.removed.end());
-  std::sort(d.changed.begin(), d.changed.end(), [](const auto& a, const auto& b) {
-    return a.key < b.key;
-  });
+  std::sort(d.changed.begin(), d.changed.end(),
+            [](const auto& a, const auto& b) { return a.key < b.key; });
 }
 
 struct Version {
@@ -175,7 +173,8 @@ class ModelRun {
     map.ForEach([&](std::string_view k, std::string_view val) { by_foreach.emplace_back(k, val); });
     for (const auto& kv : map) by_iterator.push_back(kv);
     RC_ASSERT(by_foreach == by_iterator);
-    for (const auto& [k, value] : v.model) RC_ASSERT(map.get(k) == std::optional<std::string_view>(value));
+    for (const auto& [k, value] : v.model)
+      RC_ASSERT(map.get(k) == std::optional<std::string_view>(value));
   }
 
   const Version& OlderVersion() {
@@ -233,9 +232,12 @@ TEST_CASE("trie matches std::map, every key collides somewhere", "[hamt][model]"
 }
 
 TEST_CASE("trie matches std::map in a tiny domain that runs out of space", "[hamt][model]") {
-  rc::prop("tiny arena", [] {
-    RunModel(ModelConfig{.max_bytes = 192 << 10, .max_value_len = 8000, .may_exhaust = true});
-  }, true);
+  rc::prop(
+      "tiny arena",
+      [] {
+        RunModel(ModelConfig{.max_bytes = 192 << 10, .max_value_len = 8000, .may_exhaust = true});
+      },
+      true);
 }
 
 }  // namespace

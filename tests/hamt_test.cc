@@ -160,13 +160,17 @@ TEST_CASE("abort frees everything the transaction allocated", "[hamt][accounting
   const std::uint64_t live = domain.LiveBytes();
   {
     TrieTransaction tx(domain.context(), v1);
-    for (const auto& [k, v] : Numbered(1000, 9000)) REQUIRE(tx.Set(k, v + std::string(50, '!')).ok());
+    for (const auto& [k, v] : Numbered(1000, 9000))
+      REQUIRE(tx.Set(k, v + std::string(50, '!')).ok());
     for (int i = 0; i < 2000; i += 3) REQUIRE(tx.Erase("key" + std::to_string(i)).ok());
     CHECK(domain.LiveBytes() > live);
     tx.Abort();
   }
   CHECK(domain.LiveBytes() == live);
-  { TrieTransaction dropped(domain.context(), v1); REQUIRE(dropped.Set("x", std::string(99, 'y')).ok()); }
+  {
+    TrieTransaction dropped(domain.context(), v1);
+    REQUIRE(dropped.Set("x", std::string(99, 'y')).ok());
+  }
   CHECK(domain.LiveBytes() == live);
   CHECK(Contents(domain.MapOf(v1)) == Numbered(0, 3000));
 }
@@ -219,7 +223,8 @@ TEST_CASE("empty keys and values, and every length around the inline limit", "[h
 
 TEST_CASE("get returns a view into the mapping", "[hamt][map]") {
   TestDomain domain;
-  const Offset v = domain.Build(kNullOffset, {{"short", "1234"}, {"long", std::string(64, 'z')}}).version;
+  const Offset v =
+      domain.Build(kNullOffset, {{"short", "1234"}, {"long", std::string(64, 'z')}}).version;
   for (const char* key : {"short", "long"}) {
     const std::string_view got = *domain.MapOf(v).get(key);
     const auto* base = domain.arena().base();
@@ -249,9 +254,10 @@ TEST_CASE("public Transaction: set, erase, update, set_many, own writes", "[hamt
   CHECK_FALSE(tx.contains("ok"));  // checked before anything was written
 
   // A throwing update function leaves the transaction as it was.
-  CHECK_THROWS_AS(tx.update("b", [](auto) -> std::optional<std::string> {
-    throw std::runtime_error("user error");
-  }), std::runtime_error);
+  CHECK_THROWS_AS(
+      tx.update("b",
+                [](auto) -> std::optional<std::string> { throw std::runtime_error("user error"); }),
+      std::runtime_error);
   CHECK(tx.get("b") == "3");
   CHECK(tx.get("new") == "100");
   CHECK(tx.size() == 4);  // b, new, m1, m2
@@ -259,7 +265,8 @@ TEST_CASE("public Transaction: set, erase, update, set_many, own writes", "[hamt
   CommitResult r = std::move(TransactionAccess::Impl(tx).Commit().value());
   CHECK_FALSE(tx.active());
   CHECK(tx.set("z", "z").code() == absl::StatusCode::kFailedPrecondition);
-  CHECK(Contents(domain.MapOf(r.version)) == Model{{"b", "3"}, {"new", "100"}, {"m1", "x"}, {"m2", "y"}});
+  CHECK(Contents(domain.MapOf(r.version)) ==
+        Model{{"b", "3"}, {"new", "100"}, {"m1", "x"}, {"m2", "y"}});
   CHECK(Contents(domain.MapOf(v1)) == Model{{"a", "1"}, {"b", "2"}});  // base untouched
 }
 
@@ -342,8 +349,11 @@ TEST_CASE("typed views store integers, doubles and structs natively", "[hamt][ty
   Transaction tx = TransactionAccess::Make(domain.context(), kNullOffset);
   TypedTransaction<std::uint64_t, double> prices(tx);
   REQUIRE(prices.set(42, 9.5).ok());
-  REQUIRE(prices.update(42, [](std::optional<double> old) { return std::optional(*old * 2); }).ok());
-  REQUIRE(prices.update(7, [](std::optional<double> old) { return std::optional(old.value_or(1.5)); }).ok());
+  REQUIRE(
+      prices.update(42, [](std::optional<double> old) { return std::optional(*old * 2); }).ok());
+  REQUIRE(
+      prices.update(7, [](std::optional<double> old) { return std::optional(old.value_or(1.5)); })
+          .ok());
   CHECK(prices.get(42) == 19.0);
   TypedTransaction<std::string, Point> points(tx);
   REQUIRE(points.set("origin", Point{0, 0}).ok());

@@ -1,7 +1,7 @@
 // Ownership lanes (src/intent/owned_lane.h) and what a transaction records in them through the
-// trie's BlockLedger; the writer's half of the intent protocol (src/intent/intent_record.h). The survivor's
-// side (RecoverIntent) is exercised with real killed processes in check_test.cc and, at every
-// step of a publication, by crash_points_test.cc.
+// trie's BlockLedger; the writer's half of the intent protocol (src/intent/intent_record.h). The
+// survivor's side (RecoverIntent) is exercised with real killed processes in check_test.cc and, at
+// every step of a publication, by crash_points_test.cc.
 #include <algorithm>
 #include <cstdint>
 #include <set>
@@ -33,7 +33,7 @@ class TestHold : public hamt::TransactionHold {
 };
 
 std::set<std::pair<Offset, std::uint64_t>> Entries(const OwnedLane& lane, std::uint64_t from,
-                                                    std::uint64_t to) {
+                                                   std::uint64_t to) {
   std::set<std::pair<Offset, std::uint64_t>> out;
   for (std::uint64_t i = from; i < to; ++i) out.emplace(lane.At(i).offset, lane.At(i).bytes);
   return out;
@@ -45,7 +45,8 @@ std::uint64_t ChainLength(const Arena& arena, const LaneWords& words) {
   return n;
 }
 
-TEST_CASE("a lane records entries across batches, fills holes from its end, and shrinks", "[intent]") {
+TEST_CASE("a lane records entries across batches, fills holes from its end, and shrinks",
+          "[intent]") {
   ScratchDomain scratch(std::uint64_t{64} << 20);
   const TrieContext& ctx = scratch.context();
   LaneWords words{};
@@ -76,20 +77,23 @@ TEST_CASE("a lane records entries across batches, fills holes from its end, and 
   CHECK(scratch.LiveBytes() == live - 4 * kOwnedBatchBytes);
 }
 
-TEST_CASE("a transaction's lane lists exactly what it owns, then what its commit replaces", "[intent]") {
+TEST_CASE("a transaction's lane lists exactly what it owns, then what its commit replaces",
+          "[intent]") {
   ScratchDomain scratch(std::uint64_t{256} << 20);
   const TrieContext& ctx = scratch.context();
   hamt::CommitResult first;
   {
     TrieTransaction tx(ctx, kNullOffset);
-    for (int i = 0; i < 400; ++i) REQUIRE(tx.Set(absl::StrCat("k", i), std::string(i % 90, 'v')).ok());
+    for (int i = 0; i < 400; ++i)
+      REQUIRE(tx.Set(absl::StrCat("k", i), std::string(i % 90, 'v')).ok());
     first = std::move(tx.Commit().value());
   }
 
   LaneWords words{};
   TrieTransaction tx(ctx, first.version, std::make_unique<TestHold>(&words, ctx));
   // Sets (some moving owned nodes to bigger blocks, freeing the old ones) and erases.
-  for (int i = 0; i < 300; ++i) REQUIRE(tx.Set(absl::StrCat("n", i), std::string(i % 70, 'w')).ok());
+  for (int i = 0; i < 300; ++i)
+    REQUIRE(tx.Set(absl::StrCat("n", i), std::string(i % 70, 'w')).ok());
   for (int i = 0; i < 100; ++i) REQUIRE(tx.Erase(absl::StrCat("k", i)).ok());
   absl::StatusOr<hamt::CommitResult> commit = tx.Commit();
   REQUIRE(commit.ok());
@@ -155,7 +159,8 @@ TEST_CASE("a lane's Reserve returns the room its batches hold, never less than a
 }
 
 TEST_CASE("the writer's half: announce names the lane and the version; finish empties the lane "
-          "before clearing the intent; a lost publication frees what it built", "[intent]") {
+          "before clearing the intent; a lost publication frees what it built",
+          "[intent]") {
   ScratchDomain scratch(std::uint64_t{64} << 20);
   const TrieContext& ctx = scratch.context();
   hamt::CommitResult base;

@@ -24,16 +24,20 @@ RegisterOp Op(Kind kind, std::uint32_t process, std::uint64_t value, std::int64_
   return RegisterOp{kind, process, value, invoke, respond};
 }
 
-TEST_CASE("the checker accepts linearizable histories and rejects the others", "[linearizability]") {
+TEST_CASE("the checker accepts linearizable histories and rejects the others",
+          "[linearizability]") {
   // Sequential: write 5, read 5, increment to 6.
   CHECK(CheckLinearizable({Op(Kind::kWrite, 0, 5, 0, 1), Op(Kind::kRead, 1, 5, 2, 3),
                            Op(Kind::kIncrement, 0, 6, 4, 5)})
             .linearizable);
   // A read overlapping a write may return the old or the new value.
-  CHECK(CheckLinearizable({Op(Kind::kWrite, 0, 7, 0, 10), Op(Kind::kRead, 1, 0, 1, 2)}).linearizable);
-  CHECK(CheckLinearizable({Op(Kind::kWrite, 0, 7, 0, 10), Op(Kind::kRead, 1, 7, 1, 2)}).linearizable);
+  CHECK(
+      CheckLinearizable({Op(Kind::kWrite, 0, 7, 0, 10), Op(Kind::kRead, 1, 0, 1, 2)}).linearizable);
+  CHECK(
+      CheckLinearizable({Op(Kind::kWrite, 0, 7, 0, 10), Op(Kind::kRead, 1, 7, 1, 2)}).linearizable);
   // A read that begins after a write returned must not see the older value (a stale snapshot).
-  CHECK(!CheckLinearizable({Op(Kind::kWrite, 0, 7, 0, 1), Op(Kind::kRead, 1, 0, 2, 3)}).linearizable);
+  CHECK(
+      !CheckLinearizable({Op(Kind::kWrite, 0, 7, 0, 1), Op(Kind::kRead, 1, 0, 2, 3)}).linearizable);
   // Two increments of 0 cannot both return 1 (a lost update).
   CHECK(!CheckLinearizable({Op(Kind::kIncrement, 0, 1, 0, 10), Op(Kind::kIncrement, 1, 1, 0, 10)})
              .linearizable);
@@ -71,7 +75,8 @@ int RecordOps(const std::string& path, std::uint32_t process, int ops, Gate& sta
     } else if (choice == 1) {
       op.kind = Kind::kWrite;
       op.value = (std::uint64_t{process} + 1) << 40 | static_cast<std::uint64_t>(i) << 8;
-      if (!atom.swap([&](Transaction& tx) { return Register(tx).set("x", op.value); }).ok()) return 92;
+      if (!atom.swap([&](Transaction& tx) { return Register(tx).set("x", op.value); }).ok())
+        return 92;
     } else {
       op.kind = Kind::kIncrement;
       absl::StatusOr<Snapshot> after = atom.swap([](Transaction& tx) {
@@ -99,7 +104,8 @@ TEST_CASE("histories of concurrent swaps and loads from several processes are li
     ReportPipe ops;
     std::vector<pid_t> children;
     for (std::uint32_t p = 0; p < kProcesses; ++p) {
-      children.push_back(ForkChild([&, p] { return RecordOps(path, p, kOpsPerProcess, start, ops); }));
+      children.push_back(
+          ForkChild([&, p] { return RecordOps(path, p, kOpsPerProcess, start, ops); }));
     }
     start.Open();
     std::vector<RegisterOp> history;

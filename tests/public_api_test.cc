@@ -109,7 +109,9 @@ TEST_CASE("error_if_exists creates or fails, and never touches an existing file"
 
   // Something that is not a domain is not opened (nor validated) either.
   const std::string other = dir.File("not-a-domain");
-  { std::ofstream(other) << "hello"; }
+  {
+    std::ofstream(other) << "hello";
+  }
   CHECK(absl::IsAlreadyExists(Domain::Open(other, options).status()));
   CHECK(absl::IsAlreadyExists(Domain::CreateUnpublished(other, options).status()));
   CHECK(ReadFile(other) == "hello");
@@ -126,7 +128,9 @@ TEST_CASE("error_if_exists creates or fails, and never touches an existing file"
   const std::string fifo = dir.File("a-fifo");
   REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
   const std::string read_only_file = dir.File("read-only");
-  { std::ofstream(read_only_file) << "r"; }
+  {
+    std::ofstream(read_only_file) << "r";
+  }
   REQUIRE(chmod(read_only_file.c_str(), 0400) == 0);
   for (const std::string& existing : {directory, link, dangling, fifo, read_only_file}) {
     INFO(existing);
@@ -324,8 +328,7 @@ TEST_CASE("reset to a list of entries makes the atom hold exactly them", "[api]"
   REQUIRE(reset.ok());
   CHECK(reset->version() == 2);  // one version
   CHECK(Contents(reset->map()) == std::vector<std::pair<std::string, std::string>>{
-                                      {"keep", "new"}, {"new", blob},
-                                      {"same", "s"}});
+                                      {"keep", "new"}, {"new", blob}, {"same", "s"}});
 
   // Of equal keys the last wins; keys and values are bytes (NUL included).
   const std::string nul_key("k\0ey", 4);
@@ -362,8 +365,8 @@ TEST_CASE("CheckKeyValue answers what set() would", "[api]") {
   const std::string too_long_value(kMaxValueBytes + 1, 'v');
   CHECK(absl::IsInvalidArgument(CheckKeyValue("k", too_long_value)));
 
-  absl::StatusOr<Domain> domain = Domain::Open(
-      "limits", SmallOptions(16, 64, DomainKind::kInProcess, std::uint64_t{64} << 20));
+  absl::StatusOr<Domain> domain =
+      Domain::Open("limits", SmallOptions(16, 64, DomainKind::kInProcess, std::uint64_t{64} << 20));
   REQUIRE(domain.ok());
   absl::StatusOr<Atom> atom = domain->atom("a");
   REQUIRE(atom.ok());
@@ -374,9 +377,9 @@ TEST_CASE("CheckKeyValue answers what set() would", "[api]") {
 
 TEST_CASE("version.h names the file format this library writes", "[api]") {
   CHECK(ATOMAP_FORMAT_VERSION >= 2);
-  CHECK(std::string(ATOMAP_VERSION_STRING) ==
-        std::to_string(ATOMAP_VERSION_MAJOR) + "." + std::to_string(ATOMAP_VERSION_MINOR) + "." +
-            std::to_string(ATOMAP_VERSION_PATCH));
+  CHECK(std::string(ATOMAP_VERSION_STRING) == std::to_string(ATOMAP_VERSION_MAJOR) + "." +
+                                                  std::to_string(ATOMAP_VERSION_MINOR) + "." +
+                                                  std::to_string(ATOMAP_VERSION_PATCH));
 }
 
 }  // namespace

@@ -45,7 +45,8 @@ struct DeadSlot {
   ReclaimArea* area = nullptr;
 };
 
-TEST_CASE("FreeSpares frees the spare batches up to a link that cannot be one, and stops", "[retire]") {
+TEST_CASE("FreeSpares frees the spare batches up to a link that cannot be one, and stops",
+          "[retire]") {
   DeadSlot d;
   RetireBatch* a = d.NewBatch();
   RetireBatch* b = d.NewBatch();

@@ -35,14 +35,13 @@ TEST_CASE("a killed participant's slot is taken over by the next claim", "[slots
   struct ResetHook {
     ~ResetHook() { internal::SetSlotTakeoverHook(nullptr); }
   } reset_hook;
-  internal::SetSlotTakeoverHook(
-      [&takeovers](internal::DomainImpl& domain, std::uint32_t slot,
-                   const internal::SlotHead& dead) {
+  internal::SetSlotTakeoverHook([&takeovers](internal::DomainImpl& domain, std::uint32_t slot,
+                                             const internal::SlotHead& dead) {
         // The dead owner's areas are still intact here, for the hook to recover.
-        CHECK(domain.slots().Reclaim(slot).pending_blocks.LoadRelaxed() == 0xAB);
-        std::lock_guard<std::mutex> lock(takeovers.mu);
-        takeovers.calls.emplace_back(slot, dead);
-      });
+    CHECK(domain.slots().Reclaim(slot).pending_blocks.LoadRelaxed() == 0xAB);
+    std::lock_guard<std::mutex> lock(takeovers.mu);
+    takeovers.calls.emplace_back(slot, dead);
+  });
   absl::StatusOr<Domain> first = Domain::Open(path, SmallOptions(2, 16));
   REQUIRE(first.ok());
   REQUIRE(Access(*first).process_slot().index() == 0);
@@ -110,7 +109,9 @@ TEST_CASE("a full slot table is ResourceExhausted naming the capacity", "[slots]
 TEST_CASE("many processes attach at once and get distinct slots", "[slots][race]") {
   TempDir dir;
   const std::string path = dir.File("many.atomap");
-  { REQUIRE(Domain::Open(path, SmallOptions(32, 16)).ok()); }
+  {
+    REQUIRE(Domain::Open(path, SmallOptions(32, 16)).ok());
+  }
   constexpr int kChildren = 12;
   Gate start;
   Gate finish;
@@ -183,7 +184,6 @@ TEST_CASE("threads claim and release distinct slots concurrently (in-process)",
   REQUIRE(domain.ok());
   ClaimConcurrently(*domain, 8);
 }
-
 
 TEST_CASE("a damaged slot state word is reclaimed when no slot is free", "[slots]") {
   TempDir dir;

@@ -41,7 +41,6 @@
 namespace atomap {
 namespace {
 
-
 // The atom's words in the file (docs/format.md, "Atom table").
 struct Words {
   std::uint32_t legacy_waiters;
@@ -156,8 +155,7 @@ void ExpectWakeAfterDeadWriter(const std::function<int(const std::string& path)>
 
   Pipe woke;
   Gate release;
-  const pid_t waiter =
-      ForkChild([&] { return WaiterMain(path, options, 1, woke, &release); });
+  const pid_t waiter = ForkChild([&] { return WaiterMain(path, options, 1, woke, &release); });
   REQUIRE(AwaitRegistration(*d.domain, d.index));
 
   const std::uint32_t counter_before = d.Now().change_counter;
@@ -183,7 +181,8 @@ void ExpectWakeAfterDeadWriter(const std::function<int(const std::string& path)>
     survivor_release.Wait();
     return child.ok() ? 0 : 1;
   });
-  const std::optional<std::uint64_t> survivor_opened = ReceiveWithin(opened.fds[0], absl::Seconds(30));
+  const std::optional<std::uint64_t> survivor_opened =
+      ReceiveWithin(opened.fds[0], absl::Seconds(30));
   CHECK(survivor_opened == std::optional<std::uint64_t>(1));
   CHECK(d.Now().change_counter == counter_before + 1);
   CHECK(*d.atom->version() == 2);
@@ -234,8 +233,8 @@ int ForgeDeadWriter(const std::string& path) {
   internal::PinGuard base_pin(writer);
   internal::SharedU64& root = impl.atoms().Root(*index);
   internal::Offset base = root.LoadAcquire();
-  Transaction tx = internal::TransactionAccess::Make(writer.context(), base,
-                                                     writer.HoldForTransaction());
+  Transaction tx =
+      internal::TransactionAccess::Make(writer.context(), base, writer.HoldForTransaction());
   if (!tx.set("gen", "2").ok()) return 34;
   absl::StatusOr<internal::hamt::CommitResult> commit =
       internal::TransactionAccess::Impl(tx).Commit();
@@ -252,7 +251,8 @@ int ForgeDeadWriter(const std::string& path) {
 }
 
 TEST_CASE("a writer killed after its root CAS (its state made by hand): a waiter wakes within a "
-          "second", "[wake]") {
+          "second",
+          "[wake]") {
   ExpectWakeAfterDeadWriter(ForgeDeadWriter);
 }
 

@@ -219,8 +219,7 @@ void Progress::Update(std::uint64_t done) {
     drawn_ = true;
     return;
   }
-  const int percent =
-      static_cast<int>(std::min<std::uint64_t>(done, total_) * 100 / total_);
+  const int percent = static_cast<int>(std::min<std::uint64_t>(done, total_) * 100 / total_);
   if (percent == last_percent_ && drawn_) return;  // redraw only when the figure changes
   last_percent_ = percent;
   std::fprintf(stderr, "\r\033[K%s: %llu/%llu (%d%%)", label_.c_str(),

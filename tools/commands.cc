@@ -148,9 +148,9 @@ std::uint64_t WalkAtoms(Domain& domain, std::vector<std::string>& problems) {
     std::uint64_t seen = 0;
     snapshot->map().ForEach([&](std::string_view, std::string_view) { ++seen; });
     if (seen != snapshot->map().size()) {
-      problems.push_back(absl::StrFormat("atom \"%s\" version %d: %d entries reachable, %d recorded",
-                                         names[i], snapshot->version(), seen,
-                                         snapshot->map().size()));
+      problems.push_back(
+          absl::StrFormat("atom \"%s\" version %d: %d entries reachable, %d recorded", names[i],
+                          snapshot->version(), seen, snapshot->map().size()));
     }
     entries += seen;
   }
@@ -303,9 +303,8 @@ absl::Status RunLoad(const LoadArgs& args) {
   absl::StatusOr<Atom> atom = domain->atom(args.common.atom);
   if (!atom.ok()) return atom.status();
   absl::StatusOr<Snapshot> published =
-      args.replace ? atom->reset(Views(*entries)) : atom->swap([&](Transaction& tx) {
-        return tx.set_many(Views(*entries));
-      });
+      args.replace ? atom->reset(Views(*entries))
+                   : atom->swap([&](Transaction& tx) { return tx.set_many(Views(*entries)); });
   if (!published.ok()) return published.status();
   if (args.common.json) {
     nlohmann::json out = AtomVersionJson(args.common.atom, published->version());
@@ -374,7 +373,9 @@ absl::Status RunStat(const CommonArgs& args) {
     PrintJsonLine(out);
     return absl::OkStatus();
   }
-  auto u = [](const nlohmann::json& v) { return static_cast<unsigned long long>(v.get<std::uint64_t>()); };
+  auto u = [](const nlohmann::json& v) {
+    return static_cast<unsigned long long>(v.get<std::uint64_t>());
+  };
   const nlohmann::json& space = out["space"];
   std::printf("file            %s\n", domain->path().c_str());
   std::printf("size            %llu bytes (at most %llu)\n", u(out["size"]), u(out["max_size"]));
@@ -420,9 +421,8 @@ absl::Status RunCheck(const CheckArgs& args) {
       std::fprintf(stderr, "check: waiting up to %g s for %s to itself\n", args.wait_seconds,
                    domain->path().c_str());
     }
-    absl::StatusOr<CheckReport> checked = domain->check(
-        CheckOptions{.repair = args.repair,
-                     .wait_for_exclusive = absl::Seconds(args.wait_seconds)});
+    absl::StatusOr<CheckReport> checked = domain->check(CheckOptions{
+        .repair = args.repair, .wait_for_exclusive = absl::Seconds(args.wait_seconds)});
     if (!checked.ok()) return checked.status();
     report = *std::move(checked);
     problems = report.problems;

@@ -20,8 +20,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -316,8 +316,8 @@ absl::Status VerifyCounters(const Counters& before, const Counters& after, int p
                             std::uint64_t ops) {
   const std::uint64_t expected_hot = before.hot + processes * ops;
   if (after.hot != expected_hot) {
-    return absl::DataLossError(absl::StrFormat("verification FAILED: hot = %d, expected %d",
-                                               after.hot, expected_hot));
+    return absl::DataLossError(
+        absl::StrFormat("verification FAILED: hot = %d, expected %d", after.hot, expected_hot));
   }
   for (int i = 0; i < processes; ++i) {
     if (after.workers[i] != before.workers[i] + ops) {
@@ -359,8 +359,8 @@ absl::Status ShowSurvivingState(const std::string& path, int processes) {
   absl::StatusOr<Snapshot> snapshot = config->load();
   if (!snapshot.ok()) return snapshot.status();
   const DomainStats stats = domain->stats();
-  std::printf("reopened %s after every process exited (last closed cleanly: %s):\n",
-              path.c_str(), domain->was_clean() ? "yes" : "no");
+  std::printf("reopened %s after every process exited (last closed cleanly: %s):\n", path.c_str(),
+              domain->was_clean() ? "yes" : "no");
   std::printf("  counters: hot=%llu", static_cast<unsigned long long>(counters->hot));
   for (int i = 0; i < processes; ++i) {
     std::printf(" %s=%llu", WorkerKey(i).c_str(),
@@ -405,9 +405,8 @@ absl::Status RunDemo(const DemoArgs& args) {
   std::fflush(stdout);  // a script (or a test) can learn the watcher's pid at once
   children.push_back(std::move(watcher));
   for (int i = 0; i < processes; ++i) {
-    children.push_back(ForkChild(children, gate[1], [&, i](int fd) {
-      return RunWorker(path, i, ops, fd, gate[0]);
-    }));
+    children.push_back(ForkChild(children, gate[1],
+                                 [&, i](int fd) { return RunWorker(path, i, ops, fd, gate[0]); }));
   }
   ::close(gate[0]);
 
@@ -427,7 +426,8 @@ absl::Status RunDemo(const DemoArgs& args) {
                        [](const Child& c) { return c.ready || c.fd < 0; });
   };
   auto workers_done = [&] {
-    return std::all_of(children.begin() + 1, children.end(), [](const Child& c) { return c.fd < 0; });
+    return std::all_of(children.begin() + 1, children.end(),
+                       [](const Child& c) { return c.fd < 0; });
   };
   while (!all_ready()) Pump(children, progress);
 
@@ -457,7 +457,8 @@ absl::Status RunDemo(const DemoArgs& args) {
     }
   }
   if (status.ok() && failed_children > 0) {
-    status = absl::InternalError(absl::StrFormat("demo: %d child process(es) failed", failed_children));
+    status =
+        absl::InternalError(absl::StrFormat("demo: %d child process(es) failed", failed_children));
   }
   if (!status.ok()) return status;
   status = VerifyCounters(*before, *after, processes, ops);

@@ -13,8 +13,7 @@ namespace {
 
 // PATH, and the options every domain command shares.
 void AddCommonOptions(CLI::App& command, CommonArgs& args, bool with_atom) {
-  command.add_option("path", args.path, "the domain file (a /dev/shm name with --shm)")
-      ->required();
+  command.add_option("path", args.path, "the domain file (a /dev/shm name with --shm)")->required();
   if (with_atom) command.add_option("--atom", args.atom, "the atom (default: \"default\")");
   command.add_flag("--json", args.json, "machine-readable output (JSON)");
   command.add_flag("--shm", args.shm, "PATH names a shared-memory domain (/dev/shm/atomap.PATH)");
@@ -27,7 +26,8 @@ int Main(int argc, char** argv) {
   app.require_subcommand(1);
   // The library's version and the one file format it reads and writes (docs/format.md's policy).
   app.set_version_flag("--version", std::string("atomap ") + ATOMAP_VERSION_STRING +
-                                        " (file format " + std::to_string(ATOMAP_FORMAT_VERSION) + ")");
+                                        " (file format " + std::to_string(ATOMAP_FORMAT_VERSION) +
+                                        ")");
   std::function<absl::Status()> run;  // set by the chosen command's callback
 
   CreateArgs create;

@@ -14,7 +14,9 @@ namespace atomap::peers {
 class Keys {
  public:
   Keys(std::string label, std::uint32_t key_bytes, std::uint32_t value_bytes)
-      : label_(std::move(label)), key_bytes_(key_bytes), value_bytes_(value_bytes),
+      : label_(std::move(label)),
+        key_bytes_(key_bytes),
+        value_bytes_(value_bytes),
         value_(value_bytes, 'v') {}
 
   const std::string& label() const { return label_; }

@@ -13,11 +13,10 @@ Output::Output(const std::string& path, std::string run) : out_(path), run_(std:
 }
 
 void Output::Write(const Row& row) {
-  nlohmann::json j = {{"system", row.system},      {"workload", row.workload},
-                      {"entries", row.entries},    {"processes", row.processes},
-                      {"ops", row.sample.ops},     {"ns_per_op", row.sample.ns_per_op},
-                      {"p50_ns", nullptr},         {"p99_ns", nullptr},
-                      {"run", run_}};
+  nlohmann::json j = {
+      {"system", row.system},       {"workload", row.workload}, {"entries", row.entries},
+      {"processes", row.processes}, {"ops", row.sample.ops},    {"ns_per_op", row.sample.ns_per_op},
+      {"p50_ns", nullptr},          {"p99_ns", nullptr},        {"run", run_}};
   if (row.sample.p50_ns) j["p50_ns"] = *row.sample.p50_ns;
   if (row.sample.p99_ns) j["p99_ns"] = *row.sample.p99_ns;
   for (const auto& [k, v] : row.extra.items()) j[k] = v;

@@ -83,7 +83,8 @@ Plan ParseArgs(int argc, char** argv) {
   }
   if (p.dir.empty()) {
     const char* tmp = std::getenv("TMPDIR");
-    p.dir = std::string(tmp != nullptr ? tmp : "/tmp") + "/atomap-peers." + std::to_string(getpid());
+    p.dir =
+        std::string(tmp != nullptr ? tmp : "/tmp") + "/atomap-peers." + std::to_string(getpid());
   }
   return p;
 }

@@ -72,7 +72,8 @@ class StdSystem final : public System {
 }  // namespace
 
 std::unique_ptr<System> MakeStdUnorderedMap(const Keys& shape) {
-  if (shape.key_bytes() == 8 && shape.value_bytes() == 8) return std::make_unique<StdSystem<8, 8>>();
+  if (shape.key_bytes() == 8 && shape.value_bytes() == 8)
+    return std::make_unique<StdSystem<8, 8>>();
   if (shape.key_bytes() == 16 && shape.value_bytes() == 100) {
     return std::make_unique<StdSystem<16, 100>>();
   }

@@ -96,14 +96,15 @@ void RunTxn16(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, O
   out.Write({s.name(), "txn16_" + keys.label(), n, 1, sample});
 }
 
-void RunCounter(System& s, const Keys& keys, std::uint64_t n, int procs,
-                std::uint64_t ops_per_proc, Output& out) {
+void RunCounter(System& s, const Keys& keys, std::uint64_t n, int procs, std::uint64_t ops_per_proc,
+                Output& out) {
   const std::string counter(keys.Key(n));  // not among the loaded keys
   const std::uint64_t absent = ~std::uint64_t{0};
   std::uint64_t before = s.Get(counter);
   if (before == absent) before = 0;
   s.Close();
-  std::vector<Worker> workers(procs, Worker{[&] { s.Attach(); }, [&] {
+  std::vector<Worker> workers(procs, Worker{[&] { s.Attach(); },
+                                            [&] {
                                               ChildResult r;
                                               const std::uint64_t t0 = NowNs();
                                               for (std::uint64_t i = 0; i < ops_per_proc; ++i) {
@@ -138,7 +139,8 @@ void RunReaders(System& s, const Keys& keys, std::uint64_t n, int readers,
   SharedFlag stop;
   s.Close();
   std::vector<Worker> workers;
-  workers.push_back(Worker{[&] { s.Attach(); }, [&] {
+  workers.push_back(Worker{[&] { s.Attach(); },
+                           [&] {
                              ChildResult r;
                              const std::uint64_t t0 = NowNs();
                              while (stop.get().load(std::memory_order_relaxed) == 0) {
@@ -153,7 +155,8 @@ void RunReaders(System& s, const Keys& keys, std::uint64_t n, int readers,
   std::vector<int> reader_index;
   for (int i = 1; i <= readers; ++i) {
     reader_index.push_back(i);
-    workers.push_back(Worker{[&] { s.Attach(); }, [&, i] {
+    workers.push_back(Worker{[&] { s.Attach(); },
+                             [&, i] {
                                ChildResult r = TimedLookups(s, keys, n, ops_per_reader,
                                                             static_cast<std::uint64_t>(i) * 7919);
                                s.Close();

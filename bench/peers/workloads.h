@@ -25,8 +25,8 @@ void RunUpdate(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, 
 void RunTxn16(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, Output& out);
 // `procs` processes incrementing one counter key ("counter"; aggregate ns per increment).
 // Verifies the final count. Leaves s attached.
-void RunCounter(System& s, const Keys& keys, std::uint64_t n, int procs,
-                std::uint64_t ops_per_proc, Output& out);
+void RunCounter(System& s, const Keys& keys, std::uint64_t n, int procs, std::uint64_t ops_per_proc,
+                Output& out);
 // One writer process updating keys as fast as it can while `readers` processes look up keys
 // ("read_with_writer"; aggregate ns per lookup over the readers). Leaves s attached.
 void RunReaders(System& s, const Keys& keys, std::uint64_t n, int readers,

@@ -47,10 +47,9 @@ inline constexpr bool kHoldsAddress<std::basic_string_view<C, Traits>> = true;
 
 template <class T>
 concept StoredNatively =
-    !kHoldsAddress<T> &&
-    (std::is_arithmetic_v<T> || std::is_enum_v<T> ||
-     (std::is_class_v<T> && std::is_trivially_copyable_v<T> &&
-      std::has_unique_object_representations_v<T>));
+    !kHoldsAddress<T> && (std::is_arithmetic_v<T> || std::is_enum_v<T> ||
+                          (std::is_class_v<T> && std::is_trivially_copyable_v<T> &&
+                           std::has_unique_object_representations_v<T>));
 
 // The sizeof(T) bytes of a natively stored value.
 template <class T>
@@ -77,9 +76,7 @@ struct Codec<T> {
 template <>
 struct Codec<std::string> {
   static std::string_view Encode(const std::string& value) { return value; }
-  static std::optional<std::string> Decode(std::string_view bytes) {
-    return std::string(bytes);
-  }
+  static std::optional<std::string> Decode(std::string_view bytes) { return std::string(bytes); }
 };
 
 template <class T>

@@ -87,15 +87,16 @@ class TypedTransaction {
     requires std::is_invocable_r_v<std::optional<V>, Fn&, std::optional<V>>
   absl::Status update(const K& key, Fn&& fn) {
     const auto k = Codec<K>::Encode(key);
-    return tx_->update(std::string_view(k), [&](std::optional<std::string_view> old_bytes)
-                                                -> std::optional<std::string> {
-      std::optional<V> old_value;
-      if (old_bytes.has_value()) old_value = Codec<V>::Decode(*old_bytes);
-      const std::optional<V> new_value = fn(std::move(old_value));
-      if (!new_value.has_value()) return std::nullopt;
-      const auto v = Codec<V>::Encode(*new_value);
-      return std::string(std::string_view(v));
-    });
+    return tx_->update(
+        std::string_view(k),
+        [&](std::optional<std::string_view> old_bytes) -> std::optional<std::string> {
+          std::optional<V> old_value;
+          if (old_bytes.has_value()) old_value = Codec<V>::Decode(*old_bytes);
+          const std::optional<V> new_value = fn(std::move(old_value));
+          if (!new_value.has_value()) return std::nullopt;
+          const auto v = Codec<V>::Encode(*new_value);
+          return std::string(std::string_view(v));
+        });
   }
   std::optional<V> get(const K& key) const {
     const auto k = Codec<K>::Encode(key);

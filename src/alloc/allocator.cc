@@ -120,9 +120,11 @@ inline void TsanAcquire([[maybe_unused]] void* addr) {
 // An 8-byte relaxed atomic load (address-free like every lock-free ipc_atomic_ref, which is a
 // plain mov); written with the builtin so that it can be hidden from TSan.
 #if defined(ATOMAP_ALLOC_TSAN)
-__attribute__((no_sanitize("thread"), noinline))
+#define ATOMAP_HIDDEN_FROM_TSAN __attribute__((no_sanitize("thread"), noinline))
+#else
+#define ATOMAP_HIDDEN_FROM_TSAN
 #endif
-Offset LoadBatchLinkRacy(const Offset* word0) {
+ATOMAP_HIDDEN_FROM_TSAN Offset LoadBatchLinkRacy(const Offset* word0) {
   return __atomic_load_n(word0, __ATOMIC_RELAXED);
 }
 
@@ -183,16 +185,16 @@ void Allocator::FormatCache(ParticipantCache* cache) {
 }
 
 absl::Status Allocator::Validate(const AllocatorState* state, std::uint64_t domain_size,
-                                std::string_view path) {
+                                 std::string_view path) {
   const std::uint64_t magic = state->magic.LoadRelaxed();
   if (magic != kAllocatorMagic) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s: allocator state: bad magic %#x (expected %#x)", path, magic, kAllocatorMagic));
   }
   if (state->version != kAllocatorVersion) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s: allocator state: version %d, this build reads version %d", path, state->version,
-        kAllocatorVersion));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s: allocator state: version %d, this build reads version %d", path,
+                        state->version, kAllocatorVersion));
   }
   if (state->num_classes != kNumClasses || state->chunk_bytes != kChunkBytes) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -203,7 +205,8 @@ absl::Status Allocator::Validate(const AllocatorState* state, std::uint64_t doma
   // it was pushed (1), and the acquire load of the head synchronises with that push, so the bump
   // value read afterwards covers it. This makes Validate safe while others allocate.
   Offset first[kNumClasses];
-  for (SizeClass c = 0; c < kNumClasses; ++c) first[c] = LoadHeadOffsetForInspection(state->heads[c]);
+  for (SizeClass c = 0; c < kNumClasses; ++c)
+    first[c] = LoadHeadOffsetForInspection(state->heads[c]);
   const Offset data_begin = state->data_begin;
   const Offset bump = state->bump.LoadRelaxed();
   if (data_begin == 0 || data_begin % 4096 != 0 || data_begin > domain_size) {
@@ -212,25 +215,23 @@ absl::Status Allocator::Validate(const AllocatorState* state, std::uint64_t doma
         path, data_begin, domain_size));
   }
   if (bump < data_begin || bump > domain_size || bump % kBlockAlign != 0) {
-    return absl::DataLossError(absl::StrFormat(
-        "%s: allocator state: bump %d outside [data_begin %d, domain size %d]", path, bump,
-        data_begin, domain_size));
+    return absl::DataLossError(
+        absl::StrFormat("%s: allocator state: bump %d outside [data_begin %d, domain size %d]",
+                        path, bump, data_begin, domain_size));
   }
   for (SizeClass c = 0; c < kNumClasses; ++c) {
     if (first[c] == kNullOffset) continue;
     if (first[c] < data_begin || first[c] % kBlockAlign != 0 || bump - data_begin < ClassBytes(c) ||
         first[c] > bump - ClassBytes(c)) {
       return absl::DataLossError(absl::StrFormat(
-          "%s: allocator state: heads[%d] = %d is not a block of %d bytes inside [%d, %d)", path,
-          c, first[c], ClassBytes(c), data_begin, bump));
+          "%s: allocator state: heads[%d] = %d is not a block of %d bytes inside [%d, %d)", path, c,
+          first[c], ClassBytes(c), data_begin, bump));
     }
   }
   return absl::OkStatus();
 }
 
-std::uint64_t Allocator::BlockBytes(std::uint64_t bytes) {
-  return ClassBytes(ClassOf(bytes));
-}
+std::uint64_t Allocator::BlockBytes(std::uint64_t bytes) { return ClassBytes(ClassOf(bytes)); }
 
 // ---- the shared lists -------------------------------------------------------------------------
 
@@ -260,9 +261,9 @@ absl::StatusOr<Offset> Allocator::PopBatch(SizeClass c) {
     TsanAcquire(&head);
     // The block may have been carved by a process that grew the domain after we last mapped it.
     if (!EnsureMapped(expected.offset, ClassBytes(c))) {
-      return absl::DataLossError(absl::StrFormat(
-          "%s: free list %d of the allocator points past the domain (offset %d)", arena_->path(),
-          c, expected.offset));
+      return absl::DataLossError(
+          absl::StrFormat("%s: free list %d of the allocator points past the domain (offset %d)",
+                          arena_->path(), c, expected.offset));
     }
     const Offset next = LoadBatchLinkRacy(BatchLink(expected.offset));
     const TaggedOffset desired{next, expected.tag + 1};

@@ -48,7 +48,8 @@ struct AllocatorStats {
   std::uint64_t total_bytes = 0;  // handed out of the data region so far (bump pointer - start)
   std::uint64_t live_bytes = 0;   // in blocks currently allocated
   std::uint64_t free_bytes = 0;   // in blocks on free lists or in caches
-  std::uint64_t unused_bytes = 0; // carved but not yet split into blocks (participants' bump tails)
+  // Carved but not yet split into blocks (participants' bump tails).
+  std::uint64_t unused_bytes = 0;
   std::vector<SizeClassStats> classes;
   // OK, or DataLoss naming the file and the first damaged list (a cycle, a link that is not a
   // block: alloc/chain_walk.h). The figures then count only the lists' sound prefixes.

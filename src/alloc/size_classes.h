@@ -59,7 +59,8 @@ constexpr std::uint64_t ClassBytes(SizeClass c) {
 // The smallest class whose blocks hold n bytes (n == 0 is served like n == 1).
 // REQUIRES: n <= kMaxBlockBytes.
 constexpr SizeClass ClassOf(std::uint64_t n) {
-  if (n <= kFineLimit) return n == 0 ? 0 : static_cast<SizeClass>((n + kFineStep - 1) / kFineStep - 1);
+  if (n <= kFineLimit)
+    return n == 0 ? 0 : static_cast<SizeClass>((n + kFineStep - 1) / kFineStep - 1);
   // 2^p < n <= 2^(p+1); the classes of this doubling are 2^p + step * k, k = 1..4.
   const auto p = static_cast<std::uint32_t>(std::bit_width(n - 1) - 1);
   const std::uint64_t step = (std::uint64_t{1} << p) / kClassesPerDoubling;

@@ -47,8 +47,8 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Anonymous(std::uint64_t max_size,
                                                         std::uint64_t initial_size) {
   max_size = RoundUp(max_size, PageSize());
   if (initial_size > max_size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "initial size %d exceeds the maximum size %d", initial_size, max_size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("initial size %d exceeds the maximum size %d", initial_size, max_size));
   }
   auto base = ReserveAddressSpace(max_size);
   if (!base.ok()) return base.status();
@@ -77,8 +77,8 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::MapFile(int fd, std::string path,
     return base.status();
   }
   std::unique_ptr<Arena> arena(new Arena(*base, max_size, fd, std::move(path), writable));
-  const std::uint64_t length = std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size),
-                                                       max_size);
+  const std::uint64_t length =
+      std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size), max_size);
   std::lock_guard<std::mutex> lock(arena->map_mu_);
   if (absl::Status s = arena->MapUpTo(RoundDown(length, PageSize())); !s.ok()) return s;
   return arena;
@@ -94,8 +94,8 @@ absl::Status Arena::MapUpTo(std::uint64_t size) {
   const std::uint64_t mapped = mapped_size_.load(std::memory_order_relaxed);
   if (size <= mapped) return absl::OkStatus();
   if (size > max_size_) {
-    return absl::DataLossError(absl::StrFormat(
-        "%s: domain size %d exceeds the reserved maximum %d", path_, size, max_size_));
+    return absl::DataLossError(absl::StrFormat("%s: domain size %d exceeds the reserved maximum %d",
+                                               path_, size, max_size_));
   }
   const int prot = writable_ ? PROT_READ | PROT_WRITE : PROT_READ;
   void* want = base_ + mapped;
@@ -107,8 +107,8 @@ absl::Status Arena::MapUpTo(std::uint64_t size) {
                -1, 0);
   }
   if (got == MAP_FAILED) {
-    return absl::ResourceExhaustedError(
-        absl::StrFormat("%s: mmap of [%d, %d) failed: %s", path_, mapped, size, std::strerror(errno)));
+    return absl::ResourceExhaustedError(absl::StrFormat("%s: mmap of [%d, %d) failed: %s", path_,
+                                                        mapped, size, std::strerror(errno)));
   }
   mapped_size_.store(size, std::memory_order_release);  // (3)
   return absl::OkStatus();
@@ -168,7 +168,8 @@ absl::Status Arena::Refresh() {
   if (size_word_ == nullptr && fd_ >= 0) {
     struct stat st;
     if (fstat(fd_, &st) != 0) {
-      return absl::InternalError(absl::StrFormat("%s: fstat failed: %s", path_, std::strerror(errno)));
+      return absl::InternalError(
+          absl::StrFormat("%s: fstat failed: %s", path_, std::strerror(errno)));
     }
     shared = RoundDown(static_cast<std::uint64_t>(st.st_size), PageSize());
   }

@@ -103,7 +103,7 @@ class Arena {
 
  private:
   Arena(std::uint8_t* base, std::uint64_t max_size, int fd, std::string path, bool writable);
-  absl::Status MapUpTo(std::uint64_t size);              // REQUIRES: map_mu_ held
+  absl::Status MapUpTo(std::uint64_t size);  // REQUIRES: map_mu_ held
   // Allocates [published, new_size) of the file. REQUIRES: grow lock held; published is the
   // shared size read under it.
   absl::Status ExtendFile(std::uint64_t published, std::uint64_t new_size);

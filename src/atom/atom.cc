@@ -173,9 +173,9 @@ absl::StatusOr<Snapshot> Atom::swap(SwapFunction fn) {
     absl::StatusOr<Snapshot> base =
         LoadPinned(runtime_, index_, PinGuard(**participant), &(*participant)->context());
     if (!base.ok()) return base.status();
-    Transaction tx = TransactionAccess::Make((*participant)->context(),
-                                             MapAccess::Version(base->map()),
-                                             (*participant)->HoldForTransaction());
+    Transaction tx =
+        TransactionAccess::Make((*participant)->context(), MapAccess::Version(base->map()),
+                                (*participant)->HoldForTransaction());
     if (absl::Status s = fn(tx); !s.ok()) return s;  // tx frees its work as it is destroyed
     absl::StatusOr<std::optional<Snapshot>> published = Publish(runtime_, index_, *participant, tx);
     if (!published.ok()) return published.status();
@@ -274,13 +274,11 @@ absl::StatusOr<std::uint64_t> Atom::version() const {
 
 absl::StatusOr<Snapshot> Atom::wait_for_change(std::uint64_t seen_version,
                                                absl::Duration timeout) const {
-  const absl::Time deadline = timeout == absl::InfiniteDuration()
-                                  ? absl::InfiniteFuture()
-                                  : absl::Now() + timeout;
+  const absl::Time deadline =
+      timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
   internal::AtomTable& atoms = runtime_->domain().atoms();
   for (;;) {
-    const std::uint32_t seen_counter =
-        atoms.ChangeCounter(index_).LoadAcquire();  // (6)
+    const std::uint32_t seen_counter = atoms.ChangeCounter(index_).LoadAcquire();  // (6)
     {
       // The root itself, every slice: a version whose writer died before notifying is seen
       // here even if no survivor ever recovers it (change_notification.h K3).
@@ -289,9 +287,9 @@ absl::StatusOr<Snapshot> Atom::wait_for_change(std::uint64_t seen_version,
     }  // no pin is held while sleeping: a waiter never holds reclamation back
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) {
-      return absl::DeadlineExceededError(absl::StrFormat(
-          "atom '%s' of %s: no change from version %d", name(), runtime_->domain().path(),
-          seen_version));
+      return absl::DeadlineExceededError(
+          absl::StrFormat("atom '%s' of %s: no change from version %d", name(),
+                          runtime_->domain().path(), seen_version));
     }
     internal::SleepUntilChange(atoms, index_, seen_counter, left,  // (5)
                                /*can_register=*/!runtime_->domain().read_only());

@@ -27,9 +27,12 @@ ReclaimArea* AreaOf(Runtime& runtime, std::uint32_t slot) {
 Participant::Participant(Runtime& runtime, SlotLease lease)
     : runtime_(runtime),
       lease_(std::move(lease)),
-      context_{&runtime.domain().arena(), &runtime.allocator(), CacheOf(runtime, lease_.index()),
-               runtime.domain().hasher(), runtime.domain().data_begin(),
-               runtime.domain().verify_reads()},
+      context_{.arena = &runtime.domain().arena(),
+               .allocator = &runtime.allocator(),
+               .cache = CacheOf(runtime, lease_.index()),
+               .hasher = runtime.domain().hasher(),
+               .data_begin = runtime.domain().data_begin(),
+               .verify_reads = runtime.domain().verify_reads()},
       retire_(AreaOf(runtime, lease_.index()), &runtime.allocator(), context_.cache) {
   Allocator::FormatCache(context_.cache);
 }

@@ -60,8 +60,12 @@ Runtime::Runtime(DomainImpl& domain)
     : domain_(domain),
       allocator_(domain.allocator()),
       epochs_(domain.epochs()),
-      read_context_{&domain.arena(), nullptr, nullptr, domain.hasher(), domain.data_begin(),
-                    domain.verify_reads()},
+      read_context_{.arena = &domain.arena(),
+                    .allocator = nullptr,
+                    .cache = nullptr,
+                    .hasher = domain.hasher(),
+                    .data_begin = domain.data_begin(),
+                    .verify_reads = domain.verify_reads()},
       id_(NextRuntimeId()) {
   (void)fork_handlers_registered;
   std::lock_guard<std::mutex> lock(live_runtimes_mu);

@@ -7,7 +7,6 @@
 
 #include <atomic>
 
-
 namespace atomap::internal {
 namespace {
 

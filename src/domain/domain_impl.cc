@@ -80,8 +80,8 @@ absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view pa
   return domain;
 }
 
-absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::CreateUnpublished(
-    std::string_view path, const Options& options) {
+absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::CreateUnpublished(std::string_view path,
+                                                                          const Options& options) {
   if (options.kind == DomainKind::kInProcess || options.read_only) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: only a writable file or shared-memory domain can be created unpublished", path));
@@ -167,17 +167,16 @@ absl::Status DomainImpl::InitTables() {
   atoms_.emplace(base + h.atom_table_offset, h.atom_capacity, hasher_, !read_only_, path_);
   // Recovery always runs; a hook installed by SetSlotTakeoverHook (tests) observes the dead
   // owner's slot first, as it was.
-  slots_->set_takeover_hook([this, observer = CurrentHook()](std::uint32_t slot,
-                                                             const SlotHead& dead) {
-    if (observer) observer(*this, slot, dead);
-    RecoverDeadSlot(*this, slot);
-  });
+  slots_->set_takeover_hook(
+      [this, observer = CurrentHook()](std::uint32_t slot, const SlotHead& dead) {
+        if (observer) observer(*this, slot, dead);
+        RecoverDeadSlot(*this, slot);
+      });
   // The allocator's fixed fields: every block offset followed in recovery is checked against
   // its data_begin (the fuzzer found a zeroed one leading a takeover into the header).
   const AllocatorState& state = *allocator_state();
   if (state.magic.LoadRelaxed() != kAllocatorMagic ||
-      state.num_classes != size_classes::kNumClasses ||
-      state.data_begin != h.data_begin) {
+      state.num_classes != size_classes::kNumClasses || state.data_begin != h.data_begin) {
     return absl::DataLossError(absl::StrCat(
         path_, ": allocator state: magic, num_classes or data_begin (", state.data_begin,
         ") does not match this domain (data_begin ", h.data_begin, ")"));
@@ -195,7 +194,8 @@ absl::StatusOr<SlotLease> DomainImpl::ClaimSlot() {
   if (inherited()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s: this handle was opened by the parent of this process (before fork()); open the "
-        "domain again in the child", path_));
+        "domain again in the child",
+        path_));
   }
   if (read_only_) {
     return absl::FailedPreconditionError(

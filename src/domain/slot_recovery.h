@@ -27,7 +27,8 @@ class DomainImpl;
 // Allocator::MayBeBlock, the one plausibility check (alloc/chain_walk.h W1), for the offsets
 // that recovery reads from a dead owner's slot outside a chain walk (the batch being reclaimed,
 // a batch's entries; intent_recovery.cc calls MayBeBlock itself): each is checked with it before
-// it is followed or freed (what fails is left to the sweep). Chains are walked by ChainWalk, which applies the same check to every link.
+// it is followed or freed (what fails is left to the sweep). Chains are walked by ChainWalk, which
+// applies the same check to every link.
 bool PlausibleBlock(const DomainImpl& domain, Offset off, std::uint64_t bytes);
 
 // REQUIRES: the caller holds `slot`'s lock and its owner is dead.

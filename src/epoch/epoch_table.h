@@ -96,9 +96,7 @@ class EpochTable {
   std::uint32_t capacity() const { return capacity_; }
 
  private:
-  SharedU64& AnnouncementWord(std::uint32_t slot) const {
-    return slots_[slot].head.pinned_epoch;
-  }
+  SharedU64& AnnouncementWord(std::uint32_t slot) const { return slots_[slot].head.pinned_epoch; }
 
   SharedU64* global_epoch_;
   Slot* slots_;

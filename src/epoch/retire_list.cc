@@ -21,13 +21,9 @@ ChainWalk RetireList::Walk(ChainWalk::Repeats repeats) const {
   return ChainWalk(*allocator_, kRetireBatchBytes, repeats);
 }
 
-std::uint64_t RetireList::pending_blocks() const {
-  return area_->pending_blocks.LoadRelaxed();
-}
+std::uint64_t RetireList::pending_blocks() const { return area_->pending_blocks.LoadRelaxed(); }
 
-std::uint64_t RetireList::pending_bytes() const {
-  return area_->pending_bytes.LoadRelaxed();
-}
+std::uint64_t RetireList::pending_bytes() const { return area_->pending_bytes.LoadRelaxed(); }
 
 void RetireList::AddPending(std::int64_t blocks, std::int64_t bytes) {
   area_->pending_blocks.StoreRelaxed(pending_blocks() + static_cast<std::uint64_t>(blocks));
@@ -152,7 +148,8 @@ void RetireList::AdoptChain(Offset chain) {
     const RetireBatch* batch = Batch(b);
     const std::uint32_t count = std::min(batch->count, RetireBatch::kCapacity);
     blocks += count;
-    for (std::uint32_t i = 0; i < count; ++i) bytes += static_cast<std::int64_t>(batch->blocks[i].bytes);
+    for (std::uint32_t i = 0; i < count; ++i)
+      bytes += static_cast<std::int64_t>(batch->blocks[i].bytes);
     tail = b;
   }
   // Also cuts whatever the walk stopped at (R5). Order does not matter: Reclaim checks every batch.

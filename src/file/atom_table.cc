@@ -8,8 +8,8 @@
 
 namespace atomap::internal {
 
-AtomTable::AtomTable(std::uint8_t* region, std::uint32_t capacity, KeyHasher hasher,
-                     bool writable, std::string path)
+AtomTable::AtomTable(std::uint8_t* region, std::uint32_t capacity, KeyHasher hasher, bool writable,
+                     std::string path)
     : region_(region),
       capacity_(capacity),
       hasher_(hasher),
@@ -18,18 +18,18 @@ AtomTable::AtomTable(std::uint8_t* region, std::uint32_t capacity, KeyHasher has
 
 absl::Status AtomTable::CheckName(std::string_view name) const {
   if (name.empty() || name.size() > kMaxAtomNameBytes) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: an atom name has 1 to %d bytes; this one has %d", path_, kMaxAtomNameBytes,
-        name.size()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: an atom name has 1 to %d bytes; this one has %d", path_,
+                        kMaxAtomNameBytes, name.size()));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::uint32_t> AtomTable::RecordOf(std::uint32_t word) const {
   if (word - 1 >= capacity_) {
-    return absl::DataLossError(absl::StrFormat(
-        "%s: atom index word %d names record %d, past the capacity %d", path_, word, word - 1,
-        capacity_));
+    return absl::DataLossError(
+        absl::StrFormat("%s: atom index word %d names record %d, past the capacity %d", path_, word,
+                        word - 1, capacity_));
   }
   return word - 1;
 }
@@ -37,7 +37,8 @@ absl::StatusOr<std::uint32_t> AtomTable::RecordOf(std::uint32_t word) const {
 absl::Status AtomTable::IndexFull() const {
   return absl::DataLossError(
       absl::StrFormat("%s: the atom index has no empty word (damaged: at most half of its %d "
-                      "words can be used)", path_, IndexWords(capacity_)));
+                      "words can be used)",
+                      path_, IndexWords(capacity_)));
 }
 
 std::string_view AtomTable::Name(std::uint32_t atom) const {
@@ -77,8 +78,8 @@ absl::StatusOr<std::uint32_t> AtomTable::ReserveRecord(std::string_view name) {
     std::uint32_t next = Head().next_record.LoadRelaxed();
     do {
       if (next >= capacity_) {
-        return absl::ResourceExhaustedError(absl::StrFormat(
-            "%s: the atom table is full (capacity %d atoms)", path_, capacity_));
+        return absl::ResourceExhaustedError(
+            absl::StrFormat("%s: the atom table is full (capacity %d atoms)", path_, capacity_));
       }
     } while (!Head().next_record.CasWeakRelaxed(next, next + 1));  // (2)
     record = next;

@@ -57,9 +57,9 @@ static_assert(sizeof(AtomTableHead) == 64);
 
 struct AtomRecord {
   // ---- the hot line: the atoms layer's words --------------------------------------------------
-  SharedU64 root;            // Offset of the current version's record; 0 = empty map
-  SharedU32 waiters;         // legacy sleeper count: read, never raised (change_notification.h)
-  SharedU32 waiting_for;     // the change a waiter awaits, 0: none (change_notification.h)
+  SharedU64 root;  // Offset of the current version's record; 0 = empty map
+  SharedU32 waiters;  // legacy sleeper count: read, never raised (change_notification.h)
+  SharedU32 waiting_for;  // the change a waiter awaits, 0: none (change_notification.h)
   SharedU32 change_counter;  // the futex word waiters sleep on
   std::uint32_t flags;
   std::uint8_t reserved[40];

@@ -65,11 +65,12 @@ absl::StatusOr<Header> ReadHeader(int fd, const std::string& path) {
   const auto length = static_cast<std::uint64_t>(st.st_size);
   Header header;
   std::memset(&header, 0, sizeof header);
-  const std::size_t want = length < sizeof header ? static_cast<std::size_t>(length) : sizeof header;
+  const std::size_t want =
+      length < sizeof header ? static_cast<std::size_t>(length) : sizeof header;
   std::size_t got = 0;
   while (got < want) {
-    const ssize_t n = pread(fd, reinterpret_cast<char*>(&header) + got, want - got,
-                            static_cast<off_t>(got));
+    const ssize_t n =
+        pread(fd, reinterpret_cast<char*>(&header) + got, want - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoStatus(errno, path, "reading the header");
     if (n == 0) break;  // shrank under us: validated as truncated below
@@ -78,8 +79,7 @@ absl::StatusOr<Header> ReadHeader(int fd, const std::string& path) {
   // The length is taken again after the header was read: a grower extends the file before it
   // publishes a larger size (Arena I2), so this length covers the size the header holds.
   if (got == want && fstat(fd, &st) != 0) return ErrnoStatus(errno, path, "fstat");
-  const std::uint64_t length_after =
-      got < want ? got : static_cast<std::uint64_t>(st.st_size);
+  const std::uint64_t length_after = got < want ? got : static_cast<std::uint64_t>(st.st_size);
   if (absl::Status s = Validate(header, length_after, path); !s.ok()) return s;
   return header;
 }
@@ -87,10 +87,11 @@ absl::StatusOr<Header> ReadHeader(int fd, const std::string& path) {
 absl::Status WriteAll(int fd, const void* data, std::size_t size, const std::string& path) {
   std::size_t done = 0;
   while (done < size) {
-    const ssize_t n = pwrite(fd, static_cast<const char*>(data) + done, size - done,
-                             static_cast<off_t>(done));
+    const ssize_t n =
+        pwrite(fd, static_cast<const char*>(data) + done, size - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(errno, path, "writing the new domain's header and allocator state");
+    if (n < 0)
+      return ErrnoStatus(errno, path, "writing the new domain's header and allocator state");
     done += static_cast<std::size_t>(n);
   }
   return absl::OkStatus();
@@ -127,18 +128,18 @@ absl::StatusOr<TempFile> MakeTempFile(const std::string& dir, std::uint32_t perm
   return temp;
 }
 
-absl::Status InitializeDomain(const TempFile& temp, const Header& header,
-                              std::uint32_t permissions, const std::string& path) {
+absl::Status InitializeDomain(const TempFile& temp, const Header& header, std::uint32_t permissions,
+                              const std::string& path) {
   // Exactly the requested mode, whatever the umask.
   if (fchmod(temp.fd, permissions & 07777) != 0) return ErrnoStatus(errno, path, "fchmod");
   // Every byte of the new domain (header, tables: all outside the data region) gets real blocks
   // before anything else, never a hole (Arena I4): a first store into a slot or an atom record
   // on a full disk would otherwise be a SIGBUS. The regions are zero, as new bytes read.
-  if (absl::Status s = AllocateFileRange(
-          temp.fd, 0, header.size.LoadRelaxed(), path,
-          absl::StrFormat("creating the domain's %d bytes of header and tables",
-                          header.size.LoadRelaxed()),
-          ZeroFill::kAllowed);
+  if (absl::Status s =
+          AllocateFileRange(temp.fd, 0, header.size.LoadRelaxed(), path,
+                            absl::StrFormat("creating the domain's %d bytes of header and tables",
+                                            header.size.LoadRelaxed()),
+                            ZeroFill::kAllowed);
       !s.ok()) {
     return s;
   }
@@ -273,9 +274,9 @@ absl::Status PathExists(const std::string& path) {
 // a close drops this process's POSIX locks on the file); the link of the new file decides races.
 absl::StatusOr<DomainFile> CreateExclusively(const std::string& path, const Options& options) {
   if (options.read_only || !options.create_if_missing) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: error_if_exists asks to create, which %s forbids", path,
-        options.read_only ? "read_only" : "create_if_missing off"));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: error_if_exists asks to create, which %s forbids", path,
+                        options.read_only ? "read_only" : "create_if_missing off"));
   }
   struct stat st;
   if (lstat(path.c_str(), &st) == 0) return PathExists(path);
@@ -356,8 +357,7 @@ absl::StatusOr<std::string> DomainFilePath(std::string_view path, DomainKind kin
   }
   if (path.empty() || path.size() > kMaxSharedMemoryName) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "shared-memory domain name '%s' must have 1 to %d characters", path,
-        kMaxSharedMemoryName));
+        "shared-memory domain name '%s' must have 1 to %d characters", path, kMaxSharedMemoryName));
   }
   for (const char c : path) {
     if (!IsSharedMemoryNameChar(c)) {
@@ -401,9 +401,9 @@ absl::StatusOr<DomainFile> OpenOrCreateDomainFile(const std::string& path, const
     if (created->has_value()) return **created;
     // Another creator won the link: open theirs.
   }
-  return absl::AbortedError(absl::StrFormat(
-      "%s: the path kept appearing and disappearing over %d attempts to open it", path,
-      kMaxOpenAttempts));
+  return absl::AbortedError(
+      absl::StrFormat("%s: the path kept appearing and disappearing over %d attempts to open it",
+                      path, kMaxOpenAttempts));
 }
 
 }  // namespace atomap::internal

@@ -59,21 +59,23 @@ absl::Status ValidateIdentity(const Header& h, std::string_view path) {
                                         h.format_version, kFormatVersion));
   }
   if (h.endian_check != kEndianCheck) {
-    return Incompatible(path, "endian_check",
-                        absl::StrFormat("is 0x%08x: written by a host of another byte order",
-                                        h.endian_check));
+    return Incompatible(
+        path, "endian_check",
+        absl::StrFormat("is 0x%08x: written by a host of another byte order", h.endian_check));
   }
   if (h.word_bytes != sizeof(std::uint64_t)) {
-    return Incompatible(path, "word_bytes", absl::StrFormat("is %d, this host uses %d",
-                                                            h.word_bytes, sizeof(std::uint64_t)));
+    return Incompatible(
+        path, "word_bytes",
+        absl::StrFormat("is %d, this host uses %d", h.word_bytes, sizeof(std::uint64_t)));
   }
   if (h.pointer_bytes != sizeof(void*)) {
-    return Incompatible(path, "pointer_bytes", absl::StrFormat("is %d, this host uses %d",
-                                                               h.pointer_bytes, sizeof(void*)));
+    return Incompatible(
+        path, "pointer_bytes",
+        absl::StrFormat("is %d, this host uses %d", h.pointer_bytes, sizeof(void*)));
   }
   if (h.page_bytes != HostPageBytes()) {
-    return Incompatible(path, "page_bytes", absl::StrFormat("is %d, this host uses %d",
-                                                            h.page_bytes, HostPageBytes()));
+    return Incompatible(path, "page_bytes",
+                        absl::StrFormat("is %d, this host uses %d", h.page_bytes, HostPageBytes()));
   }
   return absl::OkStatus();
 }
@@ -111,8 +113,8 @@ absl::Status ValidateLayout(const Header& h, std::string_view path) {
   }
   if (h.max_size < h.data_begin || h.max_size > kMaxDomainSize || h.max_size % h.page_bytes != 0) {
     return Damaged(path, "max_size",
-                   absl::StrFormat("is %d, not a multiple of the page size in [%d, %d]",
-                                   h.max_size, h.data_begin, kMaxDomainSize));
+                   absl::StrFormat("is %d, not a multiple of the page size in [%d, %d]", h.max_size,
+                                   h.data_begin, kMaxDomainSize));
   }
   return absl::OkStatus();
 }
@@ -127,9 +129,9 @@ absl::Status ValidateMutable(const Header& h, std::uint64_t file_length, std::st
                                    h.data_begin, h.max_size));
   }
   if (size > file_length) {
-    return Damaged(path, "size",
-                   absl::StrFormat("is %d but the file has only %d bytes (truncated)", size,
-                                   file_length));
+    return Damaged(
+        path, "size",
+        absl::StrFormat("is %d but the file has only %d bytes (truncated)", size, file_length));
   }
   if (state != static_cast<std::uint32_t>(DomainState::kDirty) &&
       state != static_cast<std::uint32_t>(DomainState::kClean)) {
@@ -162,16 +164,16 @@ std::uint64_t HeaderChecksum(const Header& header) {
 
 absl::Status CheckParams(const HeaderParams& p) {
   if (p.slot_capacity == 0 || p.slot_capacity > kMaxSlotCapacity) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "option slot_capacity is %d, not in [1, %d]", p.slot_capacity, kMaxSlotCapacity));
+    return absl::InvalidArgumentError(absl::StrFormat("option slot_capacity is %d, not in [1, %d]",
+                                                      p.slot_capacity, kMaxSlotCapacity));
   }
   if (p.atom_capacity == 0 || p.atom_capacity > kMaxAtomCapacity) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "option atom_capacity is %d, not in [1, %d]", p.atom_capacity, kMaxAtomCapacity));
+    return absl::InvalidArgumentError(absl::StrFormat("option atom_capacity is %d, not in [1, %d]",
+                                                      p.atom_capacity, kMaxAtomCapacity));
   }
   if (!IsKnownHashKind(static_cast<std::uint32_t>(p.hash_kind))) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "hash kind %d is unknown", static_cast<std::uint32_t>(p.hash_kind)));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("hash kind %d is unknown", static_cast<std::uint32_t>(p.hash_kind)));
   }
   const RegionLayout layout = ComputeLayout(p.slot_capacity, p.atom_capacity, HostPageBytes());
   if (p.max_size < layout.data_begin || p.max_size > kMaxDomainSize) {
@@ -219,14 +221,16 @@ absl::Status Validate(const Header& header, std::uint64_t file_length, std::stri
         std::memcmp(header.magic, kDomainMagic, sizeof kDomainMagic) == 0) {
       return Damaged(path, "header",
                      absl::StrFormat("the file has %d bytes, shorter than the %d-byte header "
-                                     "(truncated)", file_length, kHeaderBytes));
+                                     "(truncated)",
+                                     file_length, kHeaderBytes));
     }
     return s;
   }
   if (file_length < kHeaderBytes) {
     return Damaged(path, "header",
                    absl::StrFormat("the file has %d bytes, shorter than the %d-byte header "
-                                   "(truncated)", file_length, kHeaderBytes));
+                                   "(truncated)",
+                                   file_length, kHeaderBytes));
   }
   if (absl::Status s = ValidateLayout(header, path); !s.ok()) return s;
   if (header.checksum != HeaderChecksum(header)) {

@@ -12,8 +12,9 @@ std::unique_ptr<InitialPrefix> MakeInitialPrefix(const Header& header) {
   std::memset(prefix->bytes, 0, sizeof prefix->bytes);
   std::memcpy(prefix->bytes, &header, sizeof header);
   static_assert(kHeaderBytes % alignof(AllocatorState) == 0);
-  Allocator::Format(reinterpret_cast<AllocatorState*>(prefix->bytes + header.allocator_state_offset),
-                    header.data_begin);
+  Allocator::Format(
+      reinterpret_cast<AllocatorState*>(prefix->bytes + header.allocator_state_offset),
+      header.data_begin);
   return prefix;
 }
 

@@ -1,8 +1,8 @@
 // The layout of one participant slot (kSlotBytes, common/layout.h): plain structs, no behaviour.
 //
 // A Slot is one typed struct, so that each layer reaches its words as members (no casts of byte
-// offsets). The slot's parts belong to different layers: the head's liveness words to the slot table
-// (file/slot_table.h), its pinned-epoch word to the epoch table (epoch/epoch_table.h), the
+// offsets). The slot's parts belong to different layers: the head's liveness words to the slot
+// table (file/slot_table.h), its pinned-epoch word to the epoch table (epoch/epoch_table.h), the
 // ReclaimArea's retire-list words to the retire list (epoch/retire_list.h), its intent record and
 // lanes to the intent protocol (intent/intent_record.h, intent/owned_lane.h), and the rest of
 // the slot to the allocator's cache (alloc/allocator_state.h, the one part declared below, by its

@@ -22,9 +22,7 @@ MapDiff DiffWith(P& p, const Map& before, const Map& after) {
                : internal::hamt::ReadVersion(p, MapAccess::Version(m)).root_node;
   };
   const auto key = [&](const Entry& e) { return std::string(internal::hamt::KeyOf(arena, e)); };
-  const auto value = [&](const Entry& e) {
-    return std::string(internal::hamt::ValueOf(arena, e));
-  };
+  const auto value = [&](const Entry& e) { return std::string(internal::hamt::ValueOf(arena, e)); };
   const auto added = [&](const Entry& e) { diff.added.emplace_back(key(e), value(e)); };
   const auto removed = [&](const Entry& e) { diff.removed.emplace_back(key(e), value(e)); };
   const auto changed = [&](const Entry& old_entry, const Entry& new_entry) {

@@ -15,10 +15,8 @@
 
 namespace atomap::internal::hamt {
 
-inline std::string_view BytesOf(const Arena& arena, const std::uint64_t& word,
-                                std::uint32_t len) {
-  const char* p = IsInline(len) ? reinterpret_cast<const char*>(&word)
-                                : arena.At<const char>(word);
+inline std::string_view BytesOf(const Arena& arena, const std::uint64_t& word, std::uint32_t len) {
+  const char* p = IsInline(len) ? reinterpret_cast<const char*>(&word) : arena.At<const char>(word);
   return {p, len};
 }
 inline std::string_view KeyOf(const Arena& arena, const Entry& e) {

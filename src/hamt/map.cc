@@ -15,9 +15,7 @@ using internal::hamt::Bounded;
 using internal::hamt::Entry;
 using internal::hamt::Trusting;
 
-Bounded Bounds(const TrieContext& context) {
-  return Bounded(*context.arena, context.data_begin);
-}
+Bounded Bounds(const TrieContext& context) { return Bounded(*context.arena, context.data_begin); }
 
 internal::hamt::VersionRecord Record(const TrieContext* context, std::uint64_t version) {
   if (context == nullptr) return {};
@@ -41,11 +39,10 @@ template <class P>
 void ForEachWith(P& p, std::uint64_t version,
                  absl::FunctionRef<void(std::string_view, std::string_view)> fn) {
   const internal::Arena& arena = p.arena();
-  internal::hamt::ForEachEntry(p, internal::hamt::ReadVersion(p, version).root_node,
-                               [&](const Entry& e) {
-                                 fn(internal::hamt::KeyOf(arena, e),
-                                    internal::hamt::ValueOf(arena, e));
-                               });
+  internal::hamt::ForEachEntry(
+      p, internal::hamt::ReadVersion(p, version).root_node, [&](const Entry& e) {
+        fn(internal::hamt::KeyOf(arena, e), internal::hamt::ValueOf(arena, e));
+      });
 }
 
 // Slow path for maps of different domains: entry by entry. Damage reads as "not equal".
@@ -169,7 +166,8 @@ void Map::Iterator::SettleWith(P& p) {
     }
     if (top.position < counts.entries + counts.children) {
       const std::uint32_t child = top.position++ - counts.entries;
-      const std::uint64_t child_node = internal::hamt::BitmapNodeRef(arena, top.node).children()[child];
+      const std::uint64_t child_node =
+          internal::hamt::BitmapNodeRef(arena, top.node).children()[child];
       path_[depth_++] = Frame{child_node, 0, top.level + 1};
       continue;
     }

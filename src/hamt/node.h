@@ -100,8 +100,7 @@ class BitmapNodeRef {
 // Read-only view of a collision node in the mapping.
 class CollisionNodeRef {
  public:
-  CollisionNodeRef(const Arena& arena, Offset off)
-      : h_(arena.At<const CollisionHeader>(off)) {}
+  CollisionNodeRef(const Arena& arena, Offset off) : h_(arena.At<const CollisionHeader>(off)) {}
   std::uint32_t count() const { return h_->count; }
   const Entry* entries() const { return reinterpret_cast<const Entry*>(h_ + 1); }
   std::uint64_t bytes() const { return CollisionNodeBytes(count()); }

@@ -220,8 +220,7 @@ bool Bounded::Damage(const char* what, Offset at, int level) {
 bool Bounded::Record(Offset version) {
   if (!ok()) return false;
   if (!IsBlock(version, sizeof(VersionRecord))) {
-    return Damage("the version record is not an aligned block inside the data region", version,
-                  -1);
+    return Damage("the version record is not an aligned block inside the data region", version, -1);
   }
   return true;
 }
@@ -303,8 +302,8 @@ const Entry* Find(P& p, Offset root, std::uint64_t hash, const ProbeKey& key) {
       continue;
     }
     if (!(h->datamap & bit)) return nullptr;
-    const Entry* e = reinterpret_cast<const Entry*>(children + Count(h->nodemap)) +
-                     IndexOf(h->datamap, bit);
+    const Entry* e =
+        reinterpret_cast<const Entry*>(children + Count(h->nodemap)) + IndexOf(h->datamap, bit);
     if (!p.EntryOk(*e)) return nullptr;
     return key.Matches(arena, *e) ? e : nullptr;
   }
@@ -337,11 +336,11 @@ void DiffSubtrees(P& p, Offset a, Offset b, const DiffVisitor& visitor) {
 }
 
 // Both instantiations of each reader, and the trusting forms over a bare Arena.
-#define ATOMAP_HAMT_READERS(P)                                                              \
-  template VersionRecord ReadVersion<P>(P&, Offset);                                        \
-  template const Entry* Find<P>(P&, Offset, std::uint64_t, const ProbeKey&);                \
-  template void ForEachEntry<P>(P&, Offset, absl::FunctionRef<void(const Entry&)>);         \
-  template bool SubtreesEqual<P>(P&, Offset, Offset);                                       \
+#define ATOMAP_HAMT_READERS(P)                                                      \
+  template VersionRecord ReadVersion<P>(P&, Offset);                                \
+  template const Entry* Find<P>(P&, Offset, std::uint64_t, const ProbeKey&);        \
+  template void ForEachEntry<P>(P&, Offset, absl::FunctionRef<void(const Entry&)>); \
+  template bool SubtreesEqual<P>(P&, Offset, Offset);                               \
   template void DiffSubtrees<P>(P&, Offset, Offset, const DiffVisitor&);
 ATOMAP_HAMT_READERS(Trusting)
 ATOMAP_HAMT_READERS(Bounded)

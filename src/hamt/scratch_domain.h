@@ -56,7 +56,8 @@ class ScratchDomain {
   std::uint64_t ReachableBytes(const std::vector<Offset>& versions) const {
     absl::flat_hash_map<Offset, std::uint64_t> blocks;
     for (Offset v : versions) {
-      ForEachBlock(*arena_, v, [&](Offset off, std::uint64_t bytes) { blocks.emplace(off, bytes); });
+      ForEachBlock(*arena_, v,
+                   [&](Offset off, std::uint64_t bytes) { blocks.emplace(off, bytes); });
     }
     std::uint64_t total = 0;
     for (const auto& [off, bytes] : blocks) total += Allocator::BlockBytes(bytes);

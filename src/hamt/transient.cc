@@ -25,8 +25,9 @@ absl::Status CheckKeyValue(std::string_view key, std::string_view value) {
         absl::StrFormat("key of %d bytes is longer than the maximum %d", key.size(), kMaxKeyBytes));
   }
   if (value.size() > Allocator::kMaxBlockBytes) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "value of %d bytes is longer than the maximum %d", value.size(), Allocator::kMaxBlockBytes));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("value of %d bytes is longer than the maximum %d", value.size(),
+                        Allocator::kMaxBlockBytes));
   }
   return absl::OkStatus();
 }
@@ -164,8 +165,8 @@ absl::Status TrieTransaction::Set(std::string_view key, std::string_view value) 
 }
 
 absl::StatusOr<Offset> TrieTransaction::SetIn(Offset node, int level, std::uint64_t hash,
-                                             std::string_view key, std::string_view value,
-                                             bool* added) {
+                                              std::string_view key, std::string_view value,
+                                              bool* added) {
   if (level == kCollisionLevel) return SetInCollision(node, key, value, added);
   const Bitmap bit = BitFor(Fragment(hash, level));
   if (node == kNullOffset) {  // only for the root of an empty map
@@ -213,8 +214,7 @@ absl::StatusOr<Offset> TrieTransaction::SetIn(Offset node, int level, std::uint6
   return Store(node, level, image);
 }
 
-absl::StatusOr<Offset> TrieTransaction::SetChild(Offset node, int level, Bitmap bit,
-                                                Offset child) {
+absl::StatusOr<Offset> TrieTransaction::SetChild(Offset node, int level, Bitmap bit, Offset child) {
   absl::StatusOr<Offset> owned = Own(node, level);
   if (!owned.ok()) return owned;
   // An owned node: the one place a node is written other than by Store (same size, one word).
@@ -224,11 +224,12 @@ absl::StatusOr<Offset> TrieTransaction::SetChild(Offset node, int level, Bitmap 
 }
 
 absl::StatusOr<Offset> TrieTransaction::SetInCollision(Offset node, std::string_view key,
-                                                      std::string_view value, bool* added) {
+                                                       std::string_view value, bool* added) {
   CollisionImage image = CollisionImage::Load(*ctx_.arena, node);
   const Arena& arena = *ctx_.arena;
-  auto at = std::lower_bound(image.entries.begin(), image.entries.end(), key,
-                             [&](const Entry& e, std::string_view k) { return KeyLess(arena, e, k); });
+  auto at =
+      std::lower_bound(image.entries.begin(), image.entries.end(), key,
+                       [&](const Entry& e, std::string_view k) { return KeyLess(arena, e, k); });
   if (at != image.entries.end() && KeyOf(arena, *at) == key) {
     if (ValueOf(arena, *at) == value) return node;
     absl::StatusOr<std::uint64_t> word = MakeWord(value);
@@ -246,8 +247,8 @@ absl::StatusOr<Offset> TrieTransaction::SetInCollision(Offset node, std::string_
 }
 
 absl::StatusOr<Offset> TrieTransaction::MakeSubtree(const Entry& a, std::uint64_t hash_a,
-                                                   const Entry& b, std::uint64_t hash_b,
-                                                   int level) {
+                                                    const Entry& b, std::uint64_t hash_b,
+                                                    int level) {
   if (level == kCollisionLevel) {
     CollisionImage image;
     const bool a_first = KeyOf(*ctx_.arena, a) < KeyOf(*ctx_.arena, b);
@@ -285,7 +286,7 @@ absl::StatusOr<bool> TrieTransaction::Erase(std::string_view key) {
 }
 
 absl::StatusOr<Offset> TrieTransaction::EraseIn(Offset node, int level, std::uint64_t hash,
-                                               std::string_view key, bool* removed) {
+                                                std::string_view key, bool* removed) {
   if (node == kNullOffset) return node;
   if (level == kCollisionLevel) return EraseInCollision(node, key, removed);
   const Bitmap bit = BitFor(Fragment(hash, level));
@@ -316,7 +317,7 @@ absl::StatusOr<Offset> TrieTransaction::EraseIn(Offset node, int level, std::uin
 }
 
 absl::StatusOr<Offset> TrieTransaction::EraseInCollision(Offset node, std::string_view key,
-                                                        bool* removed) {
+                                                         bool* removed) {
   CollisionImage image = CollisionImage::Load(*ctx_.arena, node);
   const Arena& arena = *ctx_.arena;
   auto at = std::find_if(image.entries.begin(), image.entries.end(),
@@ -334,7 +335,7 @@ absl::StatusOr<Offset> TrieTransaction::EraseInCollision(Offset node, std::strin
 }
 
 absl::StatusOr<Offset> TrieTransaction::InlineIfSingle(Offset node, int level, Bitmap bit,
-                                                      Offset child) {
+                                                       Offset child) {
   const Arena& arena = *ctx_.arena;
   const Entry* single = nullptr;
   if (level + 1 == kCollisionLevel) {
@@ -415,7 +416,8 @@ void TrieTransaction::Abort() {
   if (ledger_ != nullptr) {
     ledger_->FreeAll();  // from the ledger's end, each record forgotten before its block is freed
   } else {
-    for (const auto& [offset, block] : owned_) ctx_.allocator->Free(ctx_.cache, offset, block.bytes);
+    for (const auto& [offset, block] : owned_)
+      ctx_.allocator->Free(ctx_.cache, offset, block.bytes);
   }
   owned_.clear();
   replaced_.clear();

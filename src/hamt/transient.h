@@ -53,7 +53,7 @@ struct CommitResult {
   Offset version = kNullOffset;    // the new version's record
   std::vector<Block> replaced;     // base blocks the new version no longer reaches: retire them
   std::vector<Block> allocated;    // blocks new in `version` (record included): free them if
-                                   // the new version is never published
+                                 // the new version is never published
   // With a ledger: it holds `allocated` at [0, ledger_owned) and `replaced` after.
   BlockLedger* ledger = nullptr;
   std::uint64_t ledger_owned = 0;
@@ -130,13 +130,13 @@ class TrieTransaction {
   // Recursive edits; each returns the node's new offset (kNullOffset: the node is gone).
   absl::StatusOr<Offset> SetIn(Offset node, int level, std::uint64_t hash, std::string_view key,
                                std::string_view value, bool* added);
-  absl::StatusOr<Offset> SetInCollision(Offset node, std::string_view key,
-                                        std::string_view value, bool* added);
+  absl::StatusOr<Offset> SetInCollision(Offset node, std::string_view key, std::string_view value,
+                                        bool* added);
   absl::StatusOr<Offset> SetChild(Offset node, int level, Bitmap bit, Offset child);
   absl::StatusOr<Offset> MakeSubtree(const Entry& a, std::uint64_t hash_a, const Entry& b,
                                      std::uint64_t hash_b, int level);
-  absl::StatusOr<Offset> EraseIn(Offset node, int level, std::uint64_t hash,
-                                 std::string_view key, bool* removed);
+  absl::StatusOr<Offset> EraseIn(Offset node, int level, std::uint64_t hash, std::string_view key,
+                                 bool* removed);
   absl::StatusOr<Offset> EraseInCollision(Offset node, std::string_view key, bool* removed);
   // If `child` is a single entry with no children, moves that entry into its parent's slot.
   absl::StatusOr<Offset> InlineIfSingle(Offset node, int level, Bitmap bit, Offset child);

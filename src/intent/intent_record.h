@@ -61,9 +61,7 @@ inline void AnnounceIntent(IntentRecord& intent, std::uint32_t atom,
 }
 
 // lost: after a lost CAS, before the lane's frees.
-inline void WithdrawIntent(IntentRecord& intent) {
-  intent.version.StoreRelease(kNullOffset);
-}
+inline void WithdrawIntent(IntentRecord& intent) { intent.version.StoreRelease(kNullOffset); }
 
 // won: after the retire, the lane emptied, then the intent cleared.
 inline void FinishPublication(IntentRecord& intent, const hamt::CommitResult& commit) {

@@ -39,15 +39,15 @@ LaneContents ReadLane(const Allocator& allocator, const LaneWords& words) {
     lane.batches.push_back(b);
   }
   absl::flat_hash_set<Offset> seen;
-  const std::uint64_t count =
-      std::min<std::uint64_t>(words.count.LoadRelaxed(),
-                              lane.batches.size() * OwnedBatch::kCapacity);
+  const std::uint64_t count = std::min<std::uint64_t>(words.count.LoadRelaxed(),
+                                                      lane.batches.size() * OwnedBatch::kCapacity);
   for (std::uint64_t i = 0; i < count; ++i) {
     const OwnedBatch* batch = arena.At<OwnedBatch>(lane.batches[i / OwnedBatch::kCapacity]);
     Block block = batch->blocks[i % OwnedBatch::kCapacity];
     const bool replaced = (block.bytes & kReplacedFlag) != 0;
     block.bytes &= ~kReplacedFlag;
-    if (!allocator.MayBeBlock(block.offset, block.bytes) || !seen.insert(block.offset).second) continue;
+    if (!allocator.MayBeBlock(block.offset, block.bytes) || !seen.insert(block.offset).second)
+      continue;
     (replaced ? lane.replaced : lane.owned).push_back(block);
   }
   return lane;
@@ -56,8 +56,7 @@ LaneContents ReadLane(const Allocator& allocator, const LaneWords& words) {
 // True if the version the dead writer announced was ever an atom's current value (V5).
 bool Published(const AtomTable& atoms, const Allocator& allocator, const IntentRecord& intent) {
   const Offset version = intent.version.LoadRelaxed();  // `intent` is a private copy
-  if (version == kNullOffset || intent.lane >= kLanesPerSlot ||
-      intent.atom >= atoms.capacity() ||
+  if (version == kNullOffset || intent.lane >= kLanesPerSlot || intent.atom >= atoms.capacity() ||
       !allocator.MayBeBlock(version, sizeof(hamt::VersionRecord))) {
     return false;
   }

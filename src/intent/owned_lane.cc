@@ -41,8 +41,8 @@ absl::StatusOr<std::uint64_t> OwnedLane::Reserve(std::uint64_t n) {
     if (!fresh.ok()) return fresh.status();
     std::memset(arena().At<OwnedBatch>(*fresh), 0, kOwnedBatchBytes);
     // Linked at the tail (L5). A kill between the allocation and this link leaks the batch (L4).
-    Offset& link = batches_.empty() ? words_->first_batch
-                                    : arena().At<OwnedBatch>(batches_.back())->next;
+    Offset& link =
+        batches_.empty() ? words_->first_batch : arena().At<OwnedBatch>(batches_.back())->next;
     Shared(link).store(*fresh, kRelease);
     batches_.push_back(*fresh);
   }
@@ -51,8 +51,8 @@ absl::StatusOr<std::uint64_t> OwnedLane::Reserve(std::uint64_t n) {
 
 std::uint64_t OwnedLane::Record(Block block) {
   const std::uint64_t i = words_->count.LoadRelaxed();  // ours: only this lane writes it
-  assert(i < batches_.size() * OwnedBatch::kCapacity);   // REQUIRES: room from Reserve
-  *Entry(i) = block;                 // (L2) the entry, then
+  assert(i < batches_.size() * OwnedBatch::kCapacity);  // REQUIRES: room from Reserve
+  *Entry(i) = block;  // (L2) the entry, then
   words_->count.StoreRelease(i + 1);  //      the count that covers it
   return i;
 }

@@ -60,8 +60,8 @@ struct CheckContext {
   // REQUIRES: 0 < bytes <= Allocator::kMaxBlockBytes (callers check what they read).
   void AddBlock(Offset off, std::uint64_t bytes, Holder holder) {
     const std::uint64_t class_bytes = Allocator::BlockBytes(bytes);
-    space.Add(Extent{off, class_bytes, holder,
-                     static_cast<std::uint32_t>(size_classes::ClassOf(bytes))});
+    space.Add(
+        Extent{off, class_bytes, holder, static_cast<std::uint32_t>(size_classes::ClassOf(bytes))});
   }
 };
 

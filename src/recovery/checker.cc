@@ -52,13 +52,10 @@ namespace atomap::internal {
 namespace {
 
 bool IsOwned(const SlotTable& slots, std::uint32_t slot) {
-  return slots.Head(slot).state.LoadAcquire() ==
-         static_cast<std::uint32_t>(SlotState::kOwned);
+  return slots.Head(slot).state.LoadAcquire() == static_cast<std::uint32_t>(SlotState::kOwned);
 }
 
-AllocatorState& StateOf(DomainImpl& domain) {
-  return *domain.allocator_state();
-}
+AllocatorState& StateOf(DomainImpl& domain) { return *domain.allocator_state(); }
 
 std::string AtomLabel(std::uint32_t atom, std::string_view name) {
   return absl::StrFormat("atom %d '%s'", atom,
@@ -82,22 +79,22 @@ Audit RunAudit(DomainImpl& domain, bool include_free_slots) {
   Offset bump = state.bump.LoadAcquire();
   const Offset mapped = domain.arena().mapped_size();
   if (bump < data_begin || bump > mapped) {
-    audit.problems.push_back(absl::StrFormat(
-        "allocator field 'bump' is %d, outside [data_begin %d, mapped size %d]", bump, data_begin,
-        mapped));
+    audit.problems.push_back(
+        absl::StrFormat("allocator field 'bump' is %d, outside [data_begin %d, mapped size %d]",
+                        bump, data_begin, mapped));
     bump = std::clamp<Offset>(bump, data_begin, mapped);
   }
   if (bump % kBlockAlign != 0) {
     // Blocks are kBlockAlign-aligned: a gap ending at a misaligned bump cannot be carved into
     // blocks (the sweep would find no class for its last bytes).
-    audit.problems.push_back(absl::StrFormat(
-        "allocator field 'bump' is %d, not a multiple of %d", bump, kBlockAlign));
+    audit.problems.push_back(
+        absl::StrFormat("allocator field 'bump' is %d, not a multiple of %d", bump, kBlockAlign));
     bump -= bump % kBlockAlign;
   }
   // Versions are walked against the whole mapping, not just [data_begin, bump): after a power
   // loss the allocator's words may be older than the versions (Account reports blocks past bump).
-  CheckContext versions{domain.arena(), data_begin, mapped, domain.hasher(), audit.space,
-                        audit.problems};
+  CheckContext versions{domain.arena(),  data_begin,  mapped,
+                        domain.hasher(), audit.space, audit.problems};
   domain.atoms().ForEach([&](std::uint32_t atom, std::string_view name) {
     const std::size_t before = audit.problems.size();
     const Offset root = domain.atoms().Root(atom).LoadAcquire();
@@ -214,7 +211,8 @@ void Sweep(DomainImpl& domain, const Audit& audit) {
       ++kept[e.size_class];
     }
   }
-  for (const Extent& gap : audit.totals.leaked_gaps) free_extents.push_back(Block{gap.offset, gap.bytes});
+  for (const Extent& gap : audit.totals.leaked_gaps)
+    free_extents.push_back(Block{gap.offset, gap.bytes});
   // Only whole aligned blocks can go back on the lists: anything else stays leaked (the audit
   // reports what made it; RebuildSharedLists has no class for a tail under kBlockAlign bytes).
   std::erase_if(free_extents, [](const Block& b) {
@@ -327,8 +325,9 @@ absl::StatusOr<CheckReport> CheckPinnedVersions(DomainImpl& domain, PinVersion p
     }
     if (TheLiveCheckHook()) TheLiveCheckHook()(atom);
     SpaceMap blocks;  // not accounted: the rest of the region is changing
-    CheckContext ctx{domain.arena(), domain.data_begin(), domain.arena().mapped_size(),
-                     domain.hasher(), blocks, report.problems};
+    CheckContext ctx{
+        domain.arena(), domain.data_begin(), domain.arena().mapped_size(), domain.hasher(),
+        blocks,         report.problems};
     CheckVersion(ctx, MapAccess::Version(pinned->map()), AtomLabel(atom, name));
     ++report.atoms_checked;
   });
@@ -359,7 +358,8 @@ absl::StatusOr<CheckReport> CheckReadOnly(DomainImpl& domain, const CheckOptions
   };
   if (before.others_live != 0) {
     return refuse(absl::StrFormat("%d participant slots have live owners in other processes",
-                                  before.others_live).c_str());
+                                  before.others_live)
+                      .c_str());
   }
   Audit audit = RunAudit(domain, /*include_free_slots=*/true);
   if (!(SlotCensus::Take(domain) == before)) return refuse("a writer attached during the check");

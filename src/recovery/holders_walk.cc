@@ -136,8 +136,8 @@ void WalkCache(CheckContext& ctx, const ParticipantCache& cache, std::uint32_t s
 
 void WalkReclaimArea(CheckContext& ctx, const ReclaimArea& area, std::uint32_t slot) {
   absl::flat_hash_set<Offset> seen;
-  WalkRetireBatches(ctx, area.retire_head, true,
-                    absl::StrFormat("slot %d: retire list", slot), seen);
+  WalkRetireBatches(ctx, area.retire_head, true, absl::StrFormat("slot %d: retire list", slot),
+                    seen);
   WalkRetireBatches(ctx, area.reclaiming, true,
                     absl::StrFormat("slot %d: batch being reclaimed", slot), seen);
   WalkRetireBatches(ctx, area.spare, false, absl::StrFormat("slot %d: spare retire batches", slot),

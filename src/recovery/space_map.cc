@@ -8,12 +8,18 @@ namespace atomap::internal {
 
 const char* HolderName(Holder holder) {
   switch (holder) {
-    case Holder::kReachable: return "reachable";
-    case Holder::kSharedFree: return "on a shared free list";
-    case Holder::kCachedFree: return "in a participant cache";
-    case Holder::kPending: return "pending reclamation";
-    case Holder::kUnused: return "unused bump region";
-    case Holder::kInFlight: return "owned by an open transaction";
+    case Holder::kReachable:
+      return "reachable";
+    case Holder::kSharedFree:
+      return "on a shared free list";
+    case Holder::kCachedFree:
+      return "in a participant cache";
+    case Holder::kPending:
+      return "pending reclamation";
+    case Holder::kUnused:
+      return "unused bump region";
+    case Holder::kInFlight:
+      return "owned by an open transaction";
   }
   return "?";
 }
@@ -25,7 +31,8 @@ SpaceTotals SpaceMap::Account(Offset data_begin, Offset bump, std::vector<std::s
   });
   SpaceTotals totals;
   const auto report = [&problems](std::string problem) {
-    if (problems.size() < 200) problems.push_back(std::move(problem));  // bounded, like CheckContext
+    if (problems.size() < 200)
+      problems.push_back(std::move(problem));  // bounded, like CheckContext
   };
   Offset covered_to = data_begin;  // every byte below it is accounted for
   const Extent* last = nullptr;

@@ -35,7 +35,8 @@ class VersionWalker {
   // `prefix`: the hash bits the path to this node fixed (levels below `level`).
   void Node(Offset off, int level, std::uint64_t prefix) {
     if (!visited_.insert(off).second) {
-      ctx_.Problem("%s: node at offset %d is reached twice (a cycle or shared subtree)", atom_, off);
+      ctx_.Problem("%s: node at offset %d is reached twice (a cycle or shared subtree)", atom_,
+                   off);
       return;
     }
     if (level == hamt::kCollisionLevel) return Collision(off, prefix);
@@ -58,7 +59,8 @@ class VersionWalker {
     int child_index = 0;
     for (unsigned fragment = 0; fragment < hamt::kBranching; ++fragment) {
       const Bitmap bit = hamt::BitFor(fragment);
-      const std::uint64_t path = prefix | (std::uint64_t{fragment} << (level * hamt::kBitsPerLevel));
+      const std::uint64_t path =
+          prefix | (std::uint64_t{fragment} << (level * hamt::kBitsPerLevel));
       if (header.datamap & bit) EntryAt(entry_array[entry_index++], level + 1, path);
       if (header.nodemap & bit) Node(child_offsets[child_index++], level + 1, path);
     }
@@ -70,7 +72,8 @@ class VersionWalker {
                    h.datamap, h.nodemap);
       return false;
     }
-    if (level == hamt::kLastLevel && ((h.datamap | h.nodemap) >> (1u << hamt::kLastLevelBits)) != 0) {
+    if (level == hamt::kLastLevel &&
+        ((h.datamap | h.nodemap) >> (1u << hamt::kLastLevelBits)) != 0) {
       ctx_.Problem("%s: node at offset %d (last level) uses branches past %d", atom_, off,
                    (1 << hamt::kLastLevelBits) - 1);
       return false;
@@ -98,7 +101,8 @@ class VersionWalker {
     for (std::uint32_t i = 0; i < count; ++i) {
       const std::string_view key = EntryAt(entries[i], hamt::kCollisionLevel, hash);
       if (i > 0 && key.data() != nullptr && previous.data() != nullptr && !(previous < key)) {
-        ctx_.Problem("%s: collision node at offset %d: entry %d is not in key order", atom_, off, i);
+        ctx_.Problem("%s: collision node at offset %d: entry %d is not in key order", atom_, off,
+                     i);
       }
       previous = key;
     }
@@ -116,7 +120,8 @@ class VersionWalker {
     const std::uint64_t mask = bits >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << bits) - 1;
     if ((hash & mask) != (path & mask)) {
       ctx_.Problem("%s: a key of %d bytes (hash %016x) sits in the branch for hash prefix %016x "
-                   "(level %d)", atom_, e.key_len, hash, path & mask, levels - 1);
+                   "(level %d)",
+                   atom_, e.key_len, hash, path & mask, levels - 1);
     }
     return key;
   }

@@ -46,7 +46,9 @@ class ReportPipe {
   // Receive reports end of file once every child holding it has exited or been killed.
   void CloseWriteEnd();
   template <class T>
-  void Send(const T& record) { Send(&record, sizeof record); }
+  void Send(const T& record) {
+    Send(&record, sizeof record);
+  }
   template <class T>
   std::optional<T> Receive() {
     T record;

@@ -29,8 +29,8 @@ std::string ReadWhole(const std::string& path) {
 
 std::string MakeTempDirectory(const char* prefix) {
   const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/" + prefix +
-                        "XXXXXX";
+  std::string pattern =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/" + prefix + "XXXXXX";
   if (mkdtemp(pattern.data()) == nullptr) return "";
   return pattern;
 }
@@ -40,8 +40,8 @@ std::string MakeTempDirectory(const char* prefix) {
 // Where that is refused, the mounts live in the shared namespace and only the destructor
 // removes them.
 void EnterPrivateMountNamespace() {
-  static const bool entered = unshare(CLONE_NEWNS) == 0 &&
-                              mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+  static const bool entered =
+      unshare(CLONE_NEWNS) == 0 && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
   (void)entered;
 }
 
@@ -142,7 +142,8 @@ void ScratchFs::Fill() {
   static const std::string chunk(64 << 10, 'f');
   const std::string filler = File("filler");
   const int fd = open(filler.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("cannot create the filler " + filler + ": " + std::strerror(errno));
+  if (fd < 0)
+    throw std::runtime_error("cannot create the filler " + filler + ": " + std::strerror(errno));
   int last_error = 0;
   // Twice: ext4 may find a few more blocks once its journal has committed.
   for (int round = 0; round < 2; ++round) {
@@ -156,8 +157,8 @@ void ScratchFs::Fill() {
   close(fd);
   // A test that believes the disk full when it is not proves nothing: say so loudly.
   if (last_error != ENOSPC) {
-    throw std::runtime_error("filling " + filler + " stopped without ENOSPC: " +
-                             std::strerror(last_error));
+    throw std::runtime_error("filling " + filler +
+                             " stopped without ENOSPC: " + std::strerror(last_error));
   }
 }
 
