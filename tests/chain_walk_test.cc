@@ -21,6 +21,7 @@
 #include "file/header.h"
 #include "intent/owned_lane.h"
 #include "support/deadline.h"
+#include "support/filled_domain.h"
 #include "support/process.h"
 #include "support/small_options.h"
 #include "support/temp_dir.h"
@@ -225,14 +226,7 @@ TEST_CASE("a lane whose chain is cyclic is cut where the walk ends", "[walk]") {
 // A domain with free lists and an atom, closed cleanly (the caches flushed to shared lists).
 std::string FilledDomain(const TempDir& dir) {
   const std::string path = dir.File("d.atomap");
-  Domain domain = *Domain::Open(path, SmallOptions(4, 4));
-  Atom atom = *domain.atom("a");
-  for (int i = 0; i < 200; ++i) {
-    REQUIRE(atom.swap([&](Transaction& tx) {
-                  return tx.set("key-" + std::to_string(i % 50), std::string(40 + i % 7, 'v'));
-                })
-                .ok());
-  }
+  FillDomain(path);
   return path;
 }
 

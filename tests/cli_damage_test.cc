@@ -14,6 +14,7 @@
 #include "atomap/domain.h"
 #include "file/header.h"
 #include "support/deadline.h"
+#include "support/filled_domain.h"
 #include "support/process.h"
 #include "support/small_options.h"
 #include "support/temp_dir.h"
@@ -63,16 +64,7 @@ void MakeFreeListCyclic(const std::string& path) {
 TEST_CASE("stat on a file whose free list is cyclic exits 3 with one line", "[cli][damage]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
-  {
-    Domain domain = *Domain::Open(path, SmallOptions(4, 4));
-    Atom atom = *domain.atom("a");
-    for (int i = 0; i < 200; ++i) {
-      REQUIRE(atom.swap([&](Transaction& tx) {
-                    return tx.set("key-" + std::to_string(i % 50), std::string(40 + i % 7, 'v'));
-                  })
-                  .ok());
-    }
-  }
+  FillDomain(path);
   REQUIRE(RunTool({"stat", path}).exit_code == 0);
   MakeFreeListCyclic(path);
   for (const std::vector<std::string>& args :
