@@ -17,6 +17,8 @@
 
 #include <cstdint>
 
+#include "absl/time/time.h"
+
 namespace atomap {
 
 // Where a domain's bytes live.
@@ -54,13 +56,26 @@ struct Options {
   std::uint64_t max_size = std::uint64_t{64} << 30;
   // Mode bits of a created file (exactly these; the umask is not applied).
   std::uint32_t permissions = 0600;
-  // Map the file read-only. Only for a file no process writes while it is open (for example a
-  // built domain shipped to another machine): a read-only open claims no slot, so writers cannot
-  // know it is there and may reclaim memory it still reads.
+  // Open as a reader: map PATH read-only and register in the reader registry, PATH.readers, so
+  // that writers never free what this handle reads (docs/design.md, "Readers"). A reader needs
+  // read permission on PATH and read-write permission on PATH.readers, never write permission on
+  // PATH, and nothing it does can make a writer wait. On a read-only file system (nobody can
+  // write PATH) it reads without registering.
   bool read_only = false;
   DomainKind kind = DomainKind::kFile;
   // How many participants (processes, or threads with their own slot) may be attached at once.
   std::uint32_t slot_capacity = 1024;
+  // Created domains: how many reader handles' threads may be registered at once (1..65536).
+  std::uint32_t reader_capacity = 1024;
+  // Created domains: the mode of PATH.readers (exactly these bits). 0, the default: every class
+  // that may read PATH (permissions) gets read-write, so whoever may read may also register
+  // (0600 -> 0600, 0640 -> 0660, 0644 -> 0666). PATH.lock always gets the write bits of
+  // permissions as read-write and nothing else: no reader can open it.
+  std::uint32_t reader_permissions = 0;
+  // The longest any lock wait of this handle may take (a writer waiting for another writer that
+  // grows the file or closes the domain); past it the call fails with DeadlineExceeded naming
+  // the lock. No lock a reader can take is ever waited on.
+  absl::Duration lock_timeout = absl::Seconds(10);
   // How many named atoms the domain can hold.
   std::uint32_t atom_capacity = 4096;
   // Open the path even if it is a symbolic link (off: a symlink at the path is an error).

@@ -40,6 +40,7 @@
 #include "epoch/epoch_table.h"
 #include "file/atom_table.h"
 #include "file/header.h"
+#include "file/reader_registry.h"
 #include "file/slot_table.h"
 
 namespace atomap::internal {
@@ -103,6 +104,14 @@ class DomainImpl {
   Durability durability() const { return durability_; }
   // This handle's Options::verify_reads (the atoms layer puts it in every trie context).
   bool verify_reads() const { return verify_reads_; }
+  // PATH.lock (the writers' lock file: every writer lock lives there) and PATH.readers (the
+  // reader registry), as this handle opened them; -1 where it has none (in-process domains; a
+  // reader that cannot open PATH.lock; a domain without a registry).
+  int lock_fd() const { return lock_fd_; }
+  int registry_fd() const { return registry_fd_; }
+  // The reader registry, when the domain has one and this handle opened it.
+  ReaderRegistry* readers() { return readers_ ? &*readers_ : nullptr; }
+  const ReaderRegistry* readers() const { return readers_ ? &*readers_ : nullptr; }
   // This handle's own participant slot (not held when read-only, or once taken).
   const SlotLease& process_slot() const { return process_slot_; }
   // Hands the process slot to its first participant (the atoms layer), so that a
@@ -158,6 +167,9 @@ class DomainImpl {
   bool unpublished_ = false;   // from CreateUnpublished, not yet linked at path_
   std::string temp_name_;      // an unpublished file's temporary name (no O_TMPFILE), or empty
   SlotLease process_slot_;
+  int lock_fd_ = -1;      // owned; closed by the destructor
+  int registry_fd_ = -1;  // owned; closed by the destructor
+  std::optional<ReaderRegistry> readers_;
   std::uint64_t fork_generation_ = ForkGeneration();
 };
 

@@ -43,6 +43,12 @@ enum class DomainState : std::uint32_t {
   kClean = 1,  // the last writer closed it normally
 };
 
+// One entry of the header's ring of epoch start times.
+struct EpochStart {
+  SharedU64 epoch;
+  SharedU64 began_ns;
+};
+
 struct Header {
   // ---- immutable: written once by the creator, checksummed ----------------------------------
   char magic[8];
@@ -60,12 +66,18 @@ struct Header {
   std::uint64_t slot_table_offset;
   std::uint64_t atom_table_offset;
   std::uint64_t data_begin;
-  std::uint64_t checksum;  // XXH3-64 (seed 0) of the bytes [0, offsetof(Header, checksum))
-  std::uint8_t reserved_immutable[32];
+  std::uint64_t checksum;  // XXH3-64 (seed 0) of the immutable part, this field read as 0
+  std::uint64_t domain_id;        // random at creation: binds PATH.lock and PATH.readers to PATH
+  std::uint32_t reader_capacity;  // reader slots in PATH.readers (0: no registry)
+  std::uint32_t reader_mode;      // the registry's mode bits at creation (informational)
+  std::uint8_t reserved_immutable[16];
   // ---- mutable: one cache line each, shared words (common/shared_word.h) --------------------
   alignas(64) SharedU64 size;  // the domain's size; Arena::BindSizeWord binds it
   alignas(64) SharedU32 state;  // a DomainState
   alignas(64) SharedU64 global_epoch;  // the reclamation layer's epoch (0 at creation)
+  // When the last epochs began (CLOCK_MONOTONIC ns), on G's own line: written by the advancer
+  // right after its CAS of G (which owns the line then), read for pin ages. Entry e % 3.
+  EpochStart epoch_began[3];
   // Head of the chain of retire batches left by participants that detached or died with garbage
   // still pending (RetireList::Adopt takes it). Pushed by CAS, taken whole by exchange.
   alignas(64) SharedU64 orphan_retired;
@@ -93,7 +105,11 @@ static_assert(offsetof(Header, slot_table_offset) == 64);
 static_assert(offsetof(Header, atom_table_offset) == 72);
 static_assert(offsetof(Header, data_begin) == 80);
 static_assert(offsetof(Header, checksum) == 88);
+static_assert(offsetof(Header, domain_id) == 96);
+static_assert(offsetof(Header, reader_capacity) == 104);
+static_assert(offsetof(Header, reader_mode) == 108);
 static_assert(offsetof(Header, size) == 128);
+static_assert(offsetof(Header, epoch_began) == 264);
 static_assert(offsetof(Header, state) == 192);
 static_assert(offsetof(Header, global_epoch) == 256);
 static_assert(offsetof(Header, orphan_retired) == 320);
