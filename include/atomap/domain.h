@@ -34,12 +34,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "atomap/atom.h"
 #include "atomap/check.h"
 #include "atomap/options.h"
@@ -75,6 +77,30 @@ struct DomainInfo {
   bool clean = false;
 };
 
+// One attached participant, as `atomap stat --readers` lists it (DomainStats::participant_list).
+struct ParticipantStats {
+  enum class Kind { kWriter, kReader };
+  Kind kind = Kind::kWriter;
+  std::uint32_t slot = 0;  // in the writers' slot table or the reader registry
+  std::uint32_t pid = 0;   // as recorded (informational: pids are reused)
+  std::uint32_t uid = 0;   // readers: as recorded; writers: PATH's owner is not recorded, 0
+  // Whether the slot's owner is alive (its lock is held); nullopt where this handle cannot
+  // tell (a reader cannot open PATH.lock to probe writers' locks).
+  std::optional<bool> alive;
+  bool pinned = false;
+  std::uint64_t pinned_epoch = 0;
+  std::uint64_t epoch_lag = 0;         // global epoch - pinned_epoch
+  std::uint32_t pinned_atom = 0;       // atom number + 1 of its outermost snapshot; 0 unknown
+  std::uint64_t versions_behind = 0;   // that atom's newest version number - the pinned one
+  std::uint64_t retained_bytes = 0;    // pending garbage only this pin (or older) holds back
+  absl::Duration pinned_for;           // a lower bound (the pinned epoch's start)
+};
+
+// What Domain::stats() collects beyond the default figures.
+struct StatsOptions {
+  bool participants = false;  // fill DomainStats::participant_list
+};
+
 // Reclamation and space figures, for tools, tests and monitoring. The space figures walk the
 // free lists: exact while no participant is writing, approximate (never a crash) otherwise.
 struct DomainStats {
@@ -87,6 +113,17 @@ struct DomainStats {
   std::uint32_t oldest_pinned_slot = 0;
   std::uint32_t oldest_pinned_pid = 0;
   std::uint32_t participants = 0;  // slots in use (a dead owner's counts until taken over)
+  std::uint32_t writers = 0;          // writer slots in use (participants counts these)
+  std::uint32_t readers = 0;          // reader registry slots in use
+  std::uint32_t reader_capacity = 0;  // 0: no registry (or this handle could not read it)
+  std::uint32_t dead_participants = 0;  // in use by an owner known to be dead (writers+readers)
+  bool oldest_pinned_is_reader = false;
+  absl::Duration oldest_pin_age;       // lower bound; zero when nothing is pinned
+  std::uint64_t oldest_pin_retained_bytes = 0;
+  std::uint64_t epoch_advances = 0;    // the global epoch (it starts at 0 and counts advances)
+  // Every participant in use, writers then readers; filled by stats(StatsOptions{.participants
+  // = true}) only (it walks every retire list).
+  std::vector<ParticipantStats> participant_list;
   std::uint64_t pending_garbage_blocks = 0;  // retired, waiting for the epoch (orphans included)
   std::uint64_t pending_garbage_bytes = 0;
   std::uint64_t data_bytes = 0;    // handed out of the data region so far
@@ -142,6 +179,7 @@ class Domain {
   bool read_only() const;
   DomainInfo info() const;
   DomainStats stats() const;
+  DomainStats stats(const StatsOptions& options) const;
   // True if this handle's Open() (or CreateUnpublished()) created the domain; false if it opened
   // an existing one (another process's racing Open() included). Always true for kInProcess.
   bool created() const;

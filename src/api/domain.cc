@@ -75,6 +75,10 @@ absl::StatusOr<Atom> Domain::find_atom(std::string_view name) {
 absl::Status Domain::sync() { return internal::SyncDomain(*impl_); }
 
 DomainStats Domain::stats() const { return internal::CollectStats(*runtime_); }
+DomainStats Domain::stats(const StatsOptions& options) const {
+  (void)options;  // day 0: the participant list is not collected yet
+  return internal::CollectStats(*runtime_);
+}
 
 // The audit itself is in recovery/checker.cc.
 absl::StatusOr<CheckReport> Domain::check(const CheckOptions& options) {
