@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "arena/file_locks.h"
 #include "arena/file_space.h"
 #include "common/crash_point.h"
@@ -149,8 +150,16 @@ absl::Status Arena::Grow(std::uint64_t min_size) {
     if (size_word_ != nullptr) size_word_->StoreRelease(target);  // (1)
     return absl::OkStatus();
   }
-  if (absl::Status s = LockByte(fd_, kGrowLockByte, LockMode::kExclusive); !s.ok()) return s;
-  ScopedByteLock unlock(fd_, kGrowLockByte);
+  if (lock_fd_ < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s: no lock file to serialise growth on", path_));
+  }
+  if (absl::Status s = LockByteWithin(lock_fd_, kGrowLockByte, LockMode::kExclusive,
+                                      absl::Now() + lock_timeout_, lock_path_, "grow lock");
+      !s.ok()) {
+    return s;
+  }
+  ScopedByteLock unlock(lock_fd_, kGrowLockByte);
   std::uint64_t published = SharedSize();
   if (published < min_size) {
     if (absl::Status s = ExtendFile(published, target); !s.ok()) return s;

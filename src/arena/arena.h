@@ -26,7 +26,10 @@
 //
 // Thread safety: safe to use from any thread. Grow() is safe from any thread of any process that
 // maps the file (serialised by an OFD lock on kGrowLockByte, which the kernel drops if the holder
-// dies).
+// dies). That lock lives on the writers' lock file (SetLockFile), not on the mapped file: every
+// reader can open the mapped file, and a read lock of theirs would stop every grower. The wait
+// for it is bounded (the lock file's timeout): a stopped grower fails others' growth with
+// DeadlineExceeded, never hangs them.
 #ifndef ATOMAP_SRC_ARENA_ARENA_H_
 #define ATOMAP_SRC_ARENA_ARENA_H_
 
@@ -38,6 +41,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/offset.h"
 #include "common/shared_word.h"
 
@@ -65,6 +69,14 @@ class Arena {
   // mapping). Before this, Refresh() asks the kernel for the file's length.
   // REQUIRES: word lies inside the mapping and is 8-byte aligned.
   void BindSizeWord(SharedU64* word) { size_word_ = word; }
+  // The writers' lock file (PATH.lock, owned by the caller, open for as long as this Arena) that
+  // holds the grow lock, its name for messages, and the longest Grow may wait for the lock.
+  // REQUIRES: before any Grow of a file-backed writable arena.
+  void SetLockFile(int lock_fd, std::string lock_path, absl::Duration timeout) {
+    lock_fd_ = lock_fd;
+    lock_path_ = std::move(lock_path);
+    lock_timeout_ = timeout;
+  }
 
   std::uint8_t* base() const { return base_; }
   std::uint64_t max_size() const { return max_size_; }
@@ -115,6 +127,9 @@ class Arena {
   const std::string path_;
   const bool writable_;
   SharedU64* size_word_ = nullptr;
+  int lock_fd_ = -1;  // PATH.lock (not owned): where the grow lock lives
+  std::string lock_path_;
+  absl::Duration lock_timeout_ = absl::Seconds(10);
   // The size of an anonymous arena with no bound size word: written by Grow under map_mu_, read
   // by any thread ((5), (6); process-local, so std::atomic).
   std::atomic<std::uint64_t> anonymous_size_{0};

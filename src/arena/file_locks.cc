@@ -3,9 +3,11 @@
 #include <fcntl.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 
 namespace atomap::internal {
 namespace {
@@ -38,12 +40,22 @@ absl::StatusOr<bool> TryLockByte(int fd, off_t byte, LockMode mode) {
   return LockError("F_OFD_SETLK", byte);
 }
 
-absl::Status LockByte(int fd, off_t byte, LockMode mode) {
-  struct flock fl = ByteRange(byte, TypeOf(mode));
-  while (fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
-    if (errno != EINTR) return LockError("F_OFD_SETLKW", byte);
+absl::Status LockByteWithin(int fd, off_t byte, LockMode mode, absl::Time deadline,
+                            std::string_view file, std::string_view lock) {
+  const absl::Time start = absl::Now();
+  absl::Duration pause = absl::Microseconds(50);
+  for (;;) {
+    absl::StatusOr<bool> got = TryLockByte(fd, byte, mode);
+    if (!got.ok() || *got) return got.status();
+    const absl::Time now = absl::Now();
+    if (now >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrFormat("%s: the %s: held by another writer for %s", file, lock,
+                          absl::FormatDuration(absl::Trunc(now - start, absl::Milliseconds(1)))));
+    }
+    absl::SleepFor(std::min(pause, deadline - now));
+    pause = std::min(pause * 2, absl::Milliseconds(10));
   }
-  return absl::OkStatus();
 }
 
 absl::Status UnlockByte(int fd, off_t byte) {

@@ -5,6 +5,7 @@
 #include "file/initial_prefix.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -13,8 +14,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "arena/file_locks.h"
 #include "file/change_notification.h"
+#include "file/companion_file.h"
 #include "file/domain_file.h"
 
 namespace atomap::internal {
@@ -50,6 +53,7 @@ std::unique_ptr<DomainImpl> DomainImpl::WithHandleOptions(const Options& options
   domain->durability_ = options.durability;
   domain->verify_reads_ = options.verify_reads;
   domain->read_only_ = options.read_only && options.kind != DomainKind::kInProcess;
+  domain->lock_timeout_ = options.lock_timeout;
   return domain;
 }
 
@@ -75,6 +79,13 @@ absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view pa
     absl::StatusOr<DomainFile> file = OpenOrCreateDomainFile(*file_path, options);
     if (!file.ok()) return file.status();
     if (absl::Status s = domain->MapFile(*file, *std::move(file_path)); !s.ok()) return s;
+    absl::StatusOr<Companions> companions =
+        domain->read_only_
+            ? OpenReaderCompanions(domain->path_, file->header)
+            : OpenWriterCompanions(domain->path_, domain->arena_->fd(), file->header,
+                                   options.lock_timeout);
+    if (!companions.ok()) return companions.status();
+    domain->AdoptCompanions(*companions);
   }
   if (absl::Status s = domain->Attach(); !s.ok()) return s;
   return domain;
@@ -94,6 +105,10 @@ absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::CreateUnpublished(std::s
   if (!file.ok()) return file.status();
   domain->unpublished_ = true;  // from here on, the destructor removes a temporary name
   if (absl::Status s = domain->MapFile(*file, *std::move(file_path)); !s.ok()) return s;
+  absl::StatusOr<Companions> companions =
+      BuildUnpublishedCompanions(domain->path_, domain->arena_->fd(), file->header);
+  if (!companions.ok()) return companions.status();
+  domain->AdoptCompanions(*companions);
   if (absl::Status s = domain->Attach(); !s.ok()) return s;
   return domain;
 }
@@ -107,9 +122,34 @@ absl::Status DomainImpl::Publish() {
     return absl::FailedPreconditionError(
         absl::StrFormat("%s: the domain is already published", path_));
   }
+  // The companions go first: this handle holds its locks on them already, and an opener that
+  // races the publication must find them (companion_file.h). Nothing at the path yet means
+  // whatever is at their names is a leftover.
+  struct stat st;
+  if (lstat(path_.c_str(), &st) == 0) {
+    return absl::AlreadyExistsError(
+        absl::StrFormat("%s: already exists (the new domain was not published)", path_));
+  }
+  Companions companions;
+  companions.lock_fd = lock_fd_;
+  companions.registry_fd = registry_fd_;
+  companions.lock_temp_name = std::move(lock_temp_name_);
+  companions.registry_temp_name = std::move(registry_temp_name_);
+  lock_temp_name_.clear();
+  registry_temp_name_.clear();
+  if (absl::Status s = PublishCompanions(companions, path_); !s.ok()) return s;
   if (absl::Status s = PublishDomainFile(arena_->fd(), temp_name_, path_); !s.ok()) return s;
   unpublished_ = false;
   return absl::OkStatus();
+}
+
+void DomainImpl::AdoptCompanions(Companions& companions) {
+  lock_fd_ = std::exchange(companions.lock_fd, -1);
+  registry_fd_ = std::exchange(companions.registry_fd, -1);
+  unregistered_reader_ = companions.unregistered;
+  lock_temp_name_ = std::move(companions.lock_temp_name);
+  registry_temp_name_ = std::move(companions.registry_temp_name);
+  if (!read_only_) arena_->SetLockFile(lock_fd_, LockFilePath(path_), lock_timeout_);
 }
 
 absl::Status DomainImpl::MapFile(const DomainFile& file, std::string file_path) {
@@ -139,22 +179,28 @@ absl::Status DomainImpl::Attach() {
 }
 
 absl::Status DomainImpl::AttachFile() {
-  const int fd = arena_->fd();
-  if (!read_only_) {
-    // Exclusive succeeds only if no other handle anywhere holds the attach lock.
-    absl::StatusOr<bool> alone = TryLockByte(fd, kAttachedLockByte, LockMode::kExclusive);
-    if (!alone.ok()) return alone.status();
-    found_alone_ = *alone;
-    if (found_alone_) {  // under the exclusive lock: nobody anywhere can be waiting
-      const Header& h = *header_;
-      AtomTable atoms(arena_->base() + h.atom_table_offset, h.atom_capacity,
-                      KeyHasher(static_cast<HashKind>(h.hash_kind), h.hash_seed), true, path_);
-      ForgetLegacyWaiters(atoms);
-    }
+  // Readers take no attach lock (they cannot open PATH.lock): their presence is their registry
+  // slot, which a lone writer's sweep respects. Clean and dirty are among writers only.
+  if (read_only_) return absl::OkStatus();
+  const int fd = lock_fd_;
+  // Exclusive succeeds only if no other writer's handle anywhere holds the attach lock.
+  absl::StatusOr<bool> alone = TryLockByte(fd, kAttachedLockByte, LockMode::kExclusive);
+  if (!alone.ok()) return alone.status();
+  found_alone_ = *alone;
+  if (found_alone_) {  // under the exclusive lock: nobody anywhere can be waiting
+    const Header& h = *header_;
+    AtomTable atoms(arena_->base() + h.atom_table_offset, h.atom_capacity,
+                    KeyHasher(static_cast<HashKind>(h.hash_kind), h.hash_seed), true, path_);
+    ForgetLegacyWaiters(atoms);
   }
   // Converts an exclusive lock to shared in place; otherwise waits out a closer that holds it
-  // exclusive while it marks the domain clean.
-  if (absl::Status s = LockByte(fd, kAttachedLockByte, LockMode::kShared); !s.ok()) return s;
+  // exclusive while it marks the domain clean (briefly; bounded by lock_timeout).
+  if (absl::Status s = LockByteWithin(fd, kAttachedLockByte, LockMode::kShared,
+                                      absl::Now() + lock_timeout_, LockFilePath(path_),
+                                      "attach lock");
+      !s.ok()) {
+    return s;
+  }
   attached_ = true;
   return absl::OkStatus();
 }
@@ -182,7 +228,7 @@ absl::Status DomainImpl::InitTables() {
         ") does not match this domain (data_begin ", h.data_begin, ")"));
   }
   if (read_only_) return absl::OkStatus();
-  absl::StatusOr<SlotLease> lease = slots_->Claim(arena_->fd(), /*owns_fd=*/false);
+  absl::StatusOr<SlotLease> lease = slots_->Claim(lock_fd_, /*owns_fd=*/false);
   if (!lease.ok()) {
     return absl::Status(lease.status().code(), absl::StrCat(path_, ": ", lease.status().message()));
   }
@@ -204,8 +250,9 @@ absl::StatusOr<SlotLease> DomainImpl::ClaimSlot() {
   int fd = -1;
   if (arena_->file_backed()) {
     // Opening /proc/self/fd/N makes a new file description of the same file (dup would share
-    // the description, and OFD locks of one description never conflict with each other).
-    const std::string self = absl::StrCat("/proc/self/fd/", arena_->fd());
+    // the description, and OFD locks of one description never conflict with each other). Of
+    // PATH.lock: slot locks live there, never on PATH.
+    const std::string self = absl::StrCat("/proc/self/fd/", lock_fd_);
     fd = open(self.c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) {
       return absl::InternalError(absl::StrFormat("%s: cannot open a participant description: %s",
@@ -222,7 +269,7 @@ absl::StatusOr<SlotLease> DomainImpl::ClaimSlot() {
 void DomainImpl::Detach() {
   process_slot_.Release();
   if (!attached_) return;
-  const int fd = arena_->fd();
+  const int fd = lock_fd_;
   if (marked_dirty_) {  // a handle that failed to open never marks clean what it did not dirty
     absl::StatusOr<bool> last = TryLockByte(fd, kAttachedLockByte, LockMode::kExclusive);
     if (last.ok() && !*last) {
@@ -246,11 +293,25 @@ void DomainImpl::Detach() {
 DomainImpl::~DomainImpl() {
   if (inherited()) {
     // The parent still owns the slot and shares the attach lock's description: leave both.
+    // Closing our copies of the descriptors is safe: an OFD lock lasts until the last
+    // descriptor of its description closes, and the parent keeps its own (as for the arena's).
     process_slot_.Abandon();
+    CloseCompanions();
     return;
   }
   if (arena_ != nullptr && slots_.has_value()) Detach();
   if (unpublished_) DiscardUnpublishedName(temp_name_);  // an O_TMPFILE file goes with its fd
+  CloseCompanions();
+}
+
+void DomainImpl::CloseCompanions() {
+  readers_.reset();  // it reads through registry_fd_
+  Companions companions;
+  companions.lock_fd = std::exchange(lock_fd_, -1);
+  companions.registry_fd = std::exchange(registry_fd_, -1);
+  companions.lock_temp_name = std::move(lock_temp_name_);
+  companions.registry_temp_name = std::move(registry_temp_name_);
+  companions.Close();
 }
 
 DomainInfo DomainImpl::Info() const {

@@ -1,11 +1,18 @@
 // DomainImpl: a Domain's internals, for the library's other layers (allocator, atoms, trie,
 // tools). Reach it with internal::Access(domain).
 //
-// What it owns: the Arena (the mapping, and the file description that holds this handle's OFD
-// locks), the header, the slot table, the atom table and the domain's hasher; and this handle's
+// What it owns: the Arena (the mapping), the header, the slot table, the atom table and the
+// domain's hasher; the descriptors of the companion files (file/companion_file.h): PATH.lock,
+// whose description holds this handle's OFD locks, and PATH.readers; and this handle's
 // attachment (a shared lock on kAttachedLockByte) and its process participant slot.
 //
-// Lifecycle of a writable handle: open and validate the file; map it; take the attach lock (first
+// Where the locks live: every lock of a writer (attach, grow, participant slots) is on PATH.lock,
+// which only those who may write PATH can open; PATH carries none, since every reader can open
+// it and a reader's read lock would stop writers (docs/design.md, "Trust boundaries"). Readers
+// hold no attach lock: they open PATH.readers and claim reader slots there.
+//
+// Lifecycle of a writable handle: open and validate the file; map it; open (or create, or
+// replace stale) PATH.lock and PATH.readers; take the attach lock (first
 // trying it exclusive: success means no other handle anywhere had the domain open, recorded as
 // found_alone() for the recovery pass); claim the process slot; mark the domain dirty. On
 // destruction: release the slot; if the attach lock can then be taken exclusive (turning our
@@ -31,6 +38,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "alloc/allocator.h"
 #include "arena/arena.h"
 #include "atomap/domain.h"
@@ -46,6 +54,7 @@
 namespace atomap::internal {
 
 struct DomainFile;  // file/domain_file.h
+struct Companions;  // file/companion_file.h
 
 // Called when a claim in `domain` takes over `slot` from its dead owner (see SlotTable).
 using DomainTakeoverHook =
@@ -109,6 +118,11 @@ class DomainImpl {
   // reader that cannot open PATH.lock; a domain without a registry).
   int lock_fd() const { return lock_fd_; }
   int registry_fd() const { return registry_fd_; }
+  // A reader on a read-only file system: nobody can write PATH, so it reads without a registry
+  // slot (registry_fd() is -1).
+  bool unregistered_reader() const { return unregistered_reader_; }
+  // Options::lock_timeout: the bound of every lock wait of this handle.
+  absl::Duration lock_timeout() const { return lock_timeout_; }
   // The reader registry, when the domain has one and this handle opened it.
   ReaderRegistry* readers() { return readers_ ? &*readers_ : nullptr; }
   const ReaderRegistry* readers() const { return readers_ ? &*readers_ : nullptr; }
@@ -148,6 +162,9 @@ class DomainImpl {
   absl::Status AttachFile();
   absl::Status InitTables();
   void Detach();
+  // Takes the companions' descriptors (and an unpublished handle's temporary names).
+  void AdoptCompanions(Companions& companions);
+  void CloseCompanions();
 
   std::unique_ptr<Arena> arena_;
   Header* header_ = nullptr;
@@ -169,6 +186,11 @@ class DomainImpl {
   SlotLease process_slot_;
   int lock_fd_ = -1;      // owned; closed by the destructor
   int registry_fd_ = -1;  // owned; closed by the destructor
+  bool unregistered_reader_ = false;
+  absl::Duration lock_timeout_ = absl::Seconds(10);
+  // Unpublished only: the companions' temporary names (no O_TMPFILE), removed by Publish.
+  std::string lock_temp_name_;
+  std::string registry_temp_name_;
   std::optional<ReaderRegistry> readers_;
   std::uint64_t fork_generation_ = ForkGeneration();
 };

@@ -1,5 +1,6 @@
 #include "file/domain_file.h"
 #include "file/initial_prefix.h"
+#include "file/companion_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -28,31 +29,7 @@ std::atomic<void (*)()> before_publish_hook{nullptr};
 std::atomic<bool> force_named_temp{false};
 std::atomic<HashKind> created_hash_kind{HashKind::kXxh3};
 
-absl::Status ErrnoStatus(int err, std::string_view path, std::string_view what) {
-  const std::string message = absl::StrFormat("%s: %s: %s", path, what, std::strerror(err));
-  switch (err) {
-    case ENOENT:
-      return absl::NotFoundError(message);
-    case EACCES:
-    case EPERM:
-    case EROFS:
-      return absl::PermissionDeniedError(message);
-    case ENOSPC:
-    case EDQUOT:
-    case EMFILE:
-    case ENFILE:
-      return absl::ResourceExhaustedError(message);
-    default:
-      return absl::InternalError(message);
-  }
-}
 
-std::string ParentDirectory(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
 
 // Reads and validates the header of the open file `fd`; writes nothing.
 absl::StatusOr<Header> ReadHeader(int fd, const std::string& path) {
@@ -97,38 +74,9 @@ absl::Status WriteAll(int fd, const void* data, std::size_t size, const std::str
   return absl::OkStatus();
 }
 
-// An unnamed (or, as a fallback, temporary) file in `dir`, not yet visible at the domain's path.
-struct TempFile {
-  int fd = -1;
-  std::string name;  // empty for an O_TMPFILE file
 
-  void Discard() {
-    if (!name.empty()) unlink(name.c_str());
-    if (fd >= 0) close(fd);
-    fd = -1;
-    name.clear();
-  }
-};
 
-absl::StatusOr<TempFile> MakeTempFile(const std::string& dir, std::uint32_t permissions) {
-  TempFile temp;
-  if (!force_named_temp.load(std::memory_order_relaxed)) {
-    temp.fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, permissions & 07777);
-    if (temp.fd >= 0) return temp;
-    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
-      return ErrnoStatus(errno, dir, "creating an unnamed file for the new domain");
-    }
-  }
-  std::string pattern = dir + "/.atomap-new-XXXXXX";
-  std::vector<char> buf(pattern.begin(), pattern.end());
-  buf.push_back('\0');
-  temp.fd = mkostemp(buf.data(), O_CLOEXEC);
-  if (temp.fd < 0) return ErrnoStatus(errno, dir, "creating a temporary file for the new domain");
-  temp.name = buf.data();
-  return temp;
-}
-
-absl::Status InitializeDomain(const TempFile& temp, const Header& header, std::uint32_t permissions,
+absl::Status InitializeDomain(const UnnamedFile& temp, const Header& header, std::uint32_t permissions,
                               const std::string& path) {
   // Exactly the requested mode, whatever the umask.
   if (fchmod(temp.fd, permissions & 07777) != 0) return ErrnoStatus(errno, path, "fchmod");
@@ -194,44 +142,16 @@ absl::StatusOr<Header> VetExisting(int fd, const std::string& path, const Option
   return header;
 }
 
-// Links the complete file at `path`. Returns false if something is already there.
-absl::StatusOr<bool> Publish(TempFile& temp, const std::string& path) {
-  int rc;
-  if (!temp.name.empty()) {
-    rc = link(temp.name.c_str(), path.c_str());
-  } else {
-    rc = linkat(temp.fd, "", AT_FDCWD, path.c_str(), AT_EMPTY_PATH);
-    if (rc != 0 && (errno == ENOENT || errno == EPERM)) {
-      // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc/self/fd/N works for everyone.
-      const std::string self = absl::StrCat("/proc/self/fd/", temp.fd);
-      rc = linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW);
-    }
-  }
-  const int err = errno;
-  if (!temp.name.empty()) {
-    unlink(temp.name.c_str());
-    temp.name.clear();
-  }
-  if (rc == 0) return true;
-  if (err == EEXIST) return false;
-  return ErrnoStatus(err, path, "linking the new domain into place");
-}
 
-void SyncDirectory(const std::string& dir) {
-  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;  // the domain is complete either way; only its name's durability is at stake
-  (void)fsync(fd);
-  close(fd);
-}
 
 // The complete, synced new domain for `path`, in a file not yet linked there.
-absl::StatusOr<TempFile> Build(const std::string& path, const Options& options, Header& header) {
+absl::StatusOr<UnnamedFile> Build(const std::string& path, const Options& options, Header& header) {
   const HeaderParams params = ParamsFrom(options);
   if (absl::Status s = CheckParams(params); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
   }
   header = MakeHeader(params);
-  absl::StatusOr<TempFile> temp = MakeTempFile(ParentDirectory(path), options.permissions);
+  absl::StatusOr<UnnamedFile> temp = MakeUnnamedFile(ParentDirectory(path), options.permissions, "the new domain");
   if (!temp.ok()) return temp.status();
   if (absl::Status s = InitializeDomain(*temp, header, options.permissions, path); !s.ok()) {
     temp->Discard();
@@ -242,9 +162,9 @@ absl::StatusOr<TempFile> Build(const std::string& path, const Options& options, 
 
 // Links the complete `temp` at `path` and makes the name durable; `temp` has no name after it,
 // whatever happens. Returns false if something is already there.
-absl::StatusOr<bool> PublishAndSync(TempFile& temp, const std::string& path) {
+absl::StatusOr<bool> PublishAndSync(UnnamedFile& temp, const std::string& path) {
   if (void (*hook)() = before_publish_hook.load(std::memory_order_acquire)) hook();
-  absl::StatusOr<bool> won = Publish(temp, path);
+  absl::StatusOr<bool> won = LinkUnnamedFile(temp, path, "linking the new domain into place");
   if (won.ok() && *won) SyncDirectory(ParentDirectory(path));
   return won;
 }
@@ -252,7 +172,7 @@ absl::StatusOr<bool> PublishAndSync(TempFile& temp, const std::string& path) {
 // Creates the domain at `path`. Returns nullopt if another creator got there first.
 absl::StatusOr<std::optional<DomainFile>> Create(const std::string& path, const Options& options) {
   DomainFile file;
-  absl::StatusOr<TempFile> temp = Build(path, options, file.header);
+  absl::StatusOr<UnnamedFile> temp = Build(path, options, file.header);
   if (!temp.ok()) return temp.status();
   absl::StatusOr<bool> won = PublishAndSync(*temp, path);
   if (!won.ok() || !*won) {
@@ -292,13 +212,125 @@ bool IsSharedMemoryNameChar(char c) {
 
 }  // namespace
 
+absl::Status ErrnoStatus(int err, std::string_view path, std::string_view what) {
+  const std::string message = absl::StrFormat("%s: %s: %s", path, what, std::strerror(err));
+  switch (err) {
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return absl::PermissionDeniedError(message);
+    case ENOSPC:
+    case EDQUOT:
+    case EMFILE:
+    case ENFILE:
+      return absl::ResourceExhaustedError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+std::string ParentDirectory(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+void SyncDirectory(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;  // the file is complete either way; only its name's durability is at stake
+  (void)fsync(fd);
+  close(fd);
+}
+
+void UnnamedFile::Discard() {
+  if (!name.empty()) unlink(name.c_str());
+  if (fd >= 0) close(fd);
+  fd = -1;
+  name.clear();
+}
+
+absl::StatusOr<UnnamedFile> MakeUnnamedFile(const std::string& dir, std::uint32_t permissions,
+                                            std::string_view what) {
+  UnnamedFile temp;
+  if (!force_named_temp.load(std::memory_order_relaxed)) {
+    temp.fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, permissions & 07777);
+    if (temp.fd >= 0) return temp;
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+      return ErrnoStatus(errno, dir, absl::StrCat("creating an unnamed file for ", std::string(what)));
+    }
+  }
+  std::string pattern = dir + "/.atomap-new-XXXXXX";
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  temp.fd = mkostemp(buf.data(), O_CLOEXEC);
+  if (temp.fd < 0) {
+    return ErrnoStatus(errno, dir, absl::StrCat("creating a temporary file for ", std::string(what)));
+  }
+  temp.name = buf.data();
+  return temp;
+}
+
+namespace {
+
+// Gives the unnamed file `fd` the name `name` (linkat of the descriptor).
+int LinkDescriptor(int fd, const std::string& name) {
+  int rc = linkat(fd, "", AT_FDCWD, name.c_str(), AT_EMPTY_PATH);
+  if (rc != 0 && (errno == ENOENT || errno == EPERM)) {
+    // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc/self/fd/N works for everyone.
+    const std::string self = absl::StrCat("/proc/self/fd/", fd);
+    rc = linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW);
+  }
+  return rc;
+}
+
+}  // namespace
+
+absl::StatusOr<bool> LinkUnnamedFile(UnnamedFile& temp, const std::string& path,
+                                     std::string_view what) {
+  const int rc = !temp.name.empty() ? link(temp.name.c_str(), path.c_str())
+                                    : LinkDescriptor(temp.fd, path);
+  const int err = errno;
+  if (!temp.name.empty()) {
+    unlink(temp.name.c_str());
+    temp.name.clear();
+  }
+  if (rc == 0) return true;
+  if (err == EEXIST) return false;
+  return ErrnoStatus(err, path, what);
+}
+
+absl::Status RenameUnnamedFileOver(UnnamedFile& temp, const std::string& path,
+                                   std::string_view what) {
+  if (temp.name.empty()) {
+    // An O_TMPFILE file needs a name to rename from: a fresh one beside the target.
+    for (int attempt = 0; temp.name.empty(); ++attempt) {
+      const std::string name =
+          absl::StrFormat("%s/.atomap-replace-%016x", ParentDirectory(path), RandomSeed());
+      if (LinkDescriptor(temp.fd, name) == 0) {
+        temp.name = name;
+      } else if (errno != EEXIST || attempt >= 8) {
+        return ErrnoStatus(errno, path, what);
+      }
+    }
+  }
+  const int rc = rename(temp.name.c_str(), path.c_str());
+  const int err = errno;
+  if (rc != 0) unlink(temp.name.c_str());
+  temp.name.clear();
+  if (rc != 0) return ErrnoStatus(err, path, what);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<DomainFile> CreateUnpublishedDomainFile(const std::string& path,
                                                        const Options& options,
                                                        std::string& temp_name) {
   struct stat st;
   if (options.error_if_exists && lstat(path.c_str(), &st) == 0) return PathExists(path);
   DomainFile file;
-  absl::StatusOr<TempFile> temp = Build(path, options, file.header);
+  absl::StatusOr<UnnamedFile> temp = Build(path, options, file.header);
   if (!temp.ok()) return temp.status();
   file.fd = temp->fd;
   file.created = true;
@@ -310,7 +342,7 @@ absl::Status PublishDomainFile(int fd, std::string& temp_name, const std::string
   // Everything written through the mapping reaches the disk before the name does: a power loss
   // after the link never leaves a named, incomplete domain.
   if (fsync(fd) != 0) return ErrnoStatus(errno, path, "fsync of the new domain");
-  TempFile temp;
+  UnnamedFile temp;
   temp.fd = fd;
   temp.name = std::move(temp_name);
   temp_name.clear();
@@ -347,6 +379,8 @@ HeaderParams ParamsFrom(const Options& options) {
   params.atom_capacity = options.atom_capacity;
   params.hash_kind = created_hash_kind.load(std::memory_order_relaxed);
   params.hash_seed = RandomSeed();
+  params.reader_capacity = options.reader_capacity;
+  params.reader_mode = RegistryModeFor(options);
   return params;
 }
 

@@ -9,6 +9,7 @@
 #ifndef ATOMAP_SRC_FILE_DOMAIN_FILE_H_
 #define ATOMAP_SRC_FILE_DOMAIN_FILE_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -54,6 +55,36 @@ absl::Status PublishDomainFile(int fd, std::string& temp_name, const std::string
 
 // Removes an unpublished file's temporary name, if it has one, and clears it.
 void DiscardUnpublishedName(std::string& temp_name);
+
+// An unnamed file (or, as a fallback, one with a temporary name) in a directory, not yet visible
+// at the path it is built for. Every file of a domain (PATH and its companions, companion_file.h)
+// is built this way and then linked complete.
+struct UnnamedFile {
+  int fd = -1;
+  std::string name;  // empty for an O_TMPFILE file
+
+  // Removes the temporary name, if any, and closes fd.
+  void Discard();
+};
+
+// A new unnamed file in `dir` (O_TMPFILE, else ".atomap-new-XXXXXX"), mode `permissions` as the
+// umask lets it (callers fchmod the exact mode). `what` names the file in messages.
+absl::StatusOr<UnnamedFile> MakeUnnamedFile(const std::string& dir, std::uint32_t permissions,
+                                            std::string_view what);
+// Links `file` at `path`, never replacing anything: false if something is already there. The
+// temporary name is removed whatever happens; fd stays open.
+absl::StatusOr<bool> LinkUnnamedFile(UnnamedFile& file, const std::string& path,
+                                     std::string_view what);
+// Renames `file` over whatever is at `path` (atomically: openers see the old file or the new
+// one). Processes that have the old one open keep it. fd stays open.
+absl::Status RenameUnnamedFileOver(UnnamedFile& file, const std::string& path,
+                                   std::string_view what);
+
+// "PATH: WHAT: strerror", with the code that fits errno `err`.
+absl::Status ErrnoStatus(int err, std::string_view path, std::string_view what);
+std::string ParentDirectory(const std::string& path);
+// fsync of the directory `dir` (best effort: a new name's durability).
+void SyncDirectory(const std::string& dir);
 
 // The parameters a creator lays out from `options` (a fresh random seed).
 HeaderParams ParamsFrom(const Options& options);

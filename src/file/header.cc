@@ -1,5 +1,6 @@
 #include "file/header.h"
 
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -9,6 +10,7 @@
 #include "common/layout.h"
 #include "common/offset.h"
 #include "file/atom_table.h"
+#include "file/reader_slot.h"
 #include "file/slot_table.h"
 
 #define XXH_INLINE_ALL
@@ -49,6 +51,15 @@ absl::Status ValidateIdentity(const Header& h, std::string_view path) {
     return Incompatible(path, "format_version",
                         absl::StrFormat("is %d, from a newer atomap; this build reads up to %d",
                                         h.format_version, kFormatVersion));
+  }
+  if (h.format_version == 2) {
+    // Format 3 moved every lock off PATH onto PATH.lock: a format-2 process would lock bytes of
+    // PATH that no format-3 process looks at. The conversion is explicit (recovery/upgrade.h).
+    return Incompatible(path, "format_version",
+                        absl::StrFormat("format 2 (atomap 0.2); run 'atomap upgrade %s' to convert "
+                                        "it in place (it needs the domain to itself; atomap 0.2 "
+                                        "cannot open it afterwards)",
+                                        path));
   }
   if (h.format_version < kFormatVersion) {
     // Format 2 added intent records and ownership lanes to each slot; a format-1 file carries
@@ -116,6 +127,10 @@ absl::Status ValidateLayout(const Header& h, std::string_view path) {
                    absl::StrFormat("is %d, not a multiple of the page size in [%d, %d]", h.max_size,
                                    h.data_begin, kMaxDomainSize));
   }
+  if (h.reader_capacity == 0 || h.reader_capacity > kMaxReaderCapacity) {
+    return Damaged(path, "reader_capacity",
+                   absl::StrFormat("is %d, not in [1, %d]", h.reader_capacity, kMaxReaderCapacity));
+  }
   return absl::OkStatus();
 }
 
@@ -159,7 +174,18 @@ RegionLayout ComputeLayout(std::uint32_t slot_capacity, std::uint32_t atom_capac
 }
 
 std::uint64_t HeaderChecksum(const Header& header) {
-  return XXH3_64bits(&header, offsetof(Header, checksum));
+  std::uint8_t immutable[kImmutableHeaderBytes];
+  std::memcpy(immutable, &header, sizeof immutable);
+  std::memset(immutable + offsetof(Header, checksum), 0, sizeof header.checksum);
+  return XXH3_64bits(immutable, sizeof immutable);
+}
+
+std::uint64_t NewDomainId() {
+  std::uint64_t id = 0;
+  while (id == 0) {
+    if (getrandom(&id, sizeof id, 0) != static_cast<ssize_t>(sizeof id)) id = RandomSeed();
+  }
+  return id;
 }
 
 absl::Status CheckParams(const HeaderParams& p) {
@@ -174,6 +200,10 @@ absl::Status CheckParams(const HeaderParams& p) {
   if (!IsKnownHashKind(static_cast<std::uint32_t>(p.hash_kind))) {
     return absl::InvalidArgumentError(
         absl::StrFormat("hash kind %d is unknown", static_cast<std::uint32_t>(p.hash_kind)));
+  }
+  if (p.reader_capacity == 0 || p.reader_capacity > kMaxReaderCapacity) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option reader_capacity is %d, not in [1, %d]", p.reader_capacity, kMaxReaderCapacity));
   }
   const RegionLayout layout = ComputeLayout(p.slot_capacity, p.atom_capacity, HostPageBytes());
   if (p.max_size < layout.data_begin || p.max_size > kMaxDomainSize) {
@@ -203,6 +233,9 @@ Header MakeHeader(const HeaderParams& p) {
   h.slot_table_offset = layout.slot_table_offset;
   h.atom_table_offset = layout.atom_table_offset;
   h.data_begin = layout.data_begin;
+  h.domain_id = NewDomainId();
+  h.reader_capacity = p.reader_capacity;
+  h.reader_mode = p.reader_mode & 07777;
   h.checksum = HeaderChecksum(h);
   h.size.InitPlain(layout.data_begin);
   h.state.InitPlain(static_cast<std::uint32_t>(DomainState::kDirty));

@@ -8,7 +8,9 @@
 // any other kind of host.
 //
 // Invariants
-//  (H1) The immutable fields never change after creation; the checksum covers all of them.
+//  (H1) The immutable fields never change after creation; the checksum covers all of them: the
+//       whole immutable part [0, kImmutableHeaderBytes), the checksum field read as zero (format
+//       2 covered [0, 88) only; recovery/upgrade.cc keeps that rule for the files it converts).
 //  (H2) The regions are in this order, back to back, each at the offset ComputeLayout() gives for
 //       the capacities: header, allocator state, slot table, atom table, data region (page
 //       aligned). data_begin <= size <= max_size; size only grows (see Arena I2).
@@ -66,7 +68,7 @@ struct Header {
   std::uint64_t slot_table_offset;
   std::uint64_t atom_table_offset;
   std::uint64_t data_begin;
-  std::uint64_t checksum;  // XXH3-64 (seed 0) of the immutable part, this field read as 0
+  std::uint64_t checksum;  // XXH3-64 (seed 0) of [0, 128), this field read as 0
   std::uint64_t domain_id;        // random at creation: binds PATH.lock and PATH.readers to PATH
   std::uint32_t reader_capacity;  // reader slots in PATH.readers (0: no registry)
   std::uint32_t reader_mode;      // the registry's mode bits at creation (informational)
@@ -115,6 +117,9 @@ static_assert(offsetof(Header, global_epoch) == 256);
 static_assert(offsetof(Header, orphan_retired) == 320);
 static_assert(offsetof(Header, deaths_since_sweep) == 384);
 static_assert(sizeof(Header) <= kHeaderBytes);
+// The immutable part: everything before the first mutable line.
+inline constexpr std::size_t kImmutableHeaderBytes = offsetof(Header, size);
+static_assert(kImmutableHeaderBytes == 128);
 
 // Where each region lies for given capacities; the only source of region offsets.
 struct RegionLayout {
@@ -135,12 +140,18 @@ struct HeaderParams {
   std::uint32_t atom_capacity;
   HashKind hash_kind;
   std::uint64_t hash_seed;
+  std::uint32_t reader_capacity;  // 1..kMaxReaderCapacity (file/reader_slot.h)
+  std::uint32_t reader_mode;      // the mode bits PATH.readers is created with
 };
+
+// A fresh random domain id (getrandom), never 0: what binds PATH.lock and PATH.readers to PATH.
+std::uint64_t NewDomainId();
 
 // InvalidArgument naming the option when a creator's choices are out of range.
 absl::Status CheckParams(const HeaderParams& params);
 
-// A complete header for a new domain (size = data_begin, state dirty, epoch 0, checksum set).
+// A complete header for a new domain (size = data_begin, state dirty, epoch 0, a new domain_id,
+// checksum set).
 // REQUIRES: CheckParams(params).ok().
 Header MakeHeader(const HeaderParams& params);
 

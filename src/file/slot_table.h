@@ -1,7 +1,8 @@
 // SlotTable: the domain's participant slots, and who is alive.
 //
 // A participant (a process, or one thread of it) owns one slot for as long as it is attached.
-// Ownership is an exclusive OFD lock on SlotLockByte(i), held through a file description of the
+// Ownership is an exclusive OFD lock on SlotLockByte(i) of the writers' lock file PATH.lock (never
+// of PATH, which readers can open and lock), held through a file description of the
 // participant's own: the kernel drops it when the description closes, which happens when the
 // process dies however it dies. The slot's state word only says what the last owner did; the lock
 // says whether it is still there. A slot whose lock can be taken while its state says "owned"
@@ -106,7 +107,7 @@ class SlotTable {
 
   void set_takeover_hook(TakeoverHook hook) { takeover_hook_ = std::move(hook); }
 
-  // Claims a slot for a participant whose own file description is `lock_fd` (ignored without
+  // Claims a slot for a participant whose own file description (of PATH.lock) is `lock_fd` (ignored without
   // locks). Free slots first; then slots of dead owners (taken over). ResourceExhausted naming the
   // capacity when every slot has a live owner. `owns_fd`: the lease closes lock_fd at release.
   // REQUIRES: lock_fd is writable and holds no slot lock of this table already.

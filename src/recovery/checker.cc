@@ -155,8 +155,9 @@ absl::StatusOr<bool> RetryWithin(absl::Duration wait, Attempt attempt) {
 // Holds the attach lock exclusively while it lives, or reports that others are attached.
 class ExclusiveAttach {
  public:
-  explicit ExclusiveAttach(DomainImpl& domain) : fd_(domain.arena().fd()) {}
-  // True if this handle is now alone (in-process domains always are).
+  // On PATH.lock (no lock is on PATH); in-process domains have none.
+  explicit ExclusiveAttach(DomainImpl& domain) : fd_(domain.lock_fd()) {}
+  // True if this handle is now alone among writers (in-process domains always are).
   absl::StatusOr<bool> Acquire() {
     if (fd_ < 0) return true;
     absl::StatusOr<bool> alone = TryLockByte(fd_, kAttachedLockByte, LockMode::kExclusive);
@@ -169,7 +170,8 @@ class ExclusiveAttach {
     return RetryWithin(wait, [this] { return Acquire(); });
   }
   ~ExclusiveAttach() {
-    if (held_) (void)LockByte(fd_, kAttachedLockByte, LockMode::kShared);  // converts back
+    // Converts back in place: turning one's own exclusive lock shared never conflicts.
+    if (held_) (void)TryLockByte(fd_, kAttachedLockByte, LockMode::kShared);
   }
 
  private:
@@ -180,8 +182,8 @@ class ExclusiveAttach {
 // Takes over every slot whose owner is dead (RecoverDeadSlot runs through the takeover hook),
 // probing with a description of our own so that this process's own slots read as live.
 void TakeOverDeadSlots(DomainImpl& domain) {
-  if (domain.arena().fd() < 0) return;
-  const std::string self = absl::StrFormat("/proc/self/fd/%d", domain.arena().fd());
+  if (domain.lock_fd() < 0) return;
+  const std::string self = absl::StrFormat("/proc/self/fd/%d", domain.lock_fd());
   const int probe = open(self.c_str(), O_RDWR | O_CLOEXEC);
   if (probe < 0) return;
   for (const SlotTable::InUseSlot& slot : domain.slots().InUse()) {
@@ -260,17 +262,20 @@ void ForgetAllButVersions(DomainImpl& domain, const Audit& audit) {
 }
 
 // Who may be writing: each slot's state and owner token, and whether a description other than
-// this handle's holds its lock (F_OFD_GETLK, which needs no write access and takes nothing).
+// this handle's holds its lock on PATH.lock (F_OFD_GETLK, which needs no write access and takes
+// nothing). A reader that may not open PATH.lock has no census (sees_writers false).
 // Two equal censuses with no live owner mean no participant wrote in between: a writer holds
 // its slot's lock while it writes (S2), and a claim raises the token (S3).
 struct SlotCensus {
   std::vector<std::pair<std::uint32_t, std::uint64_t>> heads;  // (state, owner_token) per slot
   std::uint32_t others_live = 0;  // slots whose lock another process holds (or is claiming)
+  bool sees_writers = true;       // false: no PATH.lock to probe (a reader without access)
 
   static SlotCensus Take(const DomainImpl& domain) {
     SlotCensus census;
     const SlotTable& slots = domain.slots();
-    const int fd = domain.arena().fd();
+    const int fd = domain.lock_fd();
+    census.sees_writers = fd >= 0 || !domain.arena().file_backed();
     for (std::uint32_t slot = 0; slot < slots.capacity(); ++slot) {
       SlotHead& head = slots.Head(slot);
       const std::uint32_t state = head.state.LoadAcquire();
@@ -341,9 +346,21 @@ absl::StatusOr<CheckReport> CheckPinnedVersions(DomainImpl& domain, PinVersion p
   return report;
 }
 
-// C5 for a read-only handle: a full audit while nobody can write, else a refusal.
-absl::StatusOr<CheckReport> CheckReadOnly(DomainImpl& domain, const CheckOptions& options) {
+// C5 for a read-only handle: a full audit while nobody can write, else a refusal. A reader that
+// cannot open PATH.lock cannot see writers at all: it checks each version under a pin.
+absl::StatusOr<CheckReport> CheckReadOnly(DomainImpl& domain, const CheckOptions& options,
+                                          PinVersion pin) {
   if (options.others_idle) return ReportOf(RunAudit(domain, true), /*alone=*/false);
+  if (!SlotCensus::Take(domain).sees_writers) {
+    absl::StatusOr<CheckReport> report = CheckPinnedVersions(domain, pin);
+    if (report.ok()) {
+      report->skipped = absl::StrFormat(
+          "space accounting skipped: this reader cannot see writers (it may not open %s.lock); "
+          "each atom's current version was checked under a pin",
+          domain.path());
+    }
+    return report;
+  }
   SlotCensus before;
   (void)RetryWithin(options.wait_for_exclusive, [&]() -> absl::StatusOr<bool> {
     before = SlotCensus::Take(domain);
@@ -405,7 +422,7 @@ absl::StatusOr<CheckReport> CheckDomain(DomainImpl& domain, const CheckOptions& 
   // The lists may reach space another process grew since this one last mapped.
   (void)domain.arena().Refresh();
   if (options.repair) return Repair(domain, options.wait_for_exclusive);
-  if (domain.read_only()) return CheckReadOnly(domain, options);
+  if (domain.read_only()) return CheckReadOnly(domain, options, pin);
   ExclusiveAttach exclusive(domain);  // held for the audit: nobody attaches meanwhile
   absl::StatusOr<bool> got = exclusive.AcquireWithin(options.wait_for_exclusive);
   const bool alone = got.ok() && *got;  // a lock error: assume others are there
