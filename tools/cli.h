@@ -106,7 +106,17 @@ struct CreateArgs {
   std::uint64_t max_size = 0;  // 0: the library's default
   std::uint32_t slot_capacity = 0;  // 0: the library's default
   std::uint32_t atom_capacity = 0;  // 0: the library's default
+  std::uint32_t reader_capacity = 0;  // 0: the library's default
+  std::string reader_mode;            // octal; empty: derived from the domain's mode
 };
+struct UpgradeArgs {
+  CommonArgs common;
+  std::uint32_t reader_capacity = 0;  // 0: the library's default
+  std::string reader_mode;            // octal; empty: derived from the domain's mode
+};
+
+// An octal mode ("0660") for --reader-mode: 0 when empty; InvalidArgument unless in [1, 07777].
+absl::StatusOr<std::uint32_t> ParseMode(const std::string& text);
 struct KeyValueArgs {
   CommonArgs common;
   std::string key;
@@ -146,6 +156,7 @@ absl::Status RunCheck(const CheckArgs& args);
 absl::Status RunWatch(const WatchArgs& args);
 absl::Status RunCompact(const CompactArgs& args);
 absl::Status RunDemo(const DemoArgs& args);
+absl::Status RunUpgrade(const UpgradeArgs& args);
 
 }  // namespace atomap::cli
 

@@ -236,4 +236,21 @@ void Progress::Clear() {
   drawn_ = false;
 }
 
+absl::StatusOr<std::uint32_t> ParseMode(const std::string& text) {
+  if (text.empty()) return 0;
+  std::uint32_t mode = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '7' || mode > 07777) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--reader-mode '%s': not an octal mode in [1, 7777]", text));
+    }
+    mode = mode * 8 + static_cast<std::uint32_t>(c - '0');
+  }
+  if (mode == 0 || mode > 07777) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--reader-mode '%s': not an octal mode in [1, 7777]", text));
+  }
+  return mode;
+}
+
 }  // namespace atomap::cli

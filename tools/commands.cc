@@ -199,6 +199,10 @@ absl::Status RunCreate(const CreateArgs& args) {
   if (args.max_size != 0) options.max_size = args.max_size;
   if (args.slot_capacity != 0) options.slot_capacity = args.slot_capacity;
   if (args.atom_capacity != 0) options.atom_capacity = args.atom_capacity;
+  if (args.reader_capacity != 0) options.reader_capacity = args.reader_capacity;
+  absl::StatusOr<std::uint32_t> reader_mode = ParseMode(args.reader_mode);
+  if (!reader_mode.ok()) return reader_mode.status();
+  options.reader_permissions = *reader_mode;
   // Built unpublished and linked only once complete and attached: a create that fails at any
   // step (mapping included) leaves nothing at the path, and never touches what is there.
   absl::StatusOr<Domain> domain = Domain::CreateUnpublished(args.common.path, options);

@@ -39,7 +39,20 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 65536));
   c->add_option("--atom-capacity", create.atom_capacity, "atoms the domain can hold (default 4096)")
       ->check(CLI::Range(1, 1 << 20));
+  c->add_option("--reader-capacity", create.reader_capacity,
+                "reader slots in PATH.readers (reader threads registered at once; default 1024)")
+      ->check(CLI::Range(1, 65536));
+  c->add_option("--reader-mode", create.reader_mode,
+                "octal mode of PATH.readers (default: rw for every class that may read PATH)");
   c->callback([&] { run = [&] { return RunCreate(create); }; });
+
+  UpgradeArgs upgrade;
+  c = app.add_subcommand("upgrade", "convert a format-2 file to this format in place");
+  AddCommonOptions(*c, upgrade.common, false);
+  c->add_option("--reader-capacity", upgrade.reader_capacity, "reader slots (default 1024)")
+      ->check(CLI::Range(1, 65536));
+  c->add_option("--reader-mode", upgrade.reader_mode, "octal mode of PATH.readers");
+  c->callback([&] { run = [&] { return RunUpgrade(upgrade); }; });
 
   KeyValueArgs put, get, del;
   c = app.add_subcommand("put", "set KEY to VALUE");

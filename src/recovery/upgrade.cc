@@ -1,0 +1,196 @@
+// UpgradeDomain. Steps, each leaving a state a rerun converges from:
+//   1. open PATH O_RDWR (owner rule as for a writable open), read the header, check it as a
+//      format-2 header;
+//   2. take format 2's attach byte of PATH exclusively (a try: any format-2 handle, read-only
+//      ones included, holds it shared);
+//   3. create PATH.lock and PATH.readers for the new header's domain_id (leftovers of an
+//      interrupted upgrade carry another id: they are replaced);
+//   4. write the new immutable header part [0, 128) with one pwrite, fdatasync, sync the
+//      directory. Until this write the file is format 2 and format-3 builds refuse it; after it,
+//      format-2 builds refuse it. The mutable words are not touched (a dirty domain stays dirty:
+//      the next writer that opens it alone sweeps it, the slot layout being the same).
+#include "recovery/upgrade.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "arena/file_locks.h"
+#include "file/companion_file.h"
+#include "file/domain_file.h"
+#include "file/reader_slot.h"
+#include "file/slot_table.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace atomap::internal {
+namespace {
+
+// Format 2's lock bytes on PATH (its file_locks.h): attach, and one per participant slot.
+constexpr off_t kFormat2AttachByte = kLockSpaceBase + 0;
+constexpr off_t Format2SlotByte(std::uint32_t slot) { return kLockSpaceBase + 4096 + slot; }
+
+absl::StatusOr<Header> ReadRawHeader(int fd, const std::string& path) {
+  Header header;
+  std::memset(static_cast<void*>(&header), 0, sizeof header);
+  const ssize_t n = pread(fd, &header, sizeof header, 0);
+  if (n < 0) return ErrnoStatus(errno, path, "reading the header");
+  if (static_cast<std::size_t>(n) < sizeof header ||
+      std::memcmp(header.magic, kDomainMagic, sizeof kDomainMagic) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s: not an atomap domain (bad magic or shorter than a header)", path));
+  }
+  return header;
+}
+
+absl::Status CheckFormat2(const Header& h, const std::string& path) {
+  if (h.format_version != kFormat2) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: header field 'format_version': is %d; upgrade converts format 2 to %d only", path,
+        h.format_version, kFormatVersion));
+  }
+  if (h.checksum != Format2HeaderChecksum(h)) {
+    return absl::DataLossError(absl::StrFormat(
+        "%s: header field 'checksum': is 0x%016x, format 2's immutable fields hash to 0x%016x "
+        "(damaged: not upgraded)",
+        path, h.checksum, Format2HeaderChecksum(h)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckOwner(int fd, const std::string& path, const Options& options,
+                        struct stat& st) {
+  if (fstat(fd, &st) != 0) return ErrnoStatus(errno, path, "fstat");
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrFormat("%s: not a regular file", path));
+  }
+  if (st.st_uid == geteuid() || options.allow_foreign_owner) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrFormat(
+      "%s: owned by another user (uid %d, mode %04o): only its owner upgrades it (or allow a "
+      "trusted owner explicitly: --allow-foreign)",
+      path, st.st_uid, st.st_mode & 07777));
+}
+
+// How many format-2 participants hold slot locks on PATH (format 2 kept them there).
+std::uint32_t Format2Holders(int fd, std::uint32_t slot_capacity) {
+  std::uint32_t held = 0;
+  for (std::uint32_t slot = 0; slot < slot_capacity && slot < kMaxSlotCapacity; ++slot) {
+    struct flock probe = {};
+    probe.l_type = F_WRLCK;
+    probe.l_whence = SEEK_SET;
+    probe.l_start = Format2SlotByte(slot);
+    probe.l_len = 1;
+    if (fcntl(fd, F_OFD_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) ++held;
+  }
+  return held;
+}
+
+Header Format3From(const Header& v2, const struct stat& st, const Options& options) {
+  Header h = v2;
+  h.format_version = kFormatVersion;
+  h.domain_id = NewDomainId();
+  h.reader_capacity = options.reader_capacity;
+  h.reader_mode = options.reader_permissions != 0 ? options.reader_permissions & 07777
+                                                  : DerivedRegistryMode(st.st_mode);
+  std::memset(h.reserved_immutable, 0, sizeof h.reserved_immutable);
+  h.checksum = HeaderChecksum(h);
+  return h;
+}
+
+absl::Status WriteImmutablePart(int fd, const Header& h, const std::string& path) {
+  const ssize_t n = pwrite(fd, &h, kImmutableHeaderBytes, 0);
+  if (n != static_cast<ssize_t>(kImmutableHeaderBytes)) {
+    return ErrnoStatus(n < 0 ? errno : EIO, path, "writing the format-3 header");
+  }
+  if (fdatasync(fd) != 0) return ErrnoStatus(errno, path, "fdatasync of the new header");
+  SyncDirectory(ParentDirectory(path));
+  return absl::OkStatus();
+}
+
+// A file already in this format: its companions, as a writer's open makes them.
+absl::StatusOr<UpgradeReport> EnsureCompanionsOf(int fd, const Header& h, const struct stat& st,
+                                                 const std::string& path,
+                                                 const Options& options) {
+  if (absl::Status s = Validate(h, static_cast<std::uint64_t>(st.st_size), path); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<Companions> companions =
+      OpenWriterCompanions(path, fd, h, options.lock_timeout);
+  if (!companions.ok()) return companions.status();
+  companions->Close();
+  UpgradeReport report;
+  report.path = path;
+  report.from_version = report.to_version = kFormatVersion;
+  report.already_current = true;
+  report.was_dirty = h.state.LoadRelaxed() == static_cast<std::uint32_t>(DomainState::kDirty);
+  return report;
+}
+
+absl::StatusOr<UpgradeReport> UpgradeOpenFile(int fd, const std::string& path,
+                                              const Options& options) {
+  struct stat st;
+  if (absl::Status s = CheckOwner(fd, path, options, st); !s.ok()) return s;
+  absl::StatusOr<Header> v2 = ReadRawHeader(fd, path);
+  if (!v2.ok()) return v2.status();
+  if (v2->format_version == kFormatVersion) return EnsureCompanionsOf(fd, *v2, st, path, options);
+  if (absl::Status s = CheckFormat2(*v2, path); !s.ok()) return s;
+  absl::StatusOr<bool> alone = TryLockByte(fd, kFormat2AttachByte, LockMode::kExclusive);
+  if (!alone.ok()) return alone.status();
+  if (!*alone) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: %d format-2 processes (or someone's lock) hold %s; stop them, then upgrade", path,
+        Format2Holders(fd, v2->slot_capacity), path));
+  }
+  if (options.reader_capacity == 0 || options.reader_capacity > kMaxReaderCapacity) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "option reader_capacity is %d, not in [1, %d]", options.reader_capacity,
+        kMaxReaderCapacity));
+  }
+  const Header v3 = Format3From(*v2, st, options);
+  // Everything but the version rules, as any format-3 open checks it.
+  if (absl::Status s = Validate(v3, static_cast<std::uint64_t>(st.st_size), path); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<Companions> companions =
+      OpenWriterCompanions(path, fd, v3, options.lock_timeout);
+  if (!companions.ok()) return companions.status();
+  companions->Close();
+  if (absl::Status s = WriteImmutablePart(fd, v3, path); !s.ok()) return s;
+  UpgradeReport report;
+  report.path = path;
+  report.from_version = kFormat2;
+  report.to_version = kFormatVersion;
+  report.was_dirty = v2->state.LoadRelaxed() == static_cast<std::uint32_t>(DomainState::kDirty);
+  return report;
+}
+
+}  // namespace
+
+std::uint64_t Format2HeaderChecksum(const Header& header) {
+  return XXH3_64bits(&header, offsetof(Header, checksum));
+}
+
+}  // namespace atomap::internal
+
+namespace atomap {
+
+absl::StatusOr<UpgradeReport> UpgradeDomain(std::string_view path, const Options& options) {
+  if (options.kind == DomainKind::kInProcess) {
+    return absl::InvalidArgumentError("an in-process domain has no file to upgrade");
+  }
+  absl::StatusOr<std::string> file_path = internal::DomainFilePath(path, options.kind);
+  if (!file_path.ok()) return file_path.status();
+  const int fd = open(file_path->c_str(), O_RDWR | O_CLOEXEC | O_NONBLOCK |
+                                              (options.follow_symlinks ? 0 : O_NOFOLLOW));
+  if (fd < 0) return internal::ErrnoStatus(errno, *file_path, "open");
+  absl::StatusOr<UpgradeReport> report = internal::UpgradeOpenFile(fd, *file_path, options);
+  close(fd);  // drops format 2's attach byte
+  return report;
+}
+
+}  // namespace atomap
