@@ -65,6 +65,11 @@ absl::StatusOr<std::unique_ptr<Arena>> OpenDomain(const std::string& path) {
   auto arena = Arena::MapFile(fd, path, kMaxSize, /*writable=*/true);
   if (!arena.ok()) return arena.status();
   (*arena)->BindSizeWord((*arena)->At<SharedU64>(kSizeWord));
+  // The grow lock lives on a lock file of its own (as a domain's PATH.lock), never on the mapped
+  // file. Leaked for the arena's life: a test process's descriptors close when it exits.
+  const int lock_fd = open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) return absl::InternalError("open of the lock file failed");
+  (*arena)->SetLockFile(lock_fd, path + ".lock", absl::Seconds(10));
   return arena;
 }
 

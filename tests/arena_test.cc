@@ -54,6 +54,9 @@ TEST_CASE("a file arena sees growth made through another process's mapping", "[a
     auto c = Arena::MapFile(cfd, path, std::uint64_t{1} << 30, true);
     if (!c.ok()) _exit(2);
     (*c)->BindSizeWord((*c)->At<SharedU64>(0));
+    // The grow lock lives on a lock file of its own, never on the mapped file.
+    const int lock_fd = open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    (*c)->SetLockFile(lock_fd, path + ".lock", absl::Seconds(10));
     if (!(*c)->Grow(2 * Arena::kGrowChunk).ok()) _exit(3);
     *(*c)->At<std::uint64_t>(2 * Arena::kGrowChunk - 8) = 0x5EED;
     _exit(0);

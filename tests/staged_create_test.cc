@@ -55,7 +55,8 @@ TEST_CASE("an unpublished domain is invisible until Publish, then complete at it
   CHECK(absl::IsNotFound(Domain::Open(path, no_create).status()));
 
   REQUIRE(domain->Publish().ok());
-  CHECK(DirectoryEntries(dir.path()) == std::set<std::string>{"d.atomap"});
+  CHECK(DirectoryEntries(dir.path()) ==
+        std::set<std::string>{"d.atomap", "d.atomap.lock", "d.atomap.readers"});
   CHECK(absl::IsFailedPrecondition(domain->Publish()));
   absl::StatusOr<Domain> other = Domain::Open(path, no_create);
   REQUIRE(other.ok());

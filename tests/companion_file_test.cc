@@ -1,0 +1,302 @@
+// The companion files of a domain (file/companion_file.h) and where the locks live: PATH.lock
+// and PATH.readers are created with the right modes, recreated when missing, replaced when
+// stale; a reader waits for a missing registry and then says so; no lock anyone takes on PATH
+// stops a writer; lock waits are bounded; a format-2 file is upgraded in place.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "arena/file_locks.h"
+#include "atomap/atomap.h"
+#include "catch2/catch.hpp"
+#include "domain/domain_impl.h"
+#include "file/companion_file.h"
+#include "file/header.h"
+#include "file/reader_slot.h"
+#include "support/small_options.h"
+#include "support/temp_dir.h"
+
+namespace atomap {
+namespace {
+
+using internal::LockFilePath;
+using internal::RegistryFilePath;
+
+std::uint32_t ModeOf(const std::string& path) {
+  struct stat st;
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  return st.st_mode & 07777;
+}
+
+ino_t InodeOf(const std::string& path) {
+  struct stat st;
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  return st.st_ino;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0;
+}
+
+Options Small(std::uint32_t permissions = 0600) {
+  Options options = SmallOptions(8, 8);
+  options.permissions = permissions;
+  options.reader_capacity = 16;
+  return options;
+}
+
+void Put(Domain& domain, const std::string& key, const std::string& value) {
+  absl::StatusOr<Atom> atom = domain.atom("a");
+  REQUIRE(atom.ok());
+  REQUIRE(atom->swap([&](Transaction& tx) { return tx.set(key, value); }).ok());
+}
+
+// A read lock over [from, inf) of `path` through a new O_RDONLY description: what any reader
+// of PATH can take. Returns the descriptor (the lock lasts until it is closed).
+int ReadLockFrom(const std::string& path, off_t from) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  struct flock fl = {};
+  fl.l_type = F_RDLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = from;
+  fl.l_len = 0;
+  REQUIRE(fcntl(fd, F_OFD_SETLK, &fl) == 0);
+  return fd;
+}
+
+TEST_CASE("companion modes follow the domain's mode", "[companion]") {
+  struct Case {
+    std::uint32_t permissions, reader_permissions, lock_mode, registry_mode;
+  };
+  const Case cases[] = {
+      {0600, 0, 0600, 0600},
+      {0640, 0, 0600, 0660},
+      {0660, 0, 0660, 0660},
+      {0644, 0, 0600, 0666},
+      {0640, 0620, 0600, 0620},
+  };
+  for (const Case& c : cases) {
+    TempDir dir;
+    const std::string path = dir.File("d.atomap");
+    Options options = Small(c.permissions);
+    options.reader_permissions = c.reader_permissions;
+    {
+      absl::StatusOr<Domain> domain = Domain::Open(path, options);
+      REQUIRE(domain.ok());
+    }
+    INFO("permissions " << std::oct << c.permissions);
+    CHECK(ModeOf(path) == c.permissions);
+    CHECK(ModeOf(LockFilePath(path)) == c.lock_mode);
+    CHECK(ModeOf(RegistryFilePath(path)) == c.registry_mode);
+    CHECK(std::filesystem::file_size(RegistryFilePath(path)) ==
+          internal::RegistryBytes(options.reader_capacity));
+  }
+}
+
+TEST_CASE("staged creation links the companions too", "[companion]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  absl::StatusOr<Domain> domain = Domain::CreateUnpublished(path, Small(0640));
+  REQUIRE(domain.ok());
+  CHECK_FALSE(Exists(LockFilePath(path)));
+  REQUIRE(domain->Publish().ok());
+  CHECK(ModeOf(LockFilePath(path)) == 0600);
+  CHECK(ModeOf(RegistryFilePath(path)) == 0660);
+  Put(*domain, "k", "v");
+  // A second writer finds the publisher's lock file: it is not alone.
+  absl::StatusOr<Domain> second = Domain::Open(path, Small(0640));
+  REQUIRE(second.ok());
+  CHECK(internal::Access(*second).found_alone() == false);
+}
+
+TEST_CASE("a missing PATH.lock is recreated, a stale one replaced", "[companion]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  { REQUIRE(Domain::Open(path, Small()).ok()); }
+  SECTION("missing") {
+    REQUIRE(unlink(LockFilePath(path).c_str()) == 0);
+    REQUIRE(unlink(RegistryFilePath(path).c_str()) == 0);
+    absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+    REQUIRE(domain.ok());
+    CHECK(ModeOf(LockFilePath(path)) == 0600);
+    CHECK(Exists(RegistryFilePath(path)));
+    CHECK(domain->was_clean());
+  }
+  SECTION("stale") {
+    // Another domain's companions at this path (one deleted and created again).
+    const std::string other = dir.File("other.atomap");
+    { REQUIRE(Domain::Open(other, Small()).ok()); }
+    REQUIRE(rename(LockFilePath(other).c_str(), LockFilePath(path).c_str()) == 0);
+    REQUIRE(rename(RegistryFilePath(other).c_str(), RegistryFilePath(path).c_str()) == 0);
+    const ino_t stale_lock = InodeOf(LockFilePath(path));
+    const ino_t stale_registry = InodeOf(RegistryFilePath(path));
+    // A reader refuses a stale registry (only writers replace it).
+    Options reader = Small();
+    reader.read_only = true;
+    absl::StatusOr<Domain> early = Domain::Open(path, reader);
+    REQUIRE(absl::IsFailedPrecondition(early.status()));
+    CHECK(early.status().message().find(RegistryFilePath(path)) != std::string::npos);
+    CHECK(early.status().message().find("a writer replaces it") != std::string::npos);
+    absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+    REQUIRE(domain.ok());
+    CHECK(InodeOf(LockFilePath(path)) != stale_lock);
+    CHECK(InodeOf(RegistryFilePath(path)) != stale_registry);
+    const int fd = open(LockFilePath(path).c_str(), O_RDONLY);
+    REQUIRE(fd >= 0);
+    CHECK(internal::CheckLockFile(fd, internal::Access(*domain).header(), LockFilePath(path)).ok());
+    close(fd);
+    REQUIRE(Domain::Open(path, reader).ok());
+  }
+}
+
+TEST_CASE("a PATH.lock that readers could open is refused", "[companion]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  { REQUIRE(Domain::Open(path, Small(0644)).ok()); }
+  REQUIRE(chmod(LockFilePath(path).c_str(), 0644) == 0);
+  absl::StatusOr<Domain> domain = Domain::Open(path, Small(0644));
+  REQUIRE(absl::IsFailedPrecondition(domain.status()));
+  const std::string message(domain.status().message());
+  CHECK(message.find(LockFilePath(path)) != std::string::npos);
+  CHECK(message.find("mode 0644") != std::string::npos);
+  CHECK(message.find("chmod 0600") != std::string::npos);
+}
+
+TEST_CASE("a reader waits for a missing registry, then names it", "[companion]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  { REQUIRE(Domain::Open(path, Small()).ok()); }
+  REQUIRE(unlink(RegistryFilePath(path).c_str()) == 0);
+  Options reader = Small();
+  reader.read_only = true;
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Domain> domain = Domain::Open(path, reader);
+  CHECK(absl::Now() - start >= absl::Milliseconds(900));
+  REQUIRE(absl::IsNotFound(domain.status()));
+  const std::string message(domain.status().message());
+  CHECK(message.find(RegistryFilePath(path)) != std::string::npos);
+  CHECK(message.find("a writer creates it when it opens the domain") != std::string::npos);
+}
+
+TEST_CASE("a read lock over all of PATH stops no writer", "[companion][locks]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  Options options = Small();
+  options.max_size = std::uint64_t{64} << 20;
+  { REQUIRE(Domain::Open(path, options).ok()); }
+  // Every byte of PATH, the format-2 lock space included, read-locked by a reader.
+  const int stranger = ReadLockFrom(path, 0);
+  options.lock_timeout = absl::Seconds(5);
+  {
+    absl::StatusOr<Domain> first = Domain::Open(path, options);
+    REQUIRE(first.ok());
+    CHECK(internal::Access(*first).found_alone());
+    absl::StatusOr<Domain> second = Domain::Open(path, options);  // two writers attach
+    REQUIRE(second.ok());
+    const std::uint64_t size_before = first->info().size;
+    const std::string big(4096, 'x');
+    for (int i = 0; i < 600; ++i) Put(i % 2 ? *first : *second, absl::StrCat("k", i), big);
+    CHECK(first->info().size > size_before);  // grew, many times
+  }
+  {
+    absl::StatusOr<Domain> again = Domain::Open(path, options);
+    REQUIRE(again.ok());
+    CHECK(again->was_clean());  // the last close marked it clean
+    CheckOptions repair;
+    repair.repair = true;
+    absl::StatusOr<CheckReport> report = again->check(repair);
+    REQUIRE(report.ok());
+    CHECK(report->problems.empty());
+  }
+  close(stranger);
+}
+
+TEST_CASE("a held grow lock fails growth within lock_timeout", "[companion][locks]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  Options options = Small();
+  options.max_size = std::uint64_t{64} << 20;
+  options.lock_timeout = absl::Milliseconds(200);
+  absl::StatusOr<Domain> domain = Domain::Open(path, options);
+  REQUIRE(domain.ok());
+  // Another writer's description holding the grow lock (as a stopped grower would).
+  const int holder = open(LockFilePath(path).c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(holder >= 0);
+  REQUIRE(*internal::TryLockByte(holder, internal::kGrowLockByte, internal::LockMode::kExclusive));
+  const std::string big(64 * 1024, 'x');
+  absl::Status failed;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 1000 && failed.ok(); ++i) {
+    absl::StatusOr<Atom> atom = domain->atom("a");
+    REQUIRE(atom.ok());
+    const std::string key = absl::StrCat("k", i);
+    failed = atom->swap([&](Transaction& tx) { return tx.set(key, big); }).status();
+  }
+  const absl::Duration took = absl::Now() - start;
+  REQUIRE(absl::IsDeadlineExceeded(failed));
+  const std::string message(failed.message());
+  CHECK(message.find(LockFilePath(path) + ": the grow lock: held by another writer") !=
+        std::string::npos);
+  CHECK(took < absl::Seconds(5));
+  close(holder);
+  // Released: growth goes on.
+  absl::StatusOr<Atom> atom = domain->atom("a");
+  REQUIRE(atom.ok());
+  CHECK(atom->swap([&](Transaction& tx) { return tx.set("after", big); }).ok());
+}
+
+#ifdef ATOMAP_SOURCE_DIR
+TEST_CASE("a format-2 file is upgraded in place", "[upgrade]") {
+  TempDir dir;
+  const std::string path = dir.File("f2.atomap");
+  std::filesystem::copy_file(std::string(ATOMAP_SOURCE_DIR) + "/tests/data/format2.atomap", path);
+  absl::StatusOr<Domain> refused = Domain::Open(path, Options{});
+  REQUIRE(absl::IsFailedPrecondition(refused.status()));
+  CHECK(std::string(refused.status().message())
+            .find("format 2 (atomap 0.2); run 'atomap upgrade " + path + "'") != std::string::npos);
+  {
+    // A format-2 handle (its shared attach byte on PATH) keeps the upgrade out.
+    const int v2 = ReadLockFrom(path, off_t{1} << 40);
+    absl::StatusOr<UpgradeReport> held = UpgradeDomain(path, Options{});
+    REQUIRE(absl::IsFailedPrecondition(held.status()));
+    CHECK(std::string(held.status().message()).find("stop them") != std::string::npos);
+    close(v2);
+    CHECK_FALSE(Exists(LockFilePath(path)));
+  }
+  absl::StatusOr<UpgradeReport> report = UpgradeDomain(path, Options{});
+  REQUIRE(report.ok());
+  CHECK(report->from_version == 2);
+  CHECK(report->to_version == internal::kFormatVersion);
+  CHECK_FALSE(report->already_current);
+  CHECK(ModeOf(LockFilePath(path)) == 0600);
+  CHECK(ModeOf(RegistryFilePath(path)) == 0600);
+  {
+    absl::StatusOr<Domain> domain = Domain::Open(path, Options{});
+    REQUIRE(domain.ok());
+    absl::StatusOr<Atom> atom = domain->find_atom("default");
+    REQUIRE(atom.ok());
+    absl::StatusOr<Snapshot> snap = atom->load();
+    REQUIRE(snap.ok());
+    CHECK(snap->map().get("key1") == std::optional<std::string_view>("value1"));
+    CHECK(snap->map().get("key3") == std::optional<std::string_view>("value3"));
+    absl::StatusOr<CheckReport> check = domain->check();
+    REQUIRE(check.ok());
+    CHECK(check->problems.empty());
+  }
+  absl::StatusOr<UpgradeReport> again = UpgradeDomain(path, Options{});
+  REQUIRE(again.ok());
+  CHECK(again->already_current);
+}
+#endif
+
+}  // namespace
+}  // namespace atomap
