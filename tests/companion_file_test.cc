@@ -78,11 +78,8 @@ TEST_CASE("companion modes follow the domain's mode", "[companion]") {
     std::uint32_t permissions, reader_permissions, lock_mode, registry_mode;
   };
   const Case cases[] = {
-      {0600, 0, 0600, 0600},
-      {0640, 0, 0600, 0660},
-      {0660, 0, 0660, 0660},
-      {0644, 0, 0600, 0666},
-      {0640, 0620, 0600, 0620},
+      {0600, 0, 0600, 0600}, {0640, 0, 0600, 0660},    {0660, 0, 0660, 0660},
+      {0644, 0, 0600, 0666}, {0640, 0620, 0600, 0620},
   };
   for (const Case& c : cases) {
     TempDir dir;
@@ -121,7 +118,9 @@ TEST_CASE("staged creation links the companions too", "[companion]") {
 TEST_CASE("a missing PATH.lock is recreated, a stale one replaced", "[companion]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
-  { REQUIRE(Domain::Open(path, Small()).ok()); }
+  {
+    REQUIRE(Domain::Open(path, Small()).ok());
+  }
   SECTION("missing") {
     REQUIRE(unlink(LockFilePath(path).c_str()) == 0);
     REQUIRE(unlink(RegistryFilePath(path).c_str()) == 0);
@@ -134,7 +133,9 @@ TEST_CASE("a missing PATH.lock is recreated, a stale one replaced", "[companion]
   SECTION("stale") {
     // Another domain's companions at this path (one deleted and created again).
     const std::string other = dir.File("other.atomap");
-    { REQUIRE(Domain::Open(other, Small()).ok()); }
+    {
+      REQUIRE(Domain::Open(other, Small()).ok());
+    }
     REQUIRE(rename(LockFilePath(other).c_str(), LockFilePath(path).c_str()) == 0);
     REQUIRE(rename(RegistryFilePath(other).c_str(), RegistryFilePath(path).c_str()) == 0);
     const ino_t stale_lock = InodeOf(LockFilePath(path));
@@ -161,7 +162,9 @@ TEST_CASE("a missing PATH.lock is recreated, a stale one replaced", "[companion]
 TEST_CASE("a PATH.lock that readers could open is refused", "[companion]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
-  { REQUIRE(Domain::Open(path, Small(0644)).ok()); }
+  {
+    REQUIRE(Domain::Open(path, Small(0644)).ok());
+  }
   REQUIRE(chmod(LockFilePath(path).c_str(), 0644) == 0);
   absl::StatusOr<Domain> domain = Domain::Open(path, Small(0644));
   REQUIRE(absl::IsFailedPrecondition(domain.status()));
@@ -174,7 +177,9 @@ TEST_CASE("a PATH.lock that readers could open is refused", "[companion]") {
 TEST_CASE("a reader waits for a missing registry, then names it", "[companion]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
-  { REQUIRE(Domain::Open(path, Small()).ok()); }
+  {
+    REQUIRE(Domain::Open(path, Small()).ok());
+  }
   REQUIRE(unlink(RegistryFilePath(path).c_str()) == 0);
   Options reader = Small();
   reader.read_only = true;
@@ -192,7 +197,9 @@ TEST_CASE("a read lock over all of PATH stops no writer", "[companion][locks]") 
   const std::string path = dir.File("d.atomap");
   Options options = Small();
   options.max_size = std::uint64_t{64} << 20;
-  { REQUIRE(Domain::Open(path, options).ok()); }
+  {
+    REQUIRE(Domain::Open(path, options).ok());
+  }
   // Every byte of PATH, the format-2 lock space included, read-locked by a reader.
   const int stranger = ReadLockFrom(path, 0);
   options.lock_timeout = absl::Seconds(5);

@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>

@@ -1,5 +1,6 @@
-// `atomap upgrade PATH`: converts a format-2 file to this build's format in place (atomap/upgrade.h;
-// docs/cli.md). On a file already in this format it only recreates missing or stale companions.
+// `atomap upgrade PATH`: converts a format-2 file to this build's format in place
+// (atomap/upgrade.h; docs/cli.md). On a file already in this format it only recreates missing or
+// stale companions.
 #include <cstdio>
 
 #include "atomap/upgrade.h"
@@ -26,8 +27,8 @@ absl::Status RunUpgrade(const UpgradeArgs& args) {
     out["was_dirty"] = report->was_dirty;
     PrintJsonLine(out);
   } else if (report->already_current) {
-    std::printf("%s: already format %u; its companion files are in place\n",
-                report->path.c_str(), report->to_version);
+    std::printf("%s: already format %u; its companion files are in place\n", report->path.c_str(),
+                report->to_version);
   } else {
     std::printf("%s: upgraded from format %u to format %u%s\n", report->path.c_str(),
                 report->from_version, report->to_version,

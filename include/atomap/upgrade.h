@@ -17,7 +17,7 @@ struct UpgradeReport {
   std::uint32_t from_version = 0;  // the format found
   std::uint32_t to_version = 0;    // the format now (ATOMAP_FORMAT_VERSION)
   bool already_current = false;    // it was this build's format already: companions checked only
-  bool was_dirty = false;          // not closed cleanly: the next writer that opens it alone sweeps
+  bool was_dirty = false;  // not closed cleanly: the next writer that opens it alone sweeps
 };
 
 // Format 2 -> format 3: needs the domain to itself (FailedPrecondition naming how many format-2

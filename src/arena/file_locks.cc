@@ -2,8 +2,8 @@
 
 #include <fcntl.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_format.h"

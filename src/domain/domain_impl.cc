@@ -80,10 +80,9 @@ absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view pa
     if (!file.ok()) return file.status();
     if (absl::Status s = domain->MapFile(*file, *std::move(file_path)); !s.ok()) return s;
     absl::StatusOr<Companions> companions =
-        domain->read_only_
-            ? OpenReaderCompanions(domain->path_, file->header)
-            : OpenWriterCompanions(domain->path_, domain->arena_->fd(), file->header,
-                                   options.lock_timeout);
+        domain->read_only_ ? OpenReaderCompanions(domain->path_, file->header)
+                           : OpenWriterCompanions(domain->path_, domain->arena_->fd(), file->header,
+                                                  options.lock_timeout);
     if (!companions.ok()) return companions.status();
     domain->AdoptCompanions(*companions);
   }
@@ -195,9 +194,9 @@ absl::Status DomainImpl::AttachFile() {
   }
   // Converts an exclusive lock to shared in place; otherwise waits out a closer that holds it
   // exclusive while it marks the domain clean (briefly; bounded by lock_timeout).
-  if (absl::Status s = LockByteWithin(fd, kAttachedLockByte, LockMode::kShared,
-                                      absl::Now() + lock_timeout_, LockFilePath(path_),
-                                      "attach lock");
+  if (absl::Status s =
+          LockByteWithin(fd, kAttachedLockByte, LockMode::kShared, absl::Now() + lock_timeout_,
+                         LockFilePath(path_), "attach lock");
       !s.ok()) {
     return s;
   }

@@ -70,7 +70,8 @@ void ReadHead(int fd, void* data, std::size_t size) {
 // group follow PATH's (`data`) where this process may set them: a root writer of a user's domain
 // makes companions that user owns, and group bits mean PATH's group.
 absl::StatusOr<UnnamedFile> Build(const CompanionSpec& spec, const struct stat& data) {
-  absl::StatusOr<UnnamedFile> file = MakeUnnamedFile(ParentDirectory(spec.path), spec.mode, spec.path);
+  absl::StatusOr<UnnamedFile> file =
+      MakeUnnamedFile(ParentDirectory(spec.path), spec.mode, spec.path);
   if (!file.ok()) return file.status();
   const auto fail = [&](absl::Status s) {
     file->Discard();
@@ -78,10 +79,10 @@ absl::StatusOr<UnnamedFile> Build(const CompanionSpec& spec, const struct stat& 
   };
   (void)fchown(file->fd, geteuid() == 0 ? data.st_uid : static_cast<uid_t>(-1), data.st_gid);
   if (fchmod(file->fd, spec.mode) != 0) return fail(ErrnoStatus(errno, spec.path, "fchmod"));
-  if (absl::Status s = AllocateFileRange(file->fd, 0, spec.total_bytes, spec.path,
-                                         absl::StrFormat("creating %s (%d bytes)", spec.what,
-                                                         spec.total_bytes),
-                                         ZeroFill::kAllowed);
+  if (absl::Status s =
+          AllocateFileRange(file->fd, 0, spec.total_bytes, spec.path,
+                            absl::StrFormat("creating %s (%d bytes)", spec.what, spec.total_bytes),
+                            ZeroFill::kAllowed);
       !s.ok()) {
     return fail(s);
   }
@@ -204,8 +205,8 @@ absl::Status VetLockFile(int fd, const struct stat& data, const std::string& pat
   return absl::OkStatus();
 }
 
-CompanionSpec LockSpec(const std::string& file_path, const Header& header,
-                       const struct stat& data, const LockFileHeader& head) {
+CompanionSpec LockSpec(const std::string& file_path, const Header& header, const struct stat& data,
+                       const LockFileHeader& head) {
   CompanionSpec spec;
   spec.path = LockFilePath(file_path);
   spec.what = "the writers' lock file";
@@ -345,11 +346,11 @@ absl::Status CheckRegistry(int fd, const Header& header, const std::string& path
   }
   if (head.format_version != kFormatVersion || head.slot_bytes != kReaderSlotBytes ||
       head.domain_id != header.domain_id || head.reader_capacity != header.reader_capacity) {
-    return Stale(path, absl::StrFormat("format %d, slot_bytes %d, domain id %016x, capacity %d; "
-                                       "the domain has domain id %016x, capacity %d",
-                                       head.format_version, head.slot_bytes, head.domain_id,
-                                       head.reader_capacity, header.domain_id,
-                                       header.reader_capacity));
+    return Stale(path,
+                 absl::StrFormat("format %d, slot_bytes %d, domain id %016x, capacity %d; "
+                                 "the domain has domain id %016x, capacity %d",
+                                 head.format_version, head.slot_bytes, head.domain_id,
+                                 head.reader_capacity, header.domain_id, header.reader_capacity));
   }
   if (static_cast<std::uint64_t>(st.st_size) < RegistryBytes(header.reader_capacity)) {
     return Stale(path, absl::StrFormat("%d bytes, shorter than the %d its capacity needs",
@@ -359,8 +360,7 @@ absl::Status CheckRegistry(int fd, const Header& header, const std::string& path
 }
 
 absl::StatusOr<Companions> OpenWriterCompanions(const std::string& file_path, int data_fd,
-                                                const Header& header,
-                                                absl::Duration lock_timeout) {
+                                                const Header& header, absl::Duration lock_timeout) {
   absl::StatusOr<struct stat> data = StatData(data_fd, file_path);
   if (!data.ok()) return data.status();
   Companions companions;

@@ -88,8 +88,7 @@ absl::StatusOr<Companions> OpenWriterCompanions(const std::string& file_path, in
 // then); PermissionDenied naming its owner, group and mode when this user may not write it;
 // FailedPrecondition when it does not match `header` (stale). On a read-only file system,
 // `unregistered`. PATH.lock O_RDONLY when permitted (liveness probes only), else -1.
-absl::StatusOr<Companions> OpenReaderCompanions(const std::string& file_path,
-                                                const Header& header);
+absl::StatusOr<Companions> OpenReaderCompanions(const std::string& file_path, const Header& header);
 
 // Staged creation: both companions for the unpublished domain file `data_fd`, complete and
 // unnamed. PublishCompanions links them at their names (replacing leftovers).

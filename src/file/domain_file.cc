@@ -1,6 +1,6 @@
 #include "file/domain_file.h"
-#include "file/initial_prefix.h"
 #include "file/companion_file.h"
+#include "file/initial_prefix.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -28,8 +28,6 @@ constexpr std::size_t kMaxSharedMemoryName = 200;
 std::atomic<void (*)()> before_publish_hook{nullptr};
 std::atomic<bool> force_named_temp{false};
 std::atomic<HashKind> created_hash_kind{HashKind::kXxh3};
-
-
 
 // Reads and validates the header of the open file `fd`; writes nothing.
 absl::StatusOr<Header> ReadHeader(int fd, const std::string& path) {
@@ -74,10 +72,8 @@ absl::Status WriteAll(int fd, const void* data, std::size_t size, const std::str
   return absl::OkStatus();
 }
 
-
-
-absl::Status InitializeDomain(const UnnamedFile& temp, const Header& header, std::uint32_t permissions,
-                              const std::string& path) {
+absl::Status InitializeDomain(const UnnamedFile& temp, const Header& header,
+                              std::uint32_t permissions, const std::string& path) {
   // Exactly the requested mode, whatever the umask.
   if (fchmod(temp.fd, permissions & 07777) != 0) return ErrnoStatus(errno, path, "fchmod");
   // Every byte of the new domain (header, tables: all outside the data region) gets real blocks
@@ -142,8 +138,6 @@ absl::StatusOr<Header> VetExisting(int fd, const std::string& path, const Option
   return header;
 }
 
-
-
 // The complete, synced new domain for `path`, in a file not yet linked there.
 absl::StatusOr<UnnamedFile> Build(const std::string& path, const Options& options, Header& header) {
   const HeaderParams params = ParamsFrom(options);
@@ -151,7 +145,8 @@ absl::StatusOr<UnnamedFile> Build(const std::string& path, const Options& option
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
   }
   header = MakeHeader(params);
-  absl::StatusOr<UnnamedFile> temp = MakeUnnamedFile(ParentDirectory(path), options.permissions, "the new domain");
+  absl::StatusOr<UnnamedFile> temp =
+      MakeUnnamedFile(ParentDirectory(path), options.permissions, "the new domain");
   if (!temp.ok()) return temp.status();
   if (absl::Status s = InitializeDomain(*temp, header, options.permissions, path); !s.ok()) {
     temp->Discard();
@@ -259,7 +254,8 @@ absl::StatusOr<UnnamedFile> MakeUnnamedFile(const std::string& dir, std::uint32_
     temp.fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, permissions & 07777);
     if (temp.fd >= 0) return temp;
     if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
-      return ErrnoStatus(errno, dir, absl::StrCat("creating an unnamed file for ", std::string(what)));
+      return ErrnoStatus(errno, dir,
+                         absl::StrCat("creating an unnamed file for ", std::string(what)));
     }
   }
   std::string pattern = dir + "/.atomap-new-XXXXXX";
@@ -267,7 +263,8 @@ absl::StatusOr<UnnamedFile> MakeUnnamedFile(const std::string& dir, std::uint32_
   buf.push_back('\0');
   temp.fd = mkostemp(buf.data(), O_CLOEXEC);
   if (temp.fd < 0) {
-    return ErrnoStatus(errno, dir, absl::StrCat("creating a temporary file for ", std::string(what)));
+    return ErrnoStatus(errno, dir,
+                       absl::StrCat("creating a temporary file for ", std::string(what)));
   }
   temp.name = buf.data();
   return temp;
@@ -290,8 +287,8 @@ int LinkDescriptor(int fd, const std::string& name) {
 
 absl::StatusOr<bool> LinkUnnamedFile(UnnamedFile& temp, const std::string& path,
                                      std::string_view what) {
-  const int rc = !temp.name.empty() ? link(temp.name.c_str(), path.c_str())
-                                    : LinkDescriptor(temp.fd, path);
+  const int rc =
+      !temp.name.empty() ? link(temp.name.c_str(), path.c_str()) : LinkDescriptor(temp.fd, path);
   const int err = errno;
   if (!temp.name.empty()) {
     unlink(temp.name.c_str());

@@ -107,10 +107,10 @@ class SlotTable {
 
   void set_takeover_hook(TakeoverHook hook) { takeover_hook_ = std::move(hook); }
 
-  // Claims a slot for a participant whose own file description (of PATH.lock) is `lock_fd` (ignored without
-  // locks). Free slots first; then slots of dead owners (taken over). ResourceExhausted naming the
-  // capacity when every slot has a live owner. `owns_fd`: the lease closes lock_fd at release.
-  // REQUIRES: lock_fd is writable and holds no slot lock of this table already.
+  // Claims a slot for a participant whose own file description (of PATH.lock) is `lock_fd` (ignored
+  // without locks). Free slots first; then slots of dead owners (taken over). ResourceExhausted
+  // naming the capacity when every slot has a live owner. `owns_fd`: the lease closes lock_fd at
+  // release. REQUIRES: lock_fd is writable and holds no slot lock of this table already.
   absl::StatusOr<SlotLease> Claim(int lock_fd, bool owns_fd);
 
   std::uint32_t capacity() const { return capacity_; }

@@ -269,7 +269,7 @@ void ForgetAllButVersions(DomainImpl& domain, const Audit& audit) {
 struct SlotCensus {
   std::vector<std::pair<std::uint32_t, std::uint64_t>> heads;  // (state, owner_token) per slot
   std::uint32_t others_live = 0;  // slots whose lock another process holds (or is claiming)
-  bool sees_writers = true;       // false: no PATH.lock to probe (a reader without access)
+  bool sees_writers = true;  // false: no PATH.lock to probe (a reader without access)
 
   static SlotCensus Take(const DomainImpl& domain) {
     SlotCensus census;

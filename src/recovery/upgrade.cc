@@ -63,8 +63,7 @@ absl::Status CheckFormat2(const Header& h, const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status CheckOwner(int fd, const std::string& path, const Options& options,
-                        struct stat& st) {
+absl::Status CheckOwner(int fd, const std::string& path, const Options& options, struct stat& st) {
   if (fstat(fd, &st) != 0) return ErrnoStatus(errno, path, "fstat");
   if (!S_ISREG(st.st_mode)) {
     return absl::FailedPreconditionError(absl::StrFormat("%s: not a regular file", path));
@@ -114,13 +113,11 @@ absl::Status WriteImmutablePart(int fd, const Header& h, const std::string& path
 
 // A file already in this format: its companions, as a writer's open makes them.
 absl::StatusOr<UpgradeReport> EnsureCompanionsOf(int fd, const Header& h, const struct stat& st,
-                                                 const std::string& path,
-                                                 const Options& options) {
+                                                 const std::string& path, const Options& options) {
   if (absl::Status s = Validate(h, static_cast<std::uint64_t>(st.st_size), path); !s.ok()) {
     return s;
   }
-  absl::StatusOr<Companions> companions =
-      OpenWriterCompanions(path, fd, h, options.lock_timeout);
+  absl::StatusOr<Companions> companions = OpenWriterCompanions(path, fd, h, options.lock_timeout);
   if (!companions.ok()) return companions.status();
   companions->Close();
   UpgradeReport report;
@@ -147,17 +144,16 @@ absl::StatusOr<UpgradeReport> UpgradeOpenFile(int fd, const std::string& path,
         Format2Holders(fd, v2->slot_capacity), path));
   }
   if (options.reader_capacity == 0 || options.reader_capacity > kMaxReaderCapacity) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "option reader_capacity is %d, not in [1, %d]", options.reader_capacity,
-        kMaxReaderCapacity));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("option reader_capacity is %d, not in [1, %d]", options.reader_capacity,
+                        kMaxReaderCapacity));
   }
   const Header v3 = Format3From(*v2, st, options);
   // Everything but the version rules, as any format-3 open checks it.
   if (absl::Status s = Validate(v3, static_cast<std::uint64_t>(st.st_size), path); !s.ok()) {
     return s;
   }
-  absl::StatusOr<Companions> companions =
-      OpenWriterCompanions(path, fd, v3, options.lock_timeout);
+  absl::StatusOr<Companions> companions = OpenWriterCompanions(path, fd, v3, options.lock_timeout);
   if (!companions.ok()) return companions.status();
   companions->Close();
   if (absl::Status s = WriteImmutablePart(fd, v3, path); !s.ok()) return s;
@@ -185,8 +181,8 @@ absl::StatusOr<UpgradeReport> UpgradeDomain(std::string_view path, const Options
   }
   absl::StatusOr<std::string> file_path = internal::DomainFilePath(path, options.kind);
   if (!file_path.ok()) return file_path.status();
-  const int fd = open(file_path->c_str(), O_RDWR | O_CLOEXEC | O_NONBLOCK |
-                                              (options.follow_symlinks ? 0 : O_NOFOLLOW));
+  const int fd = open(file_path->c_str(),
+                      O_RDWR | O_CLOEXEC | O_NONBLOCK | (options.follow_symlinks ? 0 : O_NOFOLLOW));
   if (fd < 0) return internal::ErrnoStatus(errno, *file_path, "open");
   absl::StatusOr<UpgradeReport> report = internal::UpgradeOpenFile(fd, *file_path, options);
   close(fd);  // drops format 2's attach byte
