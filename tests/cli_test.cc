@@ -851,5 +851,34 @@ TEST_CASE("the demo's watcher exits when the demo is killed") {
   CHECK(gone);
 }
 
+#ifdef ATOMAP_SOURCE_DIR
+TEST_CASE("upgrade converts the format-2 fixture; other commands name the remedy") {
+  TempDir dir;
+  const std::string path = dir.File("f2.atomap");
+  std::filesystem::copy_file(std::string(ATOMAP_SOURCE_DIR) + "/tests/data/format2.atomap", path);
+  const ToolResult refused = Run({"get", path, "key1"});
+  CHECK(refused.exit_code == 3);
+  CHECK(refused.err.find("run 'atomap upgrade " + path + "'") != std::string::npos);
+  const ToolResult upgraded = Run({"upgrade", path});
+  REQUIRE(upgraded.exit_code == 0);
+  CHECK(upgraded.out == path + ": upgraded from format 2 to format 3\n");
+  CHECK(Run({"get", path, "key1"}).out == "value1\n");
+  CHECK(Run({"check", path}).exit_code == 0);
+  const ToolResult again = Run({"upgrade", path, "--json"});
+  REQUIRE(again.exit_code == 0);
+  CHECK(ParseJson(again.out)["already_current"] == true);
+}
+#endif
+
+TEST_CASE("create --reader-mode and --reader-capacity shape PATH.readers") {
+  TempDir dir;
+  const std::string path = dir.File("r.atomap");
+  REQUIRE(Run({"create", path, "--reader-mode", "0640", "--reader-capacity", "8"}).exit_code == 0);
+  CHECK((std::filesystem::status(path + ".readers").permissions() & std::filesystem::perms::mask) ==
+        static_cast<std::filesystem::perms>(0640));
+  CHECK(std::filesystem::file_size(path + ".readers") == 4096 + 8 * 64);
+  CHECK(Run({"create", dir.File("bad.atomap"), "--reader-mode", "0999"}).exit_code == 2);
+}
+
 }  // namespace
 }  // namespace atomap

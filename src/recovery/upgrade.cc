@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "arena/file_locks.h"
 #include "file/companion_file.h"
@@ -139,9 +140,10 @@ absl::StatusOr<UpgradeReport> UpgradeOpenFile(int fd, const std::string& path,
   absl::StatusOr<bool> alone = TryLockByte(fd, kFormat2AttachByte, LockMode::kExclusive);
   if (!alone.ok()) return alone.status();
   if (!*alone) {
+    const std::uint32_t writers = Format2Holders(fd, v2->slot_capacity);
     return absl::FailedPreconditionError(absl::StrFormat(
-        "%s: %d format-2 processes (or someone's lock) hold %s; stop them, then upgrade", path,
-        Format2Holders(fd, v2->slot_capacity), path));
+        "%s: %s format-2 processes (or someone's lock) hold %s; stop them, then upgrade", path,
+        writers == 0 ? std::string("read-only") : absl::StrCat(writers), path));
   }
   if (options.reader_capacity == 0 || options.reader_capacity > kMaxReaderCapacity) {
     return absl::InvalidArgumentError(
