@@ -11,12 +11,13 @@ and leaves other files of the folder (crash-* inputs the fuzzer found) alone.
 The valid seed is built with the `atomap` CLI (create, load, put, del): a small domain (2 slots,
 4 atoms, max size SEED_MAX_SIZE, so that every file stays under libFuzzer's -max_len of 128 KiB),
 three atoms, inline and blob keys and values of varied sizes, overwrites and deletes (so retired
-blocks, free lists and an orphan chain exist). Its hash seed is random at creation; the script
-replaces it, before anything is inserted, with a fixed one and recomputes the header checksum.
+blocks, free lists and an orphan chain exist). Its hash seed and domain id are random at creation; the script
+replaces them, before anything is inserted, with a fixed one and recomputes the header checksum.
 
 Every damaged file is that seed with fields changed at their documented offsets (docs/format.md,
 src/file/header.h, src/alloc/allocator_state.h). Where a change lands in the checksummed part
-of the header the checksum is recomputed (XXH3-64, seed 0, of bytes [0, 88)), so the damage gets
+of the header the checksum is recomputed (XXH3-64, seed 0, of bytes [0, 128) with the checksum
+read as 0), so the damage gets
 past the header check; header-bad-checksum.atomap is the one file whose checksum is left wrong.
 The script checks the offsets it relies on against the seed (magic, checksum, allocator magic,
 region offsets) and stops with an error if they no longer match: then update the offsets below.
@@ -42,7 +43,9 @@ MAGIC = b"ATOMAP\r\n"
 H_MAGIC, H_FORMAT_VERSION, H_HASH_SEED, H_MAX_SIZE = 0, 8, 32, 40
 H_SLOT_CAPACITY, H_ATOM_CAPACITY = 48, 52
 H_ALLOC_STATE_OFFSET, H_SLOT_TABLE_OFFSET, H_ATOM_TABLE_OFFSET, H_DATA_BEGIN = 56, 64, 72, 80
-H_CHECKSUM = 88  # XXH3-64 (seed 0) of bytes [0, 88)
+H_CHECKSUM = 88  # XXH3-64 (seed 0) of bytes [0, 128), this field read as 0 (format 3)
+H_DOMAIN_ID = 96  # random at creation; fixed here like the hash seed
+H_IMMUTABLE_BYTES = 128
 H_SIZE, H_STATE, H_GLOBAL_EPOCH, H_ORPHAN_RETIRED = 128, 192, 256, 320
 HEADER_BYTES = 4096
 
@@ -103,7 +106,9 @@ def xxh3_64(data):
 
 
 def checksum(b):
-    return xxh3_64(bytes(b[:H_CHECKSUM]))
+    immutable = bytearray(b[:H_IMMUTABLE_BYTES])
+    immutable[H_CHECKSUM:H_CHECKSUM + 8] = bytes(8)
+    return xxh3_64(bytes(immutable))
 
 
 def fail(msg):
@@ -179,6 +184,7 @@ def build_seed(cli, rng, workdir):
     if bytes(d.b[:8]) != MAGIC or d.get("Q", H_CHECKSUM) != checksum(d.b):
         fail("new domain: magic or checksum not where docs/format.md puts them (format changed?)")
     d.put("Q", H_HASH_SEED, FIXED_HASH_SEED)
+    d.put("Q", H_DOMAIN_ID, FIXED_HASH_SEED)  # the companions made at creation go stale: replaced
     d.reseal()
     with open(path, "r+b") as f:
         f.write(d.b[:HEADER_BYTES])
