@@ -9,7 +9,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -20,6 +22,7 @@
 #include "file/companion_file.h"
 #include "file/header.h"
 #include "file/reader_slot.h"
+#include "support/process.h"
 #include "support/small_options.h"
 #include "support/temp_dir.h"
 
@@ -157,6 +160,64 @@ TEST_CASE("a missing PATH.lock is recreated, a stale one replaced", "[companion]
     close(fd);
     REQUIRE(Domain::Open(path, reader).ok());
   }
+}
+
+TEST_CASE("writers racing to replace a stale PATH.lock all end up on one", "[companion]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  const std::string other = dir.File("other.atomap");
+  {
+    REQUIRE(Domain::Open(path, Small()).ok());
+  }
+  {
+    REQUIRE(Domain::Open(other, Small()).ok());
+  }
+  REQUIRE(rename(LockFilePath(other).c_str(), LockFilePath(path).c_str()) == 0);
+  struct Report {
+    ino_t lock_inode;
+    bool alone;
+    bool ok;
+  };
+  constexpr int kWriters = 6;
+  Gate start, finish;
+  ReportPipe reports;
+  std::vector<pid_t> children;
+  for (int i = 0; i < kWriters; ++i) {
+    children.push_back(ForkChild([&] {
+      start.Wait();
+      absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+      Report report{};
+      report.ok = domain.ok();
+      if (domain.ok()) {
+        struct stat st;
+        report.ok = fstat(internal::Access(*domain).lock_fd(), &st) == 0;
+        report.lock_inode = st.st_ino;
+        report.alone = internal::Access(*domain).found_alone();
+      }
+      reports.Send(report);
+      finish.Wait();  // all attached at once
+      return 0;
+    }));
+  }
+  reports.CloseWriteEnd();
+  start.Open();
+  int alone = 0;
+  for (int i = 0; i < kWriters; ++i) {
+    std::optional<Report> report = reports.Receive<Report>();
+    REQUIRE(report.has_value());
+    CHECK(report->ok);
+    CHECK(report->lock_inode == InodeOf(LockFilePath(path)));  // the one at the path
+    alone += report->alone ? 1 : 0;
+  }
+  CHECK(alone <= 1);  // the others saw the first one's attach lock
+  {
+    absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+    REQUIRE(domain.ok());
+    CHECK_FALSE(internal::Access(*domain).found_alone());
+    CHECK(domain->info().slots_in_use.size() == kWriters + 1);
+  }
+  finish.Open();
+  for (pid_t child : children) CHECK(WaitChild(child) == 0);
 }
 
 TEST_CASE("a PATH.lock that readers could open is refused", "[companion]") {
