@@ -121,6 +121,10 @@ TEST_CASE("every damaged header field is rejected, naming the field", "[validate
        "size"},
       {"size_before_data", [](Header& h) { h.size.InitPlain(4096); }, kLoss, "size"},
       {"state", [](Header& h) { h.state.InitPlain(9); }, kLoss, "state"},
+      {"reader_capacity_zero", [](Header& h) { h.reader_capacity = 0; }, kLoss,
+       "reader_capacity"},
+      {"reader_capacity_huge", [](Header& h) { h.reader_capacity = 0x80000000; }, kLoss,
+       "reader_capacity"},
   };
   for (const Mutation& m : mutations) {
     for (const bool reseal : {false, true}) {
@@ -141,6 +145,13 @@ TEST_CASE("a changed immutable field without a new checksum is caught by the che
   Header h = HeaderOf(good);
   h.hash_seed ^= 1;
   ExpectRejected(dir, "seed", WithHeader(good, h), absl::StatusCode::kDataLoss, "checksum");
+  // Format 3's checksum covers all of [0, 128): the fields after it too.
+  h = HeaderOf(good);
+  h.domain_id ^= 1;
+  ExpectRejected(dir, "domain_id", WithHeader(good, h), absl::StatusCode::kDataLoss, "checksum");
+  h = HeaderOf(good);
+  h.reader_mode ^= 1;
+  ExpectRejected(dir, "reader_mode", WithHeader(good, h), absl::StatusCode::kDataLoss, "checksum");
   h = HeaderOf(good);
   h.checksum ^= std::uint64_t{1} << 40;
   ExpectRejected(dir, "checksum", WithHeader(good, h), absl::StatusCode::kDataLoss, "checksum");
