@@ -3,6 +3,7 @@
 // stale; a reader waits for a missing registry and then says so; no lock anyone takes on PATH
 // stops a writer; lock waits are bounded; a format-2 file is upgraded in place.
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -233,6 +234,53 @@ TEST_CASE("a PATH.lock that readers could open is refused", "[companion]") {
   CHECK(message.find(LockFilePath(path)) != std::string::npos);
   CHECK(message.find("mode 0644") != std::string::npos);
   CHECK(message.find("chmod 0600") != std::string::npos);
+}
+
+TEST_CASE("a PATH.lock owned by another user is refused", "[companion]") {
+  if (geteuid() != 0) {
+    WARN("skipped: needs root to give PATH.lock another owner");
+    return;
+  }
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  {
+    REQUIRE(Domain::Open(path, Small()).ok());
+  }
+  REQUIRE(chown(LockFilePath(path).c_str(), 4242, static_cast<gid_t>(-1)) == 0);
+  absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+  REQUIRE(absl::IsFailedPrecondition(domain.status()));
+  CHECK(std::string(domain.status().message()).find("owned by uid 4242") != std::string::npos);
+}
+
+TEST_CASE("a reader without write permission on PATH.readers is told so", "[companion]") {
+  if (geteuid() != 0) {
+    WARN("skipped: needs root to run a reader as another user");
+    return;
+  }
+  TempDir dir;
+  REQUIRE(chmod(dir.path().c_str(), 0755) == 0);
+  const std::string path = dir.File("d.atomap");
+  Options options = Small(0644);
+  options.reader_permissions = 0600;  // readers of PATH may not register
+  {
+    REQUIRE(Domain::Open(path, options).ok());
+  }
+  const pid_t child = ForkChild([&] {
+    if (setgroups(0, nullptr) != 0 || setresgid(4200, 4200, 4200) != 0 ||
+        setresuid(4202, 4202, 4202) != 0) {
+      return 10;
+    }
+    Options reader = Small(0644);
+    reader.read_only = true;
+    absl::StatusOr<Domain> domain = Domain::Open(path, reader);
+    if (!absl::IsPermissionDenied(domain.status())) return 11;
+    const std::string message(domain.status().message());
+    if (message.find(RegistryFilePath(path)) == std::string::npos) return 12;
+    if (message.find("mode 0600") == std::string::npos) return 13;
+    if (message.find("a reader needs read-write permission on") == std::string::npos) return 14;
+    return 0;
+  });
+  CHECK(WaitChild(child) == 0);
 }
 
 TEST_CASE("a reader waits for a missing registry, then names it", "[companion]") {

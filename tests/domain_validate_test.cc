@@ -121,8 +121,7 @@ TEST_CASE("every damaged header field is rejected, naming the field", "[validate
        "size"},
       {"size_before_data", [](Header& h) { h.size.InitPlain(4096); }, kLoss, "size"},
       {"state", [](Header& h) { h.state.InitPlain(9); }, kLoss, "state"},
-      {"reader_capacity_zero", [](Header& h) { h.reader_capacity = 0; }, kLoss,
-       "reader_capacity"},
+      {"reader_capacity_zero", [](Header& h) { h.reader_capacity = 0; }, kLoss, "reader_capacity"},
       {"reader_capacity_huge", [](Header& h) { h.reader_capacity = 0x80000000; }, kLoss,
        "reader_capacity"},
   };
