@@ -2,7 +2,7 @@
 //
 // Invariants
 //  (C1) Nothing is written unless options.repair, and repair writes only while this handle holds
-//       the attach lock exclusively (no other handle anywhere: an opener waits for the shared
+//       the attach lock (on PATH.lock) exclusively (no other writer's handle anywhere: an opener waits for the shared
 //       lock until it is converted back), so no participant of another process can allocate,
 //       free, retire or pin meanwhile. Threads of this process must not use the domain during
 //       check() (REQUIRES below).
@@ -18,9 +18,11 @@
 //       others are idle; otherwise only each atom's version, walked under a pin of this thread
 //       (EpochTable: nothing retired after the pin is freed while it lasts), and the free
 //       lists, retire lists and the bump pointer (which writers change all the time) are not
-//       looked at. A read-only handle can neither pin nor take the lock exclusive: it audits
-//       only while no slot has a live owner in another process, before and after (SlotCensus),
-//       and refuses otherwise (this process's own handles are the caller's: REQUIRES).
+//       looked at. A read-only handle cannot take the lock (it is on PATH.lock, which readers
+//       may open read-only at most): it audits only while no slot has a live owner in another
+//       process, before and after (SlotCensus), and refuses otherwise (this process's own
+//       handles are the caller's: REQUIRES). One that cannot open PATH.lock at all cannot see
+//       writers: it checks each version under a pin, as above.
 //
 // Memory ordering: none of its own beyond the lock; list heads are read with 8-byte loads, the
 // orphan chain is taken with TakeOrphanBatches (its edge (2)). A live check reads roots through
