@@ -412,6 +412,35 @@ TEST_CASE("a format-2 file is upgraded in place", "[upgrade]") {
   REQUIRE(again.ok());
   CHECK(again->already_current);
 }
+
+TEST_CASE("a format-2 file not closed cleanly is upgraded dirty, then swept", "[upgrade]") {
+  TempDir dir;
+  const std::string path = dir.File("f2.atomap");
+  std::filesystem::copy_file(std::string(ATOMAP_SOURCE_DIR) + "/tests/data/format2.atomap", path);
+  {
+    // state (offset 192, mutable: not checksummed) = dirty, as a killed format-2 writer leaves it
+    const int fd = open(path.c_str(), O_RDWR);
+    REQUIRE(fd >= 0);
+    const std::uint32_t dirty = 0;
+    REQUIRE(pwrite(fd, &dirty, sizeof dirty, 192) == sizeof dirty);
+    close(fd);
+  }
+  absl::StatusOr<UpgradeReport> report = UpgradeDomain(path, Options{});
+  REQUIRE(report.ok());
+  CHECK(report->was_dirty);
+  {
+    absl::StatusOr<Domain> domain = Domain::Open(path, Options{});  // alone and dirty: sweeps
+    REQUIRE(domain.ok());
+    CHECK_FALSE(domain->was_clean());
+    absl::StatusOr<CheckReport> check = domain->check();
+    REQUIRE(check.ok());
+    CHECK(check->problems.empty());
+    CHECK(check->leaked_bytes == 0);
+  }
+  absl::StatusOr<Domain> reopened = Domain::Open(path, Options{});
+  REQUIRE(reopened.ok());
+  CHECK(reopened->was_clean());
+}
 #endif
 
 }  // namespace
