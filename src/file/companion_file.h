@@ -24,6 +24,9 @@
 // then PATH.lock, then PATH.readers. A staged domain (DomainImpl::CreateUnpublished) is the
 // exception: its handle already holds locks on its unnamed lock file, so Publish links both
 // companions before PATH (an opener racing the publication must find the publisher's locks).
+// Known limit: two staged creators publishing the same path at once may both link companions;
+// the loser's Publish fails AlreadyExists, and its companions may have replaced the winner's
+// (whose handle then holds its locks on an unlinked inode). One staged creator per path.
 #ifndef ATOMAP_SRC_FILE_COMPANION_FILE_H_
 #define ATOMAP_SRC_FILE_COMPANION_FILE_H_
 
