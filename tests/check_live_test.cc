@@ -77,32 +77,11 @@ int ChurnUntilStopped(const std::string& path, int writer, ReportPipe& started) 
   return 0;
 }
 
-struct ToolRun {
-  int status = -1;
-  std::string out;
-};
+using ToolRun = ProgramRun;
 
 // Runs the atomap binary with `args`; its stdout is captured, its stderr discarded.
 ToolRun RunTool(const std::vector<std::string>& args) {
-  int out[2];
-  REQUIRE(pipe(out) == 0);
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    dup2(out[1], STDOUT_FILENO);
-    const int null = open("/dev/null", O_WRONLY);
-    dup2(null, STDERR_FILENO);
-    close(out[0]);
-    close(out[1]);
-    ExecProgram(ATOMAP_TOOL_PATH, args);
-  }
-  close(out[1]);
-  ToolRun run;
-  char buffer[4096];
-  for (ssize_t n; (n = read(out[0], buffer, sizeof buffer)) > 0;) run.out.append(buffer, n);
-  close(out[0]);
-  run.status = WaitChild(pid);
-  return run;
+  return RunCapturingStdout(ATOMAP_TOOL_PATH, args, /*discard_stderr=*/true);
 }
 
 std::string Joined(const CheckReport& r) {

@@ -81,5 +81,21 @@ TEST_CASE("stat on a file whose free list is cyclic exits 3 with one line", "[cl
   }
 }
 
+TEST_CASE("stat --prometheus on a damaged file prints what it has, atomap_damage 1, exits 3",
+          "[cli][damage]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  FillDomain(path);
+  MakeFreeListCyclic(path);
+  const BoundedRun run = RunTool({"stat", path, "--prometheus"});
+  INFO(run.output);
+  REQUIRE_FALSE(run.hung);
+  CHECK(run.exit_code == 3);
+  CHECK_THAT(run.output,
+             Catch::Contains(std::string("atomap_damage{path=\"").append(path).append("\"} 1\n")) &&
+                 Catch::Contains("atomap_size_bytes{") && Catch::Contains("atomap_atom_entries{") &&
+                 Catch::Contains("shared free list"));  // the one-line message
+}
+
 }  // namespace
 }  // namespace atomap

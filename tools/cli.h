@@ -139,6 +139,11 @@ struct CompactArgs {
   CommonArgs common;
   std::string new_path;
 };
+struct StatArgs {
+  CommonArgs common;
+  bool readers = false;     // --readers: one row per participant, writers then readers
+  bool prometheus = false;  // --prometheus: the text exposition format instead
+};
 struct DemoArgs {
   std::string path;  // empty: the default file
   int processes = 4;
@@ -151,7 +156,7 @@ absl::Status RunGet(const KeyValueArgs& args);
 absl::Status RunDel(const KeyValueArgs& args);
 absl::Status RunDump(const CommonArgs& args);
 absl::Status RunLoad(const LoadArgs& args);
-absl::Status RunStat(const CommonArgs& args);
+absl::Status RunStat(const StatArgs& args);
 absl::Status RunCheck(const CheckArgs& args);
 absl::Status RunWatch(const WatchArgs& args);
 absl::Status RunCompact(const CompactArgs& args);

@@ -19,6 +19,8 @@
 #include "atomap/check.h"
 #include "atomap/watcher.h"
 #include "cli.h"
+#include "prometheus.h"
+#include "stat_report.h"
 
 namespace atomap::cli {
 namespace {
@@ -324,88 +326,53 @@ absl::Status RunLoad(const LoadArgs& args) {
   return absl::OkStatus();
 }
 
-absl::Status RunStat(const CommonArgs& args) {
-  absl::StatusOr<Domain> domain = OpenExistingDomain(args);
+namespace {
+
+// Every atom's figures. With `skip_unreadable` (--prometheus: print what can be read), an atom
+// that cannot be read is left out; otherwise its error is stat's.
+absl::Status AddAtomReports(Domain& domain, bool skip_unreadable, StatReport& report) {
+  for (const std::string& name : domain.atom_names()) {
+    absl::StatusOr<Atom> atom = FindAtom(domain, name);
+    absl::StatusOr<Snapshot> snapshot =
+        atom.ok() ? atom->load() : absl::StatusOr<Snapshot>(atom.status());
+    if (!snapshot.ok()) {
+      if (skip_unreadable) continue;
+      return snapshot.status();
+    }
+    report.atoms.push_back(AtomReport{name, snapshot->map().size(), snapshot->version()});
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunStat(const StatArgs& args) {
+  absl::StatusOr<Domain> domain = OpenExistingDomain(args.common);
   if (!domain.ok()) return domain.status();
-  const DomainInfo info = domain->info();
-  const DomainStats stats = domain->stats();
-  if (!stats.damage.ok()) return stats.damage;  // a damaged list: exit 3, one line
-
-  nlohmann::json out = {
-      {"size", info.size},
-      {"max_size", info.max_size},
-      {"bytes_on_disk", BytesOnDisk(domain->path())},
-      // A read-only handle marks nothing dirty, so the state word itself says it.
-      {"closed_cleanly", domain->read_only() ? info.clean : domain->was_clean()},
-      {"slot_capacity", info.slot_capacity},
-      {"atom_capacity", info.atom_capacity},
-  };
-  PutBytes(out, "path", domain->path(), false);
-  out["space"] = {{"data_bytes", stats.data_bytes},
-                  {"live_bytes", stats.live_bytes},
-                  {"free_bytes", stats.free_bytes},
-                  {"unused_bytes", stats.unused_bytes},
-                  {"pending_garbage_bytes", stats.pending_garbage_bytes},
-                  {"pending_garbage_blocks", stats.pending_garbage_blocks}};
-  out["epochs"] = {{"global", stats.global_epoch}, {"oldest_pinned", nullptr}};
-  if (stats.any_pinned) {
-    out["epochs"]["oldest_pinned"] = {{"epoch", stats.oldest_pinned_epoch},
-                                      {"slot", stats.oldest_pinned_slot},
-                                      {"pid", stats.oldest_pinned_pid}};
+  StatReport report;
+  report.path = domain->path();
+  report.info = domain->info();
+  report.stats = domain->stats(StatsOptions{.participants = args.readers || args.prometheus});
+  // A damaged list: exit 3, one line; --prometheus prints what it has (atomap_damage 1) first.
+  const absl::Status damage = report.stats.damage;
+  if (!damage.ok() && !args.prometheus) return damage;
+  report.bytes_on_disk = BytesOnDisk(domain->path());
+  // A read-only handle marks nothing dirty, so the state word itself says it.
+  report.closed_cleanly = domain->read_only() ? report.info.clean : domain->was_clean();
+  report.others = OtherParticipants(report.stats.participant_list,
+                                    static_cast<std::uint32_t>(getpid()), report.self_writers);
+  if (absl::Status atoms = AddAtomReports(*domain, args.prometheus, report); !atoms.ok()) {
+    return atoms;
   }
-  // This command is attached too while it runs; leave it out.
-  out["participants"] = nlohmann::json::array();
-  for (const DomainInfo::Slot& slot : info.slots_in_use) {
-    if (slot.pid == static_cast<std::uint32_t>(getpid())) continue;
-    out["participants"].push_back({{"slot", slot.index}, {"pid", slot.pid}});
+  if (args.prometheus) {
+    const std::string text = PrometheusText(report);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return damage;
   }
-  out["atoms"] = nlohmann::json::array();
-  const std::vector<std::string> names = domain->atom_names();
-  for (const std::string& name : names) {
-    absl::StatusOr<Atom> atom = FindAtom(*domain, name);
-    if (!atom.ok()) return atom.status();
-    absl::StatusOr<Snapshot> snapshot = atom->load();
-    if (!snapshot.ok()) return snapshot.status();
-    nlohmann::json item = nlohmann::json::object();
-    PutBytes(item, "name", name, false);
-    item["entries"] = snapshot->map().size();
-    item["version"] = snapshot->version();
-    out["atoms"].push_back(std::move(item));
-  }
-
-  if (args.json) {
-    PrintJsonLine(out);
-    return absl::OkStatus();
-  }
-  auto u = [](const nlohmann::json& v) {
-    return static_cast<unsigned long long>(v.get<std::uint64_t>());
-  };
-  const nlohmann::json& space = out["space"];
-  std::printf("file            %s\n", domain->path().c_str());
-  std::printf("size            %llu bytes (at most %llu)\n", u(out["size"]), u(out["max_size"]));
-  std::printf("on disk         %llu bytes\n", u(out["bytes_on_disk"]));
-  std::printf("closed cleanly  %s\n", out["closed_cleanly"].get<bool>() ? "yes" : "no");
-  std::printf("data            %llu bytes handed out: %llu live, %llu free, %llu unused\n",
-              u(space["data_bytes"]), u(space["live_bytes"]), u(space["free_bytes"]),
-              u(space["unused_bytes"]));
-  std::printf("pending garbage %llu bytes in %llu blocks\n", u(space["pending_garbage_bytes"]),
-              u(space["pending_garbage_blocks"]));
-  std::printf("global epoch    %llu", u(out["epochs"]["global"]));
-  if (stats.any_pinned) {
-    std::printf(" (oldest pin: epoch %llu, slot %u, pid %u)",
-                static_cast<unsigned long long>(stats.oldest_pinned_epoch),
-                stats.oldest_pinned_slot, stats.oldest_pinned_pid);
-  }
-  std::printf("\nparticipants    %zu of %u slots (not counting this command)\n",
-              out["participants"].size(), info.slot_capacity);
-  for (const nlohmann::json& p : out["participants"]) {
-    std::printf("  slot %u: pid %u\n", p["slot"].get<unsigned>(), p["pid"].get<unsigned>());
-  }
-  std::printf("atoms           %zu of %u\n", out["atoms"].size(), info.atom_capacity);
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    const nlohmann::json& a = out["atoms"][i];
-    std::printf("  %-20s %llu entries, version %llu\n", Printable(names[i]).c_str(),
-                u(a["entries"]), u(a["version"]));
+  if (args.common.json) {
+    PrintJsonLine(StatJson(report, args.readers));
+  } else {
+    PrintStatText(report, args.readers);
   }
   return absl::OkStatus();
 }

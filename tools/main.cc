@@ -88,10 +88,14 @@ int Main(int argc, char** argv) {
   c->add_flag("--replace", load.replace, "erase the atom's other keys (make it equal the input)");
   c->callback([&] { run = [&] { return RunLoad(load); }; });
 
-  CommonArgs stat;
+  StatArgs stat;
   c = app.add_subcommand("stat", "sizes, space, epochs, participants and atoms");
-  AddCommonOptions(*c, stat, false);
-  c->add_flag("--read-only", stat.read_only, "map the file read-only");
+  AddCommonOptions(*c, stat.common, false);
+  c->add_flag("--read-only", stat.common.read_only, "map the file read-only");
+  c->add_flag("--readers", stat.readers,
+              "list every participant, writers and readers: pins, lag, retained bytes");
+  c->add_flag("--prometheus", stat.prometheus, "the figures in Prometheus text format")
+      ->excludes("--json");
   c->callback([&] { run = [&] { return RunStat(stat); }; });
 
   CheckArgs check;

@@ -91,9 +91,10 @@ struct ParticipantStats {
   std::uint64_t pinned_epoch = 0;
   std::uint64_t epoch_lag = 0;         // global epoch - pinned_epoch
   std::uint32_t pinned_atom = 0;       // atom number + 1 of its outermost snapshot; 0 unknown
+  std::string pinned_atom_name;        // that atom's name; empty when unknown
   std::uint64_t versions_behind = 0;   // that atom's newest version number - the pinned one
   std::uint64_t retained_bytes = 0;    // pending garbage only this pin (or older) holds back
-  absl::Duration pinned_for;           // a lower bound (the pinned epoch's start)
+  absl::Duration pinned_for;           // has held reclamation back at least this long
 };
 
 // What Domain::stats() collects beyond the default figures.
@@ -117,6 +118,8 @@ struct DomainStats {
   std::uint32_t readers = 0;          // reader registry slots in use
   std::uint32_t reader_capacity = 0;  // 0: no registry (or this handle could not read it)
   std::uint32_t dead_participants = 0;  // in use by an owner known to be dead (writers+readers)
+  std::uint32_t dead_readers = 0;       // of those, reader slots
+  std::string registry_path;            // the reader registry this handle read; empty: none
   bool oldest_pinned_is_reader = false;
   absl::Duration oldest_pin_age;       // lower bound; zero when nothing is pinned
   std::uint64_t oldest_pin_retained_bytes = 0;

@@ -76,8 +76,7 @@ absl::Status Domain::sync() { return internal::SyncDomain(*impl_); }
 
 DomainStats Domain::stats() const { return internal::CollectStats(*runtime_); }
 DomainStats Domain::stats(const StatsOptions& options) const {
-  (void)options;  // day 0: the participant list is not collected yet
-  return internal::CollectStats(*runtime_);
+  return internal::CollectStats(*runtime_, options);
 }
 
 // The audit itself is in recovery/checker.cc.

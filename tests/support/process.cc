@@ -1,5 +1,6 @@
 #include "support/process.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -97,6 +98,36 @@ void ExecProgram(const std::string& path, const std::vector<std::string>& args) 
   argv.push_back(nullptr);
   execv(program.c_str(), argv.data());
   _exit(127);
+}
+
+ProgramRun RunCapturingStdout(const std::string& path, const std::vector<std::string>& args,
+                              bool discard_stderr) {
+  ProgramRun run;
+  int out[2];
+  if (pipe(out) != 0) return run;
+  const pid_t pid = fork();
+  if (pid < 0) return run;
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    if (discard_stderr) {
+      const int null = open("/dev/null", O_WRONLY);
+      dup2(null, STDERR_FILENO);
+    }
+    close(out[0]);
+    close(out[1]);
+    ExecProgram(path, args);
+  }
+  close(out[1]);
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = read(out[0], buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    run.out.append(buffer, static_cast<std::size_t>(n));
+  }
+  close(out[0]);
+  run.status = WaitChild(pid);
+  return run;
 }
 
 }  // namespace atomap

@@ -72,6 +72,17 @@ int WaitChild(pid_t pid);
 // _exits with 127 if it cannot.
 [[noreturn]] void ExecProgram(const std::string& path, const std::vector<std::string>& args);
 
+// What RunCapturingStdout collected.
+struct ProgramRun {
+  int status = -1;  // as WaitChild reports it
+  std::string out;
+};
+
+// Runs `path` with `args` in a child, its stdout captured to the end and its stderr inherited
+// (or discarded), and reaps it.
+ProgramRun RunCapturingStdout(const std::string& path, const std::vector<std::string>& args,
+                              bool discard_stderr = false);
+
 }  // namespace atomap
 
 #endif  // ATOMAP_TESTS_SUPPORT_PROCESS_H_
