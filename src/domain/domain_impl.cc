@@ -5,6 +5,7 @@
 #include "file/initial_prefix.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -181,6 +182,15 @@ absl::Status DomainImpl::InitTables() {
         path_, ": allocator state: magic, num_classes or data_begin (", state.data_begin,
         ") does not match this domain (data_begin ", h.data_begin, ")"));
   }
+  if (registry_fd_ < 0 && arena_->file_backed()) OpenRegistryTemp();  // TEMP(day0)
+  if (registry_fd_ >= 0) {
+    const std::uint32_t capacity =
+        h.reader_capacity != 0 ? h.reader_capacity : kDefaultReaderCapacity;  // TEMP(day0)
+    absl::StatusOr<ReaderRegistry> registry =
+        ReaderRegistry::Open(registry_fd_, capacity, /*map_slots=*/read_only_, path_ + ".readers");
+    if (!registry.ok()) return registry.status();
+    readers_.emplace(*std::move(registry));
+  }
   if (read_only_) return absl::OkStatus();
   absl::StatusOr<SlotLease> lease = slots_->Claim(arena_->fd(), /*owns_fd=*/false);
   if (!lease.ok()) {
@@ -188,6 +198,42 @@ absl::Status DomainImpl::InitTables() {
   }
   process_slot_ = *std::move(lease);
   return absl::OkStatus();
+}
+
+// TEMP(day0): replaced by companion_file. Nothing else may depend on it. A reader opens or
+// creates PATH + ".readers" (a new one gets its size and header); a writer opens it only if it
+// exists (so that writer-only tests see no new file until companion_file creates it with PATH).
+// Failure leaves no registry (an unregistered reader).
+void DomainImpl::OpenRegistryTemp() {
+  const std::string name = path_ + ".readers";
+  const int fd = open(name.c_str(), O_RDWR | O_CLOEXEC | (read_only_ ? O_CREAT : 0), 0666);
+  if (fd < 0) return;
+  const std::uint32_t capacity =
+      header_->reader_capacity != 0 ? header_->reader_capacity : kDefaultReaderCapacity;
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return;
+  }
+  if (st.st_size == 0) {
+    RegistryHeader rh;
+    std::memset(&rh, 0, sizeof rh);
+    std::memcpy(rh.magic, kRegistryMagic, sizeof rh.magic);
+    rh.format_version = kFormatVersion;
+    rh.slot_bytes = kReaderSlotBytes;
+    rh.domain_id = header_->domain_id;
+    rh.reader_capacity = capacity;
+    if (pwrite(fd, &rh, sizeof rh, 0) != static_cast<ssize_t>(sizeof rh)) {
+      close(fd);
+      return;
+    }
+  }
+  if (static_cast<std::uint64_t>(st.st_size) < RegistryBytes(capacity) &&
+      ftruncate(fd, static_cast<off_t>(RegistryBytes(capacity))) != 0) {
+    close(fd);
+    return;
+  }
+  registry_fd_ = fd;
 }
 
 absl::StatusOr<SlotLease> DomainImpl::ClaimSlot() {
@@ -250,6 +296,8 @@ DomainImpl::~DomainImpl() {
     return;
   }
   if (arena_ != nullptr && slots_.has_value()) Detach();
+  readers_.reset();  // its mapping, before the descriptor goes
+  if (registry_fd_ >= 0) close(registry_fd_);  // TEMP(day0): companion_file owns this
   if (unpublished_) DiscardUnpublishedName(temp_name_);  // an O_TMPFILE file goes with its fd
 }
 

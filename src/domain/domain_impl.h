@@ -86,7 +86,7 @@ class DomainImpl {
   Allocator allocator() const { return Allocator(arena_.get(), allocator_state()); }
   EpochTable epochs() const {
     return EpochTable(&header_->global_epoch, arena_->At<Slot>(header_->slot_table_offset),
-                      header_->slot_capacity);
+                      header_->slot_capacity, readers(), header_->epoch_began);
   }
   Offset data_begin() const { return header_->data_begin; }
 
@@ -147,6 +147,8 @@ class DomainImpl {
   absl::Status Attach();
   absl::Status AttachFile();
   absl::Status InitTables();
+  // TEMP(day0): replaced by companion_file. Opens (or creates) PATH.readers into registry_fd_.
+  void OpenRegistryTemp();
   void Detach();
 
   std::unique_ptr<Arena> arena_;
