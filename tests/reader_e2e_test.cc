@@ -1,0 +1,214 @@
+// Registered readers end to end: a read-only handle in another process pins what it loads, so
+// writers swapping thousands of times (and reclaiming) never free it; a reader SIGKILLed while
+// pinned is cleared by the writers' reclamation, pending garbage drains, nothing leaks.
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "atomap/domain.h"
+#include "domain/domain_impl.h"
+#include "epoch/epoch_table.h"
+#include "support/process.h"
+#include "support/small_options.h"
+#include "support/temp_dir.h"
+
+namespace atomap {
+namespace {
+
+using internal::Access;
+
+constexpr int kKeys = 200;
+constexpr std::size_t kValueBytes = 96;
+
+std::string Key(int i) { return absl::StrFormat("key-%04d", i); }
+
+// A value that proves itself: "key|generation|" then a fill byte that both determine.
+char Fill(const std::string& key, std::uint32_t generation) {
+  std::uint32_t h = generation * 2654435761u;
+  for (char c : key) h = h * 31 + static_cast<unsigned char>(c);
+  return static_cast<char>('a' + h % 26);
+}
+std::string Value(const std::string& key, std::uint32_t generation) {
+  std::string value = absl::StrFormat("%s|%08u|", key, generation);
+  value.resize(kValueBytes, Fill(key, generation));
+  return value;
+}
+bool Intact(const std::string& key, std::string_view value) {
+  if (value.size() != kValueBytes || value.substr(0, key.size() + 1) != key + "|") return false;
+  std::uint32_t generation = 0;
+  for (char c : value.substr(key.size() + 1, 8)) {
+    if (c < '0' || c > '9') return false;
+    generation = generation * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return std::string(value) == Value(key, generation);
+}
+
+// Entries of `snapshot` that are missing or fail their check word.
+int DamagedEntries(const Snapshot& snapshot) {
+  int damaged = 0;
+  for (int i = 0; i < kKeys; ++i) {
+    std::optional<std::string_view> value = snapshot.map().get(Key(i));
+    if (!value || !Intact(Key(i), *value)) ++damaged;
+  }
+  return damaged;
+}
+
+absl::Status SwapSome(Atom& atom, std::uint32_t generation) {
+  return atom
+      .swap([&](Transaction& tx) -> absl::Status {
+        for (int j = 0; j < 20; ++j) {
+          const std::string key = Key(static_cast<int>((generation * 37 + j * 11) % kKeys));
+          if (absl::Status s = tx.set(key, Value(key, generation)); !s.ok()) return s;
+        }
+        return absl::OkStatus();
+      })
+      .status();
+}
+
+Options ReaderOptions() {
+  Options options = SmallOptions(8, 16);
+  options.read_only = true;
+  options.create_if_missing = false;
+  return options;
+}
+
+// A domain with kKeys intact entries in atom "a". The read-only open makes the registry before
+// the writer attaches (TEMP(day0) opener: until companion_file creates it with PATH, a writer
+// only opens a registry that exists).
+absl::StatusOr<Domain> FilledWriter(const std::string& path) {
+  {
+    absl::StatusOr<Domain> creator = Domain::Open(path, SmallOptions(8, 16));
+    if (!creator.ok()) return creator.status();
+    absl::StatusOr<Atom> atom = creator->atom("a");
+    if (!atom.ok()) return atom.status();
+    const absl::Status filled = atom->swap([](Transaction& tx) -> absl::Status {
+      for (int i = 0; i < kKeys; ++i) {
+        if (absl::Status s = tx.set(Key(i), Value(Key(i), 0)); !s.ok()) return s;
+      }
+      return absl::OkStatus();
+    }).status();
+    if (!filled.ok()) return filled;
+  }
+  { absl::StatusOr<Domain> reader = Domain::Open(path, ReaderOptions()); }
+  return Domain::Open(path, SmallOptions(8, 16));
+}
+
+// A child that opens `path` read-only, loads atom "a", checks it, reports its reader slot, then
+// (if `verify` is non-null) waits at the gate, checks its snapshot again and reports the damage.
+pid_t ForkPinnedReader(const std::string& path, ReportPipe& pinned, Gate& go, ReportPipe* verify) {
+  return ForkChild([&path, &pinned, &go, verify] {
+    absl::StatusOr<Domain> domain = Domain::Open(path, ReaderOptions());
+    if (!domain.ok()) return 1;
+    absl::StatusOr<Atom> atom = domain->find_atom("a");
+    if (!atom.ok()) return 2;
+    absl::StatusOr<Snapshot> snapshot = atom->load();
+    if (!snapshot.ok() || DamagedEntries(*snapshot) != 0) return 3;
+    std::int64_t slot = -1;
+    for (const internal::ReaderSlotImage& image : Access(*domain).readers()->ReadSlots()) {
+      if (image.owner_pid == static_cast<std::uint32_t>(getpid()) &&
+          internal::Announcement::IsPinned(image.announcement)) {
+        slot = image.index;
+      }
+    }
+    pinned.Send(slot);
+    go.Wait();
+    if (verify != nullptr) verify->Send(static_cast<std::int64_t>(DamagedEntries(*snapshot)));
+    return 0;
+  });
+}
+
+TEST_CASE("a pinned reader in another process keeps its snapshot through thousands of swaps",
+          "[readers][multiprocess]") {
+  TempDir dir;
+  const std::string path = dir.File("e2e.atomap");
+  absl::StatusOr<Domain> writer = FilledWriter(path);
+  REQUIRE(writer.ok());
+  REQUIRE(Access(*writer).readers() != nullptr);
+  absl::StatusOr<Atom> atom = writer->atom("a");
+  REQUIRE(atom.ok());
+
+  ReportPipe pinned;
+  ReportPipe verdict;
+  Gate go;
+  const pid_t reader = ForkPinnedReader(path, pinned, go, &verdict);
+  const std::optional<std::int64_t> slot = pinned.Receive<std::int64_t>();
+  REQUIRE(slot.has_value());
+  REQUIRE(*slot >= 0);
+
+  for (std::uint32_t generation = 1; generation <= 3000; ++generation) {
+    REQUIRE(SwapSome(*atom, generation).ok());
+  }
+  // The reader is what holds the epoch back, and what it pins is still pending, not reused.
+  std::optional<internal::EpochBlocker> blocker = Access(*writer).epochs().TryAdvance();
+  REQUIRE(blocker.has_value());
+  CHECK(blocker->reader);
+  CHECK(blocker->slot == static_cast<std::uint32_t>(*slot));
+  const std::uint64_t held_back = writer->stats().pending_garbage_blocks;
+  CHECK(held_back > 1000);
+
+  go.Open();
+  const std::optional<std::int64_t> damaged = verdict.Receive<std::int64_t>();
+  REQUIRE(damaged.has_value());
+  CHECK(*damaged == 0);
+  CHECK(WaitChild(reader) == 0);
+
+  // Released at the reader's exit: reclamation runs freely again, down to its steady level
+  // (about two reclamation passes' worth of retirements).
+  for (std::uint32_t generation = 3001; generation <= 3300; ++generation) {
+    REQUIRE(SwapSome(*atom, generation).ok());
+  }
+  CHECK(writer->stats().pending_garbage_blocks < held_back / 4);
+}
+
+TEST_CASE("a reader SIGKILLed while pinned is cleared by reclamation; nothing leaks",
+          "[readers][multiprocess][crash]") {
+  TempDir dir;
+  const std::string path = dir.File("killed.atomap");
+  {
+    absl::StatusOr<Domain> writer = FilledWriter(path);
+    REQUIRE(writer.ok());
+    absl::StatusOr<Atom> atom = writer->atom("a");
+    REQUIRE(atom.ok());
+    ReportPipe pinned;
+    Gate never;
+    const pid_t reader = ForkPinnedReader(path, pinned, never, nullptr);
+    const std::optional<std::int64_t> slot = pinned.Receive<std::int64_t>();
+    REQUIRE(slot.has_value());
+    REQUIRE(*slot >= 0);
+    for (std::uint32_t generation = 1; generation <= 1000; ++generation) {
+      REQUIRE(SwapSome(*atom, generation).ok());
+    }
+    const std::uint64_t held_back = writer->stats().pending_garbage_blocks;
+    CHECK(held_back > 1000);
+    REQUIRE(kill(reader, SIGKILL) == 0);
+    REQUIRE(WaitChild(reader) == 128 + SIGKILL);
+
+    for (std::uint32_t generation = 1001; generation <= 1300; ++generation) {
+      REQUIRE(SwapSome(*atom, generation).ok());
+    }
+    // The dead reader's slot was cleared by a writer's probe, and the garbage drained.
+    for (const internal::ReaderSlotImage& image : Access(*writer).readers()->ReadSlots()) {
+      if (image.index == static_cast<std::uint32_t>(*slot)) {
+        CHECK(image.state == static_cast<std::uint32_t>(internal::ReaderSlotState::kFree));
+        CHECK(image.announcement == 0);
+      }
+    }
+    CHECK(writer->stats().pending_garbage_blocks < held_back / 4);
+  }
+  absl::StatusOr<Domain> alone = Domain::Open(path, SmallOptions(8, 16));
+  REQUIRE(alone.ok());
+  absl::StatusOr<CheckReport> report = alone->check();
+  REQUIRE(report.ok());
+  CHECK(report->space_checked);
+  CHECK(report->leaked_bytes == 0);
+  CHECK(report->ok());
+}
+
+}  // namespace
+}  // namespace atomap
