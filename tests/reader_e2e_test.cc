@@ -1,6 +1,7 @@
 // Registered readers end to end: a read-only handle in another process pins what it loads, so
 // writers swapping thousands of times (and reclaiming) never free it; a reader SIGKILLed while
 // pinned is cleared by the writers' reclamation, pending garbage drains, nothing leaks.
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -208,6 +209,46 @@ TEST_CASE("a reader SIGKILLed while pinned is cleared by reclamation; nothing le
   CHECK(report->space_checked);
   CHECK(report->leaked_bytes == 0);
   CHECK(report->ok());
+}
+
+TEST_CASE("repair refuses while a reader slot is pinned, naming it; a dead reader's pin is cleared",
+          "[readers][check][crash]") {
+  TempDir dir;
+  const std::string path = dir.File("repair.atomap");
+  absl::StatusOr<Domain> writer = FilledWriter(path);
+  REQUIRE(writer.ok());
+  const std::uint64_t global = Access(*writer).epochs().CurrentEpoch();
+  // A reader that holds a slot and a pin, but no handle of the data file (as a registered reader
+  // is after companion_file: it takes no attach lock), so the writer is alone among writers.
+  ReportPipe pinned;
+  Gate never;
+  const pid_t reader = ForkChild([&] {
+    const std::string registry_path = path + ".readers";
+    const int fd = open(registry_path.c_str(), O_RDWR | O_CLOEXEC);
+    absl::StatusOr<internal::ReaderRegistry> registry =
+        internal::ReaderRegistry::Open(fd, internal::kDefaultReaderCapacity, true, registry_path);
+    if (!registry.ok()) return 1;
+    absl::StatusOr<internal::ReaderLease> lease = registry->Claim();
+    if (!lease.ok()) return 2;
+    lease->slot().announcement.StoreRelaxed(internal::Announcement::Pinned(global));
+    pinned.Send(static_cast<std::int64_t>(lease->index()));
+    never.Wait();
+    return 0;
+  });
+  const std::optional<std::int64_t> slot = pinned.Receive<std::int64_t>();
+  REQUIRE(slot.has_value());
+  absl::StatusOr<CheckReport> refused =
+      writer->check({.repair = true, .wait_for_exclusive = absl::Milliseconds(50)});
+  CHECK(absl::IsFailedPrecondition(refused.status()));
+  CHECK_THAT(std::string(refused.status().message()),
+             Catch::Contains(absl::StrFormat("reader slot %d (pid %d)", *slot, reader)));
+  CHECK_THAT(std::string(refused.status().message()), Catch::Contains("repair.atomap"));
+  REQUIRE(kill(reader, SIGKILL) == 0);
+  REQUIRE(WaitChild(reader) == 128 + SIGKILL);
+  absl::StatusOr<CheckReport> repaired = writer->check({.repair = true});
+  REQUIRE(repaired.ok());
+  CHECK(repaired->ok());
+  CHECK(repaired->space_checked);
 }
 
 }  // namespace
