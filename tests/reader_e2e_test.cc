@@ -150,8 +150,13 @@ TEST_CASE("a pinned reader in another process keeps its snapshot through thousan
   REQUIRE(blocker.has_value());
   CHECK(blocker->reader);
   CHECK(blocker->slot == static_cast<std::uint32_t>(*slot));
-  const std::uint64_t held_back = writer->stats().pending_garbage_blocks;
+  const DomainStats stats = writer->stats();
+  const std::uint64_t held_back = stats.pending_garbage_blocks;
   CHECK(held_back > 1000);
+  CHECK(stats.any_pinned);
+  CHECK(stats.oldest_pinned_is_reader);
+  CHECK(stats.oldest_pinned_slot == static_cast<std::uint32_t>(*slot));
+  CHECK(stats.oldest_pinned_pid == static_cast<std::uint32_t>(reader));
 
   go.Open();
   const std::optional<std::int64_t> damaged = verdict.Receive<std::int64_t>();

@@ -48,7 +48,9 @@ DomainStats CollectStats(Runtime& runtime) {
     stats.any_pinned = true;
     stats.oldest_pinned_epoch = oldest->pinned_epoch;
     stats.oldest_pinned_slot = oldest->slot;
-    stats.oldest_pinned_pid = slots.Head(oldest->slot).owner_pid.LoadRelaxed();
+    stats.oldest_pinned_is_reader = oldest->reader;  // a reader slot's index is no writer slot's
+    stats.oldest_pinned_pid =
+        oldest->reader ? oldest->reader_pid : slots.Head(oldest->slot).owner_pid.LoadRelaxed();
   }
   std::vector<const ParticipantCache*> caches;
   for (std::uint32_t i = 0; i < slots.capacity(); ++i) {

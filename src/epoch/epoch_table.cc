@@ -93,7 +93,7 @@ std::optional<EpochBlocker> EpochTable::ReaderBlocker(std::uint64_t global) cons
       reader_pins_ignored.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    if (epoch + 1 == global) return EpochBlocker{slot.index, epoch, /*reader=*/true};
+    if (epoch + 1 == global) return EpochBlocker{slot.index, epoch, true, slot.owner_pid};
     // epoch >= global: G has moved since our load; not a blocker (the CAS fails anyway).
   }
   return std::nullopt;
@@ -120,7 +120,9 @@ std::optional<EpochBlocker> EpochTable::OldestPinned() const {
     if (slot.state != kReaderOwned || !Announcement::IsPinned(slot.announcement)) continue;
     const std::uint64_t epoch = Announcement::EpochOf(slot.announcement);
     if (epoch + 1 < global) continue;  // ignored by TryAdvance too (RR3)
-    if (!oldest || epoch < oldest->pinned_epoch) oldest = EpochBlocker{slot.index, epoch, true};
+    if (!oldest || epoch < oldest->pinned_epoch) {
+      oldest = EpochBlocker{slot.index, epoch, true, slot.owner_pid};
+    }
   }
   return oldest;
 }

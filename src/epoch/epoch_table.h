@@ -93,6 +93,7 @@ struct EpochBlocker {
   std::uint32_t slot;  // in the writers' slot table, or the reader registry when `reader`
   std::uint64_t pinned_epoch;
   bool reader = false;
+  std::uint32_t reader_pid = 0;  // readers: the slot's recorded owner pid (informational)
 };
 
 class EpochTable {
