@@ -177,7 +177,8 @@ TEST_CASE("guards nest on one participant and unpin once each", "[pin]") {
   CHECK_FALSE(d.pinned());
 }
 
-TEST_CASE("a read-only handle's loads pin its reader slot; guards nest there too", "[pin][readers]") {
+TEST_CASE("a read-only handle's loads pin its reader slot; guards nest there too",
+          "[pin][readers]") {
   TempDir dir;
   const std::string path = dir.File("r.atomap");
   {
@@ -190,8 +191,7 @@ TEST_CASE("a read-only handle's loads pin its reader slot; guards nest there too
   REQUIRE(internal::Access(reader).readers() != nullptr);
   Atom atom = *reader.find_atom("a");
   const auto slot_of_this_process = [&]() -> std::optional<internal::ReaderSlotImage> {
-    for (const internal::ReaderSlotImage& image :
-         internal::Access(reader).readers()->ReadSlots()) {
+    for (const internal::ReaderSlotImage& image : internal::Access(reader).readers()->ReadSlots()) {
       if (image.state == static_cast<std::uint32_t>(internal::ReaderSlotState::kOwned)) {
         return image;
       }

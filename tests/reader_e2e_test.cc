@@ -88,15 +88,19 @@ absl::StatusOr<Domain> FilledWriter(const std::string& path) {
     if (!creator.ok()) return creator.status();
     absl::StatusOr<Atom> atom = creator->atom("a");
     if (!atom.ok()) return atom.status();
-    const absl::Status filled = atom->swap([](Transaction& tx) -> absl::Status {
-      for (int i = 0; i < kKeys; ++i) {
-        if (absl::Status s = tx.set(Key(i), Value(Key(i), 0)); !s.ok()) return s;
-      }
-      return absl::OkStatus();
-    }).status();
+    const absl::Status filled =
+        atom->swap([](Transaction& tx) -> absl::Status {
+              for (int i = 0; i < kKeys; ++i) {
+                if (absl::Status s = tx.set(Key(i), Value(Key(i), 0)); !s.ok()) return s;
+              }
+              return absl::OkStatus();
+            })
+            .status();
     if (!filled.ok()) return filled;
   }
-  { absl::StatusOr<Domain> reader = Domain::Open(path, ReaderOptions()); }
+  {
+    absl::StatusOr<Domain> reader = Domain::Open(path, ReaderOptions());
+  }
   return Domain::Open(path, SmallOptions(8, 16));
 }
 

@@ -200,6 +200,17 @@ TEST_CASE("a truncated registry reads short in a writer, never faults", "[reader
 
 // ---- the epoch table over both tables ---------------------------------------------------------
 
+// A registry of `capacity` slots seen both ways: mapped (readers) and by pread (writers).
+struct RegistryViews {
+  RegistryViews(TempDir& dir, std::uint32_t capacity)
+      : file(dir.File("d.atomap.readers"), capacity),
+        readers(OpenRegistry(file.fd(), capacity, true, file.path())),
+        writer(OpenRegistry(file.fd(), capacity, false, file.path())) {}
+  RegistryFile file;
+  ReaderRegistry readers;
+  ReaderRegistry writer;
+};
+
 // A writers' slot table of `n` zeroed slots, a global epoch word and an epoch_began ring.
 struct EpochFixture {
   explicit EpochFixture(std::uint32_t n)
@@ -222,13 +233,12 @@ struct EpochFixture {
 
 TEST_CASE("a validated reader pin holds the epoch back only at G-1", "[readers][epoch]") {
   TempDir dir;
-  RegistryFile file(dir.File("d.atomap.readers"), 4);
-  ReaderRegistry readers = OpenRegistry(file.fd(), 4, true, file.path());
-  ReaderRegistry writer = OpenRegistry(file.fd(), 4, false, file.path());
+  RegistryViews views(dir, 4);
+  ReaderRegistry& readers = views.readers;
   EpochFixture fixture(2);
   fixture.global.InitPlain(7);
   const EpochTable reader_view = fixture.Table(&readers);
-  const EpochTable epochs = fixture.Table(&writer);
+  const EpochTable epochs = fixture.Table(&views.writer);
   absl::StatusOr<ReaderLease> lease = readers.Claim();
   REQUIRE(lease.ok());
 
@@ -268,12 +278,11 @@ TEST_CASE("a validated reader pin holds the epoch back only at G-1", "[readers][
 TEST_CASE("impossible reader pins are ignored and counted; free slots' pins do not count",
           "[readers][epoch]") {
   TempDir dir;
-  RegistryFile file(dir.File("d.atomap.readers"), 4);
-  ReaderRegistry readers = OpenRegistry(file.fd(), 4, true, file.path());
-  ReaderRegistry writer = OpenRegistry(file.fd(), 4, false, file.path());
+  RegistryViews views(dir, 4);
+  ReaderRegistry& readers = views.readers;
   EpochFixture fixture(1);
   fixture.global.InitPlain(9);
-  const EpochTable epochs = fixture.Table(&writer);
+  const EpochTable epochs = fixture.Table(&views.writer);
   absl::StatusOr<ReaderLease> hostile = readers.Claim();
   absl::StatusOr<ReaderLease> ahead = readers.Claim();
   absl::StatusOr<ReaderLease> released = readers.Claim();

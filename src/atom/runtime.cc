@@ -6,10 +6,10 @@
 #include <mutex>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "alloc/allocator_state.h"
 #include "atom/participant.h"
 #include "atom/reader_participant.h"
-#include "absl/strings/str_format.h"
 
 namespace atomap::internal {
 namespace {

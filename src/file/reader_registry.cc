@@ -140,11 +140,11 @@ ReaderRegistry::~ReaderRegistry() {
   if (mapping_ != nullptr) munmap(mapping_, mapped_bytes_);
 }
 
-absl::StatusOr<ReaderRegistry> ReaderRegistry::Open(int fd, std::uint32_t capacity,
-                                                    bool map_slots, std::string path) {
+absl::StatusOr<ReaderRegistry> ReaderRegistry::Open(int fd, std::uint32_t capacity, bool map_slots,
+                                                    std::string path) {
   if (capacity == 0 || capacity > kMaxReaderCapacity) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: reader capacity %u is not in [1, %u]", path, capacity, kMaxReaderCapacity));
+    return absl::InvalidArgumentError(absl::StrFormat("%s: reader capacity %u is not in [1, %u]",
+                                                      path, capacity, kMaxReaderCapacity));
   }
   ReaderRegistry registry;
   registry.fd_ = fd;
@@ -159,15 +159,14 @@ absl::StatusOr<ReaderRegistry> ReaderRegistry::Open(int fd, std::uint32_t capaci
   }
   const std::uint64_t bytes = RegistryBytes(capacity);
   if (static_cast<std::uint64_t>(st.st_size) < bytes) {
-    return absl::DataLossError(absl::StrFormat(
-        "%s: reader registry is %d bytes, shorter than the %d its %u slots need", registry.path_,
-        st.st_size, bytes, capacity));
+    return absl::DataLossError(
+        absl::StrFormat("%s: reader registry is %d bytes, shorter than the %d its %u slots need",
+                        registry.path_, st.st_size, bytes, capacity));
   }
   void* mapping = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (mapping == MAP_FAILED) {
-    return absl::PermissionDeniedError(
-        absl::StrFormat("%s: cannot map the reader registry read-write: %s", registry.path_,
-                        std::strerror(errno)));
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "%s: cannot map the reader registry read-write: %s", registry.path_, std::strerror(errno)));
   }
   registry.mapping_ = mapping;
   registry.mapped_bytes_ = bytes;
@@ -219,7 +218,8 @@ absl::StatusOr<ReaderLease> ReaderRegistry::Claim() {
     for (std::uint32_t i = 0; i < capacity_; ++i) {
       ReaderSlot& slot = SlotOf(mapping_, i);
       if ((slot.state.LoadAcquire() == kFree) != want_free) continue;
-      absl::StatusOr<bool> locked = TryLockByte(lock_fd, ReaderSlotLockByte(i), LockMode::kExclusive);
+      absl::StatusOr<bool> locked =
+          TryLockByte(lock_fd, ReaderSlotLockByte(i), LockMode::kExclusive);
       if (!locked.ok()) {
         close(lock_fd);
         return absl::Status(locked.status().code(),
