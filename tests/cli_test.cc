@@ -540,7 +540,11 @@ TEST_CASE("demo runs with small numbers and verifies its totals") {
 std::set<std::string> DirEntries(const std::string& dir) {
   std::set<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    names.insert(entry.path().filename().string());
+    const std::string name = entry.path().filename().string();
+    // TEMP(day0): the stand-in registry opener (domain_impl.cc) leaves PATH.readers behind;
+    // companion_file decides what a compact leaves. Remove this filter with the opener.
+    if (name.ends_with(".readers")) continue;
+    names.insert(name);
   }
   return names;
 }
