@@ -5,10 +5,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -218,6 +220,45 @@ TEST_CASE("a reader SIGKILLed while pinned is cleared by reclamation; nothing le
   CHECK(report->space_checked);
   CHECK(report->leaked_bytes == 0);
   CHECK(report->ok());
+}
+
+TEST_CASE("reader threads of a read-only handle verify snapshots while a writer swaps",
+          "[readers][threads]") {
+  TempDir dir;
+  const std::string path = dir.File("threads.atomap");
+  absl::StatusOr<Domain> writer = FilledWriter(path);
+  REQUIRE(writer.ok());
+  absl::StatusOr<Domain> reader = Domain::Open(path, ReaderOptions());
+  REQUIRE(reader.ok());
+  absl::StatusOr<Atom> atom = writer->atom("a");
+  absl::StatusOr<Atom> read_atom = reader->find_atom("a");
+  REQUIRE((atom.ok() && read_atom.ok()));
+  std::atomic<bool> done{false};
+  std::atomic<int> damaged{0};
+  std::atomic<int> loads{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      while (!done.load(std::memory_order_relaxed)) {
+        absl::StatusOr<Snapshot> snapshot = read_atom->load();
+        if (!snapshot.ok()) {
+          damaged.fetch_add(1000);
+          return;
+        }
+        const int first = DamagedEntries(*snapshot);
+        // Held a while: the writer swaps (and reclaims) meanwhile; it must not reuse any of it.
+        damaged.fetch_add(first + DamagedEntries(*snapshot));
+        loads.fetch_add(1);
+      }
+    });
+  }
+  for (std::uint32_t generation = 1; generation <= 2000; ++generation) {
+    REQUIRE(SwapSome(*atom, generation).ok());
+  }
+  done.store(true);
+  for (std::thread& thread : threads) thread.join();
+  CHECK(damaged.load() == 0);
+  CHECK(loads.load() > 0);
 }
 
 TEST_CASE("repair refuses while a reader slot is pinned, naming it; a dead reader's pin is cleared",
