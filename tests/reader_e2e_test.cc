@@ -130,6 +130,26 @@ pid_t ForkPinnedReader(const std::string& path, ReportPipe& pinned, Gate& go, Re
   });
 }
 
+// A reader that holds a slot and a pin at `epoch`, but no handle of the data file (as a registered
+// reader is after companion_file: it takes no attach lock, so writers are alone among writers).
+// Reports its slot, then waits at `gate` until killed.
+pid_t ForkRegistryOnlyReader(const std::string& path, std::uint64_t epoch, ReportPipe& pinned,
+                             Gate& gate) {
+  return ForkChild([&path, epoch, &pinned, &gate] {
+    const std::string registry_path = path + ".readers";
+    const int fd = open(registry_path.c_str(), O_RDWR | O_CLOEXEC);
+    absl::StatusOr<internal::ReaderRegistry> registry =
+        internal::ReaderRegistry::Open(fd, internal::kDefaultReaderCapacity, true, registry_path);
+    if (!registry.ok()) return 1;
+    absl::StatusOr<internal::ReaderLease> lease = registry->Claim();
+    if (!lease.ok()) return 2;
+    lease->slot().announcement.StoreRelaxed(internal::Announcement::Pinned(epoch));
+    pinned.Send(static_cast<std::int64_t>(lease->index()));
+    gate.Wait();
+    return 0;
+  });
+}
+
 TEST_CASE("a pinned reader in another process keeps its snapshot through thousands of swaps",
           "[readers][multiprocess]") {
   TempDir dir;
@@ -268,23 +288,9 @@ TEST_CASE("repair refuses while a reader slot is pinned, naming it; a dead reade
   absl::StatusOr<Domain> writer = FilledWriter(path);
   REQUIRE(writer.ok());
   const std::uint64_t global = Access(*writer).epochs().CurrentEpoch();
-  // A reader that holds a slot and a pin, but no handle of the data file (as a registered reader
-  // is after companion_file: it takes no attach lock), so the writer is alone among writers.
   ReportPipe pinned;
   Gate never;
-  const pid_t reader = ForkChild([&] {
-    const std::string registry_path = path + ".readers";
-    const int fd = open(registry_path.c_str(), O_RDWR | O_CLOEXEC);
-    absl::StatusOr<internal::ReaderRegistry> registry =
-        internal::ReaderRegistry::Open(fd, internal::kDefaultReaderCapacity, true, registry_path);
-    if (!registry.ok()) return 1;
-    absl::StatusOr<internal::ReaderLease> lease = registry->Claim();
-    if (!lease.ok()) return 2;
-    lease->slot().announcement.StoreRelaxed(internal::Announcement::Pinned(global));
-    pinned.Send(static_cast<std::int64_t>(lease->index()));
-    never.Wait();
-    return 0;
-  });
+  const pid_t reader = ForkRegistryOnlyReader(path, global, pinned, never);
   const std::optional<std::int64_t> slot = pinned.Receive<std::int64_t>();
   REQUIRE(slot.has_value());
   absl::StatusOr<CheckReport> refused =
@@ -299,6 +305,56 @@ TEST_CASE("repair refuses while a reader slot is pinned, naming it; a dead reade
   REQUIRE(repaired.ok());
   CHECK(repaired->ok());
   CHECK(repaired->space_checked);
+}
+
+TEST_CASE("the sweep at a lone open skips while a reader is pinned, and runs once it is gone",
+          "[readers][check][crash]") {
+  TempDir dir;
+  const std::string path = dir.File("sweep.atomap");
+  {
+    REQUIRE(FilledWriter(path).ok());
+  }
+  // A writer killed while attached: the domain is dirty, its slot owned by the dead.
+  Gate hold;
+  ReportPipe swapped;
+  const pid_t crashed = ForkChild([&] {
+    absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(8, 16));
+    if (!domain.ok()) return 1;
+    absl::StatusOr<Atom> atom = domain->atom("a");
+    if (!atom.ok() || !SwapSome(*atom, 1).ok()) return 2;
+    swapped.Send(std::int64_t{1});
+    hold.Wait();
+    return 0;
+  });
+  REQUIRE(swapped.Receive<std::int64_t>().has_value());
+  REQUIRE(kill(crashed, SIGKILL) == 0);
+  REQUIRE(WaitChild(crashed) == 128 + SIGKILL);
+  std::uint64_t global = 0;
+  {
+    absl::StatusOr<Domain> peek = Domain::Open(path, ReaderOptions());
+    REQUIRE(peek.ok());
+    global = Access(*peek).epochs().CurrentEpoch();
+  }
+  ReportPipe pinned;
+  Gate never;
+  const pid_t reader = ForkRegistryOnlyReader(path, global, pinned, never);
+  REQUIRE(pinned.Receive<std::int64_t>().has_value());
+  {
+    absl::StatusOr<Domain> alone = Domain::Open(path, SmallOptions(8, 16));
+    REQUIRE(alone.ok());
+    CHECK_FALSE(alone->was_clean());
+    CHECK(alone->info().slots_in_use.size() == 2);  // the dead writer's slot: not swept
+  }
+  REQUIRE(kill(reader, SIGKILL) == 0);
+  REQUIRE(WaitChild(reader) == 128 + SIGKILL);
+  absl::StatusOr<Domain> swept = Domain::Open(path, SmallOptions(8, 16));
+  REQUIRE(swept.ok());
+  CHECK_FALSE(swept->was_clean());  // still dirty: the skipped sweep left it for this one
+  CHECK(swept->info().slots_in_use.size() == 1);  // swept: the dead writer's slot taken over
+  absl::StatusOr<CheckReport> report = swept->check();
+  REQUIRE(report.ok());
+  CHECK(report->ok());
+  CHECK(report->leaked_bytes == 0);
 }
 
 }  // namespace
