@@ -540,7 +540,8 @@ TEST_CASE("demo runs with small numbers and verifies its totals") {
 std::set<std::string> DirEntries(const std::string& dir) {
   std::set<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    names.insert(entry.path().filename().string());
+    const std::string name = entry.path().filename().string();
+    names.insert(name);
   }
   return names;
 }

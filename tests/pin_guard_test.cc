@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "atom/participant.h"
+#include "atom/reader_participant.h"
 #include "atom/runtime.h"
 #include "atomap/atom.h"
 #include "atomap/domain.h"
@@ -16,6 +17,8 @@
 #include "atomap/map.h"
 #include "atomap/snapshot.h"
 #include "atomap/typed_map.h"
+#include "domain/domain_impl.h"
+#include "epoch/epoch_table.h"
 #include "support/small_options.h"
 #include "support/temp_dir.h"
 
@@ -172,6 +175,45 @@ TEST_CASE("guards nest on one participant and unpin once each", "[pin]") {
   empty = PinGuard();
   CHECK_FALSE(p.pinned());
   CHECK_FALSE(d.pinned());
+}
+
+TEST_CASE("a read-only handle's loads pin its reader slot; guards nest there too",
+          "[pin][readers]") {
+  TempDir dir;
+  const std::string path = dir.File("r.atomap");
+  {
+    Domain writer = *Domain::Open(path, SmallOptions(4, 4));
+    REQUIRE((*writer.atom("a")).swap([](Transaction& tx) { return tx.set("k", "v"); }).ok());
+  }
+  Options read_only = SmallOptions(4, 4);
+  read_only.read_only = true;
+  Domain reader = *Domain::Open(path, read_only);
+  REQUIRE(internal::Access(reader).readers() != nullptr);
+  Atom atom = *reader.find_atom("a");
+  const auto slot_of_this_process = [&]() -> std::optional<internal::ReaderSlotImage> {
+    for (const internal::ReaderSlotImage& image : internal::Access(reader).readers()->ReadSlots()) {
+      if (image.state == static_cast<std::uint32_t>(internal::ReaderSlotState::kOwned)) {
+        return image;
+      }
+    }
+    return std::nullopt;
+  };
+  {
+    Snapshot outer = *atom.load();
+    std::optional<internal::ReaderSlotImage> slot = slot_of_this_process();
+    REQUIRE(slot.has_value());
+    CHECK(internal::Announcement::IsPinned(slot->announcement));
+    CHECK(slot->pinned_atom == 1);  // atom 0, recorded + 1
+    CHECK(slot->pinned_version == outer.version());
+    {
+      Snapshot inner = *atom.load();  // nested: no new announcement, the outer one holds
+      CHECK(slot_of_this_process()->announcement == slot->announcement);
+    }
+    CHECK(internal::Announcement::IsPinned(slot_of_this_process()->announcement));
+  }
+  CHECK_FALSE(internal::Announcement::IsPinned(slot_of_this_process()->announcement));
+  // Still claimed (the thread keeps its reader participant until it exits or the domain closes).
+  CHECK(slot_of_this_process().has_value());
 }
 
 }  // namespace

@@ -43,6 +43,7 @@
 #include "absl/time/clock.h"
 #include "atom/atom_access.h"
 #include "atom/participant.h"
+#include "atom/reader_participant.h"
 #include "atom/runtime.h"
 #include "atomap/diff.h"
 #include "atomap/domain.h"
@@ -58,6 +59,7 @@ using internal::Block;
 using internal::MapAccess;
 using internal::Participant;
 using internal::PinGuard;
+using internal::ReaderParticipant;
 using internal::Runtime;
 using internal::SnapshotAccess;
 using internal::TransactionAccess;
@@ -65,6 +67,12 @@ using internal::TransactionAccess;
 // The atom's root word (V1).
 internal::SharedU64& Root(Runtime* runtime, std::uint32_t index) {
   return runtime->domain().atoms().Root(index);
+}
+
+// A read-only handle with no reader registry to pin in (G3). DomainImpl::unregistered_reader()
+// replaces this test when the companion files land.
+bool UnregisteredReader(Runtime* runtime) {
+  return runtime->domain().read_only() && runtime->domain().readers() == nullptr;
 }
 
 absl::StatusOr<Participant*> Writer(Runtime* runtime) {
@@ -76,9 +84,9 @@ absl::StatusOr<Participant*> Writer(Runtime* runtime) {
 }
 
 // The atom's current version (V1). The guard is the proof of the pin that keeps that version
-// allocated while it is read (G2); an empty one only on a read-only domain (G3).
+// allocated while it is read (G2); an empty one only for an unregistered reader (G3).
 internal::Offset LoadRootAcquire(const PinGuard& pin, Runtime* runtime, std::uint32_t index) {
-  assert(pin.holds_pin() || runtime->domain().read_only());
+  assert(pin.holds_pin() || UnregisteredReader(runtime));
   (void)pin;
   return Root(runtime, index).LoadAcquire();  // (1)
 }
@@ -151,6 +159,18 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
       SnapshotAccess::Make(std::move(pin), &participant->context(), commit->version));
 }
 
+// A registered reader's load: pinned in its reader slot (RR1), which then names the snapshot
+// for `atomap stat --readers` if this is its outermost pin.
+absl::StatusOr<Snapshot> LoadAsReader(Runtime* runtime, std::uint32_t index) {
+  absl::StatusOr<ReaderParticipant*> reader = runtime->ThisReader();
+  if (!reader.ok()) return reader.status();
+  const bool outermost = !(*reader)->pinned();
+  absl::StatusOr<Snapshot> snapshot =
+      LoadPinned(runtime, index, PinGuard(**reader), &runtime->read_context());
+  if (snapshot.ok() && outermost) (*reader)->RecordSnapshot(index, snapshot->version());
+  return snapshot;
+}
+
 }  // namespace
 
 // ---- Atom -------------------------------------------------------------------------------------
@@ -158,9 +178,10 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
 std::string_view Atom::name() const { return runtime_->domain().atoms().Name(index_); }
 
 absl::StatusOr<Snapshot> Atom::load() const {
-  if (runtime_->domain().read_only()) {
+  if (UnregisteredReader(runtime_)) {
     return LoadPinned(runtime_, index_, PinGuard(), &runtime_->read_context());  // (G3)
   }
+  if (runtime_->domain().read_only()) return LoadAsReader(runtime_, index_);
   absl::StatusOr<Participant*> participant = runtime_->ThisThread();
   if (!participant.ok()) return participant.status();
   return LoadPinned(runtime_, index_, PinGuard(**participant), &(*participant)->context());

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "alloc/allocator_state.h"
+#include "atom/reader_participant.h"
 #include "atom/runtime.h"
 #include "domain/slot_recovery.h"
 #include "intent/intent_record.h"
@@ -33,7 +34,8 @@ Participant::Participant(Runtime& runtime, SlotLease lease)
                .hasher = runtime.domain().hasher(),
                .data_begin = runtime.domain().data_begin(),
                .verify_reads = runtime.domain().verify_reads()},
-      retire_(AreaOf(runtime, lease_.index()), &runtime.allocator(), context_.cache) {
+      retire_(AreaOf(runtime, lease_.index()), &runtime.allocator(), context_.cache),
+      pin_site_(runtime, lease_.index()) {
   Allocator::FormatCache(context_.cache);
 }
 
@@ -79,19 +81,30 @@ Participant::~Participant() {
   // lease_ releases the slot as it is destroyed.
 }
 
-void Participant::Pin() {
-  // No fork check here: participants come from Runtime::ThisThread, which refuses an inherited
-  // runtime, so only Unpin (of a snapshot taken before fork()) can meet one.
-  if (pin_depth_++ == 0) runtime_.epochs().Pin(slot());
+void PinSite::Pin() {
+  // No fork check here: participants come from Runtime::ThisThread / ThisReader, which refuse an
+  // inherited runtime, so only Unpin (of a snapshot taken before fork()) can meet one (PS2).
+  if (depth_++ != 0) return;
+  if (reader_slot_ == nullptr) {
+    runtime_.epochs().Pin(slot_);  // the writers' pin, unchanged: EpochTable (1)
+  } else {
+    runtime_.epochs().PinReader(reader_slot_->announcement);  // RR1
+  }
 }
 
-void Participant::Unpin() {
-  if (--pin_depth_ == 0 && !runtime_.inherited()) runtime_.epochs().Unpin(slot());
+void PinSite::Unpin() {
+  if (--depth_ != 0 || runtime_.inherited()) return;  // PS1, PS2
+  if (reader_slot_ == nullptr) {
+    runtime_.epochs().Unpin(slot_);  // (2)
+  } else {
+    EpochTable::UnpinReader(reader_slot_->announcement);  // RR2
+  }
 }
 
-PinGuard::PinGuard(Participant& participant) : participant_(&participant) { participant.Pin(); }
+PinGuard::PinGuard(Participant& participant) : site_(&participant.pin_site_) { site_->Pin(); }
+PinGuard::PinGuard(ReaderParticipant& reader) : site_(&reader.pin_site()) { site_->Pin(); }
 
-void PinGuard::Release() { std::exchange(participant_, nullptr)->Unpin(); }
+void PinGuard::Release() { std::exchange(site_, nullptr)->Unpin(); }
 
 void Participant::Abandon() {
   abandoned_ = true;
@@ -139,17 +152,25 @@ void Participant::AdoptOrphans() {
   retire_.AdoptChain(chain);
 }
 
-void Participant::TakeOverIfDead(std::uint32_t slot) {
-  if (slot == this->slot()) return;
-  (void)runtime_.domain().slots().TakeOverIfDead(slot, lease_.lock_fd());
+void Participant::TakeOverIfDead(const EpochBlocker& blocker) {
+  if (blocker.reader) {
+    // A dead reader held nothing but its pin: clearing it is the whole recovery (DESIGN 1.4).
+    if (const ReaderRegistry* readers = runtime_.domain().readers()) {
+      (void)readers->ClearIfDead(blocker.slot);
+    }
+    return;
+  }
+  if (blocker.slot == slot()) return;
+  (void)runtime_.domain().slots().TakeOverIfDead(blocker.slot, lease_.lock_fd());
 }
 
 std::uint64_t Participant::Reclaim() {
   retires_since_reclaim_ = 0;
   if (std::optional<EpochBlocker> blocker = runtime_.epochs().TryAdvance()) {
     // By (E1) a blocker is always one epoch behind, dead or alive: only its lock can tell. The
-    // probe is one fcntl, at most once per kRetiresPerReclaim retirements.
-    TakeOverIfDead(blocker->slot);
+    // probe is one fcntl (writers) or a lock probe and a pread (readers), at most once per
+    // kRetiresPerReclaim retirements.
+    TakeOverIfDead(*blocker);
   }
   AdoptOrphans();
   return retire_.Reclaim(runtime_.epochs());

@@ -19,7 +19,9 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "atom/pin_site.h"
 #include "atomap/internal/pin_guard.h"
+#include "epoch/epoch_table.h"
 #include "epoch/retire_list.h"
 #include "file/slot_table.h"
 #include "hamt/transient.h"
@@ -40,7 +42,7 @@ class Participant {
 
   // Forgets the slot without releasing anything (an inherited copy in a child of fork()).
   void Abandon();
-  bool pinned() const { return pin_depth_ > 0; }
+  bool pinned() const { return pin_site_.pinned(); }
 
   const TrieContext& context() const { return context_; }
   std::uint32_t slot() const { return lease_.index(); }
@@ -71,22 +73,19 @@ class Participant {
   // How many retirements between reclamation passes: a pass scans every slot's pin.
   static constexpr std::uint32_t kRetiresPerReclaim = 64;
 
-  friend class PinGuard;  // the only caller of Pin and Unpin (P2)
+  friend class PinGuard;  // pins through pin_site_ (P2)
   class LaneLease;
 
-  // Unpin is a no-op in a child of fork() for an inherited participant: the announcement word
-  // is the parent's. (Pin is never reached there: see Participant::Pin.)
-  void Pin();
-  void Unpin();
   void AdoptOrphans();
-  void TakeOverIfDead(std::uint32_t slot);
+  // What a blocker of TryAdvance gets: a probe of its lock, and recovery if its owner is dead.
+  void TakeOverIfDead(const EpochBlocker& blocker);
   ReclaimArea& area() const;
 
   Runtime& runtime_;
   SlotLease lease_;
   TrieContext context_;
   RetireList retire_;
-  int pin_depth_ = 0;
+  PinSite pin_site_;
   bool abandoned_ = false;
   std::uint32_t retires_since_reclaim_ = 0;
   std::uint32_t lanes_leased_ = 0;  // bit i: lane i is leased to a transaction

@@ -6,8 +6,10 @@
 #include <mutex>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "alloc/allocator_state.h"
 #include "atom/participant.h"
+#include "atom/reader_participant.h"
 
 namespace atomap::internal {
 namespace {
@@ -25,6 +27,8 @@ absl::flat_hash_map<std::uint64_t, Runtime*>& LiveRuntimes() {
 struct ThreadParticipants {
   std::uint64_t cached_runtime = 0;
   Participant* cached = nullptr;
+  std::uint64_t cached_reader_runtime = 0;
+  ReaderParticipant* cached_reader = nullptr;
   std::vector<std::uint64_t> runtimes;
 
   ~ThreadParticipants() {
@@ -80,8 +84,10 @@ Runtime::~Runtime() {
   std::lock_guard<std::mutex> lock(mu_);
   if (inherited()) {
     for (auto& [thread, participant] : participants_) participant->Abandon();
+    for (auto& [thread, reader] : readers_) reader->Abandon();
   }
   participants_.clear();
+  readers_.clear();
 }
 
 absl::StatusOr<Participant*> Runtime::ThisThread() {
@@ -99,16 +105,50 @@ absl::StatusOr<Participant*> Runtime::ThisThread() {
              .emplace(std::this_thread::get_id(),
                       std::make_unique<Participant>(*this, std::move(*lease)))
              .first;
-    mine.runtimes.push_back(id_);
+    NoteThreadUses(mine.runtimes);
   }
   mine.cached_runtime = id_;
   mine.cached = it->second.get();
   return mine.cached;
 }
 
+absl::StatusOr<ReaderParticipant*> Runtime::ThisReader() {
+  ThreadParticipants& mine = this_thread_participants;
+  if (mine.cached_reader_runtime == id_ && !inherited()) return mine.cached_reader;
+  ReaderRegistry* registry = domain_.readers();
+  if (inherited() || !domain_.read_only() || registry == nullptr) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: no reader slot for this handle (%s)", domain_.path(),
+        inherited() ? "opened by the parent of this process, before fork(); open it again"
+                    : "not a registered read-only handle"));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = readers_.find(std::this_thread::get_id());
+  if (it == readers_.end()) {
+    absl::StatusOr<ReaderLease> lease = registry->Claim();
+    if (!lease.ok()) return lease.status();
+    it = readers_
+             .emplace(std::this_thread::get_id(),
+                      std::make_unique<ReaderParticipant>(*this, *std::move(lease)))
+             .first;
+    NoteThreadUses(mine.runtimes);
+  }
+  mine.cached_reader_runtime = id_;
+  mine.cached_reader = it->second.get();
+  return mine.cached_reader;
+}
+
+void Runtime::NoteThreadUses(std::vector<std::uint64_t>& runtimes) const {
+  for (std::uint64_t id : runtimes) {
+    if (id == id_) return;
+  }
+  runtimes.push_back(id_);
+}
+
 void Runtime::ReleaseThread(std::thread::id thread) {
   std::lock_guard<std::mutex> lock(mu_);
   participants_.erase(thread);
+  readers_.erase(thread);
 }
 
 }  // namespace atomap::internal

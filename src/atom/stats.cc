@@ -273,9 +273,7 @@ bool AnyPinned(const SlotTable& slots, const std::vector<SlotTable::InUseSlot>& 
 void AddWriters(DomainImpl& domain, const std::vector<SlotTable::InUseSlot>& writers,
                 const PinFigures& figures, DomainStats& stats) {
   const SlotTable& slots = domain.slots();
-  // TEMP(day0): the writer slot locks move to PATH.lock (lock_fd); until then they are PATH's.
-  const int lock_fd = domain.lock_fd() >= 0 ? domain.lock_fd() : domain.arena().fd();
-  const LockProbe probe(lock_fd);
+  const LockProbe probe(domain.lock_fd());  // -1 (a reader without PATH.lock): alive unknown
   const bool in_process = domain.kind() == DomainKind::kInProcess;  // nobody else can die
   for (const SlotTable::InUseSlot& slot : writers) {
     const std::optional<bool> alive =

@@ -226,6 +226,12 @@ absl::Status DomainImpl::InitTables() {
         path_, ": allocator state: magic, num_classes or data_begin (", state.data_begin,
         ") does not match this domain (data_begin ", h.data_begin, ")"));
   }
+  if (registry_fd_ >= 0) {
+    absl::StatusOr<ReaderRegistry> registry =
+        ReaderRegistry::Open(registry_fd_, h.reader_capacity, /*map_slots=*/read_only_, path_ + ".readers");
+    if (!registry.ok()) return registry.status();
+    readers_.emplace(*std::move(registry));
+  }
   if (read_only_) return absl::OkStatus();
   absl::StatusOr<SlotLease> lease = slots_->Claim(lock_fd_, /*owns_fd=*/false);
   if (!lease.ok()) {

@@ -1,8 +1,33 @@
 #include "epoch/epoch_table.h"
 
+#include <time.h>
+
+#include <atomic>
+#include <vector>
+
 #include "common/shared_atomic.h"
 
 namespace atomap::internal {
+namespace {
+
+constexpr std::uint32_t kReaderOwned = static_cast<std::uint32_t>(ReaderSlotState::kOwned);
+
+// Process-wide: scans of every domain this process reclaims in.
+std::atomic<std::uint64_t> reader_pins_ignored{0};
+
+std::uint64_t MonotonicNanos() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u +
+         static_cast<std::uint64_t>(now.tv_nsec);
+}
+
+// An acquire fence after the registry's copy, which comes from a pread, not from atomic loads
+// (RR4). A full fence, which is one: GCC refuses a bare acquire fence under -fsanitize=thread,
+// and this runs once per scan that gets this far.
+void AcquireFence() { FullFence(); }
+
+}  // namespace
 
 std::uint64_t EpochTable::Pin(std::uint32_t slot) const {
   const std::uint64_t epoch = global_epoch_->LoadRelaxed();
@@ -15,6 +40,25 @@ void EpochTable::Unpin(std::uint32_t slot) const {
   AnnouncementWord(slot).StoreRelease(Announcement::kUnpinned);  // (2)
 }
 
+std::uint64_t EpochTable::PinReader(SharedU64& announcement) const {
+  std::uint64_t epoch = global_epoch_->LoadSeqCst();  // (RR1)
+  for (;;) {
+    announcement.StoreRelaxed(Announcement::Pinned(epoch));
+    FullFence();                                              // (RR1), partner (3)
+    const std::uint64_t again = global_epoch_->LoadSeqCst();  // (RR1): the validation (RR3)
+    if (again == epoch) return epoch;
+    epoch = again;  // G moved between the load and the fence: at most once per advance
+  }
+}
+
+void EpochTable::UnpinReader(SharedU64& announcement) {
+  announcement.StoreRelease(Announcement::kUnpinned);  // (RR2), partner (RR4)
+}
+
+std::uint64_t EpochTable::ReaderPinsIgnored() {
+  return reader_pins_ignored.load(std::memory_order_relaxed);
+}
+
 std::uint64_t EpochTable::CurrentEpoch() const {
   return global_epoch_->LoadAcquire();  // (6)
 }
@@ -24,17 +68,44 @@ std::uint64_t EpochTable::EpochAfterUnlink() const {
 }
 
 std::optional<EpochBlocker> EpochTable::TryAdvance() const {
-  FullFence();  // (3)
-  std::uint64_t global = global_epoch_->LoadRelaxed();
+  const std::uint64_t global = global_epoch_->LoadRelaxed();  // (RR5): before the fence
+  FullFence();                                                // (3)
   for (std::uint32_t slot = 0; slot < capacity_; ++slot) {
     const std::uint64_t word = AnnouncementWord(slot).LoadAcquire();  // (4)
     if (Announcement::IsPinned(word) && Announcement::EpochOf(word) != global) {
       return EpochBlocker{slot, Announcement::EpochOf(word)};
     }
   }
+  // Only when no writer holds the epoch back: that common case costs no read of the registry.
+  if (std::optional<EpochBlocker> reader = ReaderBlocker(global)) return reader;
   // Losing this CAS means another scanner advanced G from the same value: the same outcome.
-  global_epoch_->CasRelease(global, global + 1);  // (5)
+  std::uint64_t expected = global;
+  if (global_epoch_->CasRelease(expected, global + 1)) RecordEpochStart(global + 1);  // (5)
   return std::nullopt;
+}
+
+std::optional<EpochBlocker> EpochTable::ReaderBlocker(std::uint64_t global) const {
+  if (readers_ == nullptr) return std::nullopt;
+  const std::vector<ReaderSlotImage> slots = readers_->ReadSlots();  // (RR4): after (3)
+  AcquireFence();                                                    // (RR4)
+  for (const ReaderSlotImage& slot : slots) {
+    if (slot.state != kReaderOwned || !Announcement::IsPinned(slot.announcement)) continue;
+    const std::uint64_t epoch = Announcement::EpochOf(slot.announcement);
+    if (epoch + 1 < global) {  // impossible for a validated pin (RR3)
+      reader_pins_ignored.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (epoch + 1 == global) return EpochBlocker{slot.index, epoch, true, slot.owner_pid};
+    // epoch >= global: G has moved since our load; not a blocker (the CAS fails anyway).
+  }
+  return std::nullopt;
+}
+
+void EpochTable::RecordEpochStart(std::uint64_t epoch) const {
+  if (epoch_began_ == nullptr) return;
+  EpochStart& entry = epoch_began_[epoch % 3];
+  entry.epoch.StoreRelaxed(epoch);
+  entry.began_ns.StoreRelaxed(MonotonicNanos());
 }
 
 std::optional<EpochBlocker> EpochTable::OldestPinned() const {
@@ -44,6 +115,16 @@ std::optional<EpochBlocker> EpochTable::OldestPinned() const {
     if (!Announcement::IsPinned(word)) continue;
     const std::uint64_t epoch = Announcement::EpochOf(word);
     if (!oldest || epoch < oldest->pinned_epoch) oldest = EpochBlocker{slot, epoch};
+  }
+  if (readers_ == nullptr) return oldest;
+  const std::uint64_t global = global_epoch_->LoadAcquire();
+  for (const ReaderSlotImage& slot : readers_->ReadSlots()) {
+    if (slot.state != kReaderOwned || !Announcement::IsPinned(slot.announcement)) continue;
+    const std::uint64_t epoch = Announcement::EpochOf(slot.announcement);
+    if (epoch + 1 < global) continue;  // ignored by TryAdvance too (RR3)
+    if (!oldest || epoch < oldest->pinned_epoch) {
+      oldest = EpochBlocker{slot.index, epoch, true, slot.owner_pid};
+    }
   }
   return oldest;
 }

@@ -5,16 +5,31 @@
 // has caught up with it; garbage retired at epoch r is freed once the global epoch reaches r + 2.
 // This is the protocol of crossbeam-epoch and xenium's generic_epoch_based, in a shared file.
 //
-// Invariants
+// Two tables of announcements: the writers' slot table (in PATH, each slot's head) and, when the
+// domain has one, the reader registry (PATH.readers, file/reader_registry.h). Writers pin as
+// crossbeam does (Pin); readers pin with a validated pin (PinReader). Writers read the registry
+// only here, with one pread per scan, never through a mapping.
+//
+// Invariants (over both tables)
 //  (E1) The global epoch G only increases, one step at a time, and only after a scan that found
-//       every pinned announcement equal to G. Hence while a participant stays pinned at e,
-//       G <= e + 1.
+//       every counted pinned announcement equal to G (writers: every pinned one; readers: every
+//       owned and possible one, RR3). Hence while a participant stays pinned at e, G <= e + 1.
 //  (E2) Nothing of a version (root word, node, blob) is read by a participant that is not pinned.
 //  (E3) A block unlinked by a root CAS is retired with the epoch r read after that CAS (see
 //       RetireList), and freed only once G >= r + 2 (SafeToFree). By (E1), a participant that
 //       could still hold the block was pinned at <= r and has since unpinned.
 //  (E4) An announcement is written only by its slot's owner (or by a survivor that has taken a
-//       dead owner's slot over, under its lock).
+//       dead owner's slot over, under its lock; for a reader slot, a writer's ClearIfDead).
+//  (RR3) While a reader is pinned at e by PinReader, G is e or e + 1. Proof (C++20
+//       [atomics.order], the fourth S-condition): let X be a scan that would advance e+1 -> e+2.
+//       X loads G = e+1 before its fence F_X (RR5), reading the release CAS A (5) that made e+1;
+//       that load followed by F_X acts as an acquire, so A happens-before F_X. The reader's
+//       re-check load after its fence F_R read e, so it is coherence-ordered before A, hence
+//       F_R precedes F_X in S, and X's copy of the registry (RR4) sees Pinned(e) (or a later
+//       store of the reader's): e != e+1, X does not advance. So G never passes e + 1.
+//       Consequence: an owned reader pin at e < G - 1 is no honest validated pin (a hostile or
+//       broken reader wrote it): ignored and counted (ReaderPinsIgnored); e >= G is no blocker
+//       (G has moved, the CAS fails anyway). Only e == G - 1 holds G back.
 //
 // Memory ordering
 //  (1) Pin: relaxed store of the announcement, then a seq_cst fence, before any root is read:
@@ -22,15 +37,29 @@
 //      gave LMDB its reader-table SIGSEGV (ITS#7970).
 //  (2) Unpin: release store of 0: every read made while pinned happens-before a scanner's
 //      acquire load (4) that sees the slot unpinned, and so before any free that follows;
-//      partner (4).
-//  (3) TryAdvance: seq_cst fence before the scan; partner (1): a pin whose fence precedes ours
-//      is seen by the scan; one whose fence follows ours reads roots written before our scan.
-//  (4) acquire load of each announcement during the scan; partner (2).
-//  (5) release CAS of G from g to g + 1, after the scan; partner (6).
+//      partner (4). Also a reader's unpin (RR2), partner RR4.
+//  (3) TryAdvance: seq_cst fence before the scan; partner (1) and RR1: a pin whose fence
+//      precedes ours is seen by the scan; one whose fence follows ours reads roots written
+//      before our scan.
+//  (4) acquire load of each writer announcement during the scan; partner (2).
+//  (5) release CAS of G from g to g + 1, after the scan; partner (6), and RR5's load of a later
+//      scan. After a won CAS the advancer records {g + 1, CLOCK_MONOTONIC ns} in the header's
+//      epoch_began ring (relaxed stores on G's own line: statistics, no edge).
 //  (6) acquire load of G in SafeToFree / CurrentEpoch; partner (5): the frees a reclaimer makes
 //      after seeing G >= r + 2 happen after every unpin the advancing scans observed.
 //  (7) seq_cst load of G in EpochAfterUnlink, after the seq_cst root CAS that unlinked the
 //      garbage: both are in the single total order, so the stamp is read after the unlink.
+//  (RR1) PinReader: seq_cst load of G, relaxed store of Pinned(e), seq_cst fence, seq_cst
+//      reload of G; if it moved, pin again at the new value. Partner (3) (the same edge as (1)).
+//  (RR2) UnpinReader: release store of 0; partner RR4.
+//  (RR4) TryAdvance reads the registry with one pread after the fence (3) (the kernel's copy
+//      follows it in program order), then an acquire fence: every unpin (RR2) the copy saw
+//      happens-before the frees that follow (6), as (4)'s acquire loads do for writers. The copy
+//      is no atomic read, but words are 8-byte aligned in 64-byte slots (x86-64 and arm64 copy
+//      them whole); a word torn by a store concurrent with the copy is one the scan need not see
+//      (that store's fence does not precede ours), and the reader re-validates (RR3).
+//  (RR5) TryAdvance loads G before its fence (3), as crossbeam's try_advance does; partner (5).
+//      A stale G only makes the CAS fail or a newer pin look like a blocker (a wasted probe).
 //
 // Thread safety: safe to use from any thread of any process that maps the file. Each
 // announcement word belongs to one participant (one thread at a time).
@@ -42,6 +71,8 @@
 
 #include "common/layout.h"
 #include "common/shared_word.h"
+#include "file/header.h"
+#include "file/reader_registry.h"
 #include "file/slot.h"
 
 namespace atomap::internal {
@@ -59,22 +90,41 @@ static_assert(!Announcement::IsPinned(Announcement::kUnpinned));
 
 // The result of a scan that could not advance: who holds the epoch back.
 struct EpochBlocker {
-  std::uint32_t slot;
+  std::uint32_t slot;  // in the writers' slot table, or the reader registry when `reader`
   std::uint64_t pinned_epoch;
+  bool reader = false;
+  std::uint32_t reader_pid = 0;  // readers: the slot's recorded owner pid (informational)
 };
 
 class EpochTable {
  public:
   // `global_epoch`: the header's word. `slots`: the slot table; each slot's announcement word is
   // its head's pinned_epoch (file/slot.h).
-  EpochTable(SharedU64* global_epoch, Slot* slots, std::uint32_t capacity)
-      : global_epoch_(global_epoch), slots_(slots), capacity_(capacity) {}
+  // `readers`: the domain's reader registry, or null (no registry, or none opened by this
+  // handle). `epoch_began`: the header's ring of epoch start times, or null (not recorded).
+  EpochTable(SharedU64* global_epoch, Slot* slots, std::uint32_t capacity,
+             const ReaderRegistry* readers = nullptr, EpochStart* epoch_began = nullptr)
+      : global_epoch_(global_epoch),
+        slots_(slots),
+        capacity_(capacity),
+        readers_(readers),
+        epoch_began_(epoch_began) {}
 
   // Announces the current epoch in `slot` and returns it.
   // REQUIRES: the caller owns `slot` and it is not pinned.
   std::uint64_t Pin(std::uint32_t slot) const;
   // REQUIRES: the caller owns `slot`.
   void Unpin(std::uint32_t slot) const;
+
+  // A reader's validated pin (RR1, RR3) on its reader slot's announcement; returns the epoch.
+  // REQUIRES: the caller owns the slot and it is not pinned.
+  std::uint64_t PinReader(SharedU64& announcement) const;
+  // (RR2) REQUIRES: the caller owns the slot.
+  static void UnpinReader(SharedU64& announcement);
+
+  // Owned reader pins that RR3 says no honest reader can hold (e < G - 1), seen by this
+  // process's scans and ignored: a hostile or broken reader's (DESIGN 2.4). Statistics.
+  static std::uint64_t ReaderPinsIgnored();
 
   std::uint64_t CurrentEpoch() const;
   // The epoch to stamp garbage unlinked by a root CAS that just succeeded: a seq_cst load, so
@@ -87,7 +137,8 @@ class EpochTable {
   // otherwise (a stopped or dead participant shows up here; the caller decides what to do).
   std::optional<EpochBlocker> TryAdvance() const;
 
-  // The oldest announced epoch and its slot, if anyone is pinned (statistics).
+  // The oldest announced epoch and its slot, if anyone is pinned, over both tables (reader pins
+  // only where they count for TryAdvance). Statistics.
   std::optional<EpochBlocker> OldestPinned() const;
 
   // Clears a dead owner's announcement. REQUIRES: the caller holds the slot's lock.
@@ -98,9 +149,15 @@ class EpochTable {
  private:
   SharedU64& AnnouncementWord(std::uint32_t slot) const { return slots_[slot].head.pinned_epoch; }
 
+  // The reader blocker of a scan that expects to advance from `global`, if any (RR4, RR3).
+  std::optional<EpochBlocker> ReaderBlocker(std::uint64_t global) const;
+  void RecordEpochStart(std::uint64_t epoch) const;
+
   SharedU64* global_epoch_;
   Slot* slots_;
   std::uint32_t capacity_;
+  const ReaderRegistry* readers_;
+  EpochStart* epoch_began_;
 };
 
 }  // namespace atomap::internal

@@ -9,8 +9,12 @@
 //  (C2) Repair frees only bytes that no root reaches, no live participant holds (its cache or
 //       retire list) and no list the sweep could not walk covers. If any atom's version is
 //       damaged, nothing is freed at all: a gap might then be data of that version.
-//  (C3) When alone, every other participant is dead, so its pending garbage (moved to the orphan
-//       chain by the takeover) can be freed: no pin can reach it any more.
+//  (C3) When alone, every other writer is dead, so its pending garbage (moved to the orphan
+//       chain by the takeover) can be freed once no reader can reach it either: "alone" is among
+//       writers (the attach lock); registered readers are not attached. So before freeing
+//       anything, repair clears dead readers' slots and requires that no reader slot holds a
+//       possible pin (RR3), polling within the wait (NoReaderPinned); a reader that pins after
+//       that scan reads the current roots, which repair never frees.
 //  (C4) Crash during repair: each step leaks rather than duplicates (see RebuildSharedLists and
 //       RecoverDeadSlot); the next sweep finds what was left.
 //  (C5) A problem is reported only from what cannot change under the checker: the whole domain
@@ -19,10 +23,11 @@
 //       (EpochTable: nothing retired after the pin is freed while it lasts), and the free
 //       lists, retire lists and the bump pointer (which writers change all the time) are not
 //       looked at. A read-only handle cannot take the lock (it is on PATH.lock, which readers
-//       may open read-only at most): it audits only while no slot has a live owner in another
-//       process, before and after (SlotCensus), and refuses otherwise (this process's own
-//       handles are the caller's: REQUIRES). One that cannot open PATH.lock at all cannot see
-//       writers: it checks each version under a pin, as above.
+//       may open read-only at most): it audits in full only while no slot has a live owner in
+//       another process, before and after (SlotCensus). With live writers, or when it cannot
+//       open PATH.lock at all (it cannot see writers), a registered reader (one with a reader
+//       slot) pins and checks each version as above, and an unregistered one refuses (this
+//       process's own handles are the caller's: REQUIRES).
 //
 // Memory ordering: none of its own beyond the lock; list heads are read with 8-byte loads, the
 // orphan chain is taken with TakeOrphanBatches (its edge (2)). A live check reads roots through
@@ -348,12 +353,15 @@ absl::StatusOr<CheckReport> CheckPinnedVersions(DomainImpl& domain, PinVersion p
   return report;
 }
 
-// C5 for a read-only handle: a full audit while nobody can write, else a refusal. A reader that
-// cannot open PATH.lock cannot see writers at all: it checks each version under a pin.
+// C5 for a read-only handle: a full audit while nobody can write; else the pinned check for a
+// registered reader, a refusal for an unregistered one.
 absl::StatusOr<CheckReport> CheckReadOnly(DomainImpl& domain, const CheckOptions& options,
                                           PinVersion pin) {
   if (options.others_idle) return ReportOf(RunAudit(domain, true), /*alone=*/false);
+  const bool can_pin = domain.readers() != nullptr;
   if (!SlotCensus::Take(domain).sees_writers) {
+    // An unregistered reader is one on a read-only file system: nobody writes, a full audit.
+    if (!can_pin) return ReportOf(RunAudit(domain, true), /*alone=*/false);
     absl::StatusOr<CheckReport> report = CheckPinnedVersions(domain, pin);
     if (report.ok()) {
       report->skipped = absl::StrFormat(
@@ -375,14 +383,53 @@ absl::StatusOr<CheckReport> CheckReadOnly(DomainImpl& domain, const CheckOptions
         "writers are gone",
         domain.path(), why));
   };
+  if (before.others_live != 0 && can_pin) return CheckPinnedVersions(domain, pin);
   if (before.others_live != 0) {
     return refuse(absl::StrFormat("%d participant slots have live owners in other processes",
                                   before.others_live)
                       .c_str());
   }
   Audit audit = RunAudit(domain, /*include_free_slots=*/true);
-  if (!(SlotCensus::Take(domain) == before)) return refuse("a writer attached during the check");
+  if (!(SlotCensus::Take(domain) == before)) {
+    if (can_pin) return CheckPinnedVersions(domain, pin);
+    return refuse("a writer attached during the check");
+  }
   return ReportOf(audit, /*alone=*/false);
+}
+
+// A reader slot that may still read what repair would free: owned, and pinned at an epoch an
+// honest validated reader can hold (RR3: e >= G - 1).
+std::optional<ReaderSlotImage> PinnedReader(DomainImpl& domain) {
+  const ReaderRegistry* readers = domain.readers();
+  if (readers == nullptr) return std::nullopt;
+  FullFence();  // as TryAdvance's (3): a pin whose fence precedes ours is in the copy
+  const std::uint64_t global = domain.epochs().CurrentEpoch();
+  for (const ReaderSlotImage& slot : readers->ReadSlots()) {
+    if (slot.state != static_cast<std::uint32_t>(ReaderSlotState::kOwned) ||
+        !Announcement::IsPinned(slot.announcement) ||
+        Announcement::EpochOf(slot.announcement) + 1 < global) {
+      continue;
+    }
+    if (readers->ClearIfDead(slot.index)) continue;  // its owner died: its pin goes with it
+    return slot;
+  }
+  return std::nullopt;
+}
+
+// C3: OK once no reader slot is pinned (dead readers' slots cleared), polling within `wait`;
+// FailedPrecondition naming a pinned reader slot and its pid otherwise.
+absl::Status NoReaderPinned(DomainImpl& domain, absl::Duration wait) {
+  std::optional<ReaderSlotImage> pinned;
+  (void)RetryWithin(wait, [&]() -> absl::StatusOr<bool> {
+    pinned = PinnedReader(domain);
+    return !pinned.has_value();
+  });
+  if (!pinned) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "%s: repair would free blocks that reader slot %d (pid %d) may still be reading: it is "
+      "pinned at epoch %d. Wait for the reader to move on (atomap check --wait), or stop it",
+      domain.path(), pinned->index, pinned->owner_pid,
+      Announcement::EpochOf(pinned->announcement)));
 }
 
 absl::StatusOr<CheckReport> Repair(DomainImpl& domain, absl::Duration wait) {
@@ -395,6 +442,7 @@ absl::StatusOr<CheckReport> Repair(DomainImpl& domain, absl::Duration wait) {
         "slots in use by other processes): stop them, or wait for them (atomap check --wait)",
         domain.path(), SlotCensus::Take(domain).others_live));
   }
+  if (absl::Status s = NoReaderPinned(domain, wait); !s.ok()) return s;  // C3
   TakeOverDeadSlots(domain);
   // C3: alone, so nobody can hold anything the orphans list: they become gaps, hence free.
   (void)TakeOrphanBatches(domain);
@@ -441,8 +489,9 @@ namespace atomap::internal {
 void SweepIfAloneAfterCrash(DomainImpl& domain) {
   if (domain.read_only() || domain.created() || !domain.found_alone() || domain.was_clean()) return;
   (void)domain.arena().Refresh();
-  // Another process may have attached since Open found us alone: then Repair refuses, and the
-  // sweep waits for the next process that finds itself alone.
+  // Another process may have attached since Open found us alone, or a reader be pinned (C3):
+  // then Repair refuses at once, the domain stays dirty, and the sweep waits for the next
+  // process that finds itself alone.
   (void)Repair(domain, absl::ZeroDuration());
 }
 

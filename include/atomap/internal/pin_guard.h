@@ -14,8 +14,12 @@
 //  (G2) A root offset is read only with a guard in hand, and what is reached from it is read
 //       only while that guard, or the one it was moved to, lives: Snapshot pairs its Map with
 //       the guard that pinned the Map's version.
-//  (G3) An empty guard pins nothing: a moved-from guard, and a reader of a read-only domain
-//       (which claims no participant, so has nothing to pin).
+//  (G3) An empty guard pins nothing: a moved-from guard, and an unregistered reader (a
+//       read-only domain with no reader registry it can write: a read-only file system, which
+//       nobody can write, so nothing it reads is ever freed). A registered reader pins through
+//       its ReaderParticipant (src/atom/reader_participant.h) like a writer.
+//  (G4) A guard points at its participant's PinSite (src/atom/pin_site.h), writer or reader
+//       alike: one pointer, and the writers' pin is the same call it always was.
 //
 // Thread safety: a guard belongs to the thread whose participant it pins (P1), and must be
 // destroyed on that thread. It is a single pointer: never shared, never copied.
@@ -27,6 +31,8 @@
 namespace atomap::internal {
 
 class Participant;
+class PinSite;
+class ReaderParticipant;
 
 class PinGuard {
  public:
@@ -35,26 +41,28 @@ class PinGuard {
   // Pins `participant` (one more level if it is pinned already, P2). REQUIRES: `participant`
   // belongs to the calling thread and outlives this guard.
   explicit PinGuard(Participant& participant);
-  PinGuard(PinGuard&& other) noexcept : participant_(std::exchange(other.participant_, nullptr)) {}
+  // Pins a registered reader (G3), likewise.
+  explicit PinGuard(ReaderParticipant& reader);
+  PinGuard(PinGuard&& other) noexcept : site_(std::exchange(other.site_, nullptr)) {}
   PinGuard& operator=(PinGuard&& other) noexcept {
     if (this != &other) {
-      if (participant_ != nullptr) Release();
-      participant_ = std::exchange(other.participant_, nullptr);
+      if (site_ != nullptr) Release();
+      site_ = std::exchange(other.site_, nullptr);
     }
     return *this;
   }
   PinGuard(const PinGuard&) = delete;
   PinGuard& operator=(const PinGuard&) = delete;
   ~PinGuard() {
-    if (participant_ != nullptr) Release();
+    if (site_ != nullptr) Release();
   }
 
-  bool holds_pin() const { return participant_ != nullptr; }
+  bool holds_pin() const { return site_ != nullptr; }
 
  private:
   void Release();  // unpins and empties the guard (G1). REQUIRES: holds_pin()
 
-  Participant* participant_ = nullptr;
+  PinSite* site_ = nullptr;  // (G4)
 };
 
 }  // namespace atomap::internal
