@@ -754,6 +754,16 @@ void WritersStillWork(const std::string& path, const std::string& tag, bool with
   }
 }
 
+// The control for T3 and T3r: the same steps with nobody interfering pass (today too), so a
+// failure under a stranger is the stranger's doing.
+TEST_CASE("users: the writer steps complete with nobody interfering (control)", "[users]") {
+  SKIP_UNLESS_ROOT();
+  UserDir dir;
+  const std::string path = dir.File("ledger.atomap");
+  CreateLedger(path, 0644, 0660);
+  WritersStillWork(path, "alone", /*with_check=*/true);
+}
+
 // errno of open(path, flags), 0 if it opened (then closed).
 int OpenErrno(const std::string& path, int flags) {
   const int fd = open(path.c_str(), flags);
