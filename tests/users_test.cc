@@ -645,6 +645,99 @@ TEST_CASE("users: readers SIGKILLed while pinned are reclaimed, nothing leaks (T
   CHECK(census.report.count[kStatReaders] >= 256);
 }
 
+// ---- T4 ----
+
+TEST_CASE("users: a reader pinned forever stalls reclamation, bounded and reported (T4)",
+          "[users]") {
+  SKIP_UNLESS_ROOT();
+  UserDir dir;
+  const std::string path = dir.File("small.atomap");
+  constexpr std::uint64_t kMaxSize = std::uint64_t{16} << 20;
+  REQUIRE_CLEAN(RunAs(kOwner, "creator", [&](UserChild& c) {
+    Options options = WriterOptions();
+    options.max_size = kMaxSize;
+    options.permissions = 0640;
+    absl::StatusOr<Domain> domain = Domain::Open(path, options);
+    if (!domain.ok()) return c.report().Fail("create: ", domain.status().ToString());
+    absl::StatusOr<Atom> ledger = domain->atom(kLedgerAtom);
+    if (!ledger.ok()) return c.report().Fail("atom: ", ledger.status().ToString());
+    if (absl::Status s = SeedLedger(*ledger); !s.ok()) c.report().Fail("seed: ", s.ToString());
+  }));
+  std::vector<UserProcess> reader =
+      StartReaders(path, 1, "stalling reader", [](UserChild& c, Domain&, Atom& ledger) {
+        absl::StatusOr<Snapshot> pinned = ledger.load();
+        if (!pinned.ok()) return c.report().Fail("load: ", pinned.status().ToString());
+        c.Signal();
+        c.WaitGo();  // pinned until killed
+      });
+  REQUIRE(Reached(reader[0], 10000));
+  const pid_t reader_pid = reader[0].pid();
+
+  // Churns 64 keys of 4 KiB (a steady live size far below kMaxSize) until the domain is full.
+  enum { kSwapsToFull = 0, kNamesPid, kListedRetained, kAttemptsAfterKill, kSwapsAfterKill };
+  constexpr int kMaxSwaps = 20000;
+  UserProcess writer = UserProcess::Start(kOwner, "writer", [&](UserChild& c) {
+    Options options = WriterOptions();
+    absl::StatusOr<Domain> domain = Domain::Open(path, options);
+    if (!domain.ok()) return c.report().Fail("open: ", domain.status().ToString());
+    absl::StatusOr<Atom> atom = domain->atom("churn");
+    if (!atom.ok()) return c.report().Fail("atom: ", atom.status().ToString());
+    const std::string value(4096, 'c');
+    auto swap = [&](int i) {
+      // A new value each time (an unchanged one might publish nothing).
+      std::string v = value;
+      std::memcpy(v.data(), &i, sizeof i);
+      return atom->swap([&](Transaction& tx) { return tx.set(absl::StrCat("k", i % 64), v); })
+          .status();
+    };
+    absl::Status full;
+    int i = 0;
+    for (; i < kMaxSwaps && full.ok(); ++i) full = swap(i);
+    c.report().count[kSwapsToFull] = static_cast<std::uint64_t>(i);
+    if (full.ok()) return c.report().Fail("no ResourceExhausted in ", kMaxSwaps, " swaps");
+    if (!absl::IsResourceExhausted(full)) return c.report().Fail("full: ", full.ToString());
+    const std::string pid = absl::StrCat("pid ", reader_pid);
+    c.report().count[kNamesPid] = full.message().find(pid) != std::string::npos;
+    if (!c.report().count[kNamesPid])
+      c.report().Fail("the error does not name ", pid, ": ", full.ToString());
+    const DomainStats stats = domain->stats(StatsOptions{.participants = true});
+    for (const ParticipantStats& p : stats.participant_list) {
+      if (p.kind == ParticipantStats::Kind::kReader &&
+          p.pid == static_cast<std::uint32_t>(reader_pid) && p.pinned && p.retained_bytes > 0) {
+        c.report().count[kListedRetained] = p.retained_bytes;
+      }
+    }
+    if (c.report().count[kListedRetained] == 0) {
+      c.report().Fail("stats() lists no pinned reader pid ", reader_pid, " retaining bytes");
+    }
+    c.Signal();
+    if (!c.WaitGo()) return;
+    // The reader is dead: the next reclamation pass frees what it held; swaps succeed again.
+    absl::Status s = full;
+    for (int attempt = 0; attempt < 100 && !s.ok(); ++attempt) {
+      s = swap(i++);
+      c.report().count[kAttemptsAfterKill] = static_cast<std::uint64_t>(attempt + 1);
+    }
+    if (!s.ok()) return c.report().Fail("after the reader died: ", s.ToString());
+    for (; c.report().count[kSwapsAfterKill] < 1000; ++c.report().count[kSwapsAfterKill]) {
+      if (absl::Status t = swap(i++); !t.ok())
+        return c.report().Fail("steady churn: ", t.ToString());
+    }
+  });
+  const bool stalled = Reached(writer, 30000);
+  CHECK(stalled);
+  reader[0].Kill();
+  reader[0].Finish(Deadline(5000));
+  writer.Go();
+  const UserOutcome& w = writer.Finish(Deadline(30000));
+  INFO(w.Describe() << "; swaps until full " << w.report.count[kSwapsToFull]
+                    << ", error names the pid " << w.report.count[kNamesPid]
+                    << ", retained bytes listed " << w.report.count[kListedRetained]
+                    << ", attempts after the kill " << w.report.count[kAttemptsAfterKill]
+                    << ", swaps after " << w.report.count[kSwapsAfterKill]);
+  CHECK(w.clean());
+}
+
 // ---- T3 and T3r: strangers and hostile readers cannot stop writers ----
 
 // Bounded writer steps, each in a fresh owner process; every one must complete. `tag` keeps
