@@ -43,12 +43,12 @@ static_assert(!std::is_copy_assignable_v<Snapshot>);
 static_assert(std::is_nothrow_move_constructible_v<Snapshot>);
 static_assert(std::is_nothrow_move_assignable_v<Snapshot>);
 
-// The guard is move-only and a single pointer (the hot path follows nothing more).
+// The guard is move-only: a pointer and its generation (pin_site.h PS3), followed by nothing more.
 static_assert(!std::is_copy_constructible_v<PinGuard>);
 static_assert(!std::is_copy_assignable_v<PinGuard>);
 static_assert(std::is_nothrow_move_constructible_v<PinGuard>);
 static_assert(std::is_nothrow_move_assignable_v<PinGuard>);
-static_assert(sizeof(PinGuard) == sizeof(void*));
+static_assert(sizeof(PinGuard) == 2 * sizeof(void*));
 
 struct OneAtom {
   TempDir dir;

@@ -18,9 +18,11 @@
 //       so no base it marks or CASes against can be freed and reused meanwhile.
 //
 // Memory ordering
-//  (1) load: acquire load of the root word, after the participant's pin (EpochTable (1)): only
-//      with a guard in hand (LoadRootAcquire, atomap/internal/pin_guard.h G2);
-//      synchronises with (2): the version's nodes, written before the CAS, are visible.
+//  (1) load: seq_cst load of the root word, after the participant's pin (EpochTable (1)): only
+//      with a guard in hand (LoadRootSeqCst, atomap/internal/pin_guard.h G2); synchronises
+//      with (2): the version's nodes, written before the CAS, are visible. seq_cst, not just
+//      acquire, for nested pins (pin_site.h PS3: in S after the guard's load of G, before the
+//      CAS that unlinks what it read); the same instruction as acquire on x86-64 and arm64.
 //  (2) seq_cst CAS of the root word: release for (1); and ordered before (3) so that the
 //      retirement epoch is read after the unlink (E3).
 //  (3) seq_cst load of the global epoch in RetireAfterPublish (EpochTable (7)), after (2).
@@ -69,11 +71,9 @@ internal::SharedU64& Root(Runtime* runtime, std::uint32_t index) {
   return runtime->domain().atoms().Root(index);
 }
 
-// A read-only handle with no reader registry to pin in (G3). DomainImpl::unregistered_reader()
-// replaces this test when the companion files land.
-bool UnregisteredReader(Runtime* runtime) {
-  return runtime->domain().read_only() && runtime->domain().readers() == nullptr;
-}
+// A reader on a read-only file system, where nobody can write the domain: it has no registry to
+// pin in, and needs none (G3).
+bool UnregisteredReader(Runtime* runtime) { return runtime->domain().unregistered_reader(); }
 
 absl::StatusOr<Participant*> Writer(Runtime* runtime) {
   if (runtime->domain().read_only()) {
@@ -85,16 +85,16 @@ absl::StatusOr<Participant*> Writer(Runtime* runtime) {
 
 // The atom's current version (V1). The guard is the proof of the pin that keeps that version
 // allocated while it is read (G2); an empty one only for an unregistered reader (G3).
-internal::Offset LoadRootAcquire(const PinGuard& pin, Runtime* runtime, std::uint32_t index) {
+internal::Offset LoadRootSeqCst(const PinGuard& pin, Runtime* runtime, std::uint32_t index) {
   assert(pin.holds_pin() || UnregisteredReader(runtime));
   (void)pin;
-  return Root(runtime, index).LoadAcquire();  // (1)
+  return Root(runtime, index).LoadSeqCst();  // (1)
 }
 
 // A snapshot of the atom's current version that owns `pin`.
 absl::StatusOr<Snapshot> LoadPinned(Runtime* runtime, std::uint32_t index, PinGuard pin,
                                     const internal::TrieContext* context) {
-  const internal::Offset version = LoadRootAcquire(pin, runtime, index);
+  const internal::Offset version = LoadRootSeqCst(pin, runtime, index);
   Snapshot snapshot = SnapshotAccess::Make(std::move(pin), context, version);
   // Another process may have grown the file for this version's blocks. The size it published
   // before allocating them happens-before (1), so one refresh now maps all of them.
@@ -187,19 +187,34 @@ absl::StatusOr<Snapshot> Atom::load() const {
   return LoadPinned(runtime_, index_, PinGuard(**participant), &(*participant)->context());
 }
 
+// One attempt of Atom::swap: nullopt when another writer published first. Everything it pins
+// (the base, the transaction) is released when it returns.
+absl::StatusOr<std::optional<Snapshot>> SwapOnce(Runtime* runtime, std::uint32_t index,
+                                                 Participant* participant,
+                                                 const Atom::SwapFunction& fn) {
+  absl::StatusOr<Snapshot> base =
+      LoadPinned(runtime, index, PinGuard(*participant), &participant->context());
+  if (!base.ok()) return base.status();
+  Transaction tx = TransactionAccess::Make(participant->context(), MapAccess::Version(base->map()),
+                                           participant->HoldForTransaction());
+  if (absl::Status s = fn(tx); !s.ok()) return s;  // tx frees its work as it is destroyed
+  return Publish(runtime, index, participant, tx);
+}
+
 absl::StatusOr<Snapshot> Atom::swap(SwapFunction fn) {
   absl::StatusOr<Participant*> participant = Writer(runtime_);
   if (!participant.ok()) return participant.status();
-  for (;;) {
-    absl::StatusOr<Snapshot> base =
-        LoadPinned(runtime_, index_, PinGuard(**participant), &(*participant)->context());
-    if (!base.ok()) return base.status();
-    Transaction tx =
-        TransactionAccess::Make((*participant)->context(), MapAccess::Version(base->map()),
-                                (*participant)->HoldForTransaction());
-    if (absl::Status s = fn(tx); !s.ok()) return s;  // tx frees its work as it is destroyed
-    absl::StatusOr<std::optional<Snapshot>> published = Publish(runtime_, index_, *participant, tx);
-    if (!published.ok()) return published.status();
+  constexpr int kReclaimsForSpace = 3;  // a bound: each one freed something, yet not enough
+  for (int reclaims = 0;;) {
+    absl::StatusOr<std::optional<Snapshot>> published =
+        SwapOnce(runtime_, index_, *participant, fn);
+    if (!published.ok()) {
+      // A full domain: reclaim what no pin holds back and try again, or say who holds it back.
+      absl::Status reclaimed = (*participant)->ReclaimForSpace(published.status());
+      if (!reclaimed.ok()) return reclaimed;
+      if (++reclaims > kReclaimsForSpace) return published.status();
+      continue;
+    }
     if (published->has_value()) return std::move(**published);
   }
 }

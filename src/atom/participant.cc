@@ -1,5 +1,7 @@
 #include "atom/participant.h"
 
+#include "absl/strings/str_format.h"
+
 #include <cassert>
 #include <optional>
 #include <utility>
@@ -81,30 +83,63 @@ Participant::~Participant() {
   // lease_ releases the slot as it is destroyed.
 }
 
-void PinSite::Pin() {
+std::uint64_t PinSite::Pin() {
   // No fork check here: participants come from Runtime::ThisThread / ThisReader, which refuse an
   // inherited runtime, so only Unpin (of a snapshot taken before fork()) can meet one (PS2).
-  if (depth_++ != 0) return;
-  if (reader_slot_ == nullptr) {
-    runtime_.epochs().Pin(slot_);  // the writers' pin, unchanged: EpochTable (1)
-  } else {
-    runtime_.epochs().PinReader(reader_slot_->announcement);  // RR1
+  if (guards_[0] + guards_[1] != 0) {
+    // Nested (PS1): no announcement of its own; its generation is the G it sees (PS3). A
+    // seq_cst load, before the guard's seq_cst root load (atom.cc (1)): the proof in pin_site.h.
+    const std::uint64_t seen = runtime_.epochs().EpochBeforeRootLoad();
+    if (seen <= announced_) {
+      ++guards_[0];
+      return announced_;
+    }
+    if (guards_[1]++ == 0) later_ = seen;  // while announced_ holds, G stays <= later_ (E1)
+    return later_;
   }
+  guards_[0] = 1;
+  if (reader_slot_ == nullptr) {
+    announced_ = runtime_.epochs().Pin(slot_);  // the writers' pin, unchanged: EpochTable (1)
+  } else {
+    announced_ = runtime_.epochs().PinReader(reader_slot_->announcement);  // RR1
+  }
+  return announced_;
 }
 
-void PinSite::Unpin() {
-  if (--depth_ != 0 || runtime_.inherited()) return;  // PS1, PS2
-  if (reader_slot_ == nullptr) {
-    runtime_.epochs().Unpin(slot_);  // (2)
-  } else {
-    EpochTable::UnpinReader(reader_slot_->announcement);  // RR2
+void PinSite::Unpin(std::uint64_t generation) {
+  --guards_[generation == announced_ ? 0 : 1];
+  if (runtime_.inherited()) return;  // PS2
+  if (guards_[0] + guards_[1] == 0) {
+    if (reader_slot_ == nullptr) {
+      runtime_.epochs().Unpin(slot_);  // (2)
+    } else {
+      EpochTable::UnpinReader(reader_slot_->announcement);  // RR2
+    }
+    return;
   }
+  if (guards_[0] != 0) return;
+  // The announced generation is gone, later guards live: slide up to theirs (PS3). A release
+  // store, as an unpin: the reads of the guards gone happen-before a scan that sees it (2)/(RR2).
+  announced_ = later_;
+  guards_[0] = std::exchange(guards_[1], 0);
+  Announce(Announcement::Pinned(announced_));
 }
 
-PinGuard::PinGuard(Participant& participant) : site_(&participant.pin_site_) { site_->Pin(); }
-PinGuard::PinGuard(ReaderParticipant& reader) : site_(&reader.pin_site()) { site_->Pin(); }
+void PinSite::Announce(std::uint64_t word) {
+  SharedU64& announcement = reader_slot_ == nullptr
+                                ? runtime_.domain().slots().Head(slot_).pinned_epoch
+                                : reader_slot_->announcement;
+  announcement.StoreRelease(word);  // (PS3), partner (4) / (RR4)
+}
 
-void PinGuard::Release() { std::exchange(site_, nullptr)->Unpin(); }
+PinGuard::PinGuard(Participant& participant) : site_(&participant.pin_site_) {
+  generation_ = site_->Pin();
+}
+PinGuard::PinGuard(ReaderParticipant& reader) : site_(&reader.pin_site()) {
+  generation_ = site_->Pin();
+}
+
+void PinGuard::Release() { std::exchange(site_, nullptr)->Unpin(generation_); }
 
 void Participant::Abandon() {
   abandoned_ = true;
@@ -174,6 +209,25 @@ std::uint64_t Participant::Reclaim() {
   }
   AdoptOrphans();
   return retire_.Reclaim(runtime_.epochs());
+}
+
+absl::Status Participant::ReclaimForSpace(const absl::Status& full) {
+  if (!absl::IsResourceExhausted(full)) return full;
+  // Garbage retired at r is freed once G >= r + 2: up to three passes free everything that no
+  // pin holds back (each advances G at most once).
+  std::uint64_t freed = 0;
+  for (int pass = 0; pass < 3; ++pass) freed += Reclaim();
+  if (freed > 0) return absl::OkStatus();
+  const std::optional<EpochBlocker> blocker = runtime_.epochs().TryAdvance();
+  if (!blocker) return full;
+  const std::uint32_t pid =
+      blocker->reader ? blocker->reader_pid
+                      : runtime_.domain().slots().Head(blocker->slot).owner_pid.LoadRelaxed();
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "%s; reclamation is held back by %s slot %d, pid %d, pinned at epoch %d (the global epoch "
+      "is %d): see `atomap stat --readers %s`",
+      full.message(), blocker->reader ? "reader" : "writer", blocker->slot, pid,
+      blocker->pinned_epoch, runtime_.epochs().CurrentEpoch(), runtime_.domain().path()));
 }
 
 }  // namespace atomap::internal

@@ -66,6 +66,11 @@ class Participant {
   // Advances the epoch if it can, takes over a dead participant that holds it back, adopts
   // orphaned garbage, and frees what is safe. Returns the number of blocks freed.
   std::uint64_t Reclaim();
+  // After an operation failed with `full` (ResourceExhausted: the domain cannot grow), reclaims
+  // all it can: OK when it freed something (retry the operation), else `full` naming who holds
+  // reclamation back, if anyone does. Any other status is returned as it is.
+  // A snapshot this thread still holds holds reclamation back like any other pin.
+  absl::Status ReclaimForSpace(const absl::Status& full);
 
   const RetireList& retire_list() const { return retire_; }
 

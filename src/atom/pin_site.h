@@ -6,6 +6,23 @@
 //  (PS1) Pins nest (Participant P2): only the outermost Pin announces, only the matching Unpin
 //        clears. Only a PinGuard pins and unpins.
 //  (PS2) In a child of fork() an inherited site writes nothing: the announcement is the parent's.
+//  (PS3) Nested pins slide forward. Each guard belongs to one of two generations: the announced
+//        epoch `announced_`, or `later_` (> announced_), for a nested guard that saw the global
+//        epoch G past the announcement when it was taken. When the last guard of the announced
+//        generation goes while later ones live, the announcement moves up to later_. So a thread
+//        that keeps a snapshot while it takes the next and then drops the old one (hand over
+//        hand: the shared-configuration reader) holds back no more than its newest snapshot,
+//        instead of pinning its first epoch for ever.
+//
+// Why a later guard is safe under an announcement of later_ (PS3): it loaded G = later_ with a
+// seq_cst load before its seq_cst load of the root (atom.cc (1)). A block it reaches is
+// unlinked by a seq_cst root CAS after that root load in the total order S, and stamped with a
+// seq_cst load of G after the CAS (EpochTable (7)); so the stamp r >= later_ (S is consistent
+// with the modification order of G). The block is freed only once G >= r + 2 >= later_ + 2, and
+// G cannot pass later_ + 1 while this site announces <= later_ (E1). Raising an announcement
+// never needs a fence: a scanner that still sees the old, lower one is only more careful.
+// For a reader, later_ is a valid pin (RR3): pinned at announced_, G <= announced_ + 1, and G
+// was seen at later_ > announced_, so later_ = announced_ + 1 = G when it is raised.
 //
 // Thread safety: belongs to its participant's thread.
 #ifndef ATOMAP_SRC_ATOM_PIN_SITE_H_
@@ -30,19 +47,24 @@ class PinSite {
   PinSite(const PinSite&) = delete;
   PinSite& operator=(const PinSite&) = delete;
 
-  bool pinned() const { return depth_ > 0; }
+  bool pinned() const { return guards_[0] + guards_[1] > 0; }
   bool reader() const { return reader_slot_ != nullptr; }
 
  private:
   friend class PinGuard;  // the only caller of Pin and Unpin (PS1)
 
-  void Pin();
-  void Unpin();
+  // Returns the guard's generation (PS3), named by its epoch (announced_ or later_): a name that
+  // stays right when the announcement slides up to later_.
+  std::uint64_t Pin();
+  void Unpin(std::uint64_t generation);
+  void Announce(std::uint64_t word);
 
   Runtime& runtime_;
   std::uint32_t slot_ = 0;
   ReaderSlot* reader_slot_ = nullptr;
-  int depth_ = 0;
+  std::uint64_t announced_ = 0;  // the epoch this site's announcement says (while pinned)
+  std::uint64_t later_ = 0;      // the later generation's epoch, while guards_[1] > 0
+  std::uint32_t guards_[2] = {0, 0};  // live guards per generation (PS1, PS3)
 };
 
 }  // namespace atomap::internal

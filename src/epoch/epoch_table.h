@@ -127,6 +127,9 @@ class EpochTable {
   static std::uint64_t ReaderPinsIgnored();
 
   std::uint64_t CurrentEpoch() const;
+  // G for a nested pin's generation (atom/pin_site.h PS3): a seq_cst load, ordered in S before
+  // the guard's seq_cst root load.
+  std::uint64_t EpochBeforeRootLoad() const { return global_epoch_->LoadSeqCst(); }
   // The epoch to stamp garbage unlinked by a root CAS that just succeeded: a seq_cst load, so
   // that in the model it is ordered after the seq_cst CAS (E3). (7)
   std::uint64_t EpochAfterUnlink() const;

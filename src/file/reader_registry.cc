@@ -125,7 +125,8 @@ ReaderRegistry::ReaderRegistry(ReaderRegistry&& other) noexcept
       capacity_(other.capacity_),
       mapping_(std::exchange(other.mapping_, nullptr)),
       mapped_bytes_(std::exchange(other.mapped_bytes_, 0)),
-      path_(std::move(other.path_)) {}
+      path_(std::move(other.path_)),
+      seen_high_water_(other.seen_high_water_.load(std::memory_order_relaxed)) {}
 
 ReaderRegistry& ReaderRegistry::operator=(ReaderRegistry&& other) noexcept {
   std::swap(fd_, other.fd_);
@@ -133,6 +134,8 @@ ReaderRegistry& ReaderRegistry::operator=(ReaderRegistry&& other) noexcept {
   std::swap(mapping_, other.mapping_);
   std::swap(mapped_bytes_, other.mapped_bytes_);
   std::swap(path_, other.path_);
+  seen_high_water_.store(other.seen_high_water_.load(std::memory_order_relaxed),
+                         std::memory_order_relaxed);
   return *this;
 }
 
@@ -245,20 +248,32 @@ std::vector<ReaderSlotImage> ReaderRegistry::ReadSlots() const {
     return images;
   }
   // Writers: the file may be short, holed or lying (any reader can write it): what is not there
-  // reads as no slot, what is there is only ever believed within capacity.
+  // reads as no slot, what is there is only ever believed within capacity. One pread in the
+  // steady state: the high-water word and the slots below the high water this process saw last
+  // come in one read; only when it has risen are the slots above read in a second one.
+  constexpr off_t kFrom = offsetof(RegistryHeader, high_water);
+  constexpr std::size_t kSlotsAt = kRegistryHeaderBytes - kFrom;  // in `bytes`
+  const std::uint32_t seen = std::min(seen_high_water_.load(std::memory_order_relaxed), capacity_);
+  std::vector<std::uint8_t> bytes(kSlotsAt + std::size_t{seen} * kReaderSlotBytes);
+  ssize_t got = PreadFully(fd_, bytes.data(), bytes.size(), kFrom);
+  if (got < static_cast<ssize_t>(sizeof(std::uint32_t))) return images;
   std::uint32_t high_water = 0;
-  if (PreadFully(fd_, &high_water, sizeof high_water, offsetof(RegistryHeader, high_water)) !=
-      static_cast<ssize_t>(sizeof high_water)) {
-    return images;
-  }
+  std::memcpy(&high_water, bytes.data(), sizeof high_water);
   const std::uint32_t n = std::min(high_water, capacity_);
-  std::vector<std::uint8_t> bytes(std::size_t{n} * kReaderSlotBytes);
-  const ssize_t got = PreadFully(fd_, bytes.data(), bytes.size(), kRegistryHeaderBytes);
-  if (got <= 0) return images;
-  const std::uint32_t whole = static_cast<std::uint32_t>(got / kReaderSlotBytes);
+  if (n > seen && got == static_cast<ssize_t>(bytes.size())) {
+    seen_high_water_.store(n, std::memory_order_relaxed);
+    bytes.resize(kSlotsAt + std::size_t{n} * kReaderSlotBytes);
+    const std::size_t rest = std::size_t{n - seen} * kReaderSlotBytes;
+    const ssize_t more =
+        PreadFully(fd_, bytes.data() + got, rest, kFrom + static_cast<off_t>(got));
+    if (more > 0) got += more;
+  }
+  if (got <= static_cast<ssize_t>(kSlotsAt)) return images;
+  const std::uint32_t whole = std::min(
+      n, static_cast<std::uint32_t>((static_cast<std::size_t>(got) - kSlotsAt) / kReaderSlotBytes));
   images.reserve(whole);
   for (std::uint32_t i = 0; i < whole; ++i) {
-    images.push_back(ImageOfBytes(i, bytes.data() + std::size_t{i} * kReaderSlotBytes));
+    images.push_back(ImageOfBytes(i, bytes.data() + kSlotsAt + std::size_t{i} * kReaderSlotBytes));
   }
   return images;
 }

@@ -18,6 +18,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -116,6 +117,8 @@ class ReaderRegistry {
   void* mapping_ = nullptr;  // readers only
   std::uint64_t mapped_bytes_ = 0;
   std::string path_;
+  // The highest high-water mark ReadSlots has seen (writers): how much its one pread covers.
+  mutable std::atomic<std::uint32_t> seen_high_water_{0};
 };
 
 }  // namespace atomap::internal

@@ -3,7 +3,7 @@
 // snapshot allocates nothing and follows no extra pointer).
 //
 //   internal::PinGuard pin(*participant);               // pins (src/atom/participant.h, P2)
-//   const Offset version = LoadRootAcquire(pin, runtime, atom);
+//   const Offset version = LoadRootSeqCst(pin, runtime, atom);
 //   return SnapshotAccess::Make(std::move(pin), context, version);  // the snapshot owns the pin
 //
 // Invariants
@@ -19,13 +19,15 @@
 //       nobody can write, so nothing it reads is ever freed). A registered reader pins through
 //       its ReaderParticipant (src/atom/reader_participant.h) like a writer.
 //  (G4) A guard points at its participant's PinSite (src/atom/pin_site.h), writer or reader
-//       alike: one pointer, and the writers' pin is the same call it always was.
+//       alike, and remembers its generation there (nested pins slide forward: PS3); the
+//       writers' outermost pin is the same call it always was.
 //
 // Thread safety: a guard belongs to the thread whose participant it pins (P1), and must be
-// destroyed on that thread. It is a single pointer: never shared, never copied.
+// destroyed on that thread. Never shared, never copied.
 #ifndef ATOMAP_INTERNAL_PIN_GUARD_H_
 #define ATOMAP_INTERNAL_PIN_GUARD_H_
 
+#include <cstdint>
 #include <utility>
 
 namespace atomap::internal {
@@ -43,11 +45,13 @@ class PinGuard {
   explicit PinGuard(Participant& participant);
   // Pins a registered reader (G3), likewise.
   explicit PinGuard(ReaderParticipant& reader);
-  PinGuard(PinGuard&& other) noexcept : site_(std::exchange(other.site_, nullptr)) {}
+  PinGuard(PinGuard&& other) noexcept
+      : site_(std::exchange(other.site_, nullptr)), generation_(other.generation_) {}
   PinGuard& operator=(PinGuard&& other) noexcept {
     if (this != &other) {
       if (site_ != nullptr) Release();
       site_ = std::exchange(other.site_, nullptr);
+      generation_ = other.generation_;
     }
     return *this;
   }
@@ -63,6 +67,7 @@ class PinGuard {
   void Release();  // unpins and empties the guard (G1). REQUIRES: holds_pin()
 
   PinSite* site_ = nullptr;  // (G4)
+  std::uint64_t generation_ = 0;  // its site's generation it holds (pin_site.h PS3)
 };
 
 }  // namespace atomap::internal
