@@ -217,4 +217,43 @@ TEST_CASE("a read-only handle's loads pin its reader slot; guards nest there too
 }
 
 }  // namespace
+// Hand over hand, as a configuration reader holds its snapshots: keep the current one, take the
+// next, drop the old. The thread is never unpinned, yet its announcement must follow its newest
+// snapshot (pin_site.h PS3): otherwise the epoch stops one step past its first pin for ever, and
+// nothing retired after it is ever freed.
+void HandOverHandAdvances(Domain& handle, Domain& writer) {
+  Atom atom = *handle.find_atom("a");
+  const internal::EpochTable epochs = internal::Access(writer).epochs();
+  absl::StatusOr<Snapshot> held = atom.load();
+  REQUIRE(held.ok());
+  const std::uint64_t first = epochs.CurrentEpoch();
+  for (int round = 0; round < 5; ++round) {
+    // Nobody else is pinned: with this thread's announcement at G, G advances.
+    CHECK_FALSE(epochs.TryAdvance().has_value());
+    absl::StatusOr<Snapshot> next = atom.load();  // a nested pin that sees the newer G
+    REQUIRE(next.ok());
+    held = std::move(next);  // the old generation goes: the announcement slides up
+    INFO("round " << round);
+    REQUIRE(writer.stats().any_pinned);
+    CHECK(writer.stats().oldest_pinned_epoch == epochs.CurrentEpoch());
+  }
+  CHECK(epochs.CurrentEpoch() == first + 5);
+  held = absl::StatusOr<Snapshot>();  // drops the last snapshot
+  CHECK_FALSE(writer.stats().any_pinned);
+}
+
+TEST_CASE("hand-over-hand snapshots slide the pin forward (writers and readers)", "[pin]") {
+  TempDir dir;
+  const std::string path = dir.File("slide.atomap");
+  Domain writer = *Domain::Open(path, SmallOptions(4, 4));
+  REQUIRE((*writer.atom("a")).swap([](Transaction& tx) { return tx.set("k", "v"); }).ok());
+  SECTION("a writer's thread") { HandOverHandAdvances(writer, writer); }
+  SECTION("a registered reader's thread") {
+    Options read_only = SmallOptions(4, 4);
+    read_only.read_only = true;
+    Domain reader = *Domain::Open(path, read_only);
+    HandOverHandAdvances(reader, writer);
+  }
+}
+
 }  // namespace atomap
