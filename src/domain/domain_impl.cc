@@ -227,8 +227,8 @@ absl::Status DomainImpl::InitTables() {
         ") does not match this domain (data_begin ", h.data_begin, ")"));
   }
   if (registry_fd_ >= 0) {
-    absl::StatusOr<ReaderRegistry> registry =
-        ReaderRegistry::Open(registry_fd_, h.reader_capacity, /*map_slots=*/read_only_, path_ + ".readers");
+    absl::StatusOr<ReaderRegistry> registry = ReaderRegistry::Open(
+        registry_fd_, h.reader_capacity, /*map_slots=*/read_only_, path_ + ".readers");
     if (!registry.ok()) return registry.status();
     readers_.emplace(*std::move(registry));
   }

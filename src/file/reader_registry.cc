@@ -264,8 +264,7 @@ std::vector<ReaderSlotImage> ReaderRegistry::ReadSlots() const {
     seen_high_water_.store(n, std::memory_order_relaxed);
     bytes.resize(kSlotsAt + std::size_t{n} * kReaderSlotBytes);
     const std::size_t rest = std::size_t{n - seen} * kReaderSlotBytes;
-    const ssize_t more =
-        PreadFully(fd_, bytes.data() + got, rest, kFrom + static_cast<off_t>(got));
+    const ssize_t more = PreadFully(fd_, bytes.data() + got, rest, kFrom + static_cast<off_t>(got));
     if (more > 0) got += more;
   }
   if (got <= static_cast<ssize_t>(kSlotsAt)) return images;
