@@ -256,4 +256,24 @@ TEST_CASE("hand-over-hand snapshots slide the pin forward (writers and readers)"
   }
 }
 
+// A transaction outlives the snapshot it began from (`atom.begin(*atom.load())`): its pin loads
+// no root of its own, so it must keep the announcement where the base was loaded, not slide up
+// with the epoch (pin_site.h PinOldest). Were it to slide, the base could be freed under it.
+TEST_CASE("a transaction keeps its base's epoch after the base snapshot is dropped", "[pin]") {
+  OneAtom d;
+  REQUIRE(d.domain.ok());
+  d.Publish("v");
+  const internal::EpochTable epochs = internal::Access(*d.domain).epochs();
+  std::optional<Snapshot> base(*d.atom.load());
+  const std::uint64_t loaded_at = epochs.CurrentEpoch();
+  CHECK_FALSE(epochs.TryAdvance().has_value());  // this thread's pin is at G: G moves on
+  absl::StatusOr<Transaction> tx = d.atom.begin(*base);
+  REQUIRE(tx.ok());
+  base.reset();
+  REQUIRE(d.domain->stats().any_pinned);
+  CHECK(d.domain->stats().oldest_pinned_epoch == loaded_at);
+  CHECK(epochs.TryAdvance().has_value());  // held back: the base is still read through tx
+  CHECK(tx->get("k") == std::optional<std::string_view>("v"));
+}
+
 }  // namespace atomap

@@ -1,5 +1,7 @@
 #include "arena/arena.h"
 
+#include "common/space_status.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -138,8 +140,8 @@ absl::Status Arena::Grow(std::uint64_t min_size) {
     return absl::FailedPreconditionError(absl::StrFormat("%s: opened read-only", path_));
   }
   if (min_size > max_size_) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "%s: domain full: %d bytes needed, the maximum size is %d", path_, min_size, max_size_));
+    return NoRoomError(absl::StrFormat("%s: domain full: %d bytes needed, the maximum size is %d",
+                                       path_, min_size, max_size_));
   }
   std::lock_guard<std::mutex> lock(map_mu_);  // OFD locks do not exclude threads of one process
   if (SharedSize() >= min_size) return MapUpTo(SharedSize());

@@ -1,5 +1,7 @@
 #include "arena/file_space.h"
 
+#include "common/space_status.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -18,8 +20,8 @@ std::atomic<bool> force_no_fallocate{false};
 absl::Status SpaceError(int err, std::string_view path, std::string_view what,
                         std::string_view call) {
   if (err == ENOSPC || err == EDQUOT) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "%s: no space left on the device for %s (%s)", path, what, std::strerror(err)));
+    return NoRoomError(absl::StrFormat("%s: no space left on the device for %s (%s)", path, what,
+                                       std::strerror(err)));
   }
   return absl::InternalError(
       absl::StrFormat("%s: %s failed while %s: %s", path, call, what, std::strerror(err)));

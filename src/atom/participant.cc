@@ -1,6 +1,7 @@
 #include "atom/participant.h"
 
 #include "absl/strings/str_format.h"
+#include "common/space_status.h"
 
 #include <cassert>
 #include <optional>
@@ -45,7 +46,10 @@ Participant::Participant(Runtime& runtime, SlotLease lease)
 // at each lease, since a repair may have forgotten it between two transactions.
 class Participant::LaneLease : public hamt::TransactionHold {
  public:
-  LaneLease(Participant& owner, std::optional<std::uint32_t> index) : owner_(owner), pin_(owner) {
+  // Its pin joins the oldest generation (pin_site.h PS3): it loads no root of its own, it keeps
+  // the base of a transaction (a snapshot's version) alive after that snapshot is dropped.
+  LaneLease(Participant& owner, std::optional<std::uint32_t> index)
+      : owner_(owner), pin_(owner, PinGuard::kOldestGeneration) {
     if (!index) return;
     owner_.lanes_leased_ |= 1u << *index;
     lane_.emplace(&owner_.area().lanes[*index], *index, &owner_.runtime_.allocator(),
@@ -94,7 +98,7 @@ std::uint64_t PinSite::Pin() {
       ++guards_[0];
       return announced_;
     }
-    if (guards_[1]++ == 0) later_ = seen;  // while announced_ holds, G stays <= later_ (E1)
+    if (guards_[1]++ == 0) later_ = seen;  // later guards see later_ or later_ + 1 (E1)
     return later_;
   }
   guards_[0] = 1;
@@ -103,6 +107,12 @@ std::uint64_t PinSite::Pin() {
   } else {
     announced_ = runtime_.epochs().PinReader(reader_slot_->announcement);  // RR1
   }
+  return announced_;
+}
+
+std::uint64_t PinSite::PinOldest() {
+  if (guards_[0] + guards_[1] == 0) return Pin();
+  ++guards_[0];  // the announcement stays at least as old as every snapshot this thread holds
   return announced_;
 }
 
@@ -134,6 +144,10 @@ void PinSite::Announce(std::uint64_t word) {
 
 PinGuard::PinGuard(Participant& participant) : site_(&participant.pin_site_) {
   generation_ = site_->Pin();
+}
+PinGuard::PinGuard(Participant& participant, OldestGeneration)
+    : site_(&participant.pin_site_) {
+  generation_ = site_->PinOldest();
 }
 PinGuard::PinGuard(ReaderParticipant& reader) : site_(&reader.pin_site()) {
   generation_ = site_->Pin();
@@ -202,7 +216,7 @@ void Participant::TakeOverIfDead(const EpochBlocker& blocker) {
 std::uint64_t Participant::Reclaim() {
   retires_since_reclaim_ = 0;
   if (std::optional<EpochBlocker> blocker = runtime_.epochs().TryAdvance()) {
-    // By (E1) a blocker is always one epoch behind, dead or alive: only its lock can tell. The
+    // A blocker is behind G, dead or alive: only its lock can tell. The
     // probe is one fcntl (writers) or a lock probe and a pread (readers), at most once per
     // kRetiresPerReclaim retirements.
     TakeOverIfDead(*blocker);
@@ -212,7 +226,7 @@ std::uint64_t Participant::Reclaim() {
 }
 
 absl::Status Participant::ReclaimForSpace(const absl::Status& full) {
-  if (!absl::IsResourceExhausted(full)) return full;
+  if (!IsNoRoom(full)) return full;
   // Garbage retired at r is freed once G >= r + 2: up to three passes free everything that no
   // pin holds back (each advances G at most once).
   std::uint64_t freed = 0;
@@ -223,11 +237,15 @@ absl::Status Participant::ReclaimForSpace(const absl::Status& full) {
   const std::uint32_t pid =
       blocker->reader ? blocker->reader_pid
                       : runtime_.domain().slots().Head(blocker->slot).owner_pid.LoadRelaxed();
-  return absl::ResourceExhaustedError(absl::StrFormat(
+  // The same status (code and payloads), its message naming who holds reclamation back.
+  absl::Status named(full.code(), absl::StrFormat(
       "%s; reclamation is held back by %s slot %d, pid %d, pinned at epoch %d (the global epoch "
       "is %d): see `atomap stat --readers %s`",
       full.message(), blocker->reader ? "reader" : "writer", blocker->slot, pid,
       blocker->pinned_epoch, runtime_.epochs().CurrentEpoch(), runtime_.domain().path()));
+  full.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { named.SetPayload(url, payload); });
+  return named;
 }
 
 }  // namespace atomap::internal

@@ -12,14 +12,17 @@
 //        generation goes while later ones live, the announcement moves up to later_. So a thread
 //        that keeps a snapshot while it takes the next and then drops the old one (hand over
 //        hand: the shared-configuration reader) holds back no more than its newest snapshot,
-//        instead of pinning its first epoch for ever.
+//        instead of pinning its first epoch for ever. A guard that reads no root after it is
+//        taken (a transaction's, whose base another guard loaded) joins the announced
+//        generation (PinOldest): it may be the last to protect that base.
 //
 // Why a later guard is safe under an announcement of later_ (PS3): it loaded G = later_ with a
 // seq_cst load before its seq_cst load of the root (atom.cc (1)). A block it reaches is
 // unlinked by a seq_cst root CAS after that root load in the total order S, and stamped with a
 // seq_cst load of G after the CAS (EpochTable (7)); so the stamp r >= later_ (S is consistent
 // with the modification order of G). The block is freed only once G >= r + 2 >= later_ + 2, and
-// G cannot pass later_ + 1 while this site announces <= later_ (E1). Raising an announcement
+// G cannot pass later_ + 1 while this site announces <= later_ (E1: later_ was read after the
+// pin's fence). Raising an announcement
 // never needs a fence: a scanner that still sees the old, lower one is only more careful.
 // For a reader, later_ is a valid pin (RR3): pinned at announced_, G <= announced_ + 1, and G
 // was seen at later_ > announced_, so later_ = announced_ + 1 = G when it is raised.
@@ -56,6 +59,10 @@ class PinSite {
   // Returns the guard's generation (PS3), named by its epoch (announced_ or later_): a name that
   // stays right when the announcement slides up to later_.
   std::uint64_t Pin();
+  // A pin for a guard that loads no root of its own and protects what older guards read (a
+  // transaction's base): it joins the announced generation, never a later one. PS3's argument
+  // needs the root load after the generation's G load; such a guard has none.
+  std::uint64_t PinOldest();
   void Unpin(std::uint64_t generation);
   void Announce(std::uint64_t word);
 

@@ -8,12 +8,17 @@
 // Two tables of announcements: the writers' slot table (in PATH, each slot's head) and, when the
 // domain has one, the reader registry (PATH.readers, file/reader_registry.h). Writers pin as
 // crossbeam does (Pin); readers pin with a validated pin (PinReader). Writers read the registry
-// only here, with one pread per scan, never through a mapping.
+// only here, with one pread per scan in the steady state (a second when the high-water mark has
+// risen), never through a mapping.
 //
 // Invariants (over both tables)
 //  (E1) The global epoch G only increases, one step at a time, and only after a scan that found
 //       every counted pinned announcement equal to G (writers: every pinned one; readers: every
-//       owned and possible one, RR3). Hence while a participant stays pinned at e, G <= e + 1.
+//       owned and possible one, RR3). Hence once a participant's announcement of e is visible
+//       to every scan (after its fence (1)), G advances at most once more while it stays: to
+//       e + 1 if G was e, not at all if G had already moved past e (a writer's pin may lag, as
+//       crossbeam's does; a reader's validated pin does not, RR3). Either way G <= g + 1 for
+//       every G value g read after the fence.
 //  (E2) Nothing of a version (root word, node, blob) is read by a participant that is not pinned.
 //  (E3) A block unlinked by a root CAS is retired with the epoch r read after that CAS (see
 //       RetireList), and freed only once G >= r + 2 (SafeToFree). By (E1), a participant that
@@ -52,8 +57,8 @@
 //  (RR1) PinReader: seq_cst load of G, relaxed store of Pinned(e), seq_cst fence, seq_cst
 //      reload of G; if it moved, pin again at the new value. Partner (3) (the same edge as (1)).
 //  (RR2) UnpinReader: release store of 0; partner RR4.
-//  (RR4) TryAdvance reads the registry with one pread after the fence (3) (the kernel's copy
-//      follows it in program order), then an acquire fence: every unpin (RR2) the copy saw
+//  (RR4) TryAdvance reads the registry with pread (one, or two when the high-water mark rose)
+//      after the fence (3) (the kernel's copy follows it in program order), then an acquire fence: every unpin (RR2) the copy saw
 //      happens-before the frees that follow (6), as (4)'s acquire loads do for writers. The copy
 //      is no atomic read, but words are 8-byte aligned in 64-byte slots (x86-64 and arm64 copy
 //      them whole); a word torn by a store concurrent with the copy is one the scan need not see

@@ -43,6 +43,10 @@ class PinGuard {
   // Pins `participant` (one more level if it is pinned already, P2). REQUIRES: `participant`
   // belongs to the calling thread and outlives this guard.
   explicit PinGuard(Participant& participant);
+  // A pin for a guard that reads no root of its own but keeps what the thread already reads (a
+  // transaction's base): it joins the oldest generation of the site (src/atom/pin_site.h PS3).
+  enum OldestGeneration { kOldestGeneration };
+  PinGuard(Participant& participant, OldestGeneration);
   // Pins a registered reader (G3), likewise.
   explicit PinGuard(ReaderParticipant& reader);
   PinGuard(PinGuard&& other) noexcept
