@@ -31,15 +31,18 @@ struct RegistryHeader {
   std::uint64_t domain_id;       // PATH's header domain_id
   std::uint32_t reader_capacity;  // PATH's header reader_capacity
   std::uint32_t reserved0;
+  std::uint8_t reserved[kRegistryHeaderBytes - 64 - 32];
   // One past the highest slot ever claimed (raised by claimers, never lowered): writers read the
-  // slots below it only. A reader may lie here; it can clear other readers' pins anyway.
+  // slots below it only. A reader may lie here; it can clear other readers' pins anyway. On the
+  // header's last cache line, right before the slots: a writer's scan reads it and the slots in
+  // one pread.
   alignas(64) SharedU32 high_water;
-  std::uint8_t reserved[kRegistryHeaderBytes - 68];
+  std::uint8_t reserved_tail[60];
 };
 static_assert(sizeof(RegistryHeader) == kRegistryHeaderBytes);
 static_assert(offsetof(RegistryHeader, domain_id) == 16);
 static_assert(offsetof(RegistryHeader, reader_capacity) == 24);
-static_assert(offsetof(RegistryHeader, high_water) == 64);
+static_assert(offsetof(RegistryHeader, high_water) == kRegistryHeaderBytes - 64);
 
 enum class ReaderSlotState : std::uint32_t { kFree = 0, kOwned = 1 };
 
