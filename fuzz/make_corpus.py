@@ -50,7 +50,7 @@ H_SIZE, H_STATE, H_GLOBAL_EPOCH, H_ORPHAN_RETIRED = 128, 192, 256, 320
 HEADER_BYTES = 4096
 
 # --- Allocator state (src/alloc/allocator_state.h) at allocator_state_offset --------------
-ALLOC_MAGIC = 0x434F4C4C414D5441  # "ATMALLOC"
+ALLOC_MAGIC = 0x33434F4C414D5441  # "ATMALOC3" (format 2: "ATMALLOC")
 A_MAGIC, A_NUM_CLASSES, A_DATA_BEGIN, A_BUMP, A_HEADS = 0, 12, 16, 64, 128  # heads: {u64, u64}
 
 # --- Slot table (docs/format.md "Slot table") ---------------------------------------------

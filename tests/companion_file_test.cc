@@ -4,7 +4,10 @@
 // stops a writer; lock waits are bounded; a format-2 file is upgraded in place.
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -16,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "alloc/allocator_state.h"
 #include "arena/file_locks.h"
 #include "atomap/atomap.h"
 #include "catch2/catch.hpp"
@@ -150,11 +154,11 @@ TEST_CASE("a missing PATH.lock is recreated, a stale one replaced", "[companion]
     absl::StatusOr<Domain> early = Domain::Open(path, reader);
     REQUIRE(absl::IsFailedPrecondition(early.status()));
     CHECK(early.status().message().find(RegistryFilePath(path)) != std::string::npos);
-    CHECK(early.status().message().find("a writer replaces it") != std::string::npos);
+    CHECK(early.status().message().find("a writer replaces or repairs it") != std::string::npos);
     absl::StatusOr<Domain> domain = Domain::Open(path, Small());
     REQUIRE(domain.ok());
     CHECK(InodeOf(LockFilePath(path)) != stale_lock);
-    CHECK(InodeOf(RegistryFilePath(path)) != stale_registry);
+    CHECK(InodeOf(RegistryFilePath(path)) == stale_registry);  // repaired in place
     const int fd = open(LockFilePath(path).c_str(), O_RDONLY);
     REQUIRE(fd >= 0);
     CHECK(internal::CheckLockFile(fd, internal::Access(*domain).header(), LockFilePath(path)).ok());
@@ -301,6 +305,226 @@ TEST_CASE("a reader waits for a missing registry, then names it", "[companion]")
   CHECK(message.find("a writer creates it when it opens the domain") != std::string::npos);
 }
 
+TEST_CASE("a reader on a read-only bind mount is refused unless it reads unregistered",
+          "[companion]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  {
+    absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+    REQUIRE(domain.ok());
+    Put(*domain, "k", "v");
+  }
+  // A container's `-v dir:ro`: the same files, read-only through this mount only.
+  const pid_t child = ForkChild([&] {
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount(dir.path().c_str(), dir.path().c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+        mount(nullptr, dir.path().c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) !=
+            0) {
+      return 77;
+    }
+    Options reader = Small();
+    reader.read_only = true;
+    absl::StatusOr<Domain> refused = Domain::Open(path, reader);
+    if (!absl::IsFailedPrecondition(refused.status())) return 11;
+    const std::string message(refused.status().message());
+    if (message.find("a reader must be able to write " + RegistryFilePath(path)) ==
+        std::string::npos) {
+      return 12;
+    }
+    if (message.find("unregistered_reads") == std::string::npos) return 13;
+    reader.unregistered_reads = true;
+    absl::StatusOr<Domain> domain = Domain::Open(path, reader);
+    if (!domain.ok()) return 14;
+    absl::StatusOr<Atom> atom = domain->find_atom("a");
+    if (!atom.ok()) return 15;
+    absl::StatusOr<Snapshot> snap = atom->load();
+    if (!snap.ok() || snap->map().get("k") != std::optional<std::string_view>("v")) return 16;
+    return 0;
+  });
+  const int rc = WaitChild(child);
+  if (rc == 77) {
+    WARN("skipped: no mount namespace (needs CAP_SYS_ADMIN)");
+    return;
+  }
+  CHECK(rc == 0);
+}
+
+TEST_CASE("unregistered_reads opens no registry and is for readers only", "[companion]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  {
+    absl::StatusOr<Domain> domain = Domain::Open(path, Small());
+    REQUIRE(domain.ok());
+    Put(*domain, "k", "v");
+  }
+  REQUIRE(unlink(RegistryFilePath(path).c_str()) == 0);
+  Options options = Small();
+  options.unregistered_reads = true;
+  CHECK(absl::IsInvalidArgument(Domain::Open(path, options).status()));
+  options.read_only = true;
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Domain> domain = Domain::Open(path, options);
+  REQUIRE(domain.ok());
+  CHECK(absl::Now() - start < absl::Milliseconds(500));  // no wait for a missing registry
+  CHECK_FALSE(Exists(RegistryFilePath(path)));
+  absl::StatusOr<Atom> atom = domain->find_atom("a");
+  REQUIRE(atom.ok());
+  absl::StatusOr<Snapshot> snap = atom->load();
+  REQUIRE(snap.ok());
+  CHECK(snap->map().get("k") == std::optional<std::string_view>("v"));
+}
+
+TEST_CASE("a damaged or short PATH.readers is repaired in place, never replaced", "[companion]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  {
+    REQUIRE(Domain::Open(path, Small()).ok());
+  }
+  const std::string registry = RegistryFilePath(path);
+  const ino_t inode = InodeOf(registry);
+  struct stat full;
+  REQUIRE(stat(registry.c_str(), &full) == 0);
+  {
+    const int fd = open(registry.c_str(), O_RDWR);
+    REQUIRE(fd >= 0);
+    REQUIRE(pwrite(fd, "XXXXXXXX", 8, 0) == 8);  // its magic
+    close(fd);
+  }
+  Options reader = Small();
+  reader.read_only = true;
+  CHECK(absl::IsFailedPrecondition(Domain::Open(path, reader).status()));  // after one retry
+  {
+    REQUIRE(Domain::Open(path, Small()).ok());
+  }
+  CHECK(InodeOf(registry) == inode);
+  CHECK(Domain::Open(path, reader).ok());
+  REQUIRE(truncate(registry.c_str(), 4096) == 0);
+  {
+    REQUIRE(Domain::Open(path, Small()).ok());
+  }
+  struct stat repaired;
+  REQUIRE(stat(registry.c_str(), &repaired) == 0);
+  CHECK(repaired.st_ino == inode);
+  CHECK(repaired.st_size == full.st_size);
+  CHECK(Domain::Open(path, reader).ok());
+}
+
+TEST_CASE("a PATH.readers with a second link or another owner is refused", "[companion]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  {
+    REQUIRE(Domain::Open(path, Small()).ok());
+  }
+  const std::string registry = RegistryFilePath(path);
+  Options reader = Small();
+  reader.read_only = true;
+  REQUIRE(link(registry.c_str(), dir.File("planted").c_str()) == 0);
+  for (const Options& options : {Small(), reader}) {
+    absl::Status s = Domain::Open(path, options).status();
+    REQUIRE(absl::IsFailedPrecondition(s));
+    CHECK(std::string(s.message())
+              .find(registry + ": the reader registry is a regular file with 2 links") !=
+          std::string::npos);
+  }
+  REQUIRE(unlink(dir.File("planted").c_str()) == 0);
+  if (geteuid() == 0) {
+    REQUIRE(chown(registry.c_str(), 4242, static_cast<gid_t>(-1)) == 0);
+    for (const Options& options : {Small(), reader}) {
+      absl::Status s = Domain::Open(path, options).status();
+      REQUIRE(absl::IsFailedPrecondition(s));
+      CHECK(std::string(s.message()).find("owned by uid 4242") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("only PATH's owner or root creates a missing PATH.lock", "[companion]") {
+  if (geteuid() != 0) {
+    WARN("skipped: needs root to run a writer as another user");
+    return;
+  }
+  TempDir dir;
+  REQUIRE(chmod(dir.path().c_str(), 0777) == 0);
+  const std::string path = dir.File("d.atomap");
+  {
+    REQUIRE(Domain::Open(path, Small(0666)).ok());
+  }
+  REQUIRE(chown(path.c_str(), 4201, 4200) == 0);
+  REQUIRE(unlink(LockFilePath(path).c_str()) == 0);
+  const pid_t child = ForkChild([&] {
+    if (setgroups(0, nullptr) != 0 || setresgid(4200, 4200, 4200) != 0 ||
+        setresuid(4202, 4202, 4202) != 0) {
+      return 10;
+    }
+    Options writer = Small(0666);
+    writer.allow_foreign_owner = true;
+    absl::Status s = Domain::Open(path, writer).status();
+    if (!absl::IsFailedPrecondition(s)) return 11;
+    const std::string message(s.message());
+    if (message.find(LockFilePath(path)) == std::string::npos) return 12;
+    if (message.find("only the domain's owner (uid 4201) or root") == std::string::npos) return 13;
+    return 0;
+  });
+  CHECK(WaitChild(child) == 0);
+  CHECK_FALSE(Exists(LockFilePath(path)));
+}
+
+TEST_CASE("a PATH.lock with an access ACL or a foreign group is refused", "[companion]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  {
+    REQUIRE(Domain::Open(path, Small(0660)).ok());
+  }
+  const std::string lock = LockFilePath(path);
+  {
+    // The xattr form of "user::rw-, user:4242:rw-, group::---, mask::rw-, other::---".
+    struct Entry {
+      std::uint16_t tag, perm;
+      std::uint32_t id;
+    };
+    struct {
+      std::uint32_t version = 2;
+      Entry entries[5] = {{0x01, 6, 0xffffffff},
+                          {0x02, 6, 4242},
+                          {0x04, 0, 0xffffffff},
+                          {0x10, 6, 0xffffffff},
+                          {0x20, 0, 0xffffffff}};
+    } acl;
+    if (setxattr(lock.c_str(), "system.posix_acl_access", &acl, sizeof acl, 0) != 0) {
+      WARN("skipped: no POSIX ACLs here");
+      return;
+    }
+  }
+  absl::Status s = Domain::Open(path, Small(0660)).status();
+  REQUIRE(absl::IsFailedPrecondition(s));
+  CHECK(std::string(s.message()).find("setfacl -b " + lock) != std::string::npos);
+  REQUIRE(removexattr(lock.c_str(), "system.posix_acl_access") == 0);
+  REQUIRE(chmod(lock.c_str(), 0660) == 0);
+  REQUIRE(Domain::Open(path, Small(0660)).ok());
+  if (geteuid() == 0) {
+    REQUIRE(chown(lock.c_str(), static_cast<uid_t>(-1), 4242) == 0);
+    s = Domain::Open(path, Small(0660)).status();
+    REQUIRE(absl::IsFailedPrecondition(s));
+    CHECK(std::string(s.message()).find("chgrp") != std::string::npos);
+  }
+}
+
+TEST_CASE("with follow_symlinks the companions are named after the resolved file", "[companion]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  {
+    REQUIRE(Domain::Open(path, Small()).ok());
+  }
+  const std::string link_path = dir.File("alias.atomap");
+  REQUIRE(symlink(path.c_str(), link_path.c_str()) == 0);
+  Options options = Small();
+  options.follow_symlinks = true;
+  absl::StatusOr<Domain> domain = Domain::Open(link_path, options);
+  REQUIRE(domain.ok());
+  CHECK_FALSE(Exists(LockFilePath(link_path)));
+  CHECK_FALSE(Exists(RegistryFilePath(link_path)));
+}
+
 TEST_CASE("a read lock over all of PATH stops no writer", "[companion][locks]") {
   TempDir dir;
   const std::string path = dir.File("d.atomap");
@@ -371,10 +595,27 @@ TEST_CASE("a held grow lock fails growth within lock_timeout", "[companion][lock
 }
 
 #ifdef ATOMAP_SOURCE_DIR
+std::uint64_t AllocatorMagicOf(const std::string& path) {
+  std::uint64_t magic = 0;
+  const int fd = open(path.c_str(), O_RDONLY);
+  if (fd < 0) return 0;
+  if (pread(fd, &magic, sizeof magic, internal::kHeaderBytes) != sizeof magic) magic = 0;
+  close(fd);
+  return magic;
+}
+
+void WriteAllocatorMagic(const std::string& path, std::uint64_t magic) {
+  const int fd = open(path.c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  REQUIRE(pwrite(fd, &magic, sizeof magic, internal::kHeaderBytes) == sizeof magic);
+  close(fd);
+}
+
 TEST_CASE("a format-2 file is upgraded in place", "[upgrade]") {
   TempDir dir;
   const std::string path = dir.File("f2.atomap");
   std::filesystem::copy_file(std::string(ATOMAP_SOURCE_DIR) + "/tests/data/format2.atomap", path);
+  REQUIRE(chmod(path.c_str(), 0600) == 0);  // the checkout's umask decides the copy's mode
   absl::StatusOr<Domain> refused = Domain::Open(path, Options{});
   REQUIRE(absl::IsFailedPrecondition(refused.status()));
   CHECK(std::string(refused.status().message())
@@ -395,6 +636,8 @@ TEST_CASE("a format-2 file is upgraded in place", "[upgrade]") {
   CHECK_FALSE(report->already_current);
   CHECK(ModeOf(LockFilePath(path)) == 0600);
   CHECK(ModeOf(RegistryFilePath(path)) == 0600);
+  // The tripwire for a format-2 process still waiting to attach: format 3's allocator magic.
+  CHECK(AllocatorMagicOf(path) == internal::kAllocatorMagic);
   {
     absl::StatusOr<Domain> domain = Domain::Open(path, Options{});
     REQUIRE(domain.ok());
@@ -411,6 +654,36 @@ TEST_CASE("a format-2 file is upgraded in place", "[upgrade]") {
   absl::StatusOr<UpgradeReport> again = UpgradeDomain(path, Options{});
   REQUIRE(again.ok());
   CHECK(again->already_current);
+}
+
+TEST_CASE("an upgrade interrupted after the allocator magic finishes on a rerun", "[upgrade]") {
+  TempDir dir;
+  const std::string path = dir.File("f2.atomap");
+  std::filesystem::copy_file(std::string(ATOMAP_SOURCE_DIR) + "/tests/data/format2.atomap", path);
+  REQUIRE(AllocatorMagicOf(path) == internal::kFormat2AllocatorMagic);
+  // As a crash between step 4 (magic) and step 5 (header) leaves it.
+  WriteAllocatorMagic(path, internal::kAllocatorMagic);
+  absl::StatusOr<UpgradeReport> report = UpgradeDomain(path, Options{});
+  REQUIRE(report.ok());
+  CHECK(report->from_version == 2);
+  CHECK(AllocatorMagicOf(path) == internal::kAllocatorMagic);
+  absl::StatusOr<Domain> domain = Domain::Open(path, Options{});
+  REQUIRE(domain.ok());
+  absl::StatusOr<CheckReport> check = domain->check();
+  REQUIRE(check.ok());
+  CHECK(check->problems.empty());
+}
+
+TEST_CASE("a format-2 file with a damaged allocator magic is not upgraded", "[upgrade]") {
+  TempDir dir;
+  const std::string path = dir.File("f2.atomap");
+  std::filesystem::copy_file(std::string(ATOMAP_SOURCE_DIR) + "/tests/data/format2.atomap", path);
+  WriteAllocatorMagic(path, 0x1234);
+  absl::StatusOr<UpgradeReport> report = UpgradeDomain(path, Options{});
+  REQUIRE(absl::IsDataLoss(report.status()));
+  CHECK(std::string(report.status().message()).find(path + ": allocator state") !=
+        std::string::npos);
+  CHECK(AllocatorMagicOf(path) == 0x1234);  // the file stays as it was
 }
 
 TEST_CASE("a format-2 file not closed cleanly is upgraded dirty, then swept", "[upgrade]") {

@@ -42,7 +42,8 @@ struct CommonArgs {
   bool json = false;          // machine-readable output
   bool hex = false;           // keys and values as hexadecimal
   bool shm = false;           // the domain lives in shared memory (/dev/shm/atomap.<path>)
-  bool read_only = false;     // map read-only (only for files nobody writes meanwhile)
+  bool read_only = false;     // open as a registered reader
+  bool unregistered = false;  // with read_only: Options::unregistered_reads
   bool allow_foreign = false; // write even to a domain another user owns (allow_foreign_owner)
 };
 

@@ -42,6 +42,7 @@ absl::StatusOr<Domain> OpenExistingDomain(const CommonArgs& args) {
   Options options;
   options.create_if_missing = false;
   options.read_only = args.read_only;
+  options.unregistered_reads = args.unregistered;
   options.allow_foreign_owner = args.allow_foreign;
   options.verify_reads = true;  // a damaged file is an error (exit 3), never a crash
   options.kind = args.shm ? DomainKind::kSharedMemory : DomainKind::kFile;

@@ -21,6 +21,17 @@ void AddCommonOptions(CLI::App& command, CommonArgs& args, bool with_atom) {
                    "open for writing even a domain that another user owns (docs/cli.md)");
 }
 
+// --read-only and --unregistered, for the commands that only read.
+void AddReadFlags(CLI::App& command, CommonArgs& args) {
+  CLI::Option* read_only =
+      command.add_flag("--read-only", args.read_only, "open as a registered reader");
+  command
+      .add_flag("--unregistered", args.unregistered,
+                "read without registering (only for a file nobody writes while it is open, e.g. "
+                "on read-only media; Options::unregistered_reads)")
+      ->needs(read_only);
+}
+
 int Main(int argc, char** argv) {
   CLI::App app("atomap: inspect and change atomap domains (see docs/cli.md)", "atomap");
   app.require_subcommand(1);
@@ -66,7 +77,7 @@ int Main(int argc, char** argv) {
   AddCommonOptions(*c, get.common, true);
   c->add_option("key", get.key)->required();
   c->add_flag("--hex", get.common.hex, "KEY and the printed value are hexadecimal");
-  c->add_flag("--read-only", get.common.read_only, "map the file read-only");
+  AddReadFlags(*c, get.common);
   c->callback([&] { run = [&] { return RunGet(get); }; });
 
   c = app.add_subcommand("del", "erase KEY (exit 1 if absent)");
@@ -79,7 +90,7 @@ int Main(int argc, char** argv) {
   c = app.add_subcommand("dump", "write the atom as JSON lines, sorted by key");
   AddCommonOptions(*c, dump, true);
   c->add_flag("--hex", dump.hex, "every key and value as key_hex / value_hex");
-  c->add_flag("--read-only", dump.read_only, "map the file read-only");
+  AddReadFlags(*c, dump);
   c->callback([&] { run = [&] { return RunDump(dump); }; });
 
   LoadArgs load;
@@ -91,7 +102,7 @@ int Main(int argc, char** argv) {
   StatArgs stat;
   c = app.add_subcommand("stat", "sizes, space, epochs, participants and atoms");
   AddCommonOptions(*c, stat.common, false);
-  c->add_flag("--read-only", stat.common.read_only, "map the file read-only");
+  AddReadFlags(*c, stat.common);
   c->add_flag("--readers", stat.readers,
               "list every participant, writers and readers: pins, lag, retained bytes");
   c->add_flag("--prometheus", stat.prometheus, "the figures in Prometheus text format")
@@ -105,7 +116,7 @@ int Main(int argc, char** argv) {
   c->add_option("--wait", check.wait_seconds,
                 "wait up to SECONDS for the domain to itself (full check; needed by --repair)")
       ->check(CLI::Range(0.0, 86400.0));
-  c->add_flag("--read-only", check.common.read_only, "map the file read-only");
+  AddReadFlags(*c, check.common);
   c->callback([&] { run = [&] { return RunCheck(check); }; });
 
   WatchArgs watch;

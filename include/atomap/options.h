@@ -59,9 +59,15 @@ struct Options {
   // Open as a reader: map PATH read-only and register in the reader registry, PATH.readers, so
   // that writers never free what this handle reads (docs/design.md, "Readers"). A reader needs
   // read permission on PATH and read-write permission on PATH.readers, never write permission on
-  // PATH, and nothing it does can make a writer wait. On a read-only file system (nobody can
-  // write PATH) it reads without registering.
+  // PATH, and nothing it does can make a writer wait. A reader that cannot write PATH.readers
+  // (no permission, or a read-only file system or bind mount such as `-v x:ro`, where writers
+  // may still use an rw mount of the same file) fails with an error naming PATH.readers.
   bool read_only = false;
+  // With read_only: read without registering (PATH.readers is not opened). Writers then know
+  // nothing of this reader and may free and reuse what it reads, so use it only for a file no
+  // process writes while it is open (a shipped domain on read-only media); otherwise reads may
+  // see garbage or fail with DataLoss.
+  bool unregistered_reads = false;
   DomainKind kind = DomainKind::kFile;
   // How many participants (processes, or threads with their own slot) may be attached at once.
   std::uint32_t slot_capacity = 1024;

@@ -48,7 +48,12 @@
 
 namespace atomap::internal {
 
-inline constexpr std::uint64_t kAllocatorMagic = 0x434f4c4c414d5441;  // "ATMALLOC" little-endian
+// Format 3's magic differs from format 2's on purpose: it is a tripwire. A format-2 process that
+// read PATH's header before `atomap upgrade` rewrote it, and then waited on its old blocking
+// attach lock, checks this word when it maps the tables and refuses the file (DataLoss) instead
+// of running as format 2 beside format-3 processes. Upgrade writes it before the header.
+inline constexpr std::uint64_t kAllocatorMagic = 0x33434f4c414d5441;         // "ATMALOC3" LE
+inline constexpr std::uint64_t kFormat2AllocatorMagic = 0x434f4c4c414d5441;  // "ATMALLOC" LE
 inline constexpr std::uint32_t kAllocatorVersion = 1;
 
 // A shared free list's head: the offset of its first batch (0: empty) and a tag incremented

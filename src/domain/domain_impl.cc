@@ -59,6 +59,10 @@ std::unique_ptr<DomainImpl> DomainImpl::WithHandleOptions(const Options& options
 
 absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view path,
                                                              const Options& options) {
+  if (options.unregistered_reads && !options.read_only) {
+    return absl::InvalidArgumentError(
+        "option unregistered_reads is for readers only (set read_only as well)");
+  }
   std::unique_ptr<DomainImpl> domain = WithHandleOptions(options);
   if (options.kind == DomainKind::kInProcess) {
     const HeaderParams params = ParamsFrom(options);
@@ -78,10 +82,12 @@ absl::StatusOr<std::unique_ptr<DomainImpl>> DomainImpl::Open(std::string_view pa
     if (!file_path.ok()) return file_path.status();
     absl::StatusOr<DomainFile> file = OpenOrCreateDomainFile(*file_path, options);
     if (!file.ok()) return file.status();
+    const std::string companions_of = CompanionBasePath(*file_path, options.follow_symlinks);
     if (absl::Status s = domain->MapFile(*file, *std::move(file_path)); !s.ok()) return s;
     absl::StatusOr<Companions> companions =
-        domain->read_only_ ? OpenReaderCompanions(domain->path_, file->header)
-                           : OpenWriterCompanions(domain->path_, domain->arena_->fd(), file->header,
+        domain->read_only_ ? OpenReaderCompanions(companions_of, domain->arena_->fd(), file->header,
+                                                  options.unregistered_reads)
+                           : OpenWriterCompanions(companions_of, domain->arena_->fd(), file->header,
                                                   options.lock_timeout);
     if (!companions.ok()) return companions.status();
     domain->AdoptCompanions(*companions);

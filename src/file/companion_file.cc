@@ -3,10 +3,12 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 
@@ -28,8 +30,11 @@ constexpr absl::Duration kReaderWaitForRegistry = absl::Seconds(1);
 
 constexpr int kOpenFlags = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
 
+constexpr const char* kAccessAcl = "system.posix_acl_access";
+
 // What differs between the two companions while a writer opens or creates one.
 struct CompanionSpec {
+  std::string data_path;  // PATH
   std::string path;
   std::string what;  // "the writers' lock file" / "the reader registry"
   std::uint32_t mode;
@@ -37,8 +42,13 @@ struct CompanionSpec {
   const void* head;                // the header written at offset 0
   std::size_t head_bytes;
   std::function<absl::Status(int fd)> vet;    // refusal: not replaced, reported
-  std::function<absl::Status(int fd)> check;  // failure: stale, replaced
+  std::function<absl::Status(int fd)> check;  // failure: stale, replaced (or repaired)
   bool lock_stale_before_replacing;  // only writers can open a lock file: safe to wait on it
+  // Repair a stale one in place instead of replacing it: the registry. Whoever may write it
+  // could otherwise make writers split it by damaging its header, and a writer that may not
+  // write the directory would be locked out. Its slots are kept (their pins are vetted anyway).
+  bool repair_in_place = false;
+  std::size_t repaired_head_bytes = 0;  // the immutable prefix of `head` that a repair rewrites
 };
 
 absl::Status WriteHead(int fd, const void* data, std::size_t size, const std::string& path) {
@@ -70,6 +80,14 @@ void ReadHead(int fd, void* data, std::size_t size) {
 // group follow PATH's (`data`) where this process may set them: a root writer of a user's domain
 // makes companions that user owns, and group bits mean PATH's group.
 absl::StatusOr<UnnamedFile> Build(const CompanionSpec& spec, const struct stat& data) {
+  // A companion another user made would fail every later owner check (VetCompanion).
+  if (geteuid() != 0 && geteuid() != data.st_uid) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: %s is missing or stale, and only the domain's owner (uid %d) or root may create it "
+        "(this process runs as uid %d): have the owner open the domain (or run atomap upgrade) "
+        "first",
+        spec.path, spec.what, data.st_uid, geteuid()));
+  }
   absl::StatusOr<UnnamedFile> file =
       MakeUnnamedFile(ParentDirectory(spec.path), spec.mode, spec.path);
   if (!file.ok()) return file.status();
@@ -78,6 +96,11 @@ absl::StatusOr<UnnamedFile> Build(const CompanionSpec& spec, const struct stat& 
     return s;
   };
   (void)fchown(file->fd, geteuid() == 0 ? data.st_uid : static_cast<uid_t>(-1), data.st_gid);
+  // An unnamed file inherits the directory's default ACL, which could let a reader open
+  // PATH.lock: the mode alone must say who may.
+  if (fremovexattr(file->fd, kAccessAcl) != 0 && errno != ENODATA && errno != ENOTSUP) {
+    return fail(ErrnoStatus(errno, spec.path, "removing the inherited ACL"));
+  }
   if (fchmod(file->fd, spec.mode) != 0) return fail(ErrnoStatus(errno, spec.path, "fchmod"));
   if (absl::Status s =
           AllocateFileRange(file->fd, 0, spec.total_bytes, spec.path,
@@ -99,6 +122,11 @@ bool SameInode(int fd, const std::string& path) {
          open_st.st_dev == path_st.st_dev && open_st.st_ino == path_st.st_ino;
 }
 
+bool PathNames(const std::string& path, const struct stat& data) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && st.st_dev == data.st_dev && st.st_ino == data.st_ino;
+}
+
 // Replaces the stale companion open as `stale` (closed here). Returns the new one's fd, or -1
 // when another writer replaced it first (the caller opens again).
 absl::StatusOr<int> ReplaceStale(const CompanionSpec& spec, const struct stat& data, int stale,
@@ -117,6 +145,13 @@ absl::StatusOr<int> ReplaceStale(const CompanionSpec& spec, const struct stat& d
     close(stale);
     return -1;
   }
+  // Else a writer of a new file at PATH might replace that domain's live companion with one for
+  // ours (by then a deleted file).
+  if (!PathNames(spec.data_path, data)) {
+    close(stale);
+    return absl::AbortedError(
+        absl::StrFormat("%s was replaced while it was being opened; open again", spec.data_path));
+  }
   absl::StatusOr<UnnamedFile> fresh = Build(spec, data);
   if (!fresh.ok()) {
     close(stale);
@@ -130,6 +165,34 @@ absl::StatusOr<int> ReplaceStale(const CompanionSpec& spec, const struct stat& d
   }
   SyncDirectory(ParentDirectory(spec.path));
   return fresh->fd;
+}
+
+// Rewrites the immutable head of the stale companion `fd` and allocates it to full size.
+// REQUIRES: the caller serialises repairs (writers hold kReplaceLockByte of PATH.lock).
+absl::StatusOr<int> RepairInPlace(const CompanionSpec& spec, int fd) {
+  const auto fail = [fd](absl::Status s) {
+    close(fd);
+    return s;
+  };
+  struct stat st;
+  if (fstat(fd, &st) != 0) return fail(ErrnoStatus(errno, spec.path, "fstat"));
+  if (static_cast<std::uint64_t>(st.st_size) < spec.total_bytes) {
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    // Past the old end nobody maps anything: zeros there are safe.
+    if (absl::Status s = AllocateFileRange(
+            fd, size, spec.total_bytes - size, spec.path,
+            absl::StrFormat("repairing %s (%d bytes)", spec.what, spec.total_bytes),
+            ZeroFill::kAllowed);
+        !s.ok()) {
+      return fail(s);
+    }
+  }
+  if (absl::Status s = WriteHead(fd, spec.head, spec.repaired_head_bytes, spec.path); !s.ok()) {
+    return fail(s);
+  }
+  if (fsync(fd) != 0) return fail(ErrnoStatus(errno, spec.path, "fsync"));
+  if (absl::Status s = spec.check(fd); !s.ok()) return fail(s);
+  return fd;
 }
 
 // A writer's open of one companion: opened, created, or replaced; vetted and checked.
@@ -155,6 +218,7 @@ absl::StatusOr<int> EnsureCompanion(const CompanionSpec& spec, const struct stat
       return s;
     }
     if (spec.check(fd).ok()) return fd;
+    if (spec.repair_in_place) return RepairInPlace(spec, fd);
     absl::StatusOr<int> replaced = ReplaceStale(spec, data, fd, lock_timeout);
     if (!replaced.ok() || *replaced >= 0) return replaced;
   }
@@ -186,11 +250,45 @@ std::uint32_t RegistryModeOf(const Header& header, const struct stat& data) {
   return header.reader_mode != 0 ? header.reader_mode : DerivedRegistryMode(data.st_mode);
 }
 
+// A companion is a regular file with one name, owned by PATH's owner; anything else (a planted
+// file, a second name of someone's file) is refused, never treated as stale.
+absl::Status VetCompanion(const struct stat& st, const struct stat& data, const std::string& path,
+                          std::string_view what) {
+  if (S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == data.st_uid) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "%s: %s is %s with %d links, owned by uid %d; it must be a regular file with one link "
+      "owned by the domain's owner (uid %d): remove it (with no process attached) and open the "
+      "domain as its owner",
+      path, what, S_ISREG(st.st_mode) ? "a regular file" : "not a regular file", st.st_nlink,
+      st.st_uid, data.st_uid));
+}
+
+absl::Status VetRegistry(int fd, const struct stat& data, const std::string& path) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return ErrnoStatus(errno, path, "fstat");
+  return VetCompanion(st, data, path, "the reader registry");
+}
+
 // PATH.lock's owner must be PATH's, and its mode may grant nobody who may not write PATH: else
 // whoever can open it can take (and hold) the writers' locks.
 absl::Status VetLockFile(int fd, const struct stat& data, const std::string& path) {
   struct stat st;
   if (fstat(fd, &st) != 0) return ErrnoStatus(errno, path, "fstat");
+  if (absl::Status s = VetCompanion(st, data, path, "the writers' lock file"); !s.ok()) return s;
+  if (fgetxattr(fd, kAccessAcl, nullptr, 0) > 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: the writers' lock file carries an access ACL, which may let someone who may not "
+        "write the domain hold the writers' locks (fix: setfacl -b %s)",
+        path, path));
+  }
+  if ((st.st_mode & (S_IRGRP | S_IWGRP)) != 0 && st.st_gid != data.st_gid) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: the writers' lock file grants group gid %d, the domain's group is gid %d (fix: "
+        "chgrp %d %s)",
+        path, st.st_gid, data.st_gid, data.st_gid, path));
+  }
   const std::uint32_t allowed = LockFileMode(data.st_mode);
   const std::uint32_t mode = st.st_mode & 07777;
   if (!S_ISREG(st.st_mode) || st.st_uid != data.st_uid || (mode & ~allowed) != 0) {
@@ -208,6 +306,7 @@ absl::Status VetLockFile(int fd, const struct stat& data, const std::string& pat
 CompanionSpec LockSpec(const std::string& file_path, const Header& header, const struct stat& data,
                        const LockFileHeader& head) {
   CompanionSpec spec;
+  spec.data_path = file_path;
   spec.path = LockFilePath(file_path);
   spec.what = "the writers' lock file";
   spec.mode = LockFileMode(data.st_mode);
@@ -223,14 +322,17 @@ CompanionSpec LockSpec(const std::string& file_path, const Header& header, const
 CompanionSpec RegistrySpec(const std::string& file_path, const Header& header,
                            const struct stat& data, const RegistryHeader& head) {
   CompanionSpec spec;
+  spec.data_path = file_path;
   spec.path = RegistryFilePath(file_path);
   spec.what = "the reader registry";
   spec.mode = RegistryModeOf(header, data);
   spec.total_bytes = RegistryBytes(header.reader_capacity);
   spec.head = &head;
   spec.head_bytes = sizeof head;
-  spec.vet = [](int) { return absl::OkStatus(); };
+  spec.vet = [&data, path = spec.path](int fd) { return VetRegistry(fd, data, path); };
   spec.check = [&header, path = spec.path](int fd) { return CheckRegistry(fd, header, path); };
+  spec.repair_in_place = true;
+  spec.repaired_head_bytes = offsetof(RegistryHeader, high_water);
   // Readers can open the registry: a writer never waits on a lock of it. Writers creating or
   // replacing it are serialised by kReplaceLockByte of PATH.lock instead.
   spec.lock_stale_before_replacing = false;
@@ -238,10 +340,11 @@ CompanionSpec RegistrySpec(const std::string& file_path, const Header& header,
 }
 
 absl::Status Stale(const std::string& path, std::string_view what) {
-  return absl::FailedPreconditionError(absl::StrFormat(
-      "%s: %s: a stale one, left by an earlier domain at this path (a writer replaces it when it "
-      "opens the domain)",
-      path, what));
+  return absl::FailedPreconditionError(
+      absl::StrFormat("%s: %s: a stale one, left by an earlier domain at this path (a writer "
+                      "replaces or repairs it "
+                      "when it opens the domain)",
+                      path, what));
 }
 
 absl::Status RegistryPermissionDenied(const std::string& path) {
@@ -262,17 +365,26 @@ bool ReadOnlyFileSystem(const std::string& path) {
   return statvfs(path.c_str(), &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0;
 }
 
-// A reader's open of PATH.readers: its descriptor, -1 on a read-only file system.
+// A read-only mount does not mean nobody writes: a container's `-v x:ro` bind mount shares the
+// file with writers on an rw mount, and they would free what an unregistered reader reads.
+absl::Status RegistryOnReadOnlyMount(const std::string& path) {
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "%s: on a read-only file system or mount: a reader must be able to write %s; for a file "
+      "nobody writes, set Options::unregistered_reads (atomap --unregistered)",
+      path, path));
+}
+
+// A reader's open of PATH.readers: its descriptor.
 absl::StatusOr<int> OpenRegistryAsReader(const std::string& path) {
   const absl::Time deadline = absl::Now() + kReaderWaitForRegistry;
   absl::Duration pause = absl::Microseconds(100);
   for (;;) {
     const int fd = open(path.c_str(), O_RDWR | kOpenFlags);
     if (fd >= 0) return fd;
-    if (errno == EROFS) return -1;
+    if (errno == EROFS) return RegistryOnReadOnlyMount(path);
     if (errno == EACCES || errno == EPERM) return RegistryPermissionDenied(path);
     if (errno != ENOENT) return ErrnoStatus(errno, path, "open");
-    if (ReadOnlyFileSystem(ParentDirectory(path))) return -1;
+    if (ReadOnlyFileSystem(ParentDirectory(path))) return RegistryOnReadOnlyMount(path);
     const absl::Time now = absl::Now();
     if (now >= deadline) {
       return absl::NotFoundError(absl::StrFormat(
@@ -290,10 +402,43 @@ absl::StatusOr<struct stat> StatData(int data_fd, const std::string& file_path) 
   return data;
 }
 
+// How long a reader waits before its one retry of an invalid registry (a writer may be
+// repairing it under the replace lock right now).
+constexpr absl::Duration kReaderRetryInvalidRegistry = absl::Milliseconds(50);
+
+// PATH.readers opened, vetted (refused for good) and checked (retried once, then the error).
+absl::StatusOr<int> OpenCheckedRegistryAsReader(const std::string& file_path,
+                                                const struct stat& data, const Header& header) {
+  const std::string path = RegistryFilePath(file_path);
+  absl::Status last;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (attempt > 0) absl::SleepFor(kReaderRetryInvalidRegistry);
+    absl::StatusOr<int> fd = OpenRegistryAsReader(path);
+    if (!fd.ok()) return fd.status();
+    if (absl::Status s = VetRegistry(*fd, data, path); !s.ok()) {
+      close(*fd);
+      return s;
+    }
+    last = CheckRegistry(*fd, header, path);
+    if (last.ok()) return *fd;
+    close(*fd);
+  }
+  return last;
+}
+
 }  // namespace
 
 std::string LockFilePath(const std::string& file_path) { return file_path + ".lock"; }
 std::string RegistryFilePath(const std::string& file_path) { return file_path + ".readers"; }
+
+std::string CompanionBasePath(const std::string& file_path, bool follow_symlinks) {
+  if (!follow_symlinks) return file_path;
+  char* resolved = realpath(file_path.c_str(), nullptr);
+  if (resolved == nullptr) return file_path;
+  std::string base(resolved);
+  free(resolved);
+  return base;
+}
 
 std::uint32_t LockFileMode(std::uint32_t data_mode) {
   std::uint32_t mode = 0;
@@ -389,19 +534,16 @@ absl::StatusOr<Companions> OpenWriterCompanions(const std::string& file_path, in
   return companions;
 }
 
-absl::StatusOr<Companions> OpenReaderCompanions(const std::string& file_path,
-                                                const Header& header) {
+absl::StatusOr<Companions> OpenReaderCompanions(const std::string& file_path, int data_fd,
+                                                const Header& header, bool unregistered_reads) {
   Companions companions;
-  const std::string registry_path = RegistryFilePath(file_path);
-  absl::StatusOr<int> registry_fd = OpenRegistryAsReader(registry_path);
-  if (!registry_fd.ok()) return registry_fd.status();
-  companions.registry_fd = *registry_fd;
-  companions.unregistered = *registry_fd < 0;
-  if (companions.registry_fd >= 0) {
-    if (absl::Status s = CheckRegistry(companions.registry_fd, header, registry_path); !s.ok()) {
-      companions.Close();
-      return s;
-    }
+  companions.unregistered = unregistered_reads;
+  if (!unregistered_reads) {
+    absl::StatusOr<struct stat> data = StatData(data_fd, file_path);
+    if (!data.ok()) return data.status();
+    absl::StatusOr<int> registry_fd = OpenCheckedRegistryAsReader(file_path, *data, header);
+    if (!registry_fd.ok()) return registry_fd.status();
+    companions.registry_fd = *registry_fd;
   }
   // Liveness probes only (F_OFD_GETLK); most readers may not open it at all, by design.
   const int lock_fd = open(LockFilePath(file_path).c_str(), O_RDONLY | kOpenFlags);

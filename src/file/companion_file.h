@@ -16,9 +16,15 @@
 // Both are bound to PATH by its header's domain_id (random at creation). Both are built complete
 // in an unnamed file (domain_file.h, UnnamedFile) and linked without replacing: whoever links
 // first wins, the others open the winner's. One found with another domain_id is a leftover of an
-// earlier domain at the path (deleted and created again): a writer replaces it (rename over it;
-// processes of the old domain keep the old inode). One found missing (the creator was killed
-// between links, PATH was copied alone, an operator removed it) is created by the next writer.
+// earlier domain at the path (deleted and created again): a writer replaces a stale PATH.lock
+// (rename over it, under its replace byte and after checking PATH still names its file;
+// processes of the old domain keep the old inode) and repairs a stale or damaged PATH.readers in
+// place (its header rewritten, its slots kept): whoever may write the registry could otherwise
+// make writers split it, and a writer without write access to the directory would be locked out.
+// One found missing (the creator was killed between links, PATH was copied alone, an operator
+// removed it) is created by the next writer, and only by PATH's owner or root (a companion
+// another user owns fails every later owner check). Both must be regular files with one link
+// owned by PATH's owner; PATH.lock carries no access ACL (an inherited one is removed).
 //
 // Order of creation: PATH is linked first (the commit point of creating a domain, as before),
 // then PATH.lock, then PATH.readers. A staged domain (DomainImpl::CreateUnpublished) is the
@@ -57,6 +63,10 @@ static_assert(offsetof(LockFileHeader, domain_id) == 16);
 
 std::string LockFilePath(const std::string& file_path);
 std::string RegistryFilePath(const std::string& file_path);
+// The path the companions are named after: `file_path`, or with `follow_symlinks` the file it
+// resolves to (else two symlinks to one file would get two lock files). Hard links cannot be
+// told apart this way (docs/reliability.md).
+std::string CompanionBasePath(const std::string& file_path, bool follow_symlinks);
 
 // PATH.lock's mode for a PATH of mode `data_mode`: rw for each class that may write PATH.
 std::uint32_t LockFileMode(std::uint32_t data_mode);
@@ -69,7 +79,7 @@ std::uint32_t RegistryModeFor(const Options& options);
 struct Companions {
   int lock_fd = -1;      // PATH.lock: O_RDWR for writers; O_RDONLY or -1 for readers
   int registry_fd = -1;  // PATH.readers, O_RDWR; -1 for an unregistered reader
-  // A reader on a read-only file system: nobody can write PATH, so it reads unregistered.
+  // A reader opened with Options::unregistered_reads: it has no registry descriptor.
   bool unregistered = false;
   // Unpublished only: the fallback temporary names of the unnamed files (no O_TMPFILE).
   std::string lock_temp_name;
@@ -87,11 +97,15 @@ struct Companions {
 absl::StatusOr<Companions> OpenWriterCompanions(const std::string& file_path, int data_fd,
                                                 const Header& header, absl::Duration lock_timeout);
 
-// A reader's open: PATH.readers O_RDWR, waiting up to 1 s for a writer to create it (NotFound
-// then); PermissionDenied naming its owner, group and mode when this user may not write it;
-// FailedPrecondition when it does not match `header` (stale). On a read-only file system,
-// `unregistered`. PATH.lock O_RDONLY when permitted (liveness probes only), else -1.
-absl::StatusOr<Companions> OpenReaderCompanions(const std::string& file_path, const Header& header);
+// A reader's open (data_fd: PATH): PATH.readers O_RDWR, waiting up to 1 s for a writer to create
+// it (NotFound then); PermissionDenied naming its owner, group and mode when this user may not
+// write it; FailedPrecondition when it is not a regular file with one link owned by PATH's owner,
+// when it does not match `header` (stale; after one retry: a writer repairs it), and when
+// PATH.readers is on a read-only file system or mount (a writer may use another, rw mount of the
+// same file). With `unregistered_reads` PATH.readers is not opened: `unregistered`. PATH.lock
+// O_RDONLY when permitted (liveness probes only), else -1.
+absl::StatusOr<Companions> OpenReaderCompanions(const std::string& file_path, int data_fd,
+                                                const Header& header, bool unregistered_reads);
 
 // Staged creation: both companions for the unpublished domain file `data_fd`, complete and
 // unnamed. PublishCompanions links them at their names (replacing leftovers).

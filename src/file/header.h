@@ -70,8 +70,8 @@ struct Header {
   std::uint64_t data_begin;
   std::uint64_t checksum;  // XXH3-64 (seed 0) of [0, 128), this field read as 0
   std::uint64_t domain_id;        // random at creation: binds PATH.lock and PATH.readers to PATH
-  std::uint32_t reader_capacity;  // reader slots in PATH.readers (0: no registry)
-  std::uint32_t reader_mode;      // the registry's mode bits at creation (informational)
+  std::uint32_t reader_capacity;  // reader slots in PATH.readers, 1..65536
+  std::uint32_t reader_mode;      // PATH.readers' mode at creation and at recreation
   std::uint8_t reserved_immutable[16];
   // ---- mutable: one cache line each, shared words (common/shared_word.h) --------------------
   alignas(64) SharedU64 size;  // the domain's size; Arena::BindSizeWord binds it

@@ -360,7 +360,7 @@ absl::StatusOr<CheckReport> CheckReadOnly(DomainImpl& domain, const CheckOptions
   if (options.others_idle) return ReportOf(RunAudit(domain, true), /*alone=*/false);
   const bool can_pin = domain.readers() != nullptr;
   if (!SlotCensus::Take(domain).sees_writers) {
-    // An unregistered reader is one on a read-only file system: nobody writes, a full audit.
+    // An unregistered reader (Options::unregistered_reads): nobody writes, a full audit.
     if (!can_pin) return ReportOf(RunAudit(domain, true), /*alone=*/false);
     absl::StatusOr<CheckReport> report = CheckPinnedVersions(domain, pin);
     if (report.ok()) {

@@ -5,7 +5,11 @@
 //      ones included, holds it shared);
 //   3. create PATH.lock and PATH.readers for the new header's domain_id (leftovers of an
 //      interrupted upgrade carry another id: they are replaced);
-//   4. write the new immutable header part [0, 128) with one pwrite, fdatasync, sync the
+//   4. write format 3's allocator magic (pwrite, fdatasync): the tripwire that makes a format-2
+//      process which read the old header and waited on its blocking attach lock refuse the file
+//      when it maps the tables. A crash after it leaves a file format 2 refuses and format 3 does
+//      not yet read; a rerun accepts "format-2 header + format-3 magic" and finishes;
+//   5. write the new immutable header part [0, 128) with one pwrite, fdatasync, sync the
 //      directory. Until this write the file is format 2 and format-3 builds refuse it; after it,
 //      format-2 builds refuse it. The mutable words are not touched (a dirty domain stays dirty:
 //      the next writer that opens it alone sweeps it, the slot layout being the same).
@@ -20,6 +24,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "alloc/allocator_state.h"
 #include "arena/file_locks.h"
 #include "file/companion_file.h"
 #include "file/domain_file.h"
@@ -90,6 +95,33 @@ std::uint32_t Format2Holders(int fd, std::uint32_t slot_capacity) {
   return held;
 }
 
+// The allocator magic of a format-2 file: format 2's, or format 3's where an upgrade wrote it and
+// stopped before the header.
+absl::StatusOr<std::uint64_t> ReadAllocatorMagic(int fd, const Header& h, const std::string& path) {
+  std::uint64_t magic = 0;
+  const ssize_t n = pread(fd, &magic, sizeof magic, static_cast<off_t>(h.allocator_state_offset));
+  if (n < 0) return ErrnoStatus(errno, path, "reading the allocator magic");
+  if (n != static_cast<ssize_t>(sizeof magic) ||
+      (magic != kFormat2AllocatorMagic && magic != kAllocatorMagic)) {
+    return absl::DataLossError(absl::StrFormat(
+        "%s: allocator state at offset %d: magic %#x is neither format 2's (%#x) nor format 3's "
+        "(%#x) (damaged: not upgraded)",
+        path, h.allocator_state_offset, magic, kFormat2AllocatorMagic, kAllocatorMagic));
+  }
+  return magic;
+}
+
+// Step 4: format 3's allocator magic, durable before the header changes.
+absl::Status WriteFormat3AllocatorMagic(int fd, const Header& h, const std::string& path) {
+  const std::uint64_t magic = kAllocatorMagic;
+  const ssize_t n = pwrite(fd, &magic, sizeof magic, static_cast<off_t>(h.allocator_state_offset));
+  if (n != static_cast<ssize_t>(sizeof magic)) {
+    return ErrnoStatus(n < 0 ? errno : EIO, path, "writing format 3's allocator magic");
+  }
+  if (fdatasync(fd) != 0) return ErrnoStatus(errno, path, "fdatasync of the allocator magic");
+  return absl::OkStatus();
+}
+
 Header Format3From(const Header& v2, const struct stat& st, const Options& options) {
   Header h = v2;
   h.format_version = kFormatVersion;
@@ -118,7 +150,8 @@ absl::StatusOr<UpgradeReport> EnsureCompanionsOf(int fd, const Header& h, const 
   if (absl::Status s = Validate(h, static_cast<std::uint64_t>(st.st_size), path); !s.ok()) {
     return s;
   }
-  absl::StatusOr<Companions> companions = OpenWriterCompanions(path, fd, h, options.lock_timeout);
+  absl::StatusOr<Companions> companions = OpenWriterCompanions(
+      CompanionBasePath(path, options.follow_symlinks), fd, h, options.lock_timeout);
   if (!companions.ok()) return companions.status();
   companions->Close();
   UpgradeReport report;
@@ -137,6 +170,8 @@ absl::StatusOr<UpgradeReport> UpgradeOpenFile(int fd, const std::string& path,
   if (!v2.ok()) return v2.status();
   if (v2->format_version == kFormatVersion) return EnsureCompanionsOf(fd, *v2, st, path, options);
   if (absl::Status s = CheckFormat2(*v2, path); !s.ok()) return s;
+  absl::StatusOr<std::uint64_t> magic = ReadAllocatorMagic(fd, *v2, path);
+  if (!magic.ok()) return magic.status();
   absl::StatusOr<bool> alone = TryLockByte(fd, kFormat2AttachByte, LockMode::kExclusive);
   if (!alone.ok()) return alone.status();
   if (!*alone) {
@@ -155,9 +190,13 @@ absl::StatusOr<UpgradeReport> UpgradeOpenFile(int fd, const std::string& path,
   if (absl::Status s = Validate(v3, static_cast<std::uint64_t>(st.st_size), path); !s.ok()) {
     return s;
   }
-  absl::StatusOr<Companions> companions = OpenWriterCompanions(path, fd, v3, options.lock_timeout);
+  absl::StatusOr<Companions> companions = OpenWriterCompanions(
+      CompanionBasePath(path, options.follow_symlinks), fd, v3, options.lock_timeout);
   if (!companions.ok()) return companions.status();
   companions->Close();
+  if (*magic != kAllocatorMagic) {
+    if (absl::Status s = WriteFormat3AllocatorMagic(fd, *v2, path); !s.ok()) return s;
+  }
   if (absl::Status s = WriteImmutablePart(fd, v3, path); !s.ok()) return s;
   UpgradeReport report;
   report.path = path;
