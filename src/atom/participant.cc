@@ -145,8 +145,7 @@ void PinSite::Announce(std::uint64_t word) {
 PinGuard::PinGuard(Participant& participant) : site_(&participant.pin_site_) {
   generation_ = site_->Pin();
 }
-PinGuard::PinGuard(Participant& participant, OldestGeneration)
-    : site_(&participant.pin_site_) {
+PinGuard::PinGuard(Participant& participant, OldestGeneration) : site_(&participant.pin_site_) {
   generation_ = site_->PinOldest();
 }
 PinGuard::PinGuard(ReaderParticipant& reader) : site_(&reader.pin_site()) {
@@ -238,11 +237,13 @@ absl::Status Participant::ReclaimForSpace(const absl::Status& full) {
       blocker->reader ? blocker->reader_pid
                       : runtime_.domain().slots().Head(blocker->slot).owner_pid.LoadRelaxed();
   // The same status (code and payloads), its message naming who holds reclamation back.
-  absl::Status named(full.code(), absl::StrFormat(
-      "%s; reclamation is held back by %s slot %d, pid %d, pinned at epoch %d (the global epoch "
-      "is %d): see `atomap stat --readers %s`",
-      full.message(), blocker->reader ? "reader" : "writer", blocker->slot, pid,
-      blocker->pinned_epoch, runtime_.epochs().CurrentEpoch(), runtime_.domain().path()));
+  absl::Status named(full.code(),
+                     absl::StrFormat("%s; reclamation is held back by %s slot %d, pid %d, pinned "
+                                     "at epoch %d (the global epoch "
+                                     "is %d): see `atomap stat --readers %s`",
+                                     full.message(), blocker->reader ? "reader" : "writer",
+                                     blocker->slot, pid, blocker->pinned_epoch,
+                                     runtime_.epochs().CurrentEpoch(), runtime_.domain().path()));
   full.ForEachPayload(
       [&](absl::string_view url, const absl::Cord& payload) { named.SetPayload(url, payload); });
   return named;

@@ -250,19 +250,17 @@ std::uint32_t RegistryModeOf(const Header& header, const struct stat& data) {
   return header.reader_mode != 0 ? header.reader_mode : DerivedRegistryMode(data.st_mode);
 }
 
-// A companion is a regular file with one name, owned by PATH's owner; anything else (a planted
-// file, a second name of someone's file) is refused, never treated as stale.
+// A companion is a regular file owned by PATH's owner; anything else (a planted file, another
+// user's file) is refused, never treated as stale. The link count is not asked: a creator
+// without O_TMPFILE links its file under a temporary name first, so a racing opener may see two.
 absl::Status VetCompanion(const struct stat& st, const struct stat& data, const std::string& path,
                           std::string_view what) {
-  if (S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == data.st_uid) {
-    return absl::OkStatus();
-  }
+  if (S_ISREG(st.st_mode) && st.st_uid == data.st_uid) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrFormat(
-      "%s: %s is %s with %d links, owned by uid %d; it must be a regular file with one link "
-      "owned by the domain's owner (uid %d): remove it (with no process attached) and open the "
-      "domain as its owner",
-      path, what, S_ISREG(st.st_mode) ? "a regular file" : "not a regular file", st.st_nlink,
-      st.st_uid, data.st_uid));
+      "%s: %s is %s owned by uid %d; it must be a regular file owned by the domain's owner (uid "
+      "%d): remove it (with no process attached) and open the domain as its owner",
+      path, what, S_ISREG(st.st_mode) ? "a regular file" : "not a regular file", st.st_uid,
+      data.st_uid));
 }
 
 absl::Status VetRegistry(int fd, const struct stat& data, const std::string& path) {

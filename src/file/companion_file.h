@@ -23,7 +23,7 @@
 // make writers split it, and a writer without write access to the directory would be locked out.
 // One found missing (the creator was killed between links, PATH was copied alone, an operator
 // removed it) is created by the next writer, and only by PATH's owner or root (a companion
-// another user owns fails every later owner check). Both must be regular files with one link
+// another user owns fails every later owner check). Both must be regular files
 // owned by PATH's owner; PATH.lock carries no access ACL (an inherited one is removed).
 //
 // Order of creation: PATH is linked first (the commit point of creating a domain, as before),
@@ -99,7 +99,7 @@ absl::StatusOr<Companions> OpenWriterCompanions(const std::string& file_path, in
 
 // A reader's open (data_fd: PATH): PATH.readers O_RDWR, waiting up to 1 s for a writer to create
 // it (NotFound then); PermissionDenied naming its owner, group and mode when this user may not
-// write it; FailedPrecondition when it is not a regular file with one link owned by PATH's owner,
+// write it; FailedPrecondition when it is not a regular file owned by PATH's owner,
 // when it does not match `header` (stale; after one retry: a writer repairs it), and when
 // PATH.readers is on a read-only file system or mount (a writer may use another, rw mount of the
 // same file). With `unregistered_reads` PATH.readers is not opened: `unregistered`. PATH.lock

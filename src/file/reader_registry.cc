@@ -198,7 +198,8 @@ void Adopt(RegistryHeader& header, ReaderSlot& slot, std::uint32_t index) {
   std::uint32_t high = header.high_water.LoadRelaxed();
   while (high <= index && !header.high_water.CasRelease(high, index + 1)) {
   }
-  slot.state.StoreRelease(kOwned);  // release: a scan that reads owned (its pread, then fence RR4) sees the head
+  slot.state.StoreRelease(
+      kOwned);  // release: a scan that reads owned (its pread, then fence RR4) sees the head
 }
 
 }  // namespace
