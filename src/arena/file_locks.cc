@@ -64,4 +64,10 @@ absl::Status UnlockByte(int fd, off_t byte) {
   return absl::OkStatus();
 }
 
+std::optional<bool> LockHeldElsewhere(int fd, off_t byte) {
+  struct flock probe = ByteRange(byte, F_WRLCK);
+  if (fcntl(fd, F_OFD_GETLK, &probe) != 0) return std::nullopt;
+  return probe.l_type != F_UNLCK;
+}
+
 }  // namespace atomap::internal

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -54,6 +55,10 @@ absl::StatusOr<bool> TryLockByte(int fd, off_t byte, LockMode mode);
 absl::Status LockByteWithin(int fd, off_t byte, LockMode mode, absl::Time deadline,
                             std::string_view file, std::string_view lock);
 absl::Status UnlockByte(int fd, off_t byte);
+// Whether a description other than `fd`'s holds a lock on `byte` that would conflict with an
+// exclusive one (F_OFD_GETLK: needs no write access, takes nothing); nullopt when the kernel
+// cannot say.
+std::optional<bool> LockHeldElsewhere(int fd, off_t byte);
 
 // RAII: LockByteWithin in the constructor's caller, UnlockByte here.
 class ScopedByteLock {

@@ -121,13 +121,7 @@ class LockProbe {
   std::optional<bool> Held(off_t byte) const {
     const int fd = own_fd_ >= 0 ? own_fd_ : fd_;
     if (fd < 0) return std::nullopt;
-    struct flock probe{};
-    probe.l_type = F_WRLCK;
-    probe.l_whence = SEEK_SET;
-    probe.l_start = byte;
-    probe.l_len = 1;
-    if (::fcntl(fd, F_OFD_GETLK, &probe) != 0) return std::nullopt;
-    return probe.l_type != F_UNLCK;
+    return LockHeldElsewhere(fd, byte);
   }
 
  private:

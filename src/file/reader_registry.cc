@@ -301,13 +301,7 @@ bool ReaderRegistry::ClearIfDead(std::uint32_t slot) const {
 
 std::optional<bool> ReaderRegistry::Alive(std::uint32_t slot) const {
   if (slot >= capacity_ || fd_ < 0) return std::nullopt;
-  struct flock probe = {};
-  probe.l_type = F_WRLCK;
-  probe.l_whence = SEEK_SET;
-  probe.l_start = ReaderSlotLockByte(slot);
-  probe.l_len = 1;
-  if (fcntl(fd_, F_OFD_GETLK, &probe) != 0) return std::nullopt;
-  return probe.l_type != F_UNLCK;
+  return LockHeldElsewhere(fd_, ReaderSlotLockByte(slot));
 }
 
 }  // namespace atomap::internal

@@ -301,12 +301,7 @@ struct SlotCensus {
  private:
   // True (also when the kernel cannot say) if another description holds a lock on `byte`.
   static bool LockHeldElsewhere(int fd, off_t byte) {
-    struct flock probe = {};
-    probe.l_type = F_WRLCK;
-    probe.l_whence = SEEK_SET;
-    probe.l_start = byte;
-    probe.l_len = 1;
-    return fcntl(fd, F_OFD_GETLK, &probe) != 0 || probe.l_type != F_UNLCK;
+    return internal::LockHeldElsewhere(fd, byte).value_or(true);
   }
 };
 

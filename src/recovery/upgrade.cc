@@ -85,12 +85,7 @@ absl::Status CheckOwner(int fd, const std::string& path, const Options& options,
 std::uint32_t Format2Holders(int fd, std::uint32_t slot_capacity) {
   std::uint32_t held = 0;
   for (std::uint32_t slot = 0; slot < slot_capacity && slot < kMaxSlotCapacity; ++slot) {
-    struct flock probe = {};
-    probe.l_type = F_WRLCK;
-    probe.l_whence = SEEK_SET;
-    probe.l_start = Format2SlotByte(slot);
-    probe.l_len = 1;
-    if (fcntl(fd, F_OFD_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) ++held;
+    if (LockHeldElsewhere(fd, Format2SlotByte(slot)).value_or(false)) ++held;
   }
   return held;
 }
