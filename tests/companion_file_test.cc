@@ -49,6 +49,16 @@ ino_t InodeOf(const std::string& path) {
   return st.st_ino;
 }
 
+// The temporary names a creator or replacer might leave in `dir` (".atomap-...").
+std::vector<std::string> TemporaryNames(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(".atomap-", 0) == 0) names.push_back(name);
+  }
+  return names;
+}
+
 bool Exists(const std::string& path) {
   struct stat st;
   return lstat(path.c_str(), &st) == 0;
@@ -164,7 +174,23 @@ TEST_CASE("a missing PATH.lock is recreated, a stale one replaced", "[companion]
     CHECK(internal::CheckLockFile(fd, internal::Access(*domain).header(), LockFilePath(path)).ok());
     close(fd);
     REQUIRE(Domain::Open(path, reader).ok());
+    CHECK(TemporaryNames(dir.path()).empty());
   }
+}
+
+TEST_CASE("staged creation over leftover companions leaves no temporary name", "[companion]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  {
+    REQUIRE(Domain::Open(path, Small()).ok());
+  }
+  REQUIRE(unlink(path.c_str()) == 0);  // the companions are leftovers now
+  const ino_t stale_lock = InodeOf(LockFilePath(path));
+  absl::StatusOr<Domain> domain = Domain::CreateUnpublished(path, Small());
+  REQUIRE(domain.ok());
+  REQUIRE(domain->Publish().ok());
+  CHECK(InodeOf(LockFilePath(path)) != stale_lock);
+  CHECK(TemporaryNames(dir.path()).empty());
 }
 
 TEST_CASE("writers racing to replace a stale PATH.lock all end up on one", "[companion]") {

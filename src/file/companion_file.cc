@@ -157,11 +157,12 @@ absl::StatusOr<int> ReplaceStale(const CompanionSpec& spec, const struct stat& d
     close(stale);
     return fresh.status();
   }
-  absl::Status renamed = RenameUnnamedFileOver(*fresh, spec.path, "replacing a stale one");
+  absl::StatusOr<bool> replaced = ReplaceWithUnnamedFile(*fresh, spec.path, "replacing a stale one");
   close(stale);  // drops the replace lock
-  if (!renamed.ok()) {
+  if (!replaced.ok() || !*replaced) {
     fresh->Discard();
-    return renamed;
+    if (!replaced.ok()) return replaced.status();
+    return -1;  // an opener found the name free for a moment and linked its own: use that one
   }
   SyncDirectory(ParentDirectory(spec.path));
   return fresh->fd;
@@ -583,8 +584,12 @@ absl::Status PublishCompanions(Companions& companions, const std::string& file_p
   companions.registry_temp_name.clear();
   for (auto [file, path] : {std::pair{&lock, LockFilePath(file_path)},
                             std::pair{&registry, RegistryFilePath(file_path)}}) {
-    if (absl::Status s = RenameUnnamedFileOver(*file, path, "linking it into place"); !s.ok()) {
-      return s;
+    absl::StatusOr<bool> placed = ReplaceWithUnnamedFile(*file, path, "linking it into place");
+    if (!placed.ok()) return placed.status();
+    if (!*placed) {
+      return absl::AbortedError(absl::StrFormat(
+          "%s: another process created it while this one was publishing %s; nothing published",
+          path, file_path));
     }
   }
   SyncDirectory(ParentDirectory(file_path));

@@ -299,26 +299,18 @@ absl::StatusOr<bool> LinkUnnamedFile(UnnamedFile& temp, const std::string& path,
   return ErrnoStatus(err, path, what);
 }
 
-absl::Status RenameUnnamedFileOver(UnnamedFile& temp, const std::string& path,
-                                   std::string_view what) {
-  if (temp.name.empty()) {
-    // An O_TMPFILE file needs a name to rename from: a fresh one beside the target.
-    for (int attempt = 0; temp.name.empty(); ++attempt) {
-      const std::string name =
-          absl::StrFormat("%s/.atomap-replace-%016x", ParentDirectory(path), RandomSeed());
-      if (LinkDescriptor(temp.fd, name) == 0) {
-        temp.name = name;
-      } else if (errno != EEXIST || attempt >= 8) {
-        return ErrnoStatus(errno, path, what);
-      }
-    }
+absl::StatusOr<bool> ReplaceWithUnnamedFile(UnnamedFile& temp, const std::string& path,
+                                            std::string_view what) {
+  if (!temp.name.empty()) {
+    const int rc = rename(temp.name.c_str(), path.c_str());
+    const int err = errno;
+    if (rc != 0) unlink(temp.name.c_str());
+    temp.name.clear();
+    if (rc != 0) return ErrnoStatus(err, path, what);
+    return true;
   }
-  const int rc = rename(temp.name.c_str(), path.c_str());
-  const int err = errno;
-  if (rc != 0) unlink(temp.name.c_str());
-  temp.name.clear();
-  if (rc != 0) return ErrnoStatus(err, path, what);
-  return absl::OkStatus();
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, path, what);
+  return LinkUnnamedFile(temp, path, what);
 }
 
 absl::StatusOr<DomainFile> CreateUnpublishedDomainFile(const std::string& path,

@@ -75,10 +75,13 @@ absl::StatusOr<UnnamedFile> MakeUnnamedFile(const std::string& dir, std::uint32_
 // temporary name is removed whatever happens; fd stays open.
 absl::StatusOr<bool> LinkUnnamedFile(UnnamedFile& file, const std::string& path,
                                      std::string_view what);
-// Renames `file` over whatever is at `path` (atomically: openers see the old file or the new
-// one). Processes that have the old one open keep it. fd stays open.
-absl::Status RenameUnnamedFileOver(UnnamedFile& file, const std::string& path,
-                                   std::string_view what);
+// Puts `file` at `path` in place of whatever is there; false if, in the moment between, another
+// process linked a file there first (the caller opens that one). A named temporary is renamed
+// over `path` atomically; an O_TMPFILE file has no name to rename from, so the old name is
+// unlinked and `file` linked: an opener in between finds nothing and creates its own, and no
+// kill at any instruction leaves a temporary name behind. fd stays open.
+absl::StatusOr<bool> ReplaceWithUnnamedFile(UnnamedFile& file, const std::string& path,
+                                            std::string_view what);
 
 // "PATH: WHAT: strerror", with the code that fits errno `err`.
 absl::Status ErrnoStatus(int err, std::string_view path, std::string_view what);
