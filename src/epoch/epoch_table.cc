@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/shared_atomic.h"
+#include "epoch/pin_fence.h"
 
 namespace atomap::internal {
 namespace {
@@ -32,7 +33,7 @@ void AcquireFence() { FullFence(); }
 std::uint64_t EpochTable::Pin(std::uint32_t slot) const {
   const std::uint64_t epoch = global_epoch_->LoadRelaxed();
   AnnouncementWord(slot).StoreRelaxed(Announcement::Pinned(epoch));
-  FullFence();  // (1)
+  PinFence();  // (1)
   return epoch;
 }
 
@@ -44,7 +45,7 @@ std::uint64_t EpochTable::PinReader(SharedU64& announcement) const {
   std::uint64_t epoch = global_epoch_->LoadSeqCst();  // (RR1)
   for (;;) {
     announcement.StoreRelaxed(Announcement::Pinned(epoch));
-    FullFence();                                              // (RR1), partner (3)
+    PinFence();                                               // (RR1), partner (3)
     const std::uint64_t again = global_epoch_->LoadSeqCst();  // (RR1): the validation (RR3)
     if (again == epoch) return epoch;
     epoch = again;  // G moved between the load and the fence: at most once per advance
@@ -69,7 +70,7 @@ std::uint64_t EpochTable::EpochAfterUnlink() const {
 
 std::optional<EpochBlocker> EpochTable::TryAdvance() const {
   const std::uint64_t global = global_epoch_->LoadRelaxed();  // (RR5): before the fence
-  FullFence();                                                // (3)
+  ScanFence();                                                // (3)
   for (std::uint32_t slot = 0; slot < capacity_; ++slot) {
     const std::uint64_t word = AnnouncementWord(slot).LoadAcquire();  // (4)
     if (Announcement::IsPinned(word) && Announcement::EpochOf(word) != global) {
