@@ -163,6 +163,20 @@ def targets(d):
     abs_row("attach to a 1 GiB domain ≤ 1 ms (p50 of opens)",
             d.flat("atomap", "attach", 1024, field="p50_ns"), 1e6, ns)
     abs_row("swap p50 ≤ 1 µs at 1M", d.flat("atomap", "update_u64", M, field="p50_ns"), 1e3, ns)
+    # Issue 14: reads at the memory's speed, and no swap that pays for 64 others.
+    ratio_row("get ≤ 0.8× Boost.Interprocess (1M u64, own snapshot per get)",
+              a("atomap", "get_u64", M), a("boost_interprocess", "get_u64", M), 0.8)
+    ratio_row("get, 1000 per snapshot ≤ 1.0× Boost.Interprocess (1M u64)",
+              a("atomap", "get_batch1000_u64", M), a("boost_interprocess", "get_batch1000_u64", M),
+              1.0)
+    abs_row("snapshot alone, hot ≤ 10 ns (taken and dropped, nothing read; 1M u64)",
+            d.flat("atomap", "snapshot_u64", M), 10, ns)
+    ratio_row("single-key update p99 ≤ 2.5× its own p50 (1M u64)",
+              a("atomap", "update_u64", M, field="p99_ns"),
+              a("atomap", "update_u64", M, field="p50_ns"), 2.5)
+    ratio_row("single-key update p99 ≤ LMDB's p99 (1M u64)",
+              a("atomap", "update_u64", M, field="p99_ns"),
+              a("lmdb", "update_u64", M, field="p99_ns"), 1.0)
     ratio_row("read throughput, 2 reader processes ≥ 1.8× one (with 1 writer)",
               a("atomap", "read_with_writer", M, 1), a("atomap", "read_with_writer", M, 2), 1.8,
               higher_is_better=True)
@@ -173,6 +187,7 @@ RATIO_WORKLOADS = [
     ("get_u64", M, 1, "get, u64, own snapshot per get"),
     ("get_batch1000_u64", M, 1, "get, u64, 1000 per snapshot"),
     ("get_k16v100", M, 1, "get, 16 B key / 100 B value"),
+    ("snapshot_u64", M, 1, "snapshot alone (taken and dropped, nothing read)"),
     ("update_u64", M, 1, "single-key update (one version)"),
     ("txn16_u64", M, 1, "16-key transaction"),
     ("bulk_load_u64", M, 1, "bulk load, one transaction (per entry)"),

@@ -117,6 +117,9 @@ void RunSize(const Plan& p, const Keys& keys, std::uint64_t n, Output& out) {
   for (auto& s : systems) {
     if (p.Wants("get_batch")) RunGetBatch(*s, keys, n, get_ops, out);
   }
+  for (int r = 0; r < p.rounds && p.Wants("snapshot"); ++r) {
+    for (auto& s : systems) RunSnapshot(*s, keys, n, get_ops, out);
+  }
   if (keys.key_bytes() != 8) return;  // writes: u64 -> u64 only
   for (int r = 0; r < p.rounds && p.Wants("update"); ++r) {
     for (auto& s : systems) RunUpdate(*s, keys, n, p.update_ops, out);

@@ -75,6 +75,12 @@ void RunGetBatch(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops
   out.Write({s.name(), "get_batch1000_" + keys.label(), n, 1, sample});
 }
 
+void RunSnapshot(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, Output& out) {
+  const std::vector<std::string> nothing;
+  const Sample sample = Measure(ops, [&](std::uint64_t) { Keep(s.GetMany(nothing)); });
+  out.Write({s.name(), "snapshot_" + keys.label(), n, 1, sample});
+}
+
 void RunUpdate(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, Output& out) {
   const Sample sample = Measure(ops, [&](std::uint64_t i) {
     const std::uint64_t k = ScatteredKey(i, n);

@@ -19,6 +19,9 @@ void RunLoad(System& s, const Keys& keys, std::uint64_t n, const std::string& di
 void RunGet(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, Output& out);
 // Random lookups, 1000 per read snapshot/txn/lock ("get_batch1000").
 void RunGetBatch(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, Output& out);
+// A read snapshot/txn/lock taken and dropped with nothing read in it ("snapshot"): the cost a
+// get in its own snapshot pays on top of the lookup.
+void RunSnapshot(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, Output& out);
 // One existing key rewritten per transaction ("update"; atomap: one swap).
 void RunUpdate(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, Output& out);
 // 16 existing keys rewritten per transaction ("txn16"; ns_per_op is per transaction).
