@@ -44,9 +44,7 @@ class U64Key {
 };
 
 // A key of 0..n-1 for the i-th operation, spread over the map (as the peers' ScatteredKey).
-std::uint64_t ScatteredKey(std::uint64_t i, std::uint64_t n) {
-  return (i % n) * 2654435761ull % n;
-}
+std::uint64_t ScatteredKey(std::uint64_t i, std::uint64_t n) { return (i % n) * 2654435761ull % n; }
 
 // A domain file holding `n` entries k -> 3k in atom "bench", with a writer handle and a
 // registered read-only handle on it. Removed at exit.

@@ -45,9 +45,10 @@ class SnapshotAccess {
   static void StoreWhole(Snapshot& snapshot, const TrieContext* context, Offset version) {
 #if defined(__SSE2__)
     static_assert(sizeof(Map) == 16 && std::is_trivially_copyable_v<Map>);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(&snapshot.map_),
-                     _mm_set_epi64x(static_cast<long long>(version),
-                                    static_cast<long long>(reinterpret_cast<std::uintptr_t>(context))));
+    _mm_storeu_si128(
+        reinterpret_cast<__m128i*>(&snapshot.map_),
+        _mm_set_epi64x(static_cast<long long>(version),
+                       static_cast<long long>(reinterpret_cast<std::uintptr_t>(context))));
 #else
     (void)snapshot, (void)context, (void)version;  // the constructor's stores stand
 #endif

@@ -70,9 +70,8 @@ class PinSite {
     // an inherited runtime, so only Unpin (of a snapshot taken before fork()) can meet one (PS2).
     if (guards_[0] + guards_[1] != 0) return PinNested();
     guards_[0] = 1;
-    announced_ = reader_slot_ == nullptr
-                     ? epochs_.Pin(slot_)                                // EpochTable (1)
-                     : epochs_.PinReader(reader_slot_->announcement);  // RR1
+    announced_ = reader_slot_ == nullptr ? epochs_.Pin(slot_)  // EpochTable (1)
+                                         : epochs_.PinReader(reader_slot_->announcement);  // RR1
     return announced_;
   }
   std::uint64_t PinNested();
@@ -104,7 +103,7 @@ class PinSite {
   std::uint32_t slot_ = 0;
   ReaderSlot* reader_slot_ = nullptr;
   std::uint64_t announced_ = 0;  // the epoch this site's announcement says (while pinned)
-  std::uint64_t later_ = 0;      // the later generation's epoch, while guards_[1] > 0
+  std::uint64_t later_ = 0;  // the later generation's epoch, while guards_[1] > 0
   std::uint32_t guards_[2] = {0, 0};  // live guards per generation (PS1, PS3)
 };
 
