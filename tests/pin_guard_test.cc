@@ -177,6 +177,43 @@ TEST_CASE("guards nest on one participant and unpin once each", "[pin]") {
   CHECK_FALSE(d.pinned());
 }
 
+// The load's hot path finds the thread's participant in a one-entry cache (Runtime::ThreadCache):
+// loads that alternate between handles miss it every time, and must still each pin their own.
+TEST_CASE("one thread's loads from several handles each pin their own handle's slot",
+          "[pin][readers]") {
+  TempDir dir;
+  Domain a = *Domain::Open(dir.File("a.atomap"), SmallOptions(4, 4));
+  Domain b = *Domain::Open(dir.File("b.atomap"), SmallOptions(4, 4));
+  Atom atom_a = *a.atom("x");
+  Atom atom_b = *b.atom("x");
+  REQUIRE(atom_a.swap([](Transaction& tx) { return tx.set("k", "a"); }).ok());
+  REQUIRE(atom_b.swap([](Transaction& tx) { return tx.set("k", "b"); }).ok());
+  Options read_only = SmallOptions(4, 4);
+  read_only.read_only = true;
+  Domain r = *Domain::Open(dir.File("a.atomap"), read_only);
+  Atom atom_r = *r.find_atom("x");
+  for (int round = 0; round < 3; ++round) {
+    INFO("round " << round);
+    std::optional<Snapshot> from_a(*atom_a.load());
+    CHECK(a.stats().any_pinned);
+    CHECK_FALSE(b.stats().any_pinned);
+    std::optional<Snapshot> from_r(*atom_r.load());
+    std::optional<Snapshot> from_b(*atom_b.load());
+    CHECK(b.stats().any_pinned);
+    CHECK(from_a->map().get("k") == "a");
+    CHECK(from_r->map().get("k") == "a");
+    CHECK(from_b->map().get("k") == "b");
+    from_b.reset();
+    CHECK_FALSE(b.stats().any_pinned);
+    std::optional<Snapshot> nested_a(*atom_a.load());  // nested in from_a, after b's load
+    from_a.reset();
+    CHECK(a.stats().any_pinned);  // nested_a's pin, and the reader's
+    nested_a.reset();
+    from_r.reset();
+    CHECK_FALSE(a.stats().any_pinned);
+  }
+}
+
 TEST_CASE("a read-only handle's loads pin its reader slot; guards nest there too",
           "[pin][readers]") {
   TempDir dir;

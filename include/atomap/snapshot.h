@@ -34,6 +34,12 @@
 namespace atomap {
 namespace internal {
 class SnapshotAccess;
+// What only the library can make (SnapshotAccess): the key to Snapshot's in-place constructor.
+class SnapshotKey {
+ private:
+  friend class SnapshotAccess;
+  SnapshotKey() = default;
+};
 }  // namespace internal
 
 class Snapshot {
@@ -52,6 +58,13 @@ class Snapshot {
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
   ~Snapshot() = default;  // the pin is released after the map is gone
+
+  // For the library only (the key cannot be made outside it): the private constructor below,
+  // callable from absl::StatusOr's in-place constructor, so that Atom::load() builds the
+  // snapshot where it returns it (src/atom/atom.cc LoadPinned: why it is never moved).
+  Snapshot(internal::SnapshotKey, internal::PinGuard&& pin, const internal::TrieContext* context,
+           std::uint64_t version)
+      : pin_(std::move(pin)), map_(context, version) {}
 
   const Map& map() const& { return map_; }
   // Not of a temporary: the Map would dangle as soon as the statement ends.

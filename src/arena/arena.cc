@@ -174,7 +174,7 @@ absl::Status Arena::Grow(std::uint64_t min_size) {
   return MapUpTo(published);
 }
 
-absl::Status Arena::Refresh() {
+absl::Status Arena::RefreshSlow() {
   std::uint64_t shared = SharedSize();
   if (size_word_ == nullptr && fd_ >= 0) {
     struct stat st;

@@ -110,12 +110,18 @@ class Arena {
   absl::Status Grow(std::uint64_t min_size);
 
   // Maps whatever another process has grown since the last call. One acquire load when nothing
-  // changed.
-  absl::Status Refresh();
+  // changed, inline for a file domain (every Atom::load calls it).
+  absl::Status Refresh() {
+    if (size_word_ != nullptr && size_word_->LoadAcquire() <= mapped_size()) {  // (2), (4)
+      return absl::OkStatus();
+    }
+    return RefreshSlow();
+  }
 
  private:
   Arena(std::uint8_t* base, std::uint64_t max_size, int fd, std::string path, bool writable);
   absl::Status MapUpTo(std::uint64_t size);  // REQUIRES: map_mu_ held
+  absl::Status RefreshSlow();
   // Allocates [published, new_size) of the file. REQUIRES: grow lock held; published is the
   // shared size read under it.
   absl::Status ExtendFile(std::uint64_t published, std::uint64_t new_size);

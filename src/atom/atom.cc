@@ -91,20 +91,28 @@ internal::Offset LoadRootSeqCst(const PinGuard& pin, Runtime* runtime, std::uint
   return Root(runtime, index).LoadSeqCst();  // (1)
 }
 
-// A snapshot of the atom's current version that owns `pin`.
-absl::StatusOr<Snapshot> LoadPinned(Runtime* runtime, std::uint32_t index, PinGuard pin,
+// A snapshot of the atom's current version, pinned at `site` (null: an unregistered reader, G3).
+// Everything that can fail is done first, so that the snapshot is built once, in place, in the
+// StatusOr that load() returns, and never moved on its way out: a move would read back, in one
+// 16-byte load, the Map just written with two 8-byte stores. Such a load cannot be forwarded
+// from the store buffer; it waits until those stores reach the cache, after every older
+// instruction has retired (the previous get's cache misses included), and back-to-back gets in
+// their own snapshots stopped overlapping (docs/benchmarks.md, issue 14).
+absl::StatusOr<Snapshot> LoadPinned(Runtime* runtime, std::uint32_t index, internal::PinSite* site,
                                     const internal::TrieContext* context) {
+  PinGuard pin = site != nullptr ? site->Guard() : PinGuard();
   const internal::Offset version = LoadRootSeqCst(pin, runtime, index);
-  Snapshot snapshot = SnapshotAccess::Make(std::move(pin), context, version);
   // Another process may have grown the file for this version's blocks. The size it published
   // before allocating them happens-before (1), so one refresh now maps all of them.
   if (absl::Status s = runtime->domain().arena().Refresh(); !s.ok()) return s;
   // Options::verify_reads: a root word that names no version record is damage, not a map. The
   // flag is tested here, inline, so that the usual load pays no call for it.
   if (context != nullptr && context->verify_reads) {
-    if (absl::Status s = MapAccess::VerifyRecord(snapshot.map()); !s.ok()) return s;
+    if (absl::Status s = MapAccess::VerifyRecord(MapAccess::Make(context, version)); !s.ok()) {
+      return s;
+    }
   }
-  return snapshot;
+  return SnapshotAccess::InPlace(std::move(pin), context, version);
 }
 
 // (V5) Marks `version` (an atom's root as this writer read it) as published.
@@ -161,14 +169,28 @@ absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t 
 
 // A registered reader's load: pinned in its reader slot (RR1), which then names the snapshot
 // for `atomap stat --readers` if this is its outermost pin.
-absl::StatusOr<Snapshot> LoadAsReader(Runtime* runtime, std::uint32_t index) {
-  absl::StatusOr<ReaderParticipant*> reader = runtime->ThisReader();
-  if (!reader.ok()) return reader.status();
-  const bool outermost = !(*reader)->pinned();
+absl::StatusOr<Snapshot> LoadAsReader(Runtime* runtime, std::uint32_t index,
+                                      ReaderParticipant* reader) {
+  const bool outermost = !reader->pinned();
   absl::StatusOr<Snapshot> snapshot =
-      LoadPinned(runtime, index, PinGuard(**reader), &runtime->read_context());
-  if (snapshot.ok() && outermost) (*reader)->RecordSnapshot(index, snapshot->version());
+      LoadPinned(runtime, index, &reader->pin_site(), &runtime->read_context());
+  if (snapshot.ok() && outermost) reader->RecordSnapshot(index, snapshot->version());
   return snapshot;
+}
+
+// load()'s paths other than a writer's with its participant at hand (the hot one, inline there).
+absl::StatusOr<Snapshot> LoadSlow(Runtime* runtime, std::uint32_t index) {
+  if (UnregisteredReader(runtime)) {
+    return LoadPinned(runtime, index, nullptr, &runtime->read_context());  // (G3)
+  }
+  if (runtime->domain().read_only()) {
+    absl::StatusOr<ReaderParticipant*> reader = runtime->ThisReader();
+    if (!reader.ok()) return reader.status();
+    return LoadAsReader(runtime, index, *reader);
+  }
+  absl::StatusOr<Participant*> participant = runtime->ThisThread();
+  if (!participant.ok()) return participant.status();
+  return LoadPinned(runtime, index, &(*participant)->pin_site(), &(*participant)->context());
 }
 
 }  // namespace
@@ -178,13 +200,15 @@ absl::StatusOr<Snapshot> LoadAsReader(Runtime* runtime, std::uint32_t index) {
 std::string_view Atom::name() const { return runtime_->domain().atoms().Name(index_); }
 
 absl::StatusOr<Snapshot> Atom::load() const {
-  if (UnregisteredReader(runtime_)) {
-    return LoadPinned(runtime_, index_, PinGuard(), &runtime_->read_context());  // (G3)
+  // The hot paths first: a thread whose cache holds its participant here (Runtime::ThreadCache).
+  // A read-only domain's handles never cache a writer participant, nor a writable one's a reader.
+  if (Participant* participant = runtime_->CachedParticipant()) {
+    return LoadPinned(runtime_, index_, &participant->pin_site(), &participant->context());
   }
-  if (runtime_->domain().read_only()) return LoadAsReader(runtime_, index_);
-  absl::StatusOr<Participant*> participant = runtime_->ThisThread();
-  if (!participant.ok()) return participant.status();
-  return LoadPinned(runtime_, index_, PinGuard(**participant), &(*participant)->context());
+  if (ReaderParticipant* reader = runtime_->CachedReader()) {
+    return LoadAsReader(runtime_, index_, reader);
+  }
+  return LoadSlow(runtime_, index_);
 }
 
 // One attempt of Atom::swap: nullopt when another writer published first. Everything it pins
@@ -193,7 +217,7 @@ absl::StatusOr<std::optional<Snapshot>> SwapOnce(Runtime* runtime, std::uint32_t
                                                  Participant* participant,
                                                  const Atom::SwapFunction& fn) {
   absl::StatusOr<Snapshot> base =
-      LoadPinned(runtime, index, PinGuard(*participant), &participant->context());
+      LoadPinned(runtime, index, &participant->pin_site(), &participant->context());
   if (!base.ok()) return base.status();
   Transaction tx = TransactionAccess::Make(participant->context(), MapAccess::Version(base->map()),
                                            participant->HoldForTransaction());

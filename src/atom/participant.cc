@@ -87,27 +87,27 @@ Participant::~Participant() {
   // lease_ releases the slot as it is destroyed.
 }
 
-std::uint64_t PinSite::Pin() {
-  // No fork check here: participants come from Runtime::ThisThread / ThisReader, which refuse an
-  // inherited runtime, so only Unpin (of a snapshot taken before fork()) can meet one (PS2).
-  if (guards_[0] + guards_[1] != 0) {
-    // Nested (PS1): no announcement of its own; its generation is the G it sees (PS3). A
-    // seq_cst load, before the guard's seq_cst root load (atom.cc (1)): the proof in pin_site.h.
-    const std::uint64_t seen = runtime_.epochs().EpochBeforeRootLoad();
-    if (seen <= announced_) {
-      ++guards_[0];
-      return announced_;
-    }
-    if (guards_[1]++ == 0) later_ = seen;  // later guards see later_ or later_ + 1 (E1)
-    return later_;
+PinSite::PinSite(Runtime& runtime, std::uint32_t slot)
+    : runtime_(runtime),
+      epochs_(runtime.epochs()),
+      fork_generation_(ForkGeneration()),
+      slot_(slot) {}
+PinSite::PinSite(Runtime& runtime, ReaderSlot* reader_slot)
+    : runtime_(runtime),
+      epochs_(runtime.epochs()),
+      fork_generation_(ForkGeneration()),
+      reader_slot_(reader_slot) {}
+
+std::uint64_t PinSite::PinNested() {
+  // Nested (PS1): no announcement of its own; its generation is the G it sees (PS3). A seq_cst
+  // load, before the guard's seq_cst root load (atom.cc (1)): the proof in pin_site.h.
+  const std::uint64_t seen = epochs_.EpochBeforeRootLoad();
+  if (seen <= announced_) {
+    ++guards_[0];
+    return announced_;
   }
-  guards_[0] = 1;
-  if (reader_slot_ == nullptr) {
-    announced_ = runtime_.epochs().Pin(slot_);  // the writers' pin, unchanged: EpochTable (1)
-  } else {
-    announced_ = runtime_.epochs().PinReader(reader_slot_->announcement);  // RR1
-  }
-  return announced_;
+  if (guards_[1]++ == 0) later_ = seen;  // later guards see later_ or later_ + 1 (E1)
+  return later_;
 }
 
 std::uint64_t PinSite::PinOldest() {
@@ -116,18 +116,11 @@ std::uint64_t PinSite::PinOldest() {
   return announced_;
 }
 
-void PinSite::Unpin(std::uint64_t generation) {
+void PinSite::UnpinNested(std::uint64_t generation) {
+  // Not the last guard (Unpin takes that one), or none at all (a bug: let the count say so).
   --guards_[generation == announced_ ? 0 : 1];
-  if (runtime_.inherited()) return;  // PS2
-  if (guards_[0] + guards_[1] == 0) {
-    if (reader_slot_ == nullptr) {
-      runtime_.epochs().Unpin(slot_);  // (2)
-    } else {
-      EpochTable::UnpinReader(reader_slot_->announcement);  // RR2
-    }
-    return;
-  }
-  if (guards_[0] != 0) return;
+  if (inherited()) return;  // PS2
+  if (guards_[0] + guards_[1] == 0 || guards_[0] != 0) return;
   // The announced generation is gone, later guards live: slide up to theirs (PS3). A release
   // store, as an unpin: the reads of the guards gone happen-before a scan that sees it (2)/(RR2).
   announced_ = later_;

@@ -43,6 +43,7 @@ class Participant {
   // Forgets the slot without releasing anything (an inherited copy in a child of fork()).
   void Abandon();
   bool pinned() const { return pin_site_.pinned(); }
+  PinSite& pin_site() { return pin_site_; }
 
   const TrieContext& context() const { return context_; }
   std::uint32_t slot() const { return lease_.index(); }

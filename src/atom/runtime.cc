@@ -22,13 +22,9 @@ absl::flat_hash_map<std::uint64_t, Runtime*>& LiveRuntimes() {
   return *live;
 }
 
-// Per thread: the runtimes this thread has a participant in, and a one-entry cache of the last
-// one used (so that ThisThread() takes no lock on the hot path).
+// Per thread: the runtimes this thread has a participant in (the hot path's one-entry cache is
+// this_thread_cache, runtime.h).
 struct ThreadParticipants {
-  std::uint64_t cached_runtime = 0;
-  Participant* cached = nullptr;
-  std::uint64_t cached_reader_runtime = 0;
-  ReaderParticipant* cached_reader = nullptr;
   std::vector<std::uint64_t> runtimes;
 
   ~ThreadParticipants() {
@@ -60,6 +56,8 @@ std::uint64_t NextRuntimeId() {
 
 }  // namespace
 
+constinit thread_local ThreadCache this_thread_cache;
+
 Runtime::Runtime(DomainImpl& domain)
     : domain_(domain),
       allocator_(domain.allocator()),
@@ -90,9 +88,7 @@ Runtime::~Runtime() {
   readers_.clear();
 }
 
-absl::StatusOr<Participant*> Runtime::ThisThread() {
-  ThreadParticipants& mine = this_thread_participants;
-  if (mine.cached_runtime == id_ && !inherited()) return mine.cached;
+absl::StatusOr<Participant*> Runtime::ClaimThisThread() {
   if (inherited()) return domain_.ClaimSlot().status();  // FailedPrecondition, naming fork()
   std::lock_guard<std::mutex> lock(mu_);
   auto it = participants_.find(std::this_thread::get_id());
@@ -105,16 +101,15 @@ absl::StatusOr<Participant*> Runtime::ThisThread() {
              .emplace(std::this_thread::get_id(),
                       std::make_unique<Participant>(*this, std::move(*lease)))
              .first;
-    NoteThreadUses(mine.runtimes);
+    NoteThreadUses(this_thread_participants.runtimes);
   }
-  mine.cached_runtime = id_;
-  mine.cached = it->second.get();
-  return mine.cached;
+  ThreadCache& mine = this_thread_cache;
+  mine.runtime = id_;
+  mine.participant = it->second.get();
+  return mine.participant;
 }
 
-absl::StatusOr<ReaderParticipant*> Runtime::ThisReader() {
-  ThreadParticipants& mine = this_thread_participants;
-  if (mine.cached_reader_runtime == id_ && !inherited()) return mine.cached_reader;
+absl::StatusOr<ReaderParticipant*> Runtime::ClaimThisReader() {
   ReaderRegistry* registry = domain_.readers();
   if (inherited() || !domain_.read_only() || registry == nullptr) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -131,11 +126,12 @@ absl::StatusOr<ReaderParticipant*> Runtime::ThisReader() {
              .emplace(std::this_thread::get_id(),
                       std::make_unique<ReaderParticipant>(*this, *std::move(lease)))
              .first;
-    NoteThreadUses(mine.runtimes);
+    NoteThreadUses(this_thread_participants.runtimes);
   }
-  mine.cached_reader_runtime = id_;
-  mine.cached_reader = it->second.get();
-  return mine.cached_reader;
+  ThreadCache& mine = this_thread_cache;
+  mine.reader_runtime = id_;
+  mine.reader = it->second.get();
+  return mine.reader;
 }
 
 void Runtime::NoteThreadUses(std::vector<std::uint64_t>& runtimes) const {

@@ -15,6 +15,11 @@
 // src/domain/slot_recovery.h); so does a participant that finds the epoch held back by a slot
 // whose owner is dead (Participant::Reclaim).
 //
+// The hot path: each thread keeps a one-entry cache of the last runtime it used and its
+// participants there (ThreadCache, below), so that ThisThread() / ThisReader() on a hit are two
+// compares inline: the runtime's id, unique in the process and never reused, and the fork check
+// (a child of fork() inherits the forking thread's cache, and must not use it: PS2).
+//
 // Thread safety: safe to use from any thread. ThisThread() returns a participant that belongs to
 // the calling thread only.
 #ifndef ATOMAP_SRC_ATOM_RUNTIME_H_
@@ -39,6 +44,18 @@ namespace atomap::internal {
 class Participant;
 class ReaderParticipant;
 
+// Per thread: the last runtime (by id; 0: none) this thread took a participant of, and its
+// participant and reader participant there (each null until claimed). Written only by its own
+// thread, in Runtime::ThisThread / ThisReader's slow paths and when the thread releases them.
+// Trivially constructed and destroyed, so that reading it is one TLS access with no wrapper.
+struct ThreadCache {
+  std::uint64_t runtime = 0;
+  Participant* participant = nullptr;
+  std::uint64_t reader_runtime = 0;
+  ReaderParticipant* reader = nullptr;
+};
+extern constinit thread_local ThreadCache this_thread_cache;
+
 class Runtime {
  public:
   explicit Runtime(DomainImpl& domain);
@@ -54,11 +71,27 @@ class Runtime {
 
   // The calling thread's participant, claimed on first use. FailedPrecondition for read-only
   // domains (they claim no slot); ResourceExhausted when every slot has a live owner.
-  absl::StatusOr<Participant*> ThisThread();
+  absl::StatusOr<Participant*> ThisThread() {
+    if (Participant* cached = CachedParticipant()) return cached;
+    return ClaimThisThread();
+  }
   // The calling thread's reader participant, claimed on first use. FailedPrecondition unless the
   // domain is read-only with a registry, or in a child of fork(); ResourceExhausted when every
   // reader slot has a live owner.
-  absl::StatusOr<ReaderParticipant*> ThisReader();
+  absl::StatusOr<ReaderParticipant*> ThisReader() {
+    if (ReaderParticipant* cached = CachedReader()) return cached;
+    return ClaimThisReader();
+  }
+  // The hot path of ThisThread() / ThisReader(): the calling thread's participant if its cache
+  // holds this runtime's (never in a child of fork(): PS2), else null (call the full one).
+  Participant* CachedParticipant() const {
+    const ThreadCache& mine = this_thread_cache;
+    return mine.runtime == id_ && !inherited() ? mine.participant : nullptr;
+  }
+  ReaderParticipant* CachedReader() const {
+    const ThreadCache& mine = this_thread_cache;
+    return mine.reader_runtime == id_ && !inherited() ? mine.reader : nullptr;
+  }
 
   // True in a child of fork() for a runtime its parent made: inert there.
   bool inherited() const { return domain_.inherited(); }
@@ -67,6 +100,8 @@ class Runtime {
   void ReleaseThread(std::thread::id thread);
 
  private:
+  absl::StatusOr<Participant*> ClaimThisThread();
+  absl::StatusOr<ReaderParticipant*> ClaimThisReader();
   // Adds this runtime to a thread's list of runtimes to tell at its exit (once).
   void NoteThreadUses(std::vector<std::uint64_t>& runtimes) const;
 

@@ -9,12 +9,17 @@
 #ifndef ATOMAP_SRC_COMMON_FORK_GENERATION_H_
 #define ATOMAP_SRC_COMMON_FORK_GENERATION_H_
 
+#include <atomic>
 #include <cstdint>
 
 namespace atomap::internal {
 
-// Incremented in every child of fork() (a pthread_atfork handler). One relaxed load.
-std::uint64_t ForkGeneration();
+// Incremented in every child of fork() by a pthread_atfork handler that fork_generation.cc
+// registers during static initialisation; naming this variable links that file in.
+extern std::atomic<std::uint64_t> fork_generation;
+
+// One relaxed load, inline: every snapshot checks it (PinSite PS2, Runtime's thread cache).
+inline std::uint64_t ForkGeneration() { return fork_generation.load(std::memory_order_relaxed); }
 
 }  // namespace atomap::internal
 

@@ -68,6 +68,9 @@ class PinGuard {
   bool holds_pin() const { return site_ != nullptr; }
 
  private:
+  friend class PinSite;  // PinSite::Guard, the load's inline pin
+  PinGuard(PinSite* site, std::uint64_t generation) : site_(site), generation_(generation) {}
+
   void Release();  // unpins and empties the guard (G1). REQUIRES: holds_pin()
 
   PinSite* site_ = nullptr;  // (G4)
