@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "atomap/diff.h"
 #include "atomap/typed_map.h"
+#include "common/hash_inline.h"
 #include "hamt/bits.h"
 #include "hamt/entry.h"
 #include "hamt_test_util.h"
@@ -74,6 +75,36 @@ TEST_CASE("erasing everything gives the empty root", "[hamt][canonical]") {
   CHECK(domain.MapOf(empty).version_number() == 2);
 }
 
+// Map::get hashes with HashInline and compares keys through ProbeKey's one-load word (issue 14):
+// both must agree with the slow forms at every key length, or a get misses keys a writer stored.
+TEST_CASE("a get's inline hash and key word agree with the hasher's and the bytes'",
+          "[hamt][lookup]") {
+  for (HashKind kind : {HashKind::kXxh3, HashKind::kTestWeak}) {
+    const KeyHasher hasher(kind, 0x9E3779B97F4A7C15ull);
+    std::string key;
+    for (int len = 0; len <= 40; ++len) {
+      CHECK(atomap::internal::HashInline(hasher, key) == hasher(key));
+      key.push_back(static_cast<char>('a' + len));
+    }
+  }
+  for (std::size_t len = 0; len <= kInlineBytes; ++len) {
+    const std::string bytes = std::string("\x01\x02\x03\x04\x05\x06\x07\x08").substr(0, len);
+    std::uint64_t expected = 0;
+    for (std::size_t i = 0; i < len; ++i) {
+      expected |= std::uint64_t{static_cast<unsigned char>(bytes[i])} << (8 * i);  // little-endian
+    }
+    CHECK(InlineWord(bytes) == expected);
+  }
+  TestDomain domain(std::uint64_t{1} << 30);
+  Model sets;
+  for (int len = 0; len <= 20; ++len) sets[std::string(len, 'k')] = std::to_string(len);
+  const Map map = domain.MapOf(domain.Build(kNullOffset, sets).version);
+  for (int len = 0; len <= 20; ++len) {
+    CHECK(map.get(std::string(len, 'k')) == std::to_string(len));
+    if (len > 0) CHECK_FALSE(map.get(std::string(len, 'j')).has_value());  // same length, absent
+  }
+}
+
 TEST_CASE("keys equal in all 64 hash bits share a sorted collision node", "[hamt][collision]") {
   TestDomain domain(std::uint64_t{1} << 30, HashKind::kTestWeak);
   const KeyHasher& hasher = domain.context().hasher;
@@ -102,7 +133,7 @@ TEST_CASE("after commit, freeing the replaced blocks leaves exactly the new vers
   CHECK(v1.replaced.empty());
   CHECK(domain.LiveBytes() == domain.ReachableBytes({v1.version}));
 
-  Model changes = Numbered(4000, 6000, "key");                 // overwrites and inserts
+  Model changes = Numbered(4000, 6000, "key");  // overwrites and inserts
   changes["long-key-" + std::string(100, 'k')] = "short now";  // drops a value blob
   const CommitResult v2 = domain.Build(v1.version, changes, {"key1", "key2", "key3999"});
   domain.Free(v2.replaced);

@@ -3,8 +3,10 @@
 #include "common/space_status.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,10 +38,22 @@ absl::StatusOr<std::uint8_t*> ReserveAddressSpace(std::uint64_t max_size) {
   return static_cast<std::uint8_t*>(p);
 }
 
+// Whether `fd` lives on tmpfs (shared memory), where huge pages may back a file mapping.
+bool OnTmpfs(int fd) {
+  struct statfs fs;
+  return fstatfs(fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+}
+
 }  // namespace
 
-Arena::Arena(std::uint8_t* base, std::uint64_t max_size, int fd, std::string path, bool writable)
-    : base_(base), max_size_(max_size), fd_(fd), path_(std::move(path)), writable_(writable) {}
+Arena::Arena(std::uint8_t* base, std::uint64_t max_size, int fd, std::string path, bool writable,
+             bool huge_pages)
+    : base_(base),
+      max_size_(max_size),
+      fd_(fd),
+      path_(std::move(path)),
+      writable_(writable),
+      huge_pages_(huge_pages) {}
 
 Arena::~Arena() {
   munmap(base_, max_size_);
@@ -55,7 +69,8 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Anonymous(std::uint64_t max_size,
   }
   auto base = ReserveAddressSpace(max_size);
   if (!base.ok()) return base.status();
-  std::unique_ptr<Arena> arena(new Arena(*base, max_size, -1, "<in-process>", true));
+  std::unique_ptr<Arena> arena(
+      new Arena(*base, max_size, -1, "<in-process>", true, /*huge_pages=*/true));
   arena->anonymous_size_.store(RoundUp(initial_size, PageSize()), std::memory_order_release);
   std::lock_guard<std::mutex> lock(arena->map_mu_);
   if (absl::Status s = arena->MapUpTo(arena->anonymous_size_.load(std::memory_order_relaxed));
@@ -79,7 +94,8 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::MapFile(int fd, std::string path,
     close(fd);
     return base.status();
   }
-  std::unique_ptr<Arena> arena(new Arena(*base, max_size, fd, std::move(path), writable));
+  std::unique_ptr<Arena> arena(
+      new Arena(*base, max_size, fd, std::move(path), writable, OnTmpfs(fd)));
   const std::uint64_t length =
       std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size), max_size);
   std::lock_guard<std::mutex> lock(arena->map_mu_);
@@ -113,6 +129,9 @@ absl::Status Arena::MapUpTo(std::uint64_t size) {
     return absl::ResourceExhaustedError(absl::StrFormat("%s: mmap of [%d, %d) failed: %s", path_,
                                                         mapped, size, std::strerror(errno)));
   }
+  // Before anything touches the range, so that first faults can take huge pages. Advice: an
+  // error (a kernel without THP) changes nothing.
+  if (huge_pages_) (void)madvise(want, size - mapped, MADV_HUGEPAGE);
   mapped_size_.store(size, std::memory_order_release);  // (3)
   return absl::OkStatus();
 }

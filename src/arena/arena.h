@@ -14,6 +14,13 @@
 //       file system has none): a store through the mapping never meets a hole, so a full disk
 //       is Grow's ResourceExhausted, never a SIGBUS. Growth allocates before it publishes (I2).
 //
+// Huge pages (issue 14): every mapped range of an in-process arena, or of a file on tmpfs (a
+// shared-memory domain, /dev/shm), is advised MADV_HUGEPAGE; the kernel's THP policy decides
+// whether that gives 2 MiB pages (anonymous memory: transparent_hugepage/enabled "always" or
+// "madvise"; tmpfs: the mount's huge= option, or shmem_enabled "force"). Advice only: a kernel
+// that refuses it changes nothing, and nothing depends on it. Files on disk are not advised
+// (their page cache has no huge pages a write mapping could use).
+//
 // Memory ordering
 //  (1) Grow(): release store of the shared size word after the file is extended;
 //      synchronises with (2).
@@ -119,7 +126,8 @@ class Arena {
   }
 
  private:
-  Arena(std::uint8_t* base, std::uint64_t max_size, int fd, std::string path, bool writable);
+  Arena(std::uint8_t* base, std::uint64_t max_size, int fd, std::string path, bool writable,
+        bool huge_pages);
   absl::Status MapUpTo(std::uint64_t size);  // REQUIRES: map_mu_ held
   absl::Status RefreshSlow();
   // Allocates [published, new_size) of the file. REQUIRES: grow lock held; published is the
@@ -132,6 +140,7 @@ class Arena {
   const int fd_;  // -1 for anonymous memory
   const std::string path_;
   const bool writable_;
+  const bool huge_pages_;  // advise MADV_HUGEPAGE on what MapUpTo maps (see "Huge pages")
   SharedU64* size_word_ = nullptr;
   int lock_fd_ = -1;  // PATH.lock (not owned): where the grow lock lives
   std::string lock_path_;

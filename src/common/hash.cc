@@ -5,8 +5,7 @@
 #include <cstring>
 #include <string>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
+#include "common/hash_inline.h"  // xxhash, configured once for both
 
 namespace atomap::internal {
 

@@ -1,8 +1,10 @@
 #include "atomap/map.h"
 
 #include "absl/container/flat_hash_set.h"
+#include "common/hash_inline.h"
 #include "hamt/access.h"
 #include "hamt/entry.h"
+#include "hamt/find.h"
 #include "hamt/read.h"
 #include "hamt/read_bounds.h"
 #include "hamt/trie_context.h"
@@ -30,7 +32,8 @@ template <class P>
 std::optional<std::string_view> GetWith(P& p, const TrieContext& context, std::uint64_t version,
                                         std::string_view key) {
   const Entry* e = internal::hamt::Find(p, internal::hamt::ReadVersion(p, version).root_node,
-                                        context.hasher(key), internal::hamt::ProbeKey(key));
+                                        internal::HashInline(context.hasher, key),
+                                        internal::hamt::ProbeKey(key));
   if (e == nullptr) return std::nullopt;
   return internal::hamt::ValueOf(p.arena(), *e);  // Find checked it (read.h)
 }
