@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "atomap/domain.h"
+#include "atomap/options.h"
 #include "epoch/epoch_table.h"
 #include "file/slot.h"
 #include "hamt_workload.h"  // ScatteredKey
@@ -39,7 +40,9 @@ struct LoadedDomain {
   LoadedDomain() {
     char tmpl[] = "/tmp/atomap-reclaim-bench.XXXXXX";
     dir = mkdtemp(tmpl);
-    domain.emplace(*Domain::Open(dir + "/data.atomap"));
+    Options options;
+    options.max_size = std::uint64_t{4} << 30;  // valgrind cannot reserve the default 64 GiB
+    domain.emplace(*Domain::Open(dir + "/data.atomap", options));
     atom.emplace(*domain->atom("bench"));
     (void)atom->swap([](Transaction& tx) {
       for (std::uint64_t i = 0; i < kEntries; ++i) {
