@@ -99,9 +99,7 @@ BENCHMARK(BM_SwapTail)->Iterations(200'000)->Unit(benchmark::kMicrosecond);
 // water, finds no blocker and advances G, the common case of a writer's periodic scan.
 struct SlotTableImage {
   static constexpr std::uint32_t kCapacity = 1024;
-  explicit SlotTableImage(std::uint32_t in_use) : slots(kCapacity) {
-    high_water.InitPlain(in_use);
-  }
+  explicit SlotTableImage(std::uint32_t in_use) : slots(kCapacity) { high_water.InitPlain(in_use); }
   alignas(64) internal::SharedU64 global_epoch{};
   alignas(64) internal::SharedU32 high_water{};
   std::vector<internal::Slot> slots;

@@ -163,6 +163,16 @@ def targets(d):
     abs_row("attach to a 1 GiB domain ≤ 1 ms (p50 of opens)",
             d.flat("atomap", "attach", 1024, field="p50_ns"), 1e6, ns)
     abs_row("swap p50 ≤ 1 µs at 1M", d.flat("atomap", "update_u64", M, field="p50_ns"), 1e3, ns)
+    ratio_row("single-key update p99 ≤ 2.5× its own p50 (1M u64)",
+              a("atomap", "update_u64", M, field="p99_ns"),
+              a("atomap", "update_u64", M, field="p50_ns"), 2.5)
+    ratio_row("single-key update p99 ≤ LMDB's p99 (1M u64)",
+              a("atomap", "update_u64", M, field="p99_ns"),
+              a("lmdb", "update_u64", M, field="p99_ns"), 1)
+    reopen_n = 10 * M if a("atomap", "update_after_reopen_u64", 10 * M, field="p99_ns") else M
+    ratio_row("a reopened domain's first 1,000 swaps: p99 ≤ 2× a warm process's (largest u64 size)",
+              a("atomap", "update_after_reopen_u64", reopen_n, field="p99_ns"),
+              a("atomap", "update_after_reopen_u64", reopen_n, field="warm_p99_ns"), 2)
     ratio_row("read throughput, 2 reader processes ≥ 1.8× one (with 1 writer)",
               a("atomap", "read_with_writer", M, 1), a("atomap", "read_with_writer", M, 2), 1.8,
               higher_is_better=True)

@@ -161,7 +161,7 @@ TEST_CASE("bounded passes free at most their budget and, together, everything sa
   CHECK(!epochs.TryAdvance().has_value());
   CHECK(list.Reclaim(epochs, 16) == 0);
   CHECK(!epochs.TryAdvance().has_value());  // G = 2: everything retired at 0 is safe
-  list.Retire(/*epoch=*/2, {&late, 1});      // newest batch, not safe until G = 4
+  list.Retire(/*epoch=*/2, {&late, 1});  // newest batch, not safe until G = 4
 
   CHECK(list.Reclaim(epochs, 16) == 16);
   CHECK(list.pending_blocks() == kRetired + 1 - 16);
@@ -182,7 +182,7 @@ TEST_CASE("bounded passes free at most their budget and, together, everything sa
 
   CHECK(!epochs.TryAdvance().has_value());
   CHECK(!epochs.TryAdvance().has_value());  // G = 4
-  CHECK(list.Reclaim(epochs) == 1);          // unbounded
+  CHECK(list.Reclaim(epochs) == 1);  // unbounded
   CHECK(list.pending_blocks() == 0);
   CHECK(d.area->retire_head == kNullOffset);
   CHECK(d.area->reclaiming == kNullOffset);

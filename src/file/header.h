@@ -145,7 +145,7 @@ struct HeaderParams {
   HashKind hash_kind;
   std::uint64_t hash_seed;
   std::uint32_t reader_capacity;  // 1..kMaxReaderCapacity (file/reader_slot.h)
-  std::uint32_t reader_mode;      // the mode bits PATH.readers is created with
+  std::uint32_t reader_mode;  // the mode bits PATH.readers is created with
 };
 
 // A fresh random domain id (getrandom), never 0: what binds PATH.lock and PATH.readers to PATH.
