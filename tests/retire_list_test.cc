@@ -6,9 +6,11 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "alloc/allocator.h"
 #include "common/layout.h"
+#include "epoch/epoch_table.h"
 #include "epoch/retire_list.h"
 #include "support/test_allocator.h"
 
@@ -133,6 +135,59 @@ TEST_CASE("an adopted chain is cut at a link that cannot be a batch", "[retire]"
   list.AdoptChain(kIntoHeader);  // a chain whose head cannot be a batch: nothing adopted
   CHECK(d.area->retire_head == d.OffsetOf(orphan));
   CHECK(list.pending_blocks() == 1);
+}
+
+// Bounded passes (R4, R6): each frees at most its budget, newest safe batch first, from the end
+// of a batch; a part-freed batch stays linked with its smaller count; the unbounded pass frees
+// the rest. Nothing unsafe is freed, nothing safe is lost.
+TEST_CASE("bounded passes free at most their budget and, together, everything safe",
+          "[retire][bounded]") {
+  DeadSlot d;
+  alignas(64) SharedU64 global{};
+  std::vector<Slot> slots(1);
+  EpochTable epochs(&global, slots.data(), 1);
+  RetireList list = d.List();
+  constexpr std::uint64_t kRetired = 2 * RetireBatch::kCapacity;  // two full batches
+  REQUIRE(list.Prepare(kRetired).ok());
+  for (std::uint64_t i = 0; i < kRetired; ++i) {
+    const Block block{d.Allocate(64), 64};
+    list.Retire(/*epoch=*/0, {&block, 1});
+  }
+  const Block late{d.Allocate(64), 64};
+  REQUIRE(list.Prepare(1).ok());
+  const std::uint64_t live_before = d.LiveBytes();
+  // Nothing is safe at G = 0 or 1.
+  CHECK(list.Reclaim(epochs, 16) == 0);
+  CHECK(!epochs.TryAdvance().has_value());
+  CHECK(list.Reclaim(epochs, 16) == 0);
+  CHECK(!epochs.TryAdvance().has_value());  // G = 2: everything retired at 0 is safe
+  list.Retire(/*epoch=*/2, {&late, 1});  // newest batch, not safe until G = 4
+
+  CHECK(list.Reclaim(epochs, 16) == 16);
+  CHECK(list.pending_blocks() == kRetired + 1 - 16);
+  CHECK(d.LiveBytes() == live_before - 16 * Allocator::BlockBytes(64));
+  // The part-freed batch is still linked, with what is left of it.
+  std::uint64_t pending = 0;
+  list.ForEachPending([&](const Block&) { ++pending; });
+  CHECK(pending == kRetired + 1 - 16);
+
+  std::uint64_t freed = 16;
+  while (const std::uint64_t now = list.Reclaim(epochs, 16)) {
+    CHECK(now <= 16);
+    freed += now;
+  }
+  CHECK(freed == kRetired);  // every safe block, and not the late one
+  CHECK(list.pending_blocks() == 1);
+  CHECK(list.Reclaim(epochs, 16) == 0);  // R6: drained at this G, the walk is skipped
+
+  CHECK(!epochs.TryAdvance().has_value());
+  CHECK(!epochs.TryAdvance().has_value());  // G = 4
+  CHECK(list.Reclaim(epochs) == 1);  // unbounded
+  CHECK(list.pending_blocks() == 0);
+  CHECK(d.area->retire_head == kNullOffset);
+  CHECK(d.area->reclaiming == kNullOffset);
+  list.FreeSpares();
+  CHECK(d.LiveBytes() == 0);
 }
 
 }  // namespace

@@ -124,6 +124,11 @@ void RunSize(const Plan& p, const Keys& keys, std::uint64_t n, Output& out) {
   for (int r = 0; r < p.rounds && p.Wants("update"); ++r) {
     for (auto& s : systems) RunUpdate(*s, keys, n, p.update_ops, out);
   }
+  if (n == p.sizes.back() && p.Wants("update_after_reopen")) {
+    for (auto& s : systems) {
+      if (s->multi_process()) RunUpdateAfterReopen(*s, keys, n, out);
+    }
+  }
   if (n != p.mid) return;
   for (int r = 0; r < p.rounds && p.Wants("txn16"); ++r) {
     for (auto& s : systems) RunTxn16(*s, keys, n, p.txn_ops, out);

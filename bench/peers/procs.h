@@ -17,6 +17,9 @@ struct ChildResult {
   std::uint64_t p50_ns = 0;   // 0 when the child did not time single operations
   std::uint64_t p99_ns = 0;
   std::uint64_t check = 0;    // a value the parent may verify (e.g. a final count)
+  std::uint64_t warm_p99_ns = 0;   // update_after_reopen: p99 of the swaps after the first ones
+  std::uint64_t minor_faults = 0;  // update_after_reopen: page faults of the first swaps
+  std::uint64_t warm_minor_faults = 0;  // update_after_reopen: page faults of the next ones
 };
 
 // A flag in memory shared with forked children (MAP_SHARED anonymous), for "stop".

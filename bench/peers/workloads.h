@@ -24,6 +24,11 @@ void RunGetBatch(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops
 void RunSnapshot(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, Output& out);
 // One existing key rewritten per transaction ("update"; atomap: one swap).
 void RunUpdate(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, Output& out);
+// A fresh process reopens the store this one loaded and closed, and times its first 1000
+// single-key updates ("update_after_reopen": p50/p99 of those; extra: warm_p99_ns of the next
+// 1000 in the same process; minor_faults_per_op of the first ones, warm_minor_faults_per_op of
+// the next). Leaves s attached.
+void RunUpdateAfterReopen(System& s, const Keys& keys, std::uint64_t n, Output& out);
 // 16 existing keys rewritten per transaction ("txn16"; ns_per_op is per transaction).
 void RunTxn16(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, Output& out);
 // `procs` processes incrementing one counter key ("counter"; aggregate ns per increment).

@@ -153,8 +153,10 @@ void Participant::Abandon() {
 }
 
 void Participant::RetireAfterPublish(absl::Span<const Block> blocks) {
-  retire_.Retire(runtime_.epochs().EpochAfterUnlink(), blocks);
-  if (++retires_since_reclaim_ >= kRetiresPerReclaim) Reclaim();
+  const EpochTable& epochs = runtime_.epochs();
+  retire_.Retire(epochs.EpochAfterUnlink(), blocks);
+  if (++retires_since_reclaim_ >= kRetiresPerReclaim) AdvanceEpoch();
+  (void)retire_.Reclaim(epochs, FreeBudget(blocks.size(), retire_.pending_blocks()));
 }
 
 ReclaimArea& Participant::area() const { return *AreaOf(runtime_, slot()); }
@@ -205,7 +207,7 @@ void Participant::TakeOverIfDead(const EpochBlocker& blocker) {
   (void)runtime_.domain().slots().TakeOverIfDead(blocker.slot, lease_.lock_fd());
 }
 
-std::uint64_t Participant::Reclaim() {
+void Participant::AdvanceEpoch() {
   retires_since_reclaim_ = 0;
   if (std::optional<EpochBlocker> blocker = runtime_.epochs().TryAdvance()) {
     // A blocker is behind G, dead or alive: only its lock can tell. The
@@ -214,7 +216,11 @@ std::uint64_t Participant::Reclaim() {
     TakeOverIfDead(*blocker);
   }
   AdoptOrphans();
-  return retire_.Reclaim(runtime_.epochs());
+}
+
+std::uint64_t Participant::Reclaim() {
+  AdvanceEpoch();
+  return retire_.Reclaim(runtime_.epochs());  // unbounded (R6)
 }
 
 absl::Status Participant::ReclaimForSpace(const absl::Status& full) {

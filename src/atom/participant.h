@@ -14,6 +14,7 @@
 #ifndef ATOMAP_SRC_ATOM_PARTICIPANT_H_
 #define ATOMAP_SRC_ATOM_PARTICIPANT_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 
@@ -50,7 +51,9 @@ class Participant {
 
   // Room for `n` retired blocks, made before the CAS (R3).
   absl::Status PrepareRetire(std::uint64_t n) { return retire_.Prepare(n); }
-  // Records what a won CAS unlinked, then reclaims now and then. REQUIRES: PrepareRetire(n).
+  // Records what a won CAS unlinked, scans the epoch now and then (AdvanceEpoch), and frees a
+  // bounded number of safe blocks (FreeBudget): no swap pays for the reclamation of many others.
+  // REQUIRES: PrepareRetire(n).
   void RetireAfterPublish(absl::Span<const Block> blocks);
   // Frees the blocks of a commit that was never published (a lost CAS, an abandoned commit),
   // from its lane's end when it has one (L4). Empties the lane (P4).
@@ -65,7 +68,7 @@ class Participant {
   void FinishPublication(const hamt::CommitResult& commit);
 
   // Advances the epoch if it can, takes over a dead participant that holds it back, adopts
-  // orphaned garbage, and frees what is safe. Returns the number of blocks freed.
+  // orphaned garbage, and frees everything that is safe. Returns the number of blocks freed.
   std::uint64_t Reclaim();
   // After an operation failed with `full` (ResourceExhausted: the domain cannot grow), reclaims
   // all it can: OK when it freed something (retry the operation), else `full` naming who holds
@@ -76,12 +79,25 @@ class Participant {
   const RetireList& retire_list() const { return retire_; }
 
  private:
-  // How many retirements between reclamation passes: a pass scans every slot's pin.
+  // How many retirements between epoch scans: a scan reads every pin below the slot table's
+  // high water (EpochTable::TryAdvance), and may probe a blocker's lock.
   static constexpr std::uint32_t kRetiresPerReclaim = 64;
+  // What one swap may free (when that much is safe): at least kMinFreesPerSwap, twice what it
+  // retired (the backlog shrinks whatever the swaps' sizes), and 1/kBacklogShare of what is
+  // pending (a backlog left by a long pin drains geometrically, at the average rate of the old
+  // pass every kRetiresPerReclaim swaps, without its spike). Issue 14: that pass, ~340 blocks
+  // every 64th swap, was the swap's p99.
+  static constexpr std::uint64_t kMinFreesPerSwap = 16;
+  static constexpr std::uint64_t kBacklogShare = 64;
+  static std::uint64_t FreeBudget(std::uint64_t retired, std::uint64_t pending) {
+    return std::max({kMinFreesPerSwap, 2 * retired, pending / kBacklogShare});
+  }
 
   friend class PinGuard;  // pins through pin_site_ (P2)
   class LaneLease;
 
+  // The periodic part of reclamation: TryAdvance, a dead blocker's takeover, the orphan chain.
+  void AdvanceEpoch();
   void AdoptOrphans();
   // What a blocker of TryAdvance gets: a probe of its lock, and recovery if its owner is dead.
   void TakeOverIfDead(const EpochBlocker& blocker);

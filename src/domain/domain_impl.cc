@@ -214,7 +214,9 @@ absl::Status DomainImpl::InitTables() {
   const Header& h = *header_;
   std::uint8_t* base = arena_->base();
   hasher_ = KeyHasher(static_cast<HashKind>(h.hash_kind), h.hash_seed);
-  slots_.emplace(arena_->At<Slot>(h.slot_table_offset), h.slot_capacity, arena_->file_backed());
+  slots_.emplace(arena_->At<Slot>(h.slot_table_offset), h.slot_capacity, arena_->file_backed(),
+                 &header_->slot_high_water);
+  if (!read_only_) slots_->CoverClaimedSlots();  // S4
   atoms_.emplace(base + h.atom_table_offset, h.atom_capacity, hasher_, !read_only_, path_);
   // Recovery always runs; a hook installed by SetSlotTakeoverHook (tests) observes the dead
   // owner's slot first, as it was.

@@ -95,7 +95,8 @@ class DomainImpl {
   Allocator allocator() const { return Allocator(arena_.get(), allocator_state()); }
   EpochTable epochs() const {
     return EpochTable(&header_->global_epoch, arena_->At<Slot>(header_->slot_table_offset),
-                      header_->slot_capacity, readers(), header_->epoch_began);
+                      header_->slot_capacity, readers(), header_->epoch_began,
+                      &header_->slot_high_water);
   }
   Offset data_begin() const { return header_->data_begin; }
 

@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <vector>
 
@@ -71,7 +72,8 @@ std::uint64_t EpochTable::EpochAfterUnlink() const {
 std::optional<EpochBlocker> EpochTable::TryAdvance() const {
   const std::uint64_t global = global_epoch_->LoadRelaxed();  // (RR5): before the fence
   ScanFence();                                                // (3)
-  for (std::uint32_t slot = 0; slot < capacity_; ++slot) {
+  const std::uint32_t end = ScanEnd();                        // (8): after (3)
+  for (std::uint32_t slot = 0; slot < end; ++slot) {
     const std::uint64_t word = AnnouncementWord(slot).LoadAcquire();  // (4)
     if (Announcement::IsPinned(word) && Announcement::EpochOf(word) != global) {
       return EpochBlocker{slot, Announcement::EpochOf(word)};
@@ -109,9 +111,18 @@ void EpochTable::RecordEpochStart(std::uint64_t epoch) const {
   entry.began_ns.StoreRelaxed(MonotonicNanos());
 }
 
+std::uint32_t EpochTable::ScanEnd() const {
+  if (high_water_ == nullptr) return capacity_;
+  // Relaxed: the fence (3) before it is what orders it (8). Never past the table, whatever a
+  // damaged word says (validated on open, but the word is shared and writable).
+  return std::min(high_water_->LoadRelaxed(), capacity_);
+}
+
 std::optional<EpochBlocker> EpochTable::OldestPinned() const {
   std::optional<EpochBlocker> oldest;
-  for (std::uint32_t slot = 0; slot < capacity_; ++slot) {
+  FullFence();  // statistics: a fence so that ScanEnd's REQUIRES holds here too (8)
+  const std::uint32_t end = ScanEnd();
+  for (std::uint32_t slot = 0; slot < end; ++slot) {
     const std::uint64_t word = AnnouncementWord(slot).LoadAcquire();
     if (!Announcement::IsPinned(word)) continue;
     const std::uint64_t epoch = Announcement::EpochOf(word);

@@ -65,6 +65,20 @@
 //      (that store's fence does not precede ours), and the reader re-validates (RR3).
 //  (RR5) TryAdvance loads G before its fence (3), as crossbeam's try_advance does; partner (5).
 //      A stale G only makes the CAS fail or a newer pin look like a blocker (a wasted probe).
+//  (8) TryAdvance (and OldestPinned) load the slot table's high water H after the fence (3) and
+//      read the writers' announcements of [0, H) only; partner slot_table.h (5), the claimer's
+//      raise of H, sequenced before the slot's first pin and so before that pin's fence (1).
+//      Proof (C++20 [atomics.order], the fence-fence rule): if the pin's fence precedes ours in
+//      S, the raise is sequenced before the one fence and our load of H after the other, so the
+//      load sees the raise (or a later one): the slot is below H and scanned, and (1)/(3) make
+//      the scan see the announcement. If ours precedes, the pin's root loads see every root
+//      written before our scan, as for (3) alone. Hence a slot claimed after a scan read H is
+//      one whose pin the scan need not see. H is loaded after (3), never before it: a load
+//      before the fence could miss a raise whose pin's fence precedes ours. With an asymmetric
+//      fence (the pinner's side a compiler barrier, the scanner's a process-wide barrier issued
+//      in ScanFence) the argument is the same: the raise is an earlier store of the pinner's
+//      than its announcement, and the barrier that makes the announcement visible to the scan
+//      makes the raise visible with it. A null H (tests' tables) scans the whole capacity.
 //
 // Thread safety: safe to use from any thread of any process that maps the file. Each
 // announcement word belongs to one participant (one thread at a time).
@@ -107,13 +121,16 @@ class EpochTable {
   // its head's pinned_epoch (file/slot.h).
   // `readers`: the domain's reader registry, or null (no registry, or none opened by this
   // handle). `epoch_began`: the header's ring of epoch start times, or null (not recorded).
+  // `high_water`: the header's slot_high_water (slot_table.h S4), or null: scan all slots.
   EpochTable(SharedU64* global_epoch, Slot* slots, std::uint32_t capacity,
-             const ReaderRegistry* readers = nullptr, EpochStart* epoch_began = nullptr)
+             const ReaderRegistry* readers = nullptr, EpochStart* epoch_began = nullptr,
+             const SharedU32* high_water = nullptr)
       : global_epoch_(global_epoch),
         slots_(slots),
         capacity_(capacity),
         readers_(readers),
-        epoch_began_(epoch_began) {}
+        epoch_began_(epoch_began),
+        high_water_(high_water) {}
 
   // Announces the current epoch in `slot` and returns it.
   // REQUIRES: the caller owns `slot` and it is not pinned.
@@ -156,6 +173,8 @@ class EpochTable {
 
  private:
   SharedU64& AnnouncementWord(std::uint32_t slot) const { return slots_[slot].head.pinned_epoch; }
+  // (8): the end of the writers' slots a scan reads. REQUIRES: called after the fence (3).
+  std::uint32_t ScanEnd() const;
 
   // The reader blocker of a scan that expects to advance from `global`, if any (RR4, RR3).
   std::optional<EpochBlocker> ReaderBlocker(std::uint64_t global) const;
@@ -166,6 +185,7 @@ class EpochTable {
   std::uint32_t capacity_;
   const ReaderRegistry* readers_;
   EpochStart* epoch_began_;
+  const SharedU32* high_water_;
 };
 
 }  // namespace atomap::internal

@@ -85,10 +85,10 @@ void RetireList::Retire(std::uint64_t epoch, absl::Span<const Block> blocks) {
   AddPending(static_cast<std::int64_t>(blocks.size()), bytes);
 }
 
-void RetireList::FreeBatch(Offset batch) {
-  RetireBatch* b = Batch(batch);
+std::uint64_t RetireList::FreeEntries(RetireBatch* b, std::uint64_t budget) {
+  std::uint64_t freed = 0;
   // count and the entries are read afresh each time: a free can overwrite them (R5).
-  while (b->count > 0 && b->count <= RetireBatch::kCapacity) {
+  while (freed < budget && b->count > 0 && b->count <= RetireBatch::kCapacity) {
     ATOMAP_CRASH_POINT(kReclaimMidBatch);
     --b->count;  // before the free: a crash here leaks one block rather than freeing it twice
     const Block block = b->blocks[b->count];
@@ -96,27 +96,39 @@ void RetireList::FreeBatch(Offset batch) {
     if (allocator_->MayBeBlock(block.offset, block.bytes)) {  // else left to the sweep (R5)
       allocator_->Free(cache_, block.offset, block.bytes);
     }
+    ++freed;
   }
+  return freed;
+}
+
+void RetireList::FreeBatch(Offset batch) {
+  (void)FreeEntries(Batch(batch), kUnbounded);
   area_->reclaiming = kNullOffset;  // before the batch's own free, for the same reason
   allocator_->Free(cache_, batch, kRetireBatchBytes);
 }
 
-std::uint64_t RetireList::Reclaim(const EpochTable& epochs) {
+std::uint64_t RetireList::Reclaim(const EpochTable& epochs, std::uint64_t budget) {
+  const std::uint64_t epoch = epochs.CurrentEpoch();
+  if (budget != kUnbounded && epoch == drained_at_) return 0;  // R6: nothing became safe
   std::uint64_t freed = 0;
   Offset* link = &area_->retire_head;
   ChainWalk walk = Walk();
-  while (walk.Continues(*link)) {
+  while (freed < budget && walk.Continues(*link)) {
     const Offset off = *link;
     RetireBatch* b = Batch(off);
     if (!epochs.SafeToFree(b->epoch)) {
       link = &b->next;
       continue;
     }
+    freed += FreeEntries(b, budget - freed);
+    // Budget spent part-way: the batch stays linked with what is left of it (R4).
+    if (b->count > 0 && b->count <= RetireBatch::kCapacity) return freed;
     area_->reclaiming = off;  // R4: recorded, then unlinked, then freed
     *link = b->next;
-    freed += b->count;
     FreeBatch(off);
   }
+  // Every safe entry is gone (the walk ended, not the budget): remember at which G (R6).
+  if (freed < budget) drained_at_ = epoch;
   return freed;
 }
 
@@ -156,6 +168,7 @@ void RetireList::AdoptChain(Offset chain) {
   Batch(tail)->next = area_->retire_head;
   area_->retire_head = chain;
   AddPending(blocks, bytes);
+  drained_at_ = 0;  // R6: adopted batches may be safe already
 }
 
 void RetireList::ForEachPending(absl::FunctionRef<void(const Block&)> fn) const {

@@ -14,9 +14,17 @@
 //       retired at an epoch <= the batch's `epoch`.
 //  (R3) Retire() never allocates: Prepare(n), called before the root CAS, makes room for n
 //       blocks, so a CAS that wins can always record its garbage.
-//  (R4) A batch being freed is first recorded in `reclaiming`, then unlinked; its entries are
-//       freed from the last, each after `count` is decremented. A crash mid-way loses at most one
-//       block (found by the check/sweep backstop), never frees one twice.
+//  (R4) Entries are freed from a batch's last, each after `count` is decremented: a crash
+//       mid-way loses at most one block (found by the check/sweep backstop), never frees one
+//       twice. A bounded pass (Reclaim with a budget) may stop part-way through a batch: the
+//       batch stays linked with its smaller `count` (R2 still holds) and the next pass goes on
+//       from there. A batch whose `count` reaches 0 is recorded in `reclaiming`, then unlinked,
+//       then freed itself.
+//  (R6) Bounded passes lose nothing: every pass frees only batches SafeToFree says are safe,
+//       and a pass without a budget (the destructor, ReclaimForSpace, a survivor) frees every
+//       one. A bounded pass whose budget outlasted the safe entries remembers G (process memory,
+//       not the file): while G stays there, and nothing was adopted, no batch can have become
+//       safe, so later bounded passes skip the walk.
 //  (R5) Every walk of a chain of batches is a ChainWalk (alloc/chain_walk.h): a batch is read
 //       only after Allocator::MayBeBlock (the one plausibility check, W1) accepted its offset,
 //       and no walk lasts longer than the mapping holds batches or past a repeated batch (W2,
@@ -75,8 +83,11 @@ class RetireList {
   // Retire; `epoch` not older than any earlier Retire's.
   void Retire(std::uint64_t epoch, absl::Span<const Block> blocks);
 
-  // Frees every batch that `epochs` says is safe. Returns the number of blocks freed.
-  std::uint64_t Reclaim(const EpochTable& epochs);
+  static constexpr std::uint64_t kUnbounded = ~std::uint64_t{0};
+
+  // Frees retired blocks that `epochs` says are safe, at most `budget` of them (R4, R6), newest
+  // safe batch first. Returns the number of blocks freed.
+  std::uint64_t Reclaim(const EpochTable& epochs, std::uint64_t budget = kUnbounded);
 
   // Makes a chain of batches left by other participants (the domain's orphan chain) part of
   // this list; they are freed when the epoch allows, like this list's own.
@@ -109,6 +120,8 @@ class RetireList {
   RetireBatch* Batch(Offset off) const;
   bool Readable(Offset batch) const;  // R5
   void FreeBatch(Offset batch);       // R4
+  // Frees up to `budget` entries of `batch` from its last (R4); returns how many it freed.
+  std::uint64_t FreeEntries(RetireBatch* batch, std::uint64_t budget);
   std::uint64_t RoomInHead() const;
   std::uint64_t SpareRoom() const;
   void AddPending(std::int64_t blocks, std::int64_t bytes);
@@ -116,6 +129,8 @@ class RetireList {
   ReclaimArea* area_;
   Allocator* allocator_;
   ParticipantCache* cache_;
+  // R6: the G at which a bounded pass last ran out of safe entries (0: none is known).
+  std::uint64_t drained_at_ = 0;
 };
 
 }  // namespace atomap::internal

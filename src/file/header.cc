@@ -152,6 +152,11 @@ absl::Status ValidateMutable(const Header& h, std::uint64_t file_length, std::st
       state != static_cast<std::uint32_t>(DomainState::kClean)) {
     return Damaged(path, "state", absl::StrFormat("unknown state %d", state));
   }
+  // Above the capacity, a scan bounded by it would read past the slot table (S4).
+  if (const std::uint32_t high = h.slot_high_water.LoadRelaxed(); high > h.slot_capacity) {
+    return Damaged(path, "slot_high_water",
+                   absl::StrFormat("is %d, above slot_capacity %d", high, h.slot_capacity));
+  }
   return absl::OkStatus();
 }
 

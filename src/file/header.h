@@ -88,7 +88,10 @@ struct Header {
   // this is nonzero, the last close does not mark the domain clean, so the next lone open sweeps
   // (which resets it).
   alignas(64) SharedU64 deaths_since_sweep;
-  alignas(64) std::uint8_t reserved_mutable[64 * 6];
+  // The slot table's high water (file/slot_table.h S4): every slot ever claimed is below it. Epoch
+  // scans read the pins of [0, slot_high_water) only. At most slot_capacity (validated on open).
+  alignas(64) SharedU32 slot_high_water;
+  alignas(64) std::uint8_t reserved_mutable[64 * 5];
 };
 
 static_assert(offsetof(Header, magic) == 0);
@@ -116,6 +119,7 @@ static_assert(offsetof(Header, state) == 192);
 static_assert(offsetof(Header, global_epoch) == 256);
 static_assert(offsetof(Header, orphan_retired) == 320);
 static_assert(offsetof(Header, deaths_since_sweep) == 384);
+static_assert(offsetof(Header, slot_high_water) == 448);
 static_assert(sizeof(Header) <= kHeaderBytes);
 // The immutable part: everything before the first mutable line.
 inline constexpr std::size_t kImmutableHeaderBytes = offsetof(Header, size);
@@ -141,7 +145,7 @@ struct HeaderParams {
   HashKind hash_kind;
   std::uint64_t hash_seed;
   std::uint32_t reader_capacity;  // 1..kMaxReaderCapacity (file/reader_slot.h)
-  std::uint32_t reader_mode;      // the mode bits PATH.readers is created with
+  std::uint32_t reader_mode;  // the mode bits PATH.readers is created with
 };
 
 // A fresh random domain id (getrandom), never 0: what binds PATH.lock and PATH.readers to PATH.

@@ -92,8 +92,23 @@ absl::StatusOr<SlotLease> SlotTable::ClaimUnlocked() {
   return Exhausted();
 }
 
+void SlotTable::RaiseHighWater(std::uint32_t end) {
+  std::uint32_t seen = high_water_->LoadRelaxed();
+  while (seen < end && !high_water_->CasWeakSeqCst(seen, end)) {
+  }  // (5): a failed CAS reloads `seen`; someone else's raise may already cover `end`
+}
+
+void SlotTable::CoverClaimedSlots() {
+  for (std::uint32_t i = capacity_; i > 0; --i) {
+    if (LoadState(Head(i - 1)) == kFree) continue;
+    RaiseHighWater(i);
+    return;
+  }
+}
+
 std::uint64_t SlotTable::Adopt(std::uint32_t slot) {
   SlotHead& head = Head(slot);
+  RaiseHighWater(slot + 1);  // (5) S4: before the claim is published, before the first pin
   // In the unlocked mode our own CAS wrote kOwned, and nobody else's process can have died here.
   if (use_locks_) RecoverIfOwned(slot);
   ClearAreas(slot);

@@ -19,6 +19,12 @@
 //       releases the slot; a live owner always holds the lock while state == kOwned.
 //  (S3) owner_token strictly increases with each claim of a slot: successive owners differ even
 //       when the kernel reuses a pid.
+//  (S4) High water: every slot ever claimed is below the header's slot_high_water, which only
+//       grows, never past the capacity. A claimer raises it (5) before it publishes its claim
+//       (1), hence before the slot's first pin; an opener that may write raises it over every
+//       slot not free (CoverClaimedSlots: a file upgraded from format 2, which had no such word,
+//       or one whose word damage lowered). Epoch scans read only the pins below it
+//       (epoch/epoch_table.h (8)).
 //
 // Memory ordering
 //  (1) Claim: release store of state = kOwned after the head and areas are written; synchronises
@@ -28,6 +34,9 @@
 //      of the next claimer.
 //  In-process domains: (4) acq_rel CAS of state from kFree to kOwned replaces the lock; its
 //  acquire half synchronises with (3).
+//  (5) Claim: seq_cst read-modify-write raising slot_high_water past the slot, sequenced before
+//      the state store (1) and so before the owner's first pin and its fence (EpochTable (1));
+//      partner EpochTable (8): a scan whose fence follows that pin's fence sees the raise.
 //
 // Thread safety: safe to use from any thread of any process that maps the file. The takeover hook
 // is set once, before the table is shared between threads.
@@ -41,6 +50,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/layout.h"
+#include "common/shared_word.h"
 #include "file/slot.h"
 
 namespace atomap::internal {
@@ -102,8 +112,9 @@ class SlotTable {
 
   // `region` is the table's first byte in this process's mapping. `use_locks` is false for an
   // in-process domain (no file, no other process): claims are then a CAS on the state word.
-  SlotTable(Slot* region, std::uint32_t capacity, bool use_locks)
-      : slots_(region), capacity_(capacity), use_locks_(use_locks) {}
+  // `high_water`: the header's slot_high_water (S4).
+  SlotTable(Slot* region, std::uint32_t capacity, bool use_locks, SharedU32* high_water)
+      : slots_(region), capacity_(capacity), use_locks_(use_locks), high_water_(high_water) {}
 
   void set_takeover_hook(TakeoverHook hook) { takeover_hook_ = std::move(hook); }
 
@@ -133,6 +144,12 @@ class SlotTable {
   // Slots whose state says owned (a dead owner's slot is listed until someone takes it over).
   std::vector<InUseSlot> InUse() const;
 
+  // Raises the high water over every slot whose state is not free (S4). For an opener that may
+  // write; safe while others claim (the word only grows).
+  void CoverClaimedSlots();
+  // Slots below the high water (S4): those an epoch scan reads.
+  std::uint32_t high_water() const { return high_water_->LoadRelaxed(); }
+
  private:
   friend class SlotLease;
   absl::StatusOr<SlotLease> ClaimLocked(int lock_fd, bool owns_fd);
@@ -144,11 +161,14 @@ class SlotTable {
   // Runs the takeover hook if slot's state says owned. REQUIRES: the caller holds slot's lock.
   void RecoverIfOwned(std::uint32_t slot);
   void Release(std::uint32_t slot, int lock_fd);
+  // (5): makes the high water at least `end`.
+  void RaiseHighWater(std::uint32_t end);
   absl::Status Exhausted() const;
 
   Slot* const slots_;
   const std::uint32_t capacity_;
   const bool use_locks_;
+  SharedU32* const high_water_;
   TakeoverHook takeover_hook_;
 };
 
