@@ -28,6 +28,13 @@ std::uint64_t MonotonicNanos() {
 // and this runs once per scan that gets this far.
 void AcquireFence() { FullFence(); }
 
+// What TryAdvance returns when its heavy fence failed (pin_fence.h PF2): no slot to probe.
+EpochBlocker NoHeavyFence(std::uint64_t global) {
+  EpochBlocker blocker{.slot = 0, .pinned_epoch = global};
+  blocker.no_heavy_fence = true;
+  return blocker;
+}
+
 }  // namespace
 
 std::uint64_t EpochTable::Pin(std::uint32_t slot) const {
@@ -70,7 +77,7 @@ std::uint64_t EpochTable::EpochAfterUnlink() const {
 
 std::optional<EpochBlocker> EpochTable::TryAdvance() const {
   const std::uint64_t global = global_epoch_->LoadRelaxed();  // (RR5): before the fence
-  ScanFence();                                                // (3)
+  if (!ScanFence(fence_mode_)) return NoHeavyFence(global);  // (3), or (3H) and PF2
   for (std::uint32_t slot = 0; slot < capacity_; ++slot) {
     const std::uint64_t word = AnnouncementWord(slot).LoadAcquire();  // (4)
     if (Announcement::IsPinned(word) && Announcement::EpochOf(word) != global) {

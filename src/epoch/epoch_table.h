@@ -99,6 +99,9 @@ struct EpochBlocker {
   std::uint64_t pinned_epoch;
   bool reader = false;
   std::uint32_t reader_pid = 0;  // readers: the slot's recorded owner pid (informational)
+  // No slot: this process could not issue the heavy fence a kLight domain's scan needs (PF2 in
+  // epoch/pin_fence.h), so it advances nothing; `pinned_epoch` is the G it read.
+  bool no_heavy_fence = false;
 };
 
 class EpochTable {
@@ -107,13 +110,16 @@ class EpochTable {
   // its head's pinned_epoch (file/slot.h).
   // `readers`: the domain's reader registry, or null (no registry, or none opened by this
   // handle). `epoch_began`: the header's ring of epoch start times, or null (not recorded).
+  // `fence_mode`: the header's pin_fence, which says what a scan's fence (3) must be.
   EpochTable(SharedU64* global_epoch, Slot* slots, std::uint32_t capacity,
-             const ReaderRegistry* readers = nullptr, EpochStart* epoch_began = nullptr)
+             const ReaderRegistry* readers = nullptr, EpochStart* epoch_began = nullptr,
+             PinFenceMode fence_mode = PinFenceMode::kFull)
       : global_epoch_(global_epoch),
         slots_(slots),
         capacity_(capacity),
         readers_(readers),
-        epoch_began_(epoch_began) {}
+        epoch_began_(epoch_began),
+        fence_mode_(fence_mode) {}
 
   // Announces the current epoch in `slot` and returns it.
   // REQUIRES: the caller owns `slot` and it is not pinned.
@@ -142,7 +148,8 @@ class EpochTable {
   bool SafeToFree(std::uint64_t retired_at) const { return CurrentEpoch() >= retired_at + 2; }
 
   // Advances G by one if every pinned participant has caught up with it. Returns the blocker
-  // otherwise (a stopped or dead participant shows up here; the caller decides what to do).
+  // otherwise (a stopped or dead participant shows up here; the caller decides what to do), or
+  // one marked no_heavy_fence when this process may not advance this domain (PF2).
   std::optional<EpochBlocker> TryAdvance() const;
 
   // The oldest announced epoch and its slot, if anyone is pinned, over both tables (reader pins
@@ -153,6 +160,7 @@ class EpochTable {
   void ClearDeadPin(std::uint32_t slot) const;
 
   std::uint32_t capacity() const { return capacity_; }
+  PinFenceMode fence_mode() const { return fence_mode_; }
 
  private:
   SharedU64& AnnouncementWord(std::uint32_t slot) const { return slots_[slot].head.pinned_epoch; }
@@ -166,6 +174,7 @@ class EpochTable {
   std::uint32_t capacity_;
   const ReaderRegistry* readers_;
   EpochStart* epoch_began_;
+  PinFenceMode fence_mode_;
 };
 
 }  // namespace atomap::internal
