@@ -24,7 +24,8 @@ long Membarrier(int command) { return syscall(__NR_membarrier, command, 0u, 0); 
 // filter may allow some commands and not others, so each one this file uses is tried.
 Registration Register() {
   const long supported = Membarrier(MEMBARRIER_CMD_QUERY);
-  constexpr long kNeeded = MEMBARRIER_CMD_GLOBAL_EXPEDITED | MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED;
+  constexpr long kNeeded =
+      MEMBARRIER_CMD_GLOBAL_EXPEDITED | MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED;
   if (supported < 0 || (supported & kNeeded) != kNeeded) return Registration::kFails;
   if (Membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) != 0) return Registration::kFails;
   if (Membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0) return Registration::kFails;

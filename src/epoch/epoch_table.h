@@ -35,17 +35,28 @@
 //       Consequence: an owned reader pin at e < G - 1 is no honest validated pin (a hostile or
 //       broken reader wrote it): ignored and counted (ReaderPinsIgnored); e >= G is no blocker
 //       (G has moved, the CAS fails anyway). Only e == G - 1 holds G back.
+//       With a light pin (1L) and X's heavy fence (3H) (epoch/pin_fence.h): the kernel puts a
+//       full barrier F_R in the reader's thread at some point p_R of its execution, with
+//       F_entry <S F_R <S F_exit (X's fences around its membarrier call). A happens-before
+//       F_entry. If p_R preceded the store of Pinned(e), F_R would be sequenced before the
+//       re-check, which is coherence-ordered before A, so F_R <S F_entry by the same condition:
+//       a contradiction. So the store is sequenced before F_R <S F_exit, and X's copy, made
+//       after F_exit, sees Pinned(e) (or a later store of the reader's). docs/design.md, "The
+//       asymmetric fence", has this and E1's case.
 //
 // Memory ordering
-//  (1) Pin: relaxed store of the announcement, then a seq_cst fence, before any root is read:
-//      the announcement is ordered before the reads; partner (3). This is the edge whose absence
-//      gave LMDB its reader-table SIGSEGV (ITS#7970).
+//  (1) Pin: relaxed store of the announcement, then PinFence() before any root is read: the
+//      announcement is ordered before the reads; partner (3). This is the edge whose absence
+//      gave LMDB its reader-table SIGSEGV (ITS#7970). PinFence() is a seq_cst fence, or (1L) a
+//      compiler barrier in a process that may pin light (pin_fence.h PF1), partner (3H).
 //  (2) Unpin: release store of 0: every read made while pinned happens-before a scanner's
 //      acquire load (4) that sees the slot unpinned, and so before any free that follows;
 //      partner (4). Also a reader's unpin (RR2), partner RR4.
-//  (3) TryAdvance: seq_cst fence before the scan; partner (1) and RR1: a pin whose fence
+//  (3) TryAdvance: ScanFence(mode) before the scan; partner (1) and RR1: a pin whose fence
 //      precedes ours is seen by the scan; one whose fence follows ours reads roots written
-//      before our scan.
+//      before our scan. In a kLight domain it is (3H), the heavy fence (pin_fence.h), partner
+//      (1L) as well: the barrier it puts in a light pinner's thread plays that pin's fence. A
+//      scan whose heavy fence failed returns a no_heavy_fence blocker and advances nothing (PF2).
 //  (4) acquire load of each writer announcement during the scan; partner (2).
 //  (5) release CAS of G from g to g + 1, after the scan; partner (6), and RR5's load of a later
 //      scan. After a won CAS the advancer records {g + 1, CLOCK_MONOTONIC ns} in the header's
@@ -54,8 +65,9 @@
 //      after seeing G >= r + 2 happen after every unpin the advancing scans observed.
 //  (7) seq_cst load of G in EpochAfterUnlink, after the seq_cst root CAS that unlinked the
 //      garbage: both are in the single total order, so the stamp is read after the unlink.
-//  (RR1) PinReader: seq_cst load of G, relaxed store of Pinned(e), seq_cst fence, seq_cst
-//      reload of G; if it moved, pin again at the new value. Partner (3) (the same edge as (1)).
+//  (RR1) PinReader: seq_cst load of G, relaxed store of Pinned(e), PinFence() (a seq_cst fence,
+//      or (1L)), seq_cst reload of G; if it moved, pin again at the new value. Partner (3) or
+//      (3H) (the same edge as (1)).
 //  (RR2) UnpinReader: release store of 0; partner RR4.
 //  (RR4) TryAdvance reads the registry with pread (one, or two when the high-water mark rose)
 //      after the fence (3) (the kernel's copy follows it in program order), then an acquire fence: every unpin (RR2) the copy saw

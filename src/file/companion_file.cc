@@ -157,7 +157,8 @@ absl::StatusOr<int> ReplaceStale(const CompanionSpec& spec, const struct stat& d
     close(stale);
     return fresh.status();
   }
-  absl::StatusOr<bool> replaced = ReplaceWithUnnamedFile(*fresh, spec.path, "replacing a stale one");
+  absl::StatusOr<bool> replaced =
+      ReplaceWithUnnamedFile(*fresh, spec.path, "replacing a stale one");
   close(stale);  // drops the replace lock
   if (!replaced.ok() || !*replaced) {
     fresh->Discard();

@@ -127,8 +127,8 @@ Header Format3From(const Header& v2, const struct stat& st, const Options& optio
                                                   : DerivedRegistryMode(st.st_mode);
   // The upgrade has the domain to itself: no other process pins or scans while this is chosen,
   // as at creation (file/domain_file.cc ParamsFrom).
-  h.pin_fence = static_cast<std::uint32_t>(HeavyFencesWork() ? PinFenceMode::kLight
-                                                             : PinFenceMode::kFull);
+  h.pin_fence =
+      static_cast<std::uint32_t>(HeavyFencesWork() ? PinFenceMode::kLight : PinFenceMode::kFull);
   std::memset(h.reserved_immutable, 0, sizeof h.reserved_immutable);
   h.checksum = HeaderChecksum(h);
   return h;
