@@ -13,6 +13,7 @@
 // 3. A domain created where the heavy fence fails is kFull: a capable process that attaches it
 //    pins with full fences while it is attached. A child of fork() starts with full pins and
 //    registers again at its first attach. A damaged pin_fence field is refused at open.
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -124,6 +125,37 @@ struct LitmusResult {
   std::uint64_t both_zero = 0;  // the forbidden outcome
 };
 
+// The two sides must run at once for a reordering to show: on a machine with two or more CPUs
+// each side is bound to a CPU of its own (the scheduler would otherwise often start the child on
+// its parent's CPU, and the rounds would alternate on one). Restores the caller's set at the end.
+class SeparateCpus {
+ public:
+  SeparateCpus() {
+    if (sched_getaffinity(0, sizeof saved_, &saved_) != 0) return;
+    for (int cpu = 0; cpu < CPU_SETSIZE && second_ < 0; ++cpu) {
+      if (!CPU_ISSET(cpu, &saved_)) continue;
+      (first_ < 0 ? first_ : second_) = cpu;
+    }
+  }
+  ~SeparateCpus() {
+    if (second_ >= 0) (void)sched_setaffinity(0, sizeof saved_, &saved_);
+  }
+  void BindPinner() const { Bind(first_); }
+  void BindScanner() const { Bind(second_); }
+
+ private:
+  void Bind(int cpu) const {
+    if (second_ < 0) return;  // one CPU: nothing to separate
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    (void)sched_setaffinity(0, sizeof one, &one);
+  }
+  cpu_set_t saved_;
+  int first_ = -1;
+  int second_ = -1;
+};
+
 // Runs P in a child and Q here, until `max_rounds`, `budget` or `stop_after` forbidden outcomes.
 LitmusResult RunLitmus(PinSide pin, ScanSide scan, std::uint64_t max_rounds,
                        std::chrono::milliseconds budget, std::uint64_t stop_after) {
@@ -131,7 +163,12 @@ LitmusResult RunLitmus(PinSide pin, ScanSide scan, std::uint64_t max_rounds,
   REQUIRE(mapped != MAP_FAILED);
   auto* page = new (mapped) LitmusPage();
   std::fflush(nullptr);
-  const pid_t child = ForkChild([&] { return RunPinner(*page, pin); });
+  const SeparateCpus cpus;
+  const pid_t child = ForkChild([&] {
+    cpus.BindPinner();
+    return RunPinner(*page, pin);
+  });
+  cpus.BindScanner();
   Jitter jitter{0x2545f4914f6cdd1du};
   LitmusResult result;
   const auto deadline = std::chrono::steady_clock::now() + budget;
@@ -168,7 +205,7 @@ LitmusResult RunLitmus(PinSide pin, ScanSide scan, std::uint64_t max_rounds,
   return result;
 }
 
-constexpr std::uint64_t kFencedRounds = 200'000;
+constexpr std::uint64_t kFencedRounds = 1'000'000;
 constexpr std::chrono::milliseconds kFencedBudget{4000};
 constexpr std::chrono::milliseconds kControlBudget{3000};
 
