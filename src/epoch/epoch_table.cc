@@ -40,7 +40,7 @@ EpochBlocker NoHeavyFence(std::uint64_t global) {
 std::uint64_t EpochTable::Pin(std::uint32_t slot) const {
   const std::uint64_t epoch = global_epoch_->LoadRelaxed();
   AnnouncementWord(slot).StoreRelaxed(Announcement::Pinned(epoch));
-  PinFence();  // (1)
+  PinFence();  // (1), or (1L) when this process pins light
   return epoch;
 }
 
@@ -52,7 +52,7 @@ std::uint64_t EpochTable::PinReader(SharedU64& announcement) const {
   std::uint64_t epoch = global_epoch_->LoadSeqCst();  // (RR1)
   for (;;) {
     announcement.StoreRelaxed(Announcement::Pinned(epoch));
-    PinFence();                                               // (RR1), partner (3)
+    PinFence();  // (RR1) or (1L), partner (3) / (3H)
     const std::uint64_t again = global_epoch_->LoadSeqCst();  // (RR1): the validation (RR3)
     if (again == epoch) return epoch;
     epoch = again;  // G moved between the load and the fence: at most once per advance
@@ -95,7 +95,7 @@ std::optional<EpochBlocker> EpochTable::TryAdvance() const {
 std::optional<EpochBlocker> EpochTable::ReaderBlocker(std::uint64_t global) const {
   if (readers_ == nullptr) return std::nullopt;
   const std::vector<ReaderSlotImage> slots = readers_->ReadSlots();  // (RR4): after (3)
-  AcquireFence();                                                    // (RR4)
+  AcquireFence();  // (RR4)
   for (const ReaderSlotImage& slot : slots) {
     if (slot.state != kReaderOwned || !Announcement::IsPinned(slot.announcement)) continue;
     const std::uint64_t epoch = Announcement::EpochOf(slot.announcement);
