@@ -140,7 +140,10 @@ nlohmann::json StatJson(const StatReport& report, bool readers) {
                   {"unused_bytes", stats.unused_bytes},
                   {"pending_garbage_bytes", stats.pending_garbage_bytes},
                   {"pending_garbage_blocks", stats.pending_garbage_blocks}};
-  out["epochs"] = {{"global", stats.global_epoch}, {"oldest_pinned", OldestPinJson(stats)}};
+  out["epochs"] = {{"global", stats.global_epoch},
+                   {"oldest_pinned", OldestPinJson(stats)},
+                   {"light_pins", stats.light_pins},
+                   {"this_process_advances", stats.this_process_advances_epoch}};
   // This command is attached too while it runs; leave it out.
   out["participants"] = nlohmann::json::array();
   if (readers) {
@@ -204,6 +207,11 @@ void PrintStatText(const StatReport& report, bool readers) {
                   stats.registry_path.c_str());
     }
   }
+  std::printf("pins            %s\n",
+              !stats.light_pins ? "full fences"
+              : stats.this_process_advances_epoch
+                  ? "light (scans issue membarrier)"
+                  : "light; this process cannot issue membarrier, so it never advances the epoch");
   std::printf("atoms           %zu of %u\n", report.atoms.size(), report.info.atom_capacity);
   for (const AtomReport& atom : report.atoms) {
     std::printf("  %-20s %llu entries, version %llu\n", Printable(atom.name).c_str(),

@@ -124,6 +124,14 @@ struct DomainStats {
   absl::Duration oldest_pin_age;       // lower bound; zero when nothing is pinned
   std::uint64_t oldest_pin_retained_bytes = 0;
   std::uint64_t epoch_advances = 0;    // the global epoch (it starts at 0 and counts advances)
+  // The domain lets pins use a compiler barrier instead of a fence (its creator could issue
+  // membarrier's heavy fence; docs/design.md, "The asymmetric fence").
+  bool light_pins = false;
+  // Whether this process pins with the compiler barrier now, and whether it may advance the
+  // epoch (false: the domain has light pins and this process cannot issue the heavy fence, so
+  // its garbage is freed only when another process reclaims).
+  bool this_process_pins_light = false;
+  bool this_process_advances_epoch = true;
   // Every participant in use, writers then readers; filled by stats(StatsOptions{.participants
   // = true}) only (it walks every retire list).
   std::vector<ParticipantStats> participant_list;

@@ -196,6 +196,7 @@ void Participant::AdoptOrphans() {
 }
 
 void Participant::TakeOverIfDead(const EpochBlocker& blocker) {
+  if (blocker.no_heavy_fence) return;  // no slot held the epoch back: this process may not scan
   if (blocker.reader) {
     // A dead reader held nothing but its pin: clearing it is the whole recovery (DESIGN 1.4).
     if (const ReaderRegistry* readers = runtime_.domain().readers()) {
@@ -223,6 +224,28 @@ std::uint64_t Participant::Reclaim() {
   return retire_.Reclaim(runtime_.epochs());  // unbounded (R6)
 }
 
+namespace {
+
+// `full` with `message` (its code and payloads kept).
+absl::Status WithMessage(const absl::Status& full, const std::string& message) {
+  absl::Status named(full.code(), message);
+  full.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { named.SetPayload(url, payload); });
+  return named;
+}
+
+// Why this process reclaims nothing in a domain whose pins may be light (PF2).
+std::string NoHeavyFenceMessage(const absl::Status& full, std::string_view path) {
+  return absl::StrFormat(
+      "%s; this process cannot advance the epoch of %s: pins in this domain may be light, and its "
+      "scans need membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), which failed here (an old kernel, "
+      "or a seccomp profile that refuses it); its garbage is freed once a process that can issue "
+      "it reclaims",
+      full.message(), path);
+}
+
+}  // namespace
+
 absl::Status Participant::ReclaimForSpace(const absl::Status& full) {
   if (!IsNoRoom(full)) return full;
   // Garbage retired at r is freed once G >= r + 2: up to three passes free everything that no
@@ -232,20 +255,19 @@ absl::Status Participant::ReclaimForSpace(const absl::Status& full) {
   if (freed > 0) return absl::OkStatus();
   const std::optional<EpochBlocker> blocker = runtime_.epochs().TryAdvance();
   if (!blocker) return full;
+  if (blocker->no_heavy_fence) {
+    return WithMessage(full, NoHeavyFenceMessage(full, runtime_.domain().path()));
+  }
   const std::uint32_t pid =
       blocker->reader ? blocker->reader_pid
                       : runtime_.domain().slots().Head(blocker->slot).owner_pid.LoadRelaxed();
   // The same status (code and payloads), its message naming who holds reclamation back.
-  absl::Status named(full.code(),
-                     absl::StrFormat("%s; reclamation is held back by %s slot %d, pid %d, pinned "
-                                     "at epoch %d (the global epoch "
-                                     "is %d): see `atomap stat --readers %s`",
-                                     full.message(), blocker->reader ? "reader" : "writer",
-                                     blocker->slot, pid, blocker->pinned_epoch,
-                                     runtime_.epochs().CurrentEpoch(), runtime_.domain().path()));
-  full.ForEachPayload(
-      [&](absl::string_view url, const absl::Cord& payload) { named.SetPayload(url, payload); });
-  return named;
+  return WithMessage(
+      full, absl::StrFormat("%s; reclamation is held back by %s slot %d, pid %d, pinned at epoch "
+                            "%d (the global epoch is %d): see `atomap stat --readers %s`",
+                            full.message(), blocker->reader ? "reader" : "writer", blocker->slot,
+                            pid, blocker->pinned_epoch, runtime_.epochs().CurrentEpoch(),
+                            runtime_.domain().path()));
 }
 
 }  // namespace atomap::internal

@@ -20,6 +20,7 @@
 #include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "epoch/epoch_table.h"
+#include "epoch/pin_fence.h"
 #include "epoch/retire_list.h"
 
 namespace atomap::internal {
@@ -303,6 +304,10 @@ DomainStats CollectStats(Runtime& runtime, const StatsOptions& options) {
   PinFigures figures;
   figures.global_epoch = stats.global_epoch = runtime.epochs().CurrentEpoch();
   stats.epoch_advances = stats.global_epoch;
+  const PinFenceMode fence_mode = runtime.epochs().fence_mode();
+  stats.light_pins = fence_mode == PinFenceMode::kLight;
+  stats.this_process_pins_light = PinsAreLight();
+  stats.this_process_advances_epoch = MayAdvance(fence_mode);
   figures.ring = ReadEpochRing(domain.header());
   figures.now_ns = MonotonicNowNs();
 

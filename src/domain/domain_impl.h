@@ -46,6 +46,7 @@
 #include "common/fork_generation.h"
 #include "common/hash.h"
 #include "epoch/epoch_table.h"
+#include "epoch/pin_fence.h"
 #include "file/atom_table.h"
 #include "file/header.h"
 #include "file/reader_registry.h"
@@ -96,7 +97,7 @@ class DomainImpl {
   EpochTable epochs() const {
     return EpochTable(&header_->global_epoch, arena_->At<Slot>(header_->slot_table_offset),
                       header_->slot_capacity, readers(), header_->epoch_began,
-                      &header_->slot_high_water);
+                      &header_->slot_high_water, static_cast<PinFenceMode>(header_->pin_fence));
   }
   Offset data_begin() const { return header_->data_begin; }
 
@@ -193,6 +194,8 @@ class DomainImpl {
   std::string lock_temp_name_;
   std::string registry_temp_name_;
   std::optional<ReaderRegistry> readers_;
+  // This handle's part in how this process pins (epoch/pin_fence.h PF1): from Attach on.
+  std::optional<PinFenceAttachment> pin_fence_;
   std::uint64_t fork_generation_ = ForkGeneration();
 };
 

@@ -29,12 +29,19 @@ std::uint64_t MonotonicNanos() {
 // and this runs once per scan that gets this far.
 void AcquireFence() { FullFence(); }
 
+// What TryAdvance returns when its heavy fence failed (pin_fence.h PF2): no slot to probe.
+EpochBlocker NoHeavyFence(std::uint64_t global) {
+  EpochBlocker blocker{.slot = 0, .pinned_epoch = global};
+  blocker.no_heavy_fence = true;
+  return blocker;
+}
+
 }  // namespace
 
 std::uint64_t EpochTable::Pin(std::uint32_t slot) const {
   const std::uint64_t epoch = global_epoch_->LoadRelaxed();
   AnnouncementWord(slot).StoreRelaxed(Announcement::Pinned(epoch));
-  PinFence();  // (1)
+  PinFence();  // (1), or (1L) when this process pins light
   return epoch;
 }
 
@@ -46,7 +53,7 @@ std::uint64_t EpochTable::PinReader(SharedU64& announcement) const {
   std::uint64_t epoch = global_epoch_->LoadSeqCst();  // (RR1)
   for (;;) {
     announcement.StoreRelaxed(Announcement::Pinned(epoch));
-    PinFence();                                               // (RR1), partner (3)
+    PinFence();  // (RR1) or (1L), partner (3) / (3H)
     const std::uint64_t again = global_epoch_->LoadSeqCst();  // (RR1): the validation (RR3)
     if (again == epoch) return epoch;
     epoch = again;  // G moved between the load and the fence: at most once per advance
@@ -71,7 +78,7 @@ std::uint64_t EpochTable::EpochAfterUnlink() const {
 
 std::optional<EpochBlocker> EpochTable::TryAdvance() const {
   const std::uint64_t global = global_epoch_->LoadRelaxed();  // (RR5): before the fence
-  ScanFence();                                                // (3)
+  if (!ScanFence(fence_mode_)) return NoHeavyFence(global);  // (3), or (3H) and PF2
   const std::uint32_t end = ScanEnd();                        // (8): after (3)
   for (std::uint32_t slot = 0; slot < end; ++slot) {
     const std::uint64_t word = AnnouncementWord(slot).LoadAcquire();  // (4)
@@ -90,7 +97,7 @@ std::optional<EpochBlocker> EpochTable::TryAdvance() const {
 std::optional<EpochBlocker> EpochTable::ReaderBlocker(std::uint64_t global) const {
   if (readers_ == nullptr) return std::nullopt;
   const std::vector<ReaderSlotImage> slots = readers_->ReadSlots();  // (RR4): after (3)
-  AcquireFence();                                                    // (RR4)
+  AcquireFence();  // (RR4)
   for (const ReaderSlotImage& slot : slots) {
     if (slot.state != kReaderOwned || !Announcement::IsPinned(slot.announcement)) continue;
     const std::uint64_t epoch = Announcement::EpochOf(slot.announcement);

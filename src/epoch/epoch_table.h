@@ -35,17 +35,28 @@
 //       Consequence: an owned reader pin at e < G - 1 is no honest validated pin (a hostile or
 //       broken reader wrote it): ignored and counted (ReaderPinsIgnored); e >= G is no blocker
 //       (G has moved, the CAS fails anyway). Only e == G - 1 holds G back.
+//       With a light pin (1L) and X's heavy fence (3H) (epoch/pin_fence.h): the kernel puts a
+//       full barrier F_R in the reader's thread at some point p_R of its execution, with
+//       F_entry <S F_R <S F_exit (X's fences around its membarrier call). A happens-before
+//       F_entry. If p_R preceded the store of Pinned(e), F_R would be sequenced before the
+//       re-check, which is coherence-ordered before A, so F_R <S F_entry by the same condition:
+//       a contradiction. So the store is sequenced before F_R <S F_exit, and X's copy, made
+//       after F_exit, sees Pinned(e) (or a later store of the reader's). docs/design.md, "The
+//       asymmetric fence", has this and E1's case.
 //
 // Memory ordering
-//  (1) Pin: relaxed store of the announcement, then a seq_cst fence, before any root is read:
-//      the announcement is ordered before the reads; partner (3). This is the edge whose absence
-//      gave LMDB its reader-table SIGSEGV (ITS#7970).
+//  (1) Pin: relaxed store of the announcement, then PinFence() before any root is read: the
+//      announcement is ordered before the reads; partner (3). This is the edge whose absence
+//      gave LMDB its reader-table SIGSEGV (ITS#7970). PinFence() is a seq_cst fence, or (1L) a
+//      compiler barrier in a process that may pin light (pin_fence.h PF1), partner (3H).
 //  (2) Unpin: release store of 0: every read made while pinned happens-before a scanner's
 //      acquire load (4) that sees the slot unpinned, and so before any free that follows;
 //      partner (4). Also a reader's unpin (RR2), partner RR4.
-//  (3) TryAdvance: seq_cst fence before the scan; partner (1) and RR1: a pin whose fence
+//  (3) TryAdvance: ScanFence(mode) before the scan; partner (1) and RR1: a pin whose fence
 //      precedes ours is seen by the scan; one whose fence follows ours reads roots written
-//      before our scan.
+//      before our scan. In a kLight domain it is (3H), the heavy fence (pin_fence.h), partner
+//      (1L) as well: the barrier it puts in a light pinner's thread plays that pin's fence. A
+//      scan whose heavy fence failed returns a no_heavy_fence blocker and advances nothing (PF2).
 //  (4) acquire load of each writer announcement during the scan; partner (2).
 //  (5) release CAS of G from g to g + 1, after the scan; partner (6), and RR5's load of a later
 //      scan. After a won CAS the advancer records {g + 1, CLOCK_MONOTONIC ns} in the header's
@@ -54,8 +65,9 @@
 //      after seeing G >= r + 2 happen after every unpin the advancing scans observed.
 //  (7) seq_cst load of G in EpochAfterUnlink, after the seq_cst root CAS that unlinked the
 //      garbage: both are in the single total order, so the stamp is read after the unlink.
-//  (RR1) PinReader: seq_cst load of G, relaxed store of Pinned(e), seq_cst fence, seq_cst
-//      reload of G; if it moved, pin again at the new value. Partner (3) (the same edge as (1)).
+//  (RR1) PinReader: seq_cst load of G, relaxed store of Pinned(e), PinFence() (a seq_cst fence,
+//      or (1L)), seq_cst reload of G; if it moved, pin again at the new value. Partner (3) or
+//      (3H) (the same edge as (1)).
 //  (RR2) UnpinReader: release store of 0; partner RR4.
 //  (RR4) TryAdvance reads the registry with pread (one, or two when the high-water mark rose)
 //      after the fence (3) (the kernel's copy follows it in program order), then an acquire fence: every unpin (RR2) the copy saw
@@ -113,6 +125,9 @@ struct EpochBlocker {
   std::uint64_t pinned_epoch;
   bool reader = false;
   std::uint32_t reader_pid = 0;  // readers: the slot's recorded owner pid (informational)
+  // No slot: this process could not issue the heavy fence a kLight domain's scan needs (PF2 in
+  // epoch/pin_fence.h), so it advances nothing; `pinned_epoch` is the G it read.
+  bool no_heavy_fence = false;
 };
 
 class EpochTable {
@@ -122,15 +137,17 @@ class EpochTable {
   // `readers`: the domain's reader registry, or null (no registry, or none opened by this
   // handle). `epoch_began`: the header's ring of epoch start times, or null (not recorded).
   // `high_water`: the header's slot_high_water (slot_table.h S4), or null: scan all slots.
+  // `fence_mode`: the header's pin_fence, which says what a scan's fence (3) must be.
   EpochTable(SharedU64* global_epoch, Slot* slots, std::uint32_t capacity,
              const ReaderRegistry* readers = nullptr, EpochStart* epoch_began = nullptr,
-             const SharedU32* high_water = nullptr)
+             const SharedU32* high_water = nullptr, PinFenceMode fence_mode = PinFenceMode::kFull)
       : global_epoch_(global_epoch),
         slots_(slots),
         capacity_(capacity),
         readers_(readers),
         epoch_began_(epoch_began),
-        high_water_(high_water) {}
+        high_water_(high_water),
+        fence_mode_(fence_mode) {}
 
   // Announces the current epoch in `slot` and returns it.
   // REQUIRES: the caller owns `slot` and it is not pinned.
@@ -159,7 +176,8 @@ class EpochTable {
   bool SafeToFree(std::uint64_t retired_at) const { return CurrentEpoch() >= retired_at + 2; }
 
   // Advances G by one if every pinned participant has caught up with it. Returns the blocker
-  // otherwise (a stopped or dead participant shows up here; the caller decides what to do).
+  // otherwise (a stopped or dead participant shows up here; the caller decides what to do), or
+  // one marked no_heavy_fence when this process may not advance this domain (PF2).
   std::optional<EpochBlocker> TryAdvance() const;
 
   // The oldest announced epoch and its slot, if anyone is pinned, over both tables (reader pins
@@ -170,6 +188,7 @@ class EpochTable {
   void ClearDeadPin(std::uint32_t slot) const;
 
   std::uint32_t capacity() const { return capacity_; }
+  PinFenceMode fence_mode() const { return fence_mode_; }
 
  private:
   SharedU64& AnnouncementWord(std::uint32_t slot) const { return slots_[slot].head.pinned_epoch; }
@@ -186,6 +205,7 @@ class EpochTable {
   const ReaderRegistry* readers_;
   EpochStart* epoch_began_;
   const SharedU32* high_water_;
+  PinFenceMode fence_mode_;
 };
 
 }  // namespace atomap::internal

@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "arena/file_space.h"
 #include "common/hash.h"
+#include "common/heavy_fence.h"
 
 namespace atomap::internal {
 namespace {
@@ -370,6 +371,9 @@ HeaderParams ParamsFrom(const Options& options) {
   params.hash_seed = RandomSeed();
   params.reader_capacity = options.reader_capacity;
   params.reader_mode = RegistryModeFor(options);
+  // Light pins only where the creator can issue the heavy fence a scan then needs (the
+  // creator registers here, before its first attach).
+  params.pin_fence = HeavyFencesWork() ? PinFenceMode::kLight : PinFenceMode::kFull;
   return params;
 }
 

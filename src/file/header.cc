@@ -131,6 +131,11 @@ absl::Status ValidateLayout(const Header& h, std::string_view path) {
     return Damaged(path, "reader_capacity",
                    absl::StrFormat("is %d, not in [1, %d]", h.reader_capacity, kMaxReaderCapacity));
   }
+  if (h.pin_fence != static_cast<std::uint32_t>(PinFenceMode::kFull) &&
+      h.pin_fence != static_cast<std::uint32_t>(PinFenceMode::kLight)) {
+    return Damaged(path, "pin_fence",
+                   absl::StrFormat("is %d, not 0 (full fences) or 1 (light pins)", h.pin_fence));
+  }
   return absl::OkStatus();
 }
 
@@ -241,6 +246,7 @@ Header MakeHeader(const HeaderParams& p) {
   h.domain_id = NewDomainId();
   h.reader_capacity = p.reader_capacity;
   h.reader_mode = p.reader_mode & 07777;
+  h.pin_fence = static_cast<std::uint32_t>(p.pin_fence);
   h.checksum = HeaderChecksum(h);
   h.size.InitPlain(layout.data_begin);
   h.state.InitPlain(static_cast<std::uint32_t>(DomainState::kDirty));

@@ -45,6 +45,17 @@ enum class DomainState : std::uint32_t {
   kClean = 1,  // the last writer closed it normally
 };
 
+// Header::pin_fence: how the domain's pins order their announcement before their first read
+// (epoch/pin_fence.h; docs/design.md, "The asymmetric fence"). Chosen by the creator, immutable.
+enum class PinFenceMode : std::uint32_t {
+  // Every pin issues a full fence, every scan a full fence: the creator could not issue heavy
+  // fences (membarrier), or the file predates the field (it read 0).
+  kFull = 0,
+  // A pin of a process registered for heavy fences may use a compiler barrier only; so every
+  // scan issues the heavy fence, and a process that cannot does not advance the epoch.
+  kLight = 1,
+};
+
 // One entry of the header's ring of epoch start times.
 struct EpochStart {
   SharedU64 epoch;
@@ -72,7 +83,8 @@ struct Header {
   std::uint64_t domain_id;        // random at creation: binds PATH.lock and PATH.readers to PATH
   std::uint32_t reader_capacity;  // reader slots in PATH.readers, 1..65536
   std::uint32_t reader_mode;      // PATH.readers' mode at creation and at recreation
-  std::uint8_t reserved_immutable[16];
+  std::uint32_t pin_fence;        // a PinFenceMode
+  std::uint8_t reserved_immutable[12];
   // ---- mutable: one cache line each, shared words (common/shared_word.h) --------------------
   alignas(64) SharedU64 size;  // the domain's size; Arena::BindSizeWord binds it
   alignas(64) SharedU32 state;  // a DomainState
@@ -113,6 +125,7 @@ static_assert(offsetof(Header, checksum) == 88);
 static_assert(offsetof(Header, domain_id) == 96);
 static_assert(offsetof(Header, reader_capacity) == 104);
 static_assert(offsetof(Header, reader_mode) == 108);
+static_assert(offsetof(Header, pin_fence) == 112);
 static_assert(offsetof(Header, size) == 128);
 static_assert(offsetof(Header, epoch_began) == 264);
 static_assert(offsetof(Header, state) == 192);
@@ -145,7 +158,8 @@ struct HeaderParams {
   HashKind hash_kind;
   std::uint64_t hash_seed;
   std::uint32_t reader_capacity;  // 1..kMaxReaderCapacity (file/reader_slot.h)
-  std::uint32_t reader_mode;  // the mode bits PATH.readers is created with
+  std::uint32_t reader_mode;      // the mode bits PATH.readers is created with
+  PinFenceMode pin_fence = PinFenceMode::kFull;
 };
 
 // A fresh random domain id (getrandom), never 0: what binds PATH.lock and PATH.readers to PATH.

@@ -48,9 +48,9 @@
 #include "alloc/allocator.h"
 #include "arena/file_locks.h"
 #include "common/crash_point.h"
-#include "common/shared_atomic.h"
 #include "domain/domain_impl.h"
 #include "domain/slot_recovery.h"
+#include "epoch/pin_fence.h"
 #include "hamt/access.h"
 #include "recovery/holders_walk.h"
 #include "recovery/trie_check.h"
@@ -393,11 +393,19 @@ absl::StatusOr<CheckReport> CheckReadOnly(DomainImpl& domain, const CheckOptions
 }
 
 // A reader slot that may still read what repair would free: owned, and pinned at an epoch an
-// honest validated reader can hold (RR3: e >= G - 1).
-std::optional<ReaderSlotImage> PinnedReader(DomainImpl& domain) {
+// honest validated reader can hold (RR3: e >= G - 1). FailedPrecondition when this process
+// cannot issue the heavy fence that makes light pins visible (epoch/pin_fence.h PF2).
+absl::StatusOr<std::optional<ReaderSlotImage>> PinnedReader(DomainImpl& domain) {
   const ReaderRegistry* readers = domain.readers();
   if (readers == nullptr) return std::nullopt;
-  FullFence();  // as TryAdvance's (3): a pin whose fence precedes ours is in the copy
+  // As TryAdvance's (3) / (3H): a pin whose fence precedes ours is in the copy.
+  if (!ScanFence(domain.epochs().fence_mode())) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: repair cannot tell which readers are pinned: pins in this domain may be light, and "
+        "seeing them needs membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), which failed in this "
+        "process (an old kernel, or a seccomp profile that refuses it)",
+        domain.path()));
+  }
   const std::uint64_t global = domain.epochs().CurrentEpoch();
   for (const ReaderSlotImage& slot : readers->ReadSlots()) {
     if (slot.state != static_cast<std::uint32_t>(ReaderSlotState::kOwned) ||
@@ -415,10 +423,13 @@ std::optional<ReaderSlotImage> PinnedReader(DomainImpl& domain) {
 // FailedPrecondition naming a pinned reader slot and its pid otherwise.
 absl::Status NoReaderPinned(DomainImpl& domain, absl::Duration wait) {
   std::optional<ReaderSlotImage> pinned;
-  (void)RetryWithin(wait, [&]() -> absl::StatusOr<bool> {
-    pinned = PinnedReader(domain);
+  const absl::StatusOr<bool> none = RetryWithin(wait, [&]() -> absl::StatusOr<bool> {
+    absl::StatusOr<std::optional<ReaderSlotImage>> found = PinnedReader(domain);
+    if (!found.ok()) return found.status();
+    pinned = *found;
     return !pinned.has_value();
   });
+  if (!none.ok()) return none.status();
   if (!pinned) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrFormat(
       "%s: repair would free blocks that reader slot %d (pid %d) may still be reading: it is "

@@ -26,6 +26,7 @@
 #include "absl/strings/str_format.h"
 #include "alloc/allocator_state.h"
 #include "arena/file_locks.h"
+#include "common/heavy_fence.h"
 #include "file/companion_file.h"
 #include "file/domain_file.h"
 #include "file/reader_slot.h"
@@ -124,6 +125,10 @@ Header Format3From(const Header& v2, const struct stat& st, const Options& optio
   h.reader_capacity = options.reader_capacity;
   h.reader_mode = options.reader_permissions != 0 ? options.reader_permissions & 07777
                                                   : DerivedRegistryMode(st.st_mode);
+  // The upgrade has the domain to itself: no other process pins or scans while this is chosen,
+  // as at creation (file/domain_file.cc ParamsFrom).
+  h.pin_fence =
+      static_cast<std::uint32_t>(HeavyFencesWork() ? PinFenceMode::kLight : PinFenceMode::kFull);
   std::memset(h.reserved_immutable, 0, sizeof h.reserved_immutable);
   h.checksum = HeaderChecksum(h);
   return h;
