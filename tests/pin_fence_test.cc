@@ -463,7 +463,8 @@ TEST_CASE("a child of fork() pins fully until it attaches, then registers again"
 TEST_CASE("a light domain's scan without the heavy fence advances nothing", "[fence]") {
   alignas(64) internal::SharedU64 global{};
   std::vector<internal::Slot> slots(4);
-  internal::EpochTable light(&global, slots.data(), 4, nullptr, nullptr, PinFenceMode::kLight);
+  internal::EpochTable light(&global, slots.data(), 4, nullptr, nullptr, nullptr,
+                             PinFenceMode::kLight);
   internal::SetHeavyFencesUnavailableForTesting(true);
   const std::optional<internal::EpochBlocker> refused = light.TryAdvance();
   internal::SetHeavyFencesUnavailableForTesting(false);
