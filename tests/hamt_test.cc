@@ -82,9 +82,10 @@ TEST_CASE("a get's inline hash and key word agree with the hasher's and the byte
   for (HashKind kind : {HashKind::kXxh3, HashKind::kTestWeak}) {
     const KeyHasher hasher(kind, 0x9E3779B97F4A7C15ull);
     std::string key;
-    for (int len = 0; len <= 40; ++len) {
+    // Past 240 bytes: every XXH3 length class (0-16, 17-128, 129-240, long) is compared.
+    for (int len = 0; len <= 300; ++len) {
       CHECK(atomap::internal::HashInline(hasher, key) == hasher(key));
-      key.push_back(static_cast<char>('a' + len));
+      key.push_back(static_cast<char>('a' + len % 26));
     }
   }
   for (std::size_t len = 0; len <= kInlineBytes; ++len) {

@@ -207,9 +207,10 @@ TEST_CASE("one thread's loads from several handles each pin their own handle's s
     CHECK_FALSE(b.stats().any_pinned);
     std::optional<Snapshot> nested_a(*atom_a.load());  // nested in from_a, after b's load
     from_a.reset();
-    CHECK(a.stats().any_pinned);  // nested_a's pin, and the reader's
+    from_r.reset();              // the reader's pin would hide a missing writer pin
+    CHECK(a.stats().any_pinned);  // nested_a's pin alone, in a's writer slot
+    CHECK_FALSE(b.stats().any_pinned);  // not b's slot
     nested_a.reset();
-    from_r.reset();
     CHECK_FALSE(a.stats().any_pinned);
   }
 }

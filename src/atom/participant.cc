@@ -155,8 +155,16 @@ void Participant::Abandon() {
 void Participant::RetireAfterPublish(absl::Span<const Block> blocks) {
   const EpochTable& epochs = runtime_.epochs();
   retire_.Retire(epochs.EpochAfterUnlink(), blocks);
-  if (++retires_since_reclaim_ >= kRetiresPerReclaim) AdvanceEpoch();
-  (void)retire_.Reclaim(epochs, FreeBudget(blocks.size(), retire_.pending_blocks()));
+  retired_since_scan_ += blocks.size();
+  std::uint64_t budget = FreeBudget(blocks.size(), retire_.pending_blocks());
+  if (++retires_since_reclaim_ >= kRetiresPerReclaim) {
+    if (retire_.pending_blocks() > kBacklogPeriods * retired_since_scan_) {
+      budget = RetireList::kUnbounded;  // a long pin's leftovers (kBacklogPeriods)
+    }
+    retired_since_scan_ = 0;
+    AdvanceEpoch();
+  }
+  (void)retire_.Reclaim(epochs, budget);
 }
 
 ReclaimArea& Participant::area() const { return *AreaOf(runtime_, slot()); }

@@ -92,6 +92,13 @@ class Participant {
   static std::uint64_t FreeBudget(std::uint64_t retired, std::uint64_t pending) {
     return std::max({kMinFreesPerSwap, 2 * retired, pending / kBacklogShare});
   }
+  // A backlog beyond kBacklogPeriods epoch scans' worth of this participant's retirements is
+  // not the steady state (that is two or three scans' worth: a block waits two epochs) but what
+  // a long pin left behind. Only this participant frees its list (R1), so such a backlog is
+  // freed whole at the next scan: a writer that goes idle after a few swaps must not leave
+  // gigabytes that are safe to free stranded in its list while other writers find the domain
+  // full. The spike only follows a long pin.
+  static constexpr std::uint64_t kBacklogPeriods = 8;
 
   friend class PinGuard;  // pins through pin_site_ (P2)
   class LaneLease;
@@ -110,6 +117,7 @@ class Participant {
   PinSite pin_site_;
   bool abandoned_ = false;
   std::uint32_t retires_since_reclaim_ = 0;
+  std::uint64_t retired_since_scan_ = 0;  // blocks retired since the last epoch scan
   std::uint32_t lanes_leased_ = 0;  // bit i: lane i is leased to a transaction
 };
 

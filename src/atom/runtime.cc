@@ -33,6 +33,9 @@ struct ThreadParticipants {
       auto it = LiveRuntimes().find(id);
       if (it != LiveRuntimes().end()) it->second->ReleaseThread(std::this_thread::get_id());
     }
+    // The cache's participants are gone: a load from a later thread-exit destructor must take
+    // the slow path, never a freed participant (this_thread_cache is declared in runtime.h).
+    this_thread_cache = ThreadCache{};
   }
 };
 thread_local ThreadParticipants this_thread_participants;

@@ -62,7 +62,7 @@ enum class CrashSite : std::uint8_t {
   kSweepBeforeRebuild,  // audited, the shared free lists not yet rebuilt
   kSweepAfterRebuild,   // the shared free lists rebuilt
   // Reclamation (src/epoch/retire_list.cc; placed by the reclamation layer's owner).
-  kReclaimMidBatch,  // FreeBatch, between two frees
+  kReclaimMidBatch,  // RetireList::FreeEntries (a batch whole or in part), between two frees
   kRetireMid,        // Retire, between two entries
   // Building and publishing a version (src/atom, src/hamt; placed by their owner).
   kBuildAfterAllocate,   // a node allocated, not yet written

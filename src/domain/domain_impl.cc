@@ -170,7 +170,10 @@ absl::Status DomainImpl::MapFile(const DomainFile& file, std::string file_path) 
 absl::Status DomainImpl::Attach() {
   header_ = arena_->At<Header>(0);
   // Before any pin of this handle (PF1): registers this process on its first attach.
-  pin_fence_.emplace(static_cast<PinFenceMode>(header_->pin_fence));
+  // Read once (validated on open; immutable): this handle's pins and scans agree on the mode even
+  // if a stray write changed the shared word later.
+  fence_mode_ = static_cast<PinFenceMode>(header_->pin_fence);
+  pin_fence_.emplace(fence_mode_);
   arena_->BindSizeWord(&header_->size);
   if (absl::Status s = arena_->Refresh(); !s.ok()) return s;
   if (arena_->file_backed()) {

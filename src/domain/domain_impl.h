@@ -97,7 +97,7 @@ class DomainImpl {
   EpochTable epochs() const {
     return EpochTable(&header_->global_epoch, arena_->At<Slot>(header_->slot_table_offset),
                       header_->slot_capacity, readers(), header_->epoch_began,
-                      &header_->slot_high_water, static_cast<PinFenceMode>(header_->pin_fence));
+                      &header_->slot_high_water, fence_mode_);
   }
   Offset data_begin() const { return header_->data_begin; }
 
@@ -196,6 +196,7 @@ class DomainImpl {
   std::optional<ReaderRegistry> readers_;
   // This handle's part in how this process pins (epoch/pin_fence.h PF1): from Attach on.
   std::optional<PinFenceAttachment> pin_fence_;
+  PinFenceMode fence_mode_ = PinFenceMode::kFull;  // header's pin_fence, read once at Attach
   std::uint64_t fork_generation_ = ForkGeneration();
 };
 

@@ -39,7 +39,11 @@ EpochBlocker NoHeavyFence(std::uint64_t global) {
 }  // namespace
 
 std::uint64_t EpochTable::Pin(std::uint32_t slot) const {
-  const std::uint64_t epoch = global_epoch_->LoadRelaxed();
+  // seq_cst, not relaxed: with a light pin nothing else orders this load before the root load
+  // (an arm64 LDR may be satisfied after a later LDAR), and an announcement newer than the root
+  // read would let a scan free what that root reaches. In S: the unlinking CAS < its stamp load
+  // < this load < the root load, so the root read is the unlinked one's successor (1L).
+  const std::uint64_t epoch = global_epoch_->LoadSeqCst();
   AnnouncementWord(slot).StoreRelaxed(Announcement::Pinned(epoch));
   PinFence();  // (1), or (1L) when this process pins light
   return epoch;
@@ -127,7 +131,9 @@ std::uint32_t EpochTable::ScanEnd() const {
 
 std::optional<EpochBlocker> EpochTable::OldestPinned() const {
   std::optional<EpochBlocker> oldest;
-  FullFence();  // statistics: a fence so that ScanEnd's REQUIRES holds here too (8)
+  // Statistics: the scan's own fence, so that ScanEnd's REQUIRES holds here too (8), light pins
+  // included; if this process cannot issue the heavy fence the figures may miss a light pin.
+  (void)ScanFence(fence_mode_);
   const std::uint32_t end = ScanEnd();
   for (std::uint32_t slot = 0; slot < end; ++slot) {
     const std::uint64_t word = AnnouncementWord(slot).LoadAcquire();

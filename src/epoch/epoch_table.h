@@ -48,7 +48,9 @@
 //  (1) Pin: relaxed store of the announcement, then PinFence() before any root is read: the
 //      announcement is ordered before the reads; partner (3). This is the edge whose absence
 //      gave LMDB its reader-table SIGSEGV (ITS#7970). PinFence() is a seq_cst fence, or (1L) a
-//      compiler barrier in a process that may pin light (pin_fence.h PF1), partner (3H).
+//      compiler barrier in a process that may pin light (pin_fence.h PF1), partner (3H). The
+//      pin's load of G is seq_cst: with a compiler barrier only, nothing else would order it
+//      before the seq_cst root load (docs/design.md, "E1 with light pins").
 //  (2) Unpin: release store of 0: every read made while pinned happens-before a scanner's
 //      acquire load (4) that sees the slot unpinned, and so before any free that follows;
 //      partner (4). Also a reader's unpin (RR2), partner RR4.

@@ -120,12 +120,18 @@ std::uint64_t RetireList::Reclaim(const EpochTable& epochs, std::uint64_t budget
       link = &b->next;
       continue;
     }
-    freed += FreeEntries(b, budget - freed);
-    // Budget spent part-way: the batch stays linked with what is left of it (R4).
-    if (b->count > 0 && b->count <= RetireBatch::kCapacity) return freed;
+    const std::uint64_t whole = std::min(b->count, RetireBatch::kCapacity);
+    if (whole > budget - freed) {
+      // Budget spent part-way: the batch stays linked with what is left of it (R4).
+      freed += FreeEntries(b, budget - freed);
+      return freed;
+    }
+    // A batch freed whole is unlinked before any of its entries is freed: an entry that a
+    // damaged file aliases to the batch itself (R5) cannot turn `next` into a free block's word.
     area_->reclaiming = off;  // R4: recorded, then unlinked, then freed
     *link = b->next;
     FreeBatch(off);
+    freed += whole;
   }
   // Every safe entry is gone (the walk ended, not the budget): remember at which G (R6).
   if (freed < budget) drained_at_ = epoch;

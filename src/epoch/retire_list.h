@@ -16,13 +16,14 @@
 //       blocks, so a CAS that wins can always record its garbage.
 //  (R4) Entries are freed from a batch's last, each after `count` is decremented: a crash
 //       mid-way loses at most one block (found by the check/sweep backstop), never frees one
-//       twice. A bounded pass (Reclaim with a budget) may stop part-way through a batch: the
-//       batch stays linked with its smaller `count` (R2 still holds) and the next pass goes on
-//       from there. A batch whose `count` reaches 0 is recorded in `reclaiming`, then unlinked,
-//       then freed itself.
+//       twice. A batch freed whole is recorded in `reclaiming`, unlinked, and only then are its
+//       entries and itself freed. A bounded pass (Reclaim with a budget) whose budget ends
+//       inside a batch frees that batch's last entries in place: it stays linked with its
+//       smaller `count` (R2 still holds), and a later pass frees the rest of it whole.
 //  (R6) Bounded passes lose nothing: every pass frees only batches SafeToFree says are safe,
-//       and a pass without a budget (the destructor, ReclaimForSpace, a survivor) frees every
-//       one. A bounded pass whose budget outlasted the safe entries remembers G (process memory,
+//       and a pass without a budget (the destructor, ReclaimForSpace, the scan after a long pin's
+//       backlog: Participant::kBacklogPeriods) frees every one. A dead owner's list goes to the
+//       orphan chain, and its adopter's passes free it. A bounded pass whose budget outlasted the safe entries remembers G (process memory,
 //       not the file): while G stays there, and nothing was adopted, no batch can have become
 //       safe, so later bounded passes skip the walk.
 //  (R5) Every walk of a chain of batches is a ChainWalk (alloc/chain_walk.h): a batch is read
