@@ -1,5 +1,7 @@
 // Growth through the Domain: several processes grow one domain at once and write at their own
 // offsets; base addresses never move and everyone ends up seeing the final size and every write.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -7,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "atomap/domain.h"
+#include "atomap/atomap.h"
 #include "domain/domain_impl.h"
 #include "support/process.h"
 #include "support/small_options.h"
@@ -150,6 +152,49 @@ TEST_CASE("growth past the maximum is ResourceExhausted and changes nothing", "[
   CHECK(impl.arena().Grow(domain->info().max_size + 1).code() ==
         absl::StatusCode::kResourceExhausted);
   CHECK(impl.arena().SharedSize() == before);
+}
+
+TEST_CASE("a writable open gives a sparse domain file its blocks back", "[domain][grow]") {
+  TempDir dir;
+  const std::string path = dir.File("sparse.atomap");
+  Options options = SmallOptions(8, 8, DomainKind::kFile, std::uint64_t{64} << 20);
+  std::uint64_t size = 0;
+  {
+    absl::StatusOr<Domain> domain = Domain::Open(path, options);
+    REQUIRE(domain.ok());
+    Atom atom = *domain->atom("a");
+    const std::string big(256 << 10, 'v');  // grows the domain well past its tables
+    REQUIRE(atom.swap([&](Transaction& tx) { return tx.set("big", big); }).ok());
+    size = Access(*domain).header().size.LoadRelaxed();
+  }
+  const auto allocated = [&] {
+    struct stat st;
+    REQUIRE(stat(path.c_str(), &st) == 0);
+    return static_cast<std::uint64_t>(st.st_blocks) * 512;
+  };
+  REQUIRE(allocated() >= size);
+  // A copy made sparsely, say: a hole in the middle of the domain.
+  const int fd = open(path.c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  // Two pages at the end of the data region: no table lives there, so every open still works.
+  const std::uint64_t hole = (size & ~std::uint64_t{4095}) - 2 * 4096;
+  REQUIRE(hole > Access(*Domain::Open(path, options)).data_begin());
+  const int punched = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                static_cast<off_t>(hole), 2 * 4096);
+  close(fd);
+  if (punched != 0) {
+    WARN("skipped: this file system cannot punch holes");
+    return;
+  }
+  REQUIRE(allocated() < size);
+  Options reader = options;
+  reader.read_only = true;
+  absl::StatusOr<Domain> read = Domain::Open(path, reader);
+  INFO(read.status());
+  REQUIRE(read.ok());
+  CHECK(allocated() < size);  // a reader changes nothing
+  REQUIRE(Domain::Open(path, options).ok());
+  CHECK(allocated() >= size);
 }
 
 }  // namespace

@@ -119,14 +119,13 @@ absl::Status CheckOwner(int fd, const std::string& path, const Options& options)
 // is safe beside live writers. Without fallocate nothing can be done safely here (zeros written
 // now could overwrite another process's stores).
 absl::Status BackHoles(int fd, const Header& header, const std::string& path) {
-  // The usual case costs one lseek: SEEK_HOLE finds the first hole exactly (st_blocks cannot:
-  // preallocation past the end and extent-tree blocks count in it). A file system without
-  // SEEK_HOLE reports the end of the file, as if there were none.
-  const off_t hole = lseek(fd, 0, SEEK_HOLE);
+  // One fallocate of the whole domain, holes or not: over blocks that are all allocated it
+  // changes nothing and costs ~20 us for 1 GiB. A SEEK_HOLE probe first cost more than that: on
+  // ext4 a fallocated block never written reads as a hole, so the probe "found" one in every
+  // domain that had grown, walking the page cache for 1.2 ms at every open of a 1 GiB domain.
   const std::uint64_t size = header.size.LoadRelaxed();
-  if (hole < 0 || static_cast<std::uint64_t>(hole) >= size) return absl::OkStatus();
   return AllocateFileRange(fd, 0, size, path,
-                           absl::StrFormat("the domain's %d bytes (the file has holes)", size),
+                           absl::StrFormat("backing the domain's %d bytes with blocks", size),
                            ZeroFill::kNever);
 }
 
