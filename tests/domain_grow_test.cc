@@ -179,8 +179,8 @@ TEST_CASE("a writable open gives a sparse domain file its blocks back", "[domain
   // Two pages at the end of the data region: no table lives there, so every open still works.
   const std::uint64_t hole = (size & ~std::uint64_t{4095}) - 2 * 4096;
   REQUIRE(hole > Access(*Domain::Open(path, options)).data_begin());
-  const int punched = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                static_cast<off_t>(hole), 2 * 4096);
+  const int punched =
+      fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(hole), 2 * 4096);
   close(fd);
   if (punched != 0) {
     WARN("skipped: this file system cannot punch holes");

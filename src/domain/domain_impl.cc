@@ -182,7 +182,7 @@ absl::Status DomainImpl::Attach() {
   if (absl::Status s = InitTables(); !s.ok()) return s;
   if (!read_only_) {
     was_clean_ = header_->state.LoadAcquire() == kClean;  // (1)
-    header_->state.StoreRelease(kDirty);                  // (1)
+    header_->state.StoreRelease(kDirty);  // (1)
     marked_dirty_ = true;
   }
   return absl::OkStatus();

@@ -61,7 +61,7 @@ struct ParticipantCache;
 inline constexpr std::uint64_t kRetireBatchBytes = 1024;
 
 struct RetireBatch {
-  Offset next;          // older batch
+  Offset next;  // older batch
   std::uint64_t epoch;  // newest retire epoch of its entries
   std::uint32_t count;
   std::uint32_t reserved0;
@@ -120,7 +120,7 @@ class RetireList {
 
   RetireBatch* Batch(Offset off) const;
   bool Readable(Offset batch) const;  // R5
-  void FreeBatch(Offset batch);       // R4
+  void FreeBatch(Offset batch);  // R4
   // Frees up to `budget` entries of `batch` from its last (R4); returns how many it freed.
   std::uint64_t FreeEntries(RetireBatch* batch, std::uint64_t budget);
   std::uint64_t RoomInHead() const;

@@ -158,7 +158,7 @@ struct HeaderParams {
   HashKind hash_kind;
   std::uint64_t hash_seed;
   std::uint32_t reader_capacity;  // 1..kMaxReaderCapacity (file/reader_slot.h)
-  std::uint32_t reader_mode;      // the mode bits PATH.readers is created with
+  std::uint32_t reader_mode;  // the mode bits PATH.readers is created with
   PinFenceMode pin_fence = PinFenceMode::kFull;
 };
 
