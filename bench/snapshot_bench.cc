@@ -25,6 +25,7 @@
 #include <string_view>
 
 #include "atomap/domain.h"
+#include "hamt_workload.h"  // U64Bytes, ScatteredKey
 
 namespace atomap::bench {
 namespace {
@@ -33,18 +34,6 @@ namespace {
   std::fprintf(stderr, "snapshot_bench: %s\n", s.ToString().c_str());
   std::abort();
 }
-
-class U64Key {
- public:
-  explicit U64Key(std::uint64_t v) { std::memcpy(bytes_, &v, sizeof v); }
-  std::string_view view() const { return {bytes_, sizeof bytes_}; }
-
- private:
-  char bytes_[8];
-};
-
-// A key of 0..n-1 for the i-th operation, spread over the map (as the peers' ScatteredKey).
-std::uint64_t ScatteredKey(std::uint64_t i, std::uint64_t n) { return (i % n) * 2654435761ull % n; }
 
 // A domain file holding `n` entries k -> 3k in atom "bench", with a writer handle and a
 // registered read-only handle on it. Removed at exit.
@@ -85,7 +74,7 @@ BenchDomain& SharedDomain(std::uint64_t n) {
   d->writer_atom.emplace(Must(d->writer->atom("bench")));
   absl::StatusOr<Snapshot> built = d->writer_atom->swap([n](Transaction& tx) {
     for (std::uint64_t k = 0; k < n; ++k) {
-      if (absl::Status s = tx.set(U64Key(k).view(), U64Key(3 * k).view()); !s.ok()) return s;
+      if (absl::Status s = tx.set(U64Bytes(k).view(), U64Bytes(3 * k).view()); !s.ok()) return s;
     }
     return absl::OkStatus();
   });
@@ -107,7 +96,7 @@ inline void SnapshotOnce(const Atom& atom) {
 inline void LoadGetOnce(const Atom& atom, std::uint64_t i, std::uint64_t n) {
   absl::StatusOr<Snapshot> snap = atom.load();
   if (!snap.ok()) Die(snap.status());
-  const U64Key key(ScatteredKey(i, n));
+  const U64Bytes key(ScatteredKey(i, n));
   benchmark::DoNotOptimize(snap->map().get(key.view()));
 }
 
@@ -150,7 +139,7 @@ void BM_GetInBatch(benchmark::State& state) {
       snap.reset();
       snap.emplace(Must(atom.load()));
     }
-    const U64Key key(ScatteredKey(i++, n));
+    const U64Bytes key(ScatteredKey(i++, n));
     benchmark::DoNotOptimize(snap->map().get(key.view()));
   }
 }
