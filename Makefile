@@ -11,7 +11,9 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 DEBIAN_PACKAGES := cmake g++ make pkg-config libboost-dev libboost-atomic-dev libabsl-dev \
                    libxxhash-dev catch2 librapidcheck-dev libbenchmark-dev libcli11-dev \
-                   nlohmann-json3-dev liblmdb-dev
+                   nlohmann-json3-dev liblmdb-dev \
+                   pybind11-dev python3-pybind11 python3-dev python3-pytest python3-lmdb \
+                   nats-server libnats-dev
 # Only the fuzz smoke needs these (clang++ and libFuzzer's, ASan's and UBSan's runtimes for clang);
 # `make demo` never installs them.
 FUZZ_PACKAGES := clang libclang-rt-14-dev

@@ -106,6 +106,9 @@ class Map {
   bool empty() const { return size() == 0; }
   // Counts the commits since the map was created (0: the initial empty version).
   std::uint64_t version_number() const;
+  // The version's tag: the word its writer set with Transaction::set_tag (carried forward from
+  // version to version until changed; 0 if never set).
+  std::uint64_t tag() const;
 
   void ForEach(absl::FunctionRef<void(std::string_view key, std::string_view value)> fn) const;
   // As ForEach(), bounds-checked: DataLoss at the first damage (the entries before it have been

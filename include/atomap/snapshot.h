@@ -71,6 +71,8 @@ class Snapshot {
   const Map& map() const&& = delete;
   // The atom's version number: 0 for the empty map it starts as, +1 for each published change.
   std::uint64_t version() const { return map_.version_number(); }
+  // The version's tag (Transaction::set_tag).
+  std::uint64_t tag() const { return map_.tag(); }
 
  private:
   friend class internal::SnapshotAccess;

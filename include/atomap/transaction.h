@@ -83,6 +83,13 @@ class Transaction {
   // All or nothing for argument errors: sizes are checked before anything is written.
   absl::Status set_many(absl::Span<const std::pair<std::string_view, std::string_view>> entries);
 
+  // The tag the published version will carry: one 64-bit word for the writer's own use, stored
+  // in the version record (not in the map), so that it changes atomically with the entries. A
+  // new version carries its base's tag unless set_tag changes it (a replication follower keeps
+  // the log position it has applied there). 0 in an atom that never had one.
+  void set_tag(std::uint64_t tag);
+  std::uint64_t tag() const;
+
   std::optional<std::string_view> get(std::string_view key) const;
   bool contains(std::string_view key) const { return get(key).has_value(); }
   std::uint64_t size() const;

@@ -18,7 +18,7 @@ namespace atomap::internal {
 // The one source of the format version: CMake reads it from this line into the installed
 // ATOMAP_FORMAT_VERSION (cmake/version.h.in; file/header.cc asserts the two agree). No include of
 // the generated header here: internal headers must compile without a build tree (fuzz/build.sh).
-inline constexpr std::uint32_t kFormatVersion = 3;
+inline constexpr std::uint32_t kFormatVersion = 4;
 
 inline constexpr std::uint64_t kHeaderBytes = 4096;
 inline constexpr std::uint64_t kAllocatorStateBytes = 4096;

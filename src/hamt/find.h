@@ -27,7 +27,8 @@ VersionRecord ReadVersion(P& p, Offset version) {
   // Field by field: `observed` may be stored concurrently by a writer (V5 in atom/atom.cc), and
   // no reader needs it.
   const VersionRecord& record = *p.arena().template At<const VersionRecord>(version);
-  return VersionRecord{record.root_node, record.entry_count, record.version_number, {}};
+  return VersionRecord{record.root_node, record.entry_count,  record.version_number, {},
+                       record.tag,       record.combine_table};
 }
 
 template <ReadPolicy P>

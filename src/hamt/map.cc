@@ -82,6 +82,8 @@ std::uint64_t Map::size() const { return Record(context_, version_).entry_count;
 
 std::uint64_t Map::version_number() const { return Record(context_, version_).version_number; }
 
+std::uint64_t Map::tag() const { return Record(context_, version_).tag; }
+
 void Map::ForEach(absl::FunctionRef<void(std::string_view, std::string_view)> fn) const {
   if (context_ == nullptr) return;
   if (context_->verify_reads) {

@@ -125,9 +125,19 @@ struct VersionRecord {
   // 0 when written; set (never cleared) by a writer that read this version as an atom's current
   // value, before its root CAS (intent/intent_record.h). Written while readers read the record.
   SharedU64 observed;
+  // Since format 4. A word the writer sets for its own use (Transaction::set_tag: the stream
+  // sequence a replication follower applied, say); a commit carries its base's tag forward
+  // unless the transaction set another. 0 in an atom's first version.
+  std::uint64_t tag;
+  // Since format 4. The combining table this version carries (0: none): the block that says
+  // which posted operations the version includes (docs/design.md, "Combining"). A commit carries
+  // its base's table forward unless the transaction installs another.
+  Offset combine_table;
 };
 static_assert(offsetof(VersionRecord, observed) == 24);
-static_assert(sizeof(VersionRecord) == 32);
+static_assert(offsetof(VersionRecord, tag) == 32);
+static_assert(offsetof(VersionRecord, combine_table) == 40);
+static_assert(sizeof(VersionRecord) == 48);
 
 }  // namespace atomap::internal::hamt
 

@@ -53,6 +53,10 @@ std::optional<std::string_view> Transaction::get(std::string_view key) const {
   return impl_->Get(key);
 }
 
+void Transaction::set_tag(std::uint64_t tag) { impl_->SetTag(tag); }
+
+std::uint64_t Transaction::tag() const { return impl_->tag(); }
+
 std::uint64_t Transaction::size() const { return impl_->size(); }
 
 bool Transaction::active() const { return impl_->open(); }

@@ -37,6 +37,8 @@ TrieTransaction::TrieTransaction(const TrieContext& ctx, Offset base,
     : ctx_(ctx), base_(base), hold_(std::move(hold)), ledger_(hold_ ? hold_->ledger() : nullptr) {
   const VersionRecord record = ReadVersion(*ctx_.arena, base);
   base_version_number_ = record.version_number;
+  tag_ = record.tag;
+  combine_table_ = record.combine_table;
   root_ = record.root_node;
   size_ = record.entry_count;
 }
@@ -382,8 +384,8 @@ absl::StatusOr<CommitResult> TrieTransaction::Commit() {
     Abort();
     return record.status();
   }
-  *ctx_.arena->At<VersionRecord>(*record) =
-      VersionRecord{root_, size_, base_version_number_ + 1, {}};  // observed: 0
+  *ctx_.arena->At<VersionRecord>(*record) = VersionRecord{
+      root_, size_, base_version_number_ + 1, {}, tag_, combine_table_};  // observed: 0
   if (base_ != kNullOffset) replaced_.push_back(Block{base_, sizeof(VersionRecord)});
   CommitResult result;
   if (ledger_ != nullptr) {

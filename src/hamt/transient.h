@@ -96,6 +96,14 @@ class TrieTransaction {
   absl::Status CheckPath(std::string_view key);
 
   std::uint64_t size() const { return size_; }
+  // The tag the new version will carry (VersionRecord::tag): the base's until SetTag.
+  std::uint64_t tag() const { return tag_; }
+  void SetTag(std::uint64_t tag) { tag_ = tag; }
+  // The combining table the new version will carry: the base's until SetCombineTable.
+  // REQUIRES (SetCombineTable): the caller retires the table it replaces, as for any block of the
+  // base the new version no longer reaches.
+  Offset combine_table() const { return combine_table_; }
+  void SetCombineTable(Offset table) { combine_table_ = table; }
   Offset base() const { return base_; }
   Offset root() const { return root_; }  // the current (possibly owned) root node
   bool open() const { return state_ == State::kOpen; }
@@ -146,6 +154,8 @@ class TrieTransaction {
   std::uint64_t base_version_number_;
   Offset root_;
   std::uint64_t size_;
+  std::uint64_t tag_;
+  Offset combine_table_;
   State state_ = State::kOpen;
   struct OwnedBlock {
     std::uint64_t bytes;

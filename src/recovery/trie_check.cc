@@ -23,7 +23,8 @@ class VersionWalker {
         ctx_.Read<VersionRecord>(version, sizeof(VersionRecord), atom_ + " version record");
     if (record == nullptr) return;
     ctx_.AddBlock(version, sizeof(VersionRecord), Holder::kReachable);
-    const VersionRecord v{record->root_node, record->entry_count, record->version_number, {}};
+    const VersionRecord v{record->root_node, record->entry_count,  record->version_number, {},
+                          record->tag,       record->combine_table};
     if (v.root_node != kNullOffset) Node(v.root_node, 0, 0);
     if (entries_ != v.entry_count) {
       ctx_.Problem("%s: version record at offset %d says %d entries, the trie holds %d", atom_,
