@@ -731,6 +731,128 @@ TEST_CASE("a format-2 file not closed cleanly is upgraded dirty, then swept", "[
   REQUIRE(reopened.ok());
   CHECK(reopened->was_clean());
 }
+
+// The format-3 fixture (tests/data/README.md) and its PATH.lock, copied into `dir`.
+std::string CopyFormat3Fixture(TempDir& dir) {
+  const std::string path = dir.File("f3.atomap");
+  const std::string data = std::string(ATOMAP_SOURCE_DIR) + "/tests/data/format3.atomap";
+  std::filesystem::copy_file(data, path);
+  std::filesystem::copy_file(data + ".lock", LockFilePath(path));
+  REQUIRE(chmod(path.c_str(), 0600) == 0);
+  REQUIRE(chmod(LockFilePath(path).c_str(), 0600) == 0);
+  return path;
+}
+
+struct stat StatOf(const std::string& path) {
+  struct stat st;
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  return st;
+}
+
+std::uint32_t FormatWordOf(const std::string& path) {  // at byte 8 of PATH and its companions
+  std::uint32_t version = 0;
+  const int fd = open(path.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  REQUIRE(pread(fd, &version, sizeof version, 8) == sizeof version);
+  close(fd);
+  return version;
+}
+
+TEST_CASE("a format-3 file is upgraded in place, its 32-byte version records read as they are",
+          "[upgrade]") {
+  TempDir dir;
+  const std::string path = CopyFormat3Fixture(dir);
+  absl::StatusOr<Domain> refused = Domain::Open(path, Options{});
+  REQUIRE(absl::IsFailedPrecondition(refused.status()));
+  CHECK(std::string(refused.status().message())
+            .find("format 3 (atomap 0.3); run 'atomap upgrade " + path + "'") != std::string::npos);
+  {
+    // A format-3 writer (its shared attach byte on PATH.lock) keeps the upgrade out, and the
+    // file is left exactly as it was.
+    const int v3 = ReadLockFrom(LockFilePath(path), off_t{1} << 40);
+    absl::StatusOr<UpgradeReport> held = UpgradeDomain(path, Options{});
+    REQUIRE(absl::IsFailedPrecondition(held.status()));
+    CHECK(std::string(held.status().message()).find("stop them") != std::string::npos);
+    close(v3);
+    CHECK(FormatWordOf(path) == 3);
+    CHECK(FormatWordOf(LockFilePath(path)) == 3);
+    CHECK(AllocatorMagicOf(path) == internal::kFormat3AllocatorMagic);
+  }
+  const struct stat lock_before = StatOf(LockFilePath(path));
+  absl::StatusOr<UpgradeReport> report = UpgradeDomain(path, Options{});
+  REQUIRE(report.ok());
+  CHECK(report->from_version == 3);
+  CHECK(report->to_version == internal::kFormatVersion);
+  CHECK_FALSE(report->already_current);
+  CHECK(FormatWordOf(path) == internal::kFormatVersion);
+  // Rewritten in place: the same inode, so a registered reader or a lock holder keeps its file.
+  CHECK(StatOf(LockFilePath(path)).st_ino == lock_before.st_ino);
+  CHECK(FormatWordOf(LockFilePath(path)) == internal::kFormatVersion);
+  CHECK(FormatWordOf(RegistryFilePath(path)) == internal::kFormatVersion);
+  CHECK(AllocatorMagicOf(path) == internal::kAllocatorMagic);  // the tripwire
+  {
+    absl::StatusOr<Domain> domain = Domain::Open(path, Options{});
+    REQUIRE(domain.ok());
+    absl::StatusOr<Atom> atom = domain->find_atom("default");
+    REQUIRE(atom.ok());
+    {
+      absl::StatusOr<Snapshot> snap = atom->load();
+      REQUIRE(snap.ok());
+      CHECK(snap->version() == 3);
+      CHECK(snap->tag() == 0);  // a narrow record has none
+      CHECK(snap->map().get("key1") == std::optional<std::string_view>("value1"));
+      CHECK(snap->map().get("key3") == std::optional<std::string_view>("value3"));
+    }
+    absl::StatusOr<CheckReport> check = domain->check();
+    REQUIRE(check.ok());
+    CHECK(check->problems.empty());
+    // A swap replaces the narrow record (retired with its 32 bytes) by a wide one.
+    absl::StatusOr<Snapshot> after = atom->swap([](Transaction& tx) {
+      tx.set_tag(77);
+      return tx.set("key4", "value4");
+    });
+    REQUIRE(after.ok());
+    CHECK(after->version() == 4);
+    CHECK(after->tag() == 77);
+    absl::StatusOr<Snapshot> carried =
+        atom->swap([](Transaction& tx) { return tx.erase("key2").status(); });
+    REQUIRE(carried.ok());
+    CHECK(carried->tag() == 77);  // carried forward from the base
+    CHECK(carried->map().size() == 3);
+  }
+  absl::StatusOr<Domain> reopened = Domain::Open(path, Options{});
+  REQUIRE(reopened.ok());
+  absl::StatusOr<CheckReport> check = reopened->check();
+  REQUIRE(check.ok());
+  CHECK(check->problems.empty());
+  CHECK(check->leaked_bytes == 0);
+  absl::StatusOr<UpgradeReport> again = UpgradeDomain(path, Options{});
+  REQUIRE(again.ok());
+  CHECK(again->already_current);
+}
+
+TEST_CASE("a format-3 upgrade interrupted before its header finishes on a rerun", "[upgrade]") {
+  TempDir dir;
+  const std::string path = CopyFormat3Fixture(dir);
+  // As a crash after step 4 leaves it: the new magic and companion word, the old header.
+  WriteAllocatorMagic(path, internal::kAllocatorMagic);
+  {
+    const int fd = open(LockFilePath(path).c_str(), O_RDWR);
+    REQUIRE(fd >= 0);
+    const std::uint32_t v4 = internal::kFormatVersion;
+    REQUIRE(pwrite(fd, &v4, sizeof v4, 8) == sizeof v4);
+    close(fd);
+  }
+  CHECK_FALSE(Domain::Open(path, Options{}).ok());  // still format 3 to this build
+  absl::StatusOr<UpgradeReport> report = UpgradeDomain(path, Options{});
+  REQUIRE(report.ok());
+  CHECK(report->from_version == 3);
+  absl::StatusOr<Domain> domain = Domain::Open(path, Options{});
+  REQUIRE(domain.ok());
+  absl::StatusOr<CheckReport> check = domain->check();
+  REQUIRE(check.ok());
+  CHECK(check->problems.empty());
+}
 #endif
 
 }  // namespace

@@ -20,12 +20,17 @@ struct UpgradeReport {
   bool was_dirty = false;  // not closed cleanly: the next writer that opens it alone sweeps
 };
 
-// Format 2 -> format 3: needs the domain to itself (FailedPrecondition naming how many format-2
+// Format 2 -> format 4: needs the domain to itself (FailedPrecondition naming how many format-2
 // processes hold it otherwise); creates PATH.lock and PATH.readers (options.reader_capacity,
 // options.reader_permissions), then rewrites the header with one write and syncs it. Format-2
-// builds cannot open the file afterwards. A file already in this build's format: its missing or
-// stale companions are recreated, nothing else changes. `path` and options.kind name the file as
-// for Domain::Open; allow_foreign_owner and lock_timeout apply as there.
+// builds cannot open the file afterwards.
+// Format 3 -> format 4: needs no format-3 writer attached (FailedPrecondition naming how many
+// hold PATH.lock otherwise); format-3 readers may stay (their registrations are kept). Rewrites
+// the companions' and then PATH's format word in place; no record is rewritten (format 4 reads
+// format 3's version records). Format-3 builds cannot open the file afterwards. A file already in
+// this build's format: its missing or stale companions are recreated, nothing else changes. `path`
+// and options.kind name the file as for Domain::Open; allow_foreign_owner and lock_timeout apply as
+// there.
 absl::StatusOr<UpgradeReport> UpgradeDomain(std::string_view path, const Options& options);
 
 }  // namespace atomap

@@ -48,11 +48,13 @@
 
 namespace atomap::internal {
 
-// Format 3's magic differs from format 2's on purpose: it is a tripwire. A format-2 process that
-// read PATH's header before `atomap upgrade` rewrote it, and then waited on its old blocking
-// attach lock, checks this word when it maps the tables and refuses the file (DataLoss) instead
-// of running as format 2 beside format-3 processes. Upgrade writes it before the header.
-inline constexpr std::uint64_t kAllocatorMagic = 0x33434f4c414d5441;         // "ATMALOC3" LE
+// Each format's magic differs from the one before on purpose: it is a tripwire. A process of the
+// older format that read PATH's header before `atomap upgrade` rewrote it, and then waited on its
+// attach lock, checks this word when it maps the tables (after the lock) and refuses the file
+// (DataLoss) instead of running as the older format beside this one's processes. Upgrade writes
+// it before the header (recovery/upgrade.cc).
+inline constexpr std::uint64_t kAllocatorMagic = 0x34434f4c414d5441;         // "ATMALOC4" LE
+inline constexpr std::uint64_t kFormat3AllocatorMagic = 0x33434f4c414d5441;  // "ATMALOC3" LE
 inline constexpr std::uint64_t kFormat2AllocatorMagic = 0x434f4c4c414d5441;  // "ATMALLOC" LE
 inline constexpr std::uint32_t kAllocatorVersion = 1;
 

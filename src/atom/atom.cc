@@ -120,7 +120,12 @@ void MarkObserved(Runtime* runtime, internal::Offset version) {
   if (version == internal::kNullOffset) return;
   internal::SharedU64& observed =
       runtime->domain().arena().At<internal::hamt::VersionRecord>(version)->observed;
-  if (observed.LoadRelaxed() == 0) observed.StoreRelaxed(1);  // (8)
+  // The other bit (kWideRecordBit) never changes once published: every writer that stores here
+  // stores the same word.
+  const std::uint64_t word = observed.LoadRelaxed();
+  if ((word & internal::hamt::kObservedBit) == 0) {
+    observed.StoreRelaxed(word | internal::hamt::kObservedBit);  // (8)
+  }
 }
 
 // Publishes `tx` if the root still holds its base. On success retires what it replaced.

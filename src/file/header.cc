@@ -52,14 +52,17 @@ absl::Status ValidateIdentity(const Header& h, std::string_view path) {
                         absl::StrFormat("is %d, from a newer atomap; this build reads up to %d",
                                         h.format_version, kFormatVersion));
   }
-  if (h.format_version == 2) {
+  if (h.format_version == 2 || h.format_version == 3) {
     // Format 3 moved every lock off PATH onto PATH.lock: a format-2 process would lock bytes of
-    // PATH that no format-3 process looks at. The conversion is explicit (recovery/upgrade.h).
-    return Incompatible(path, "format_version",
-                        absl::StrFormat("format 2 (atomap 0.2); run 'atomap upgrade %s' to convert "
-                                        "it in place (it needs the domain to itself; atomap 0.2 "
-                                        "cannot open it afterwards)",
-                                        path));
+    // PATH that no format-3 process looks at. Format 4's version records are wider, and a
+    // format-3 writer would clear the bit that says so. The conversion is explicit
+    // (recovery/upgrade.h).
+    const char* release = h.format_version == 2 ? "0.2" : "0.3";
+    return Incompatible(
+        path, "format_version",
+        absl::StrFormat("format %d (atomap %s); run 'atomap upgrade %s' to convert it in place "
+                        "(it needs the domain to itself; atomap %s cannot open it afterwards)",
+                        h.format_version, release, path, release));
   }
   if (h.format_version < kFormatVersion) {
     // Format 2 added intent records and ownership lanes to each slot; a format-1 file carries

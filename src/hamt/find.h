@@ -27,8 +27,12 @@ VersionRecord ReadVersion(P& p, Offset version) {
   // Field by field: `observed` may be stored concurrently by a writer (V5 in atom/atom.cc), and
   // no reader needs it.
   const VersionRecord& record = *p.arena().template At<const VersionRecord>(version);
-  return VersionRecord{record.root_node, record.entry_count,  record.version_number, {},
-                       record.tag,       record.combine_table};
+  VersionRecord copy{record.root_node, record.entry_count, record.version_number, {}, 0, 0};
+  if ((record.observed.LoadRelaxed() & kWideRecordBit) != 0) {  // p.Record checked all 48 bytes
+    copy.tag = record.tag;
+    copy.combine_table = record.combine_table;
+  }
+  return copy;
 }
 
 template <ReadPolicy P>

@@ -117,13 +117,22 @@ inline std::uint64_t NodeBytesAt(const Arena& arena, Offset off, int level) {
 
 // One version of a map; a version is identified by the offset of its record. The null offset
 // is also accepted everywhere as "the empty map, version 0". root_node is 0 when empty.
-// Immutable once written (a commit writes it before it can be published).
+// Immutable once written (a commit writes it before it can be published), except the
+// kObservedBit of `observed`.
+//
+// Two widths. A record written by a format-4 build is 48 bytes and says so with kWideRecordBit
+// in `observed` (set when written, never changed); a record without it is format 3's 32 bytes
+// (a file upgraded from format 3 still holds them as the current versions of its atoms) and
+// reads as tag 0, no combining table. Its width, like every block's size, is recomputable from
+// its content (VersionRecordBytes), which is what lets `atomap upgrade` take a format-3 file to
+// format 4 without rewriting a record.
 struct VersionRecord {
   Offset root_node;
   std::uint64_t entry_count;
   std::uint64_t version_number;
-  // 0 when written; set (never cleared) by a writer that read this version as an atom's current
-  // value, before its root CAS (intent/intent_record.h). Written while readers read the record.
+  // kObservedBit: 0 when written; set (never cleared) by a writer that read this version as an
+  // atom's current value, before its root CAS (intent/intent_record.h). Written while readers
+  // read the record. kWideRecordBit: the record is 48 bytes (above).
   SharedU64 observed;
   // Since format 4. A word the writer sets for its own use (Transaction::set_tag: the stream
   // sequence a replication follower applied, say); a commit carries its base's tag forward
@@ -138,6 +147,23 @@ static_assert(offsetof(VersionRecord, observed) == 24);
 static_assert(offsetof(VersionRecord, tag) == 32);
 static_assert(offsetof(VersionRecord, combine_table) == 40);
 static_assert(sizeof(VersionRecord) == 48);
+
+inline constexpr std::uint64_t kObservedBit = 1;
+inline constexpr std::uint64_t kWideRecordBit = 2;
+// Format 3's record: the fields up to `observed`.
+inline constexpr std::uint64_t kNarrowVersionRecordBytes = offsetof(VersionRecord, tag);
+
+// The byte size of a record whose `observed` word reads `observed_word`.
+constexpr std::uint64_t VersionRecordBytes(std::uint64_t observed_word) {
+  return (observed_word & kWideRecordBit) != 0 ? sizeof(VersionRecord) : kNarrowVersionRecordBytes;
+}
+static_assert(VersionRecordBytes(kWideRecordBit | kObservedBit) == 48);
+static_assert(VersionRecordBytes(kObservedBit) == 32);
+
+// The byte size of the record at `version` (a block of the mapping).
+inline std::uint64_t VersionRecordBytesAt(const Arena& arena, Offset version) {
+  return VersionRecordBytes(arena.At<const VersionRecord>(version)->observed.LoadRelaxed());
+}
 
 }  // namespace atomap::internal::hamt
 

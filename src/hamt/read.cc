@@ -220,7 +220,9 @@ bool Bounded::Damage(const char* what, Offset at, int level) {
 
 bool Bounded::Record(Offset version) {
   if (!ok()) return false;
-  if (!IsBlock(version, sizeof(VersionRecord))) {
+  // The narrow part first: it holds the word that says whether the record is wide.
+  if (!IsBlock(version, kNarrowVersionRecordBytes) ||
+      !IsBlock(version, VersionRecordBytesAt(arena_, version))) {
     return Damage("the version record is not an aligned block inside the data region", version, -1);
   }
   return true;
@@ -335,7 +337,7 @@ void DiffSubtrees(const Arena& arena, Offset a, Offset b, const DiffVisitor& vis
 void ForEachBlock(const Arena& arena, Offset version,
                   absl::FunctionRef<void(Offset, std::uint64_t)> fn) {
   if (version == kNullOffset) return;
-  fn(version, sizeof(VersionRecord));
+  fn(version, VersionRecordBytesAt(arena, version));
   const Offset root = ReadVersion(arena, version).root_node;
   if (root != kNullOffset) ForEachBlockAt(arena, root, 0, fn);
 }

@@ -384,9 +384,12 @@ absl::StatusOr<CommitResult> TrieTransaction::Commit() {
     Abort();
     return record.status();
   }
-  *ctx_.arena->At<VersionRecord>(*record) = VersionRecord{
-      root_, size_, base_version_number_ + 1, {}, tag_, combine_table_};  // observed: 0
-  if (base_ != kNullOffset) replaced_.push_back(Block{base_, sizeof(VersionRecord)});
+  auto* written = ctx_.arena->At<VersionRecord>(*record);
+  *written = VersionRecord{root_, size_, base_version_number_ + 1, {}, tag_, combine_table_};
+  written->observed.StoreRelaxed(kWideRecordBit);  // not observed; unpublished, so no race
+  if (base_ != kNullOffset) {
+    replaced_.push_back(Block{base_, VersionRecordBytesAt(*ctx_.arena, base_)});
+  }
   CommitResult result;
   if (ledger_ != nullptr) {
     result.ledger = ledger_;

@@ -57,13 +57,13 @@ LaneContents ReadLane(const Allocator& allocator, const LaneWords& words) {
 bool Published(const AtomTable& atoms, const Allocator& allocator, const IntentRecord& intent) {
   const Offset version = intent.version.LoadRelaxed();  // `intent` is a private copy
   if (version == kNullOffset || intent.lane >= kLanesPerSlot || intent.atom >= atoms.capacity() ||
-      !allocator.MayBeBlock(version, sizeof(hamt::VersionRecord))) {
+      !allocator.MayBeBlock(version, hamt::kNarrowVersionRecordBytes)) {
     return false;
   }
   // Partner of atom.cc (2) and (8): a root written after the replacing CAS shows its mark.
   if (atoms.Root(intent.atom).LoadAcquire() == version) return true;
   auto* record = allocator.arena()->At<hamt::VersionRecord>(version);
-  return record->observed.LoadAcquire() != 0;
+  return (record->observed.LoadAcquire() & hamt::kObservedBit) != 0;
 }
 
 }  // namespace

@@ -19,12 +19,15 @@ class VersionWalker {
   VersionWalker(CheckContext& ctx, const std::string& atom) : ctx_(ctx), atom_(atom) {}
 
   void Walk(Offset version) {
-    const auto* record =
-        ctx_.Read<VersionRecord>(version, sizeof(VersionRecord), atom_ + " version record");
+    // The narrow part first: its `observed` word says whether the record is wide (node.h).
+    const auto* narrow = ctx_.Read<VersionRecord>(version, hamt::kNarrowVersionRecordBytes,
+                                                  atom_ + " version record");
+    if (narrow == nullptr) return;
+    const std::uint64_t bytes = hamt::VersionRecordBytes(narrow->observed.LoadRelaxed());
+    const auto* record = ctx_.Read<VersionRecord>(version, bytes, atom_ + " version record");
     if (record == nullptr) return;
-    ctx_.AddBlock(version, sizeof(VersionRecord), Holder::kReachable);
-    const VersionRecord v{record->root_node, record->entry_count,  record->version_number, {},
-                          record->tag,       record->combine_table};
+    ctx_.AddBlock(version, bytes, Holder::kReachable);
+    const VersionRecord v{record->root_node, record->entry_count, record->version_number, {}, 0, 0};
     if (v.root_node != kNullOffset) Node(v.root_node, 0, 0);
     if (entries_ != v.entry_count) {
       ctx_.Problem("%s: version record at offset %d says %d entries, the trie holds %d", atom_,
