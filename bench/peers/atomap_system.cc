@@ -3,6 +3,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "atomap/domain.h"
 #include "system.h"
@@ -52,6 +55,13 @@ class AtomapSystem final : public System {
       }
       return absl::OkStatus();
     });
+  }
+  void LoadBatch(const Keys& keys, std::uint64_t n) override {
+    std::vector<std::pair<std::string, std::string>> owned;
+    owned.reserve(n);
+    for (std::uint64_t i = 0; i < n; ++i) owned.emplace_back(keys.Key(i), keys.Value(i));
+    std::vector<std::pair<std::string_view, std::string_view>> views(owned.begin(), owned.end());
+    Swap([&](Transaction& tx) { return tx.set_many(views); });
   }
   std::uint64_t Get(std::string_view key) override {
     const Snapshot snap = Must(atom_->load());

@@ -109,6 +109,11 @@ std::vector<std::unique_ptr<System>> MakeSystems(const Keys& keys) {
 void RunSize(const Plan& p, const Keys& keys, std::uint64_t n, Output& out) {
   std::vector<std::unique_ptr<System>> systems = MakeSystems(keys);
   const std::string tag = keys.label() + "-" + std::to_string(n) + "-";
+  if (p.Wants("bulk_load")) {
+    for (auto& s : MakeSystems(keys)) {
+      RunLoadBatch(*s, keys, n, FreshDir(p.dir, tag + "batch-" + std::string(s->name())), out);
+    }
+  }
   for (auto& s : systems) RunLoad(*s, keys, n, FreshDir(p.dir, tag + std::string(s->name())), out);
   const std::uint64_t get_ops = n >= 10'000'000 ? p.get_ops / 2 : p.get_ops;
   for (int r = 0; r < p.rounds && p.Wants("get"); ++r) {

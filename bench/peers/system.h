@@ -32,6 +32,9 @@ class System {
 
   // Entries 0..n-1 of `keys` in one transaction (one lock hold, one write txn).
   virtual void Load(const Keys& keys, std::uint64_t n) = 0;
+  // The same entries handed over as one batch where the store has a batch call (atomap:
+  // Transaction::set_many, its bottom-up build); otherwise Load.
+  virtual void LoadBatch(const Keys& keys, std::uint64_t n) { Load(keys, n); }
   // One lookup in its own read snapshot/txn/shared lock. Returns the first 8 bytes of the
   // value (so the compiler keeps the read), or ~0 when absent.
   virtual std::uint64_t Get(std::string_view key) = 0;

@@ -39,13 +39,13 @@ ChildResult TimedLookups(System& s, const Keys& keys, std::uint64_t n, std::uint
 
 }  // namespace
 
-void RunLoad(System& s, const Keys& keys, std::uint64_t n, const std::string& dir, Output& out) {
-  s.Create(dir, keys, n);
-  const Sample load = MeasureOnce(n, [&] { s.Load(keys, n); });
-  out.Write({s.name(), "bulk_load_" + keys.label(), n, 1, load});
+namespace {
+
+// The bytes_on_disk row of a store just loaded with `n` entries (nothing if it has no file).
+void WriteSpaceRow(System& s, const std::string& workload, std::uint64_t n, Output& out) {
   const std::uint64_t disk = AllocatedBytes(s.DataFile());
   if (disk == 0) return;
-  Row row{s.name(), "bytes_on_disk_" + keys.label(), n, 1, Sample{n, 0, {}, {}}};
+  Row row{s.name(), workload, n, 1, Sample{n, 0, {}, {}}};
   row.extra["bytes_on_disk"] = disk;
   row.extra["bytes_per_entry"] = static_cast<double>(disk) / static_cast<double>(n);
   for (const auto& [name, bytes] : s.SpaceFigures()) {
@@ -53,6 +53,24 @@ void RunLoad(System& s, const Keys& keys, std::uint64_t n, const std::string& di
     row.extra[name + "_per_entry"] = static_cast<double>(bytes) / static_cast<double>(n);
   }
   out.Write(row);
+}
+
+}  // namespace
+
+void RunLoad(System& s, const Keys& keys, std::uint64_t n, const std::string& dir, Output& out) {
+  s.Create(dir, keys, n);
+  const Sample load = MeasureOnce(n, [&] { s.Load(keys, n); });
+  out.Write({s.name(), "bulk_load_" + keys.label(), n, 1, load});
+  WriteSpaceRow(s, "bytes_on_disk_" + keys.label(), n, out);
+}
+
+void RunLoadBatch(System& s, const Keys& keys, std::uint64_t n, const std::string& dir,
+                  Output& out) {
+  s.Create(dir, keys, n);
+  const Sample load = MeasureOnce(n, [&] { s.LoadBatch(keys, n); });
+  out.Write({s.name(), "bulk_load_set_many_" + keys.label(), n, 1, load});
+  WriteSpaceRow(s, "bytes_on_disk_set_many_" + keys.label(), n, out);
+  s.Close();
 }
 
 void RunGet(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, Output& out) {

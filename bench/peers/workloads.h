@@ -15,6 +15,10 @@ namespace atomap::peers {
 // Creates the store in `dir` and loads entries 0..n-1 in one transaction ("bulk_load"), then
 // reports its size on disk ("bytes_on_disk": allocated blocks of the data file per entry).
 void RunLoad(System& s, const Keys& keys, std::uint64_t n, const std::string& dir, Output& out);
+// The same load through System::LoadBatch, into a store of its own (closed afterwards): rows
+// bulk_load_set_many_<shape> and bytes_on_disk_set_many_<shape>.
+void RunLoadBatch(System& s, const Keys& keys, std::uint64_t n, const std::string& dir,
+                  Output& out);
 // Random lookups, each in its own read snapshot/txn/lock ("get").
 void RunGet(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, Output& out);
 // Random lookups, 1000 per read snapshot/txn/lock ("get_batch1000").

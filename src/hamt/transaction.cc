@@ -40,13 +40,7 @@ absl::Status Transaction::update(std::string_view key, UpdateFunction fn) {
 
 absl::Status Transaction::set_many(
     absl::Span<const std::pair<std::string_view, std::string_view>> entries) {
-  for (const auto& [key, value] : entries) {
-    if (absl::Status s = internal::hamt::CheckKeyValue(key, value); !s.ok()) return s;
-  }
-  for (const auto& [key, value] : entries) {
-    if (absl::Status s = impl_->Set(key, value); !s.ok()) return s;
-  }
-  return absl::OkStatus();
+  return impl_->SetMany(entries);
 }
 
 std::optional<std::string_view> Transaction::get(std::string_view key) const {

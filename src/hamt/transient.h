@@ -32,15 +32,19 @@
 #ifndef ATOMAP_SRC_HAMT_TRANSIENT_H_
 #define ATOMAP_SRC_HAMT_TRANSIENT_H_
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "hamt/block_ledger.h"
 #include "hamt/node.h"
 #include "hamt/trie_context.h"
@@ -85,6 +89,12 @@ class TrieTransaction {
   TrieTransaction& operator=(const TrieTransaction&) = delete;
 
   absl::Status Set(std::string_view key, std::string_view value);
+  // Sets every entry, in order (a later duplicate key wins). All-or-nothing for InvalidArgument
+  // (every size is checked first). On an empty trie with at least kBulkBuildMin entries, builds
+  // bottom up (bulk_build.cc): entries partitioned by hash fragment, each node written once at
+  // its final size; otherwise one Set per entry.
+  absl::Status SetMany(absl::Span<const std::pair<std::string_view, std::string_view>> entries);
+  static constexpr std::size_t kBulkBuildMin = 64;
   // True if the key was present.
   absl::StatusOr<bool> Erase(std::string_view key);
   // Sees this transaction's own writes. The view lives until the next write to this key or the
@@ -146,6 +156,27 @@ class TrieTransaction {
   absl::StatusOr<Offset> EraseIn(Offset node, int level, std::uint64_t hash, std::string_view key,
                                  bool* removed);
   absl::StatusOr<Offset> EraseInCollision(Offset node, std::string_view key, bool* removed);
+  // Bottom-up build (bulk_build.cc).
+  struct BuildRecord {
+    std::uint64_t hash;
+    Entry entry;  // made (blobs allocated) in input order; partitions keep that order
+  };
+  using FragmentStarts = std::array<std::uint32_t, kBranching + 1>;
+  // A built range: a node, or one entry its parent keeps inline (node.h N4).
+  struct Built {
+    Offset node = kNullOffset;
+    bool single = false;
+    Entry entry{};
+  };
+  using EntrySpan = absl::Span<const std::pair<std::string_view, std::string_view>>;
+  absl::StatusOr<Offset> BuildAll(EntrySpan entries);
+  absl::StatusOr<Built> BuildRange(BuildRecord* begin, BuildRecord* end, BuildRecord* scratch,
+                                   int level);
+  // [groups, groups + start[32]) partitioned by the fragment at `level` (group f at
+  // [start[f], start[f + 1])); `scratch` is as long.
+  absl::StatusOr<Built> BuildPartitioned(BuildRecord* groups, BuildRecord* scratch,
+                                         const FragmentStarts& start, int level);
+  absl::StatusOr<Built> BuildCollision(BuildRecord* begin, BuildRecord* end);
   // If `child` is a single entry with no children, moves that entry into its parent's slot.
   absl::StatusOr<Offset> InlineIfSingle(Offset node, int level, Bitmap bit, Offset child);
 

@@ -1,0 +1,143 @@
+// TrieTransaction::SetMany's bottom-up build (src/hamt/bulk_build.cc): the same shape, contents
+// and block accounting as one Set per entry; duplicates resolved as a sequence of Sets would;
+// collisions; a full domain; the fallback on a non-empty trie.
+#include <catch2/catch.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "hamt/bits.h"
+#include "hamt_test_util.h"
+
+namespace atomap::internal::hamt {
+namespace {
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+std::vector<std::pair<std::string_view, std::string_view>> Views(const Pairs& pairs) {
+  return {pairs.begin(), pairs.end()};
+}
+
+// Entries 0..n-1; every seventh value is longer than a word (a blob), every eleventh key too.
+Pairs Numbered(int n) {
+  Pairs out;
+  for (int i = 0; i < n; ++i) {
+    std::string key = absl::StrCat(i % 11 == 0 ? "long-key-" : "k", i);
+    std::string value = i % 7 == 0 ? absl::StrCat(std::string(20, 'v'), i) : absl::StrCat(i);
+    out.emplace_back(std::move(key), std::move(value));
+  }
+  return out;
+}
+
+Offset BuildBySets(TestDomain& domain, const Pairs& pairs) {
+  TrieTransaction tx(domain.context(), kNullOffset);
+  for (const auto& [k, v] : pairs) REQUIRE(tx.Set(k, v).ok());
+  return tx.Commit().value().version;
+}
+
+Offset BuildBySetMany(TestDomain& domain, const Pairs& pairs) {
+  TrieTransaction tx(domain.context(), kNullOffset);
+  REQUIRE(tx.SetMany(Views(pairs)).ok());
+  return tx.Commit().value().version;
+}
+
+std::string Shape(const TestDomain& domain, Offset version) {
+  return DumpStructure(domain.arena(), ReadVersion(domain.arena(), version).root_node);
+}
+
+TEST_CASE("SetMany on an empty trie builds the shape one Set per entry builds",
+          "[hamt][bulk_build]") {
+  for (HashKind kind : {HashKind::kXxh3, HashKind::kTestWeak}) {
+    INFO("hash kind " << static_cast<int>(kind));
+    for (int n : {64, 65, 1000, 20000}) {
+      INFO(n << " entries");
+      TestDomain domain(std::uint64_t{1} << 30, kind);
+      const Pairs pairs = Numbered(n);
+      const Offset by_sets = BuildBySets(domain, pairs);
+      const std::uint64_t before = domain.LiveBytes();
+      const Offset built = BuildBySetMany(domain, pairs);
+      CHECK(Shape(domain, built) == Shape(domain, by_sets));
+      CHECK(domain.MapOf(built) == domain.MapOf(by_sets));
+      CHECK(domain.MapOf(built).size() == static_cast<std::uint64_t>(n));
+      // Exactly the blocks the new version reaches were allocated: nothing left over.
+      CHECK(domain.LiveBytes() - before == domain.ReachableBytes({built}));
+    }
+  }
+}
+
+TEST_CASE("SetMany: a later duplicate key wins, and the losers' blobs are freed",
+          "[hamt][bulk_build]") {
+  for (HashKind kind : {HashKind::kXxh3, HashKind::kTestWeak}) {
+    INFO("hash kind " << static_cast<int>(kind));
+    TestDomain domain(std::uint64_t{1} << 30, kind);
+    Pairs pairs = Numbered(500);
+    for (int i = 0; i < 500; i += 3) pairs.emplace_back(pairs[i].first, std::string(30, 'x'));
+    for (int i = 0; i < 500; i += 9) pairs.emplace_back(pairs[i].first, "last");
+    // Two keys only, each many times: the duplicates fold a chain down to one entry (N4).
+    for (int i = 0; i < 100; ++i) pairs.emplace_back(i % 2 ? "dup-a" : "dup-b", absl::StrCat(i));
+    const std::uint64_t before = domain.LiveBytes();
+    const Offset built = BuildBySetMany(domain, pairs);
+    CHECK(domain.LiveBytes() - before == domain.ReachableBytes({built}));
+    const Offset by_sets = BuildBySets(domain, pairs);
+    CHECK(domain.MapOf(built) == domain.MapOf(by_sets));
+    CHECK(Shape(domain, built) == Shape(domain, by_sets));
+    CHECK(domain.MapOf(built).size() == 502);
+    CHECK(domain.MapOf(built).get(pairs[9].first) == "last");
+    CHECK(domain.MapOf(built).get(pairs[3].first) == std::string(30, 'x'));
+    CHECK(domain.MapOf(built).get("dup-a") == "99");
+  }
+}
+
+TEST_CASE("SetMany builds collision nodes sorted by key", "[hamt][bulk_build]") {
+  TestDomain domain(std::uint64_t{1} << 30, HashKind::kTestWeak);
+  REQUIRE(domain.context().hasher("xa") == domain.context().hasher("xb"));
+  Pairs pairs = Numbered(100);
+  for (const char* k : {"xc", "xa", "xb", "xa"}) pairs.emplace_back(k, absl::StrCat(k, "!"));
+  const Offset built = BuildBySetMany(domain, pairs);
+  CHECK(Shape(domain, built).find("collision n=3") != std::string::npos);
+  CHECK(Shape(domain, built) == Shape(domain, BuildBySets(domain, pairs)));
+  CHECK(domain.MapOf(built).get("xa") == "xa!");
+}
+
+TEST_CASE("SetMany on a non-empty trie sets each entry on top of it", "[hamt][bulk_build]") {
+  TestDomain domain;
+  const Pairs first = Numbered(300);
+  const Offset base = BuildBySetMany(domain, first);
+  Pairs more;
+  for (int i = 200; i < 600; ++i) more.emplace_back(absl::StrCat("k", i), "new");
+  TrieTransaction tx(domain.context(), base);
+  REQUIRE(tx.SetMany(Views(more)).ok());
+  const Offset next = tx.Commit().value().version;
+  Pairs all = first;
+  all.insert(all.end(), more.begin(), more.end());
+  CHECK(Shape(domain, next) == Shape(domain, BuildBySets(domain, all)));
+  CHECK(domain.MapOf(next).get("k250") == "new");
+  CHECK(domain.MapOf(next).get("k10") == "10");
+}
+
+TEST_CASE("SetMany: a bad size changes nothing; a full domain aborts and frees everything",
+          "[hamt][bulk_build]") {
+  TestDomain domain(std::uint64_t{1} << 30);
+  Pairs pairs = Numbered(1000);
+  pairs.emplace_back(std::string(kMaxKeyBytes + 1, 'k'), "v");
+  const std::uint64_t before = domain.LiveBytes();
+  {
+    TrieTransaction tx(domain.context(), kNullOffset);
+    CHECK(tx.SetMany(Views(pairs)).code() == absl::StatusCode::kInvalidArgument);
+    CHECK(tx.open());
+    CHECK(tx.size() == 0);
+    CHECK(domain.LiveBytes() == before);
+  }
+  TestDomain small(std::uint64_t{8} << 20);  // room for far fewer than these entries
+  Pairs big;
+  for (int i = 0; i < 100000; ++i) big.emplace_back(absl::StrCat("key", i), std::string(90, 'v'));
+  const std::uint64_t small_before = small.LiveBytes();
+  TrieTransaction tx(small.context(), kNullOffset);
+  CHECK(tx.SetMany(Views(big)).code() == absl::StatusCode::kResourceExhausted);
+  CHECK_FALSE(tx.open());
+  CHECK(small.LiveBytes() == small_before);
+}
+
+}  // namespace
+}  // namespace atomap::internal::hamt
