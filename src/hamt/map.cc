@@ -31,7 +31,7 @@ internal::hamt::VersionRecord Record(const TrieContext* context, std::uint64_t v
 template <class P>
 std::optional<std::string_view> GetWith(P& p, const TrieContext& context, std::uint64_t version,
                                         std::string_view key) {
-  const Entry* e = internal::hamt::Find(p, internal::hamt::ReadVersion(p, version).root_node,
+  const Entry* e = internal::hamt::Find(p, internal::hamt::ReadRoot(p, version),
                                         internal::HashInline(context.hasher, key),
                                         internal::hamt::ProbeKey(key));
   if (e == nullptr) return std::nullopt;
@@ -42,10 +42,9 @@ template <class P>
 void ForEachWith(P& p, std::uint64_t version,
                  absl::FunctionRef<void(std::string_view, std::string_view)> fn) {
   const internal::Arena& arena = p.arena();
-  internal::hamt::ForEachEntry(
-      p, internal::hamt::ReadVersion(p, version).root_node, [&](const Entry& e) {
-        fn(internal::hamt::KeyOf(arena, e), internal::hamt::ValueOf(arena, e));
-      });
+  internal::hamt::ForEachEntry(p, internal::hamt::ReadRoot(p, version), [&](const Entry& e) {
+    fn(internal::hamt::KeyOf(arena, e), internal::hamt::ValueOf(arena, e));
+  });
 }
 
 // Slow path for maps of different domains: entry by entry. Damage reads as "not equal".
