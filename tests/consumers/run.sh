@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The three ways an outside project consumes atomap, each built and run (make consumers):
-#   (a) find_package(atomap 0.3 CONFIG) of the install in STAGE, without CMAKE_CXX_STANDARD;
+#   (a) find_package(atomap 0.4 CONFIG) of the install in STAGE, without CMAKE_CXX_STANDARD;
 #   (b) a plain g++ line with `pkg-config --cflags --libs atomap` of that install (its prefix is
 #       STAGE, not where the build was configured to go);
 #   (c) add_subdirectory of the source tree, which must define none of its tests, tools or
