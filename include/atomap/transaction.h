@@ -80,7 +80,9 @@ class Transaction {
   // True if the key was present.
   absl::StatusOr<bool> erase(std::string_view key);
   absl::Status update(std::string_view key, UpdateFunction fn);
-  // All or nothing for argument errors: sizes are checked before anything is written.
+  // All or nothing for argument errors: sizes are checked before anything is written. Of equal
+  // keys the last wins. Into an empty map (64 entries or more) it builds the trie bottom up,
+  // each node written once at its final size: the fast way to load many entries.
   absl::Status set_many(absl::Span<const std::pair<std::string_view, std::string_view>> entries);
 
   // The tag the published version will carry: one 64-bit word for the writer's own use, stored
