@@ -35,6 +35,17 @@ BuiltMap& SharedMap(std::uint64_t n) {
   return it->second;
 }
 
+// Frees a previous build entirely (every block `version` reaches), so that each iteration
+// builds into the same space. A null version is nothing to free.
+void FreeBuild(ScratchDomain& domain, Offset version) {
+  if (version == internal::kNullOffset) return;
+  std::vector<internal::hamt::Block> blocks;
+  internal::hamt::ForEachBlock(domain.arena(), version, [&](Offset off, std::uint64_t bytes) {
+    blocks.push_back({off, bytes});
+  });
+  domain.Free(blocks);
+}
+
 void ReportBytes(benchmark::State& state, const ScratchDomain& domain, Offset version,
                  std::uint64_t n) {
   state.counters["bytes_per_entry"] =
@@ -115,14 +126,7 @@ void BM_BulkBuild(benchmark::State& state) {
   for (auto _ : state) {
     CommitResult r = BuildU64(domain, internal::kNullOffset, n);
     state.PauseTiming();
-    if (version != internal::kNullOffset) {
-      // Free the previous build entirely: every block it reaches.
-      std::vector<internal::hamt::Block> blocks;
-      internal::hamt::ForEachBlock(domain.arena(), version, [&](Offset off, std::uint64_t bytes) {
-        blocks.push_back({off, bytes});
-      });
-      domain.Free(blocks);
-    }
+    FreeBuild(domain, version);
     version = r.version;
     state.ResumeTiming();
   }
@@ -150,13 +154,7 @@ void BM_BulkSetMany(benchmark::State& state) {
     if (!tx.SetMany(entries).ok()) std::abort();
     CommitResult r = std::move(tx.Commit().value());
     state.PauseTiming();
-    if (version != internal::kNullOffset) {
-      std::vector<internal::hamt::Block> blocks;
-      internal::hamt::ForEachBlock(domain.arena(), version, [&](Offset off, std::uint64_t bytes) {
-        blocks.push_back({off, bytes});
-      });
-      domain.Free(blocks);
-    }
+    FreeBuild(domain, version);
     version = r.version;
     state.ResumeTiming();
   }
