@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -312,6 +313,54 @@ TEST_CASE("a transaction keeps its base's epoch after the base snapshot is dropp
   CHECK(d.domain->stats().oldest_pinned_epoch == loaded_at);
   CHECK(epochs.TryAdvance().has_value());  // held back: the base is still read through tx
   CHECK(tx->get("k") == std::optional<std::string_view>("v"));
+}
+
+// A language binding's garbage collector may drop a snapshot after the thread that took it has
+// exited (runtime.h RT1): the thread's participant is kept, pinned, until then; the snapshot
+// still reads its version, holds reclamation back meanwhile, and releases its pin on the
+// thread that destroys it.
+void SnapshotOutlivesItsThread(Domain& handle, Domain& writer) {
+  Atom atom = *handle.find_atom("a");
+  Atom writer_atom = *writer.find_atom("a");
+  std::optional<Snapshot> orphan;
+  std::thread([&] { orphan.emplace(*atom.load()); }).join();
+  REQUIRE(writer.stats().any_pinned);
+  const std::uint64_t seen = orphan->version();
+  for (int i = 0; i < 4; ++i) {  // replace the orphan's version several times over
+    REQUIRE(writer_atom.swap([&](Transaction& tx) { return tx.set("k", std::to_string(i)); }).ok());
+  }
+  CHECK(writer.stats().pending_garbage_blocks > 0);  // the orphan's version is held back
+  CHECK(orphan->version() == seen);
+  CHECK(orphan->map().get("k") == "v");
+  // A new thread (whose id may be the exited one's) gets a participant of its own, unpinned
+  // by the orphan's release.
+  std::thread([&] {
+    Snapshot fresh = *atom.load();
+    CHECK(fresh.map().get("k") == "3");
+  }).join();
+  orphan.reset();  // on this thread, after its own thread exited
+  CHECK_FALSE(writer.stats().any_pinned);
+  for (int i = 0; i < 4; ++i) {  // reclamation resumes
+    REQUIRE(writer_atom.swap([&](Transaction& tx) { return tx.set("k", "v"); }).ok());
+  }
+  absl::StatusOr<CheckReport> report = writer.check();
+  REQUIRE(report.ok());
+  CHECK(report->problems.empty());
+}
+
+TEST_CASE("a snapshot may be destroyed after its thread exited (writers and readers)",
+          "[pin][threads]") {
+  TempDir dir;
+  const std::string path = dir.File("orphan.atomap");
+  Domain writer = *Domain::Open(path, SmallOptions(8, 8));
+  REQUIRE((*writer.atom("a")).swap([](Transaction& tx) { return tx.set("k", "v"); }).ok());
+  SECTION("a writer's thread") { SnapshotOutlivesItsThread(writer, writer); }
+  SECTION("a registered reader's thread") {
+    Options read_only = SmallOptions(8, 8);
+    read_only.read_only = true;
+    Domain reader = *Domain::Open(path, read_only);
+    SnapshotOutlivesItsThread(reader, writer);
+  }
 }
 
 }  // namespace atomap

@@ -21,7 +21,10 @@
 //  - Snapshots nest: several may be alive in one thread at once.
 //
 // Thread safety: a Snapshot belongs to the thread that took it and must be destroyed on that
-// thread, before the Domain is closed. Its Map may be read from any thread while it lives.
+// thread, before the Domain is closed; or, once that thread has exited, on any thread (one at a
+// time: a language binding whose garbage collector drops it late). A thread that exits with a
+// snapshot alive keeps its slot until the Domain is closed, and the snapshot's pin holds
+// reclamation back until it is destroyed. Its Map may be read from any thread while it lives.
 #ifndef ATOMAP_SNAPSHOT_H_
 #define ATOMAP_SNAPSHOT_H_
 

@@ -86,9 +86,13 @@ Runtime::~Runtime() {
   if (inherited()) {
     for (auto& [thread, participant] : participants_) participant->Abandon();
     for (auto& [thread, reader] : readers_) reader->Abandon();
+    for (auto& participant : orphans_) participant->Abandon();
+    for (auto& reader : orphan_readers_) reader->Abandon();
   }
   participants_.clear();
   readers_.clear();
+  orphans_.clear();
+  orphan_readers_.clear();
 }
 
 absl::StatusOr<Participant*> Runtime::ClaimThisThread() {
@@ -137,6 +141,18 @@ absl::StatusOr<ReaderParticipant*> Runtime::ClaimThisReader() {
   return mine.reader;
 }
 
+template <class P>
+void Runtime::ReleaseOrKeep(absl::flat_hash_map<std::thread::id, std::unique_ptr<P>>& by_thread,
+                            std::thread::id thread, std::vector<std::unique_ptr<P>>& orphans) {
+  auto it = by_thread.find(thread);
+  if (it == by_thread.end()) return;
+  // Still pinned: a snapshot of this thread outlives it (a binding's garbage collector drops it
+  // later, on another thread). Its pin site must stay where the snapshot's guard points, and a
+  // new thread that reuses the id must not find it, so it moves out of the map (RT1).
+  if (it->second->pinned()) orphans.push_back(std::move(it->second));
+  by_thread.erase(it);
+}
+
 void Runtime::NoteThreadUses(std::vector<std::uint64_t>& runtimes) const {
   for (std::uint64_t id : runtimes) {
     if (id == id_) return;
@@ -146,8 +162,8 @@ void Runtime::NoteThreadUses(std::vector<std::uint64_t>& runtimes) const {
 
 void Runtime::ReleaseThread(std::thread::id thread) {
   std::lock_guard<std::mutex> lock(mu_);
-  participants_.erase(thread);
-  readers_.erase(thread);
+  ReleaseOrKeep(participants_, thread, orphans_);
+  ReleaseOrKeep(readers_, thread, orphan_readers_);
 }
 
 }  // namespace atomap::internal

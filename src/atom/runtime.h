@@ -11,6 +11,13 @@
 // there (a validated pin, epoch/epoch_table.h RR1). A read-only domain without a registry it can
 // use (DomainImpl::readers() null) is an unregistered reader: its loads pin nothing (G3).
 //
+// (RT1) A thread that exits while one of its snapshots still pins its participant (a language
+//       binding whose garbage collector drops the snapshot later, on another thread) does not
+//       free that participant: it is kept, slot and pin included, apart from the by-thread maps
+//       (so a new thread that reuses the id claims a slot of its own), until the runtime is
+//       destroyed. The snapshot may then be destroyed on any one thread at a time
+//       (atomap/snapshot.h); until it is, its pin holds reclamation back as any pin does.
+//
 // Dead participants: a claim that takes over a dead owner's slot recovers it (RecoverDeadSlot in
 // src/domain/slot_recovery.h); so does a participant that finds the epoch held back by a slot
 // whose owner is dead (Participant::Reclaim).
@@ -102,6 +109,10 @@ class Runtime {
  private:
   absl::StatusOr<Participant*> ClaimThisThread();
   absl::StatusOr<ReaderParticipant*> ClaimThisReader();
+  // Frees `thread`'s participant in `by_thread`, or moves it to `orphans` if pinned (RT1).
+  template <class P>
+  static void ReleaseOrKeep(absl::flat_hash_map<std::thread::id, std::unique_ptr<P>>& by_thread,
+                            std::thread::id thread, std::vector<std::unique_ptr<P>>& orphans);
   // Adds this runtime to a thread's list of runtimes to tell at its exit (once).
   void NoteThreadUses(std::vector<std::uint64_t>& runtimes) const;
 
@@ -113,6 +124,9 @@ class Runtime {
   std::mutex mu_;
   absl::flat_hash_map<std::thread::id, std::unique_ptr<Participant>> participants_;
   absl::flat_hash_map<std::thread::id, std::unique_ptr<ReaderParticipant>> readers_;
+  // Participants of exited threads that were still pinned (RT1).
+  std::vector<std::unique_ptr<Participant>> orphans_;
+  std::vector<std::unique_ptr<ReaderParticipant>> orphan_readers_;
 };
 
 }  // namespace atomap::internal
