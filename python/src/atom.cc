@@ -180,6 +180,9 @@ class WatchIterator {
             watcher_.Next([&](const MapDiff& diff, const Snapshot&) { Collect(diff, raw); }, slice);
       }
       if (!delivered.ok()) ThrowIfError(delivered.status());
+      // One diff's changes in key order, whatever their kind (each part is sorted already).
+      std::sort(raw.begin(), raw.end(),
+                [](const RawChange& a, const RawChange& b) { return a.key < b.key; });
       for (RawChange& change : raw) Queue(change);
       if (!pending_.empty()) break;
       if (!*delivered && absl::Now() >= deadline) throw py::stop_iteration();

@@ -133,9 +133,11 @@ py::dict CheckDict(const CheckReport& r) {
 
 PyDomain Open(const std::string& path, bool create, bool read_only, const std::string& kind,
               std::optional<std::uint64_t> max_size, std::uint32_t permissions, bool verify_reads,
-              const std::string& durability, double lock_timeout, bool allow_foreign_owner) {
+              const std::string& durability, double lock_timeout, bool allow_foreign_owner,
+              bool exclusive) {
   Options options;
   options.create_if_missing = create;
+  options.error_if_exists = exclusive;
   options.read_only = read_only;
   options.kind = KindOf(kind);
   if (max_size.has_value()) options.max_size = *max_size;
@@ -272,6 +274,7 @@ void BindDomain(py::module_& module) {
              py::arg("max_size") = py::none(), py::arg("permissions") = 0600,
              py::arg("verify_reads") = false, py::arg("durability") = "process",
              py::arg("lock_timeout") = 10.0, py::arg("allow_foreign_owner") = false,
+             py::arg("exclusive") = false,
              R"doc(Opens (or, with create=True, creates) the domain at `path` and returns a Domain.
 
 kind: "file" (a file at path), "shm" (/dev/shm/atomap.<path>, path a plain name) or "memory"
@@ -280,7 +283,8 @@ used only when creating). permissions: mode bits of a created file. read_only: o
 registered reader. verify_reads: bounds-check every read (for files that may be damaged).
 durability: "process" (a crash of processes loses nothing) or "sync" (every swap is on stable
 storage when it returns). lock_timeout: seconds any lock wait may take. allow_foreign_owner:
-open for writing a file another user owns. The GIL is released while it waits for locks.)doc");
+open for writing a file another user owns. exclusive: only ever create (AlreadyExistsError if
+anything is at path; of processes racing to create, exactly one succeeds). The GIL is released while it waits for locks.)doc");
 }
 
 }  // namespace atomap::python
