@@ -1,6 +1,7 @@
 """Threads: swap retries, the GIL released while waiting, snapshots dropped on other threads."""
 
 import gc
+import os
 import queue
 import threading
 import time
@@ -191,6 +192,18 @@ def pinned(dom):
     return dom.stats()["any_pinned"]
 
 
+def join_until_exited(thread):
+    # join() returns when the Python thread is done, before its OS thread runs its thread_local
+    # destructors (where a thread's box drains and is marked exited) and exits: wait for the
+    # kernel to report the thread gone.
+    tid = thread.native_id
+    thread.join()
+    deadline = time.monotonic() + 30
+    while os.path.exists("/proc/self/task/%d" % tid):
+        assert time.monotonic() < deadline, "thread %d did not exit" % tid
+        time.sleep(0.001)
+
+
 def test_snapshot_dropped_on_another_thread_while_owner_lives(dom):
     atom = dom.atom("x")
     atom.swap(lambda tx: tx.set(b"k", b"v0"))
@@ -227,12 +240,33 @@ def test_snapshot_dropped_after_owner_exited(dom):
     handoff = []
     t = threading.Thread(target=lambda: handoff.append(atom.load()))
     t.start()
-    t.join()  # the owner thread is gone; its participant is kept, pinned
+    join_until_exited(t)  # the owner thread is gone; its participant is kept, pinned
     snap = handoff.pop()
     atom.swap(lambda tx: tx.set(b"k", b"v1"))
     assert snap[b"k"] == b"v0"
     assert pinned(dom)
     snap.close()  # destroyed here, under the exited box's mutex
+    assert not pinned(dom)
+    assert_garbage_drains(dom, atom)
+
+
+def test_snapshot_queued_for_an_owner_that_exits(dom):
+    # Dropped while the owner lives, which then exits without another call: its thread-exit
+    # destructor destroys what was queued for it.
+    atom = dom.atom("x")
+    handoff = queue.Queue()
+    dropped = threading.Event()
+
+    def owner():
+        handoff.put(atom.load())
+        dropped.wait()
+
+    t = threading.Thread(target=owner)
+    t.start()
+    handoff.get().close()
+    assert pinned(dom)
+    dropped.set()
+    join_until_exited(t)
     assert not pinned(dom)
     assert_garbage_drains(dom, atom)
 
@@ -245,7 +279,7 @@ def test_snapshots_dropped_by_many_threads(dom):
     for t in owners:
         t.start()
     for t in owners:
-        t.join()
+        join_until_exited(t)
     held = [snaps.get() for _ in range(80)]
 
     def drop(part):
