@@ -1,6 +1,8 @@
 // atomap.open and atomap.Domain (handles.h H1-H3).
+#include <pthread.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -154,11 +156,22 @@ PyDomain Open(const std::string& path, bool create, bool read_only, const std::s
   return PyDomain(std::make_shared<DomainHolder>(ValueOrThrow(std::move(opened))));
 }
 
+std::atomic<std::uint64_t> fork_generation{0};
+const bool fork_handler_registered = [] {
+  pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1, std::memory_order_relaxed); });
+  return true;
+}();
+
 }  // namespace
 
+std::uint64_t ForkGeneration() {
+  (void)fork_handler_registered;
+  return fork_generation.load(std::memory_order_relaxed);
+}
+
 void CheckSameProcess(const DomainHolder& domain) {
-  const pid_t now = getpid();
-  if (now != domain.pid) {
+  if (domain.Inherited()) {
+    const pid_t now = getpid();
     Fail(absl::StatusCode::kFailedPrecondition,
          absl::StrFormat("atomap: %s was opened by process %d, before fork(); a handle inherited "
                          "across fork() is inert in the child (process %d): call atomap.open "

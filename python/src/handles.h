@@ -44,12 +44,22 @@
 
 namespace atomap::python {
 
+// Counts the fork()s this process descends from (a pthread_atfork child handler adds one): a
+// cheaper test than getpid(), a system call, on every call (H3).
+std::uint64_t ForkGeneration();
+
 struct DomainHolder {
   explicit DomainHolder(Domain opened)
-      : domain(std::move(opened)), pid(getpid()), path(domain.path()) {}
+      : domain(std::move(opened)),
+        pid(getpid()),
+        generation(ForkGeneration()),
+        path(domain.path()) {}
+
+  bool Inherited() const { return ForkGeneration() != generation; }
 
   Domain domain;
-  const pid_t pid;           // (H3)
+  const pid_t pid;  // for the message (H3)
+  const std::uint64_t generation;  // (H3)
   const std::string path;
   std::atomic<bool> closed{false};  // (H2)
 };
@@ -70,6 +80,7 @@ struct Codecs {
 struct PinnedSnapshot final : Pinned {
   template <class Load>
   PinnedSnapshot(DomainRef holder, Load&& load) : domain(std::move(holder)), snapshot(load()) {}
+  bool Inherited() const override { return domain->Inherited(); }
   DomainRef domain;  // declared first: destroyed last
   absl::StatusOr<Snapshot> snapshot;
 };
@@ -77,6 +88,7 @@ struct PinnedSnapshot final : Pinned {
 struct PinnedTransaction final : Pinned {
   PinnedTransaction(DomainRef holder, Transaction begun)
       : domain(std::move(holder)), tx(std::move(begun)) {}
+  bool Inherited() const override { return domain->Inherited(); }
   DomainRef domain;  // declared first: destroyed last
   std::optional<Transaction> tx;  // empty once compare_and_set took it
 };

@@ -41,6 +41,10 @@ void ThreadBox::DrainOwn() {
 }
 
 void ThreadBox::Release(const std::shared_ptr<ThreadBox>& owner, std::unique_ptr<Pinned> pinned) {
+  if (pinned->Inherited()) {  // B7
+    pinned.reset();
+    return;
+  }
   if (IsThisThread(owner.get())) {
     pinned.reset();
     if (owner->queued_.load(std::memory_order_acquire)) owner->DrainOwn();

@@ -17,6 +17,8 @@
 //       thread exit, where it sets `exited` under the mutex, with the queue emptied.
 //  (B5) Nothing here touches a Python object: it runs at thread exit, without the GIL.
 //  (B6) A pinned object holds what it needs (the domain) itself, so destroying it later is safe.
+//  (B7) In a child of fork() a pinned object is destroyed at once by whichever thread releases
+//       it (Pinned::Inherited): it pins nothing there.
 //
 // Thread safety: as (B2)-(B4) say; every member is safe from any thread.
 #ifndef ATOMAP_PYTHON_SRC_THREAD_BOX_H_
@@ -33,6 +35,9 @@ namespace atomap::python {
 class Pinned {
  public:
   virtual ~Pinned() = default;
+  // True in a child of fork(): the handle is inert there (domain.h), destroying it touches no
+  // pin, so any thread may, without the box (whose mutex fork() may have copied locked).
+  virtual bool Inherited() const = 0;
 };
 
 class ThreadBox {
