@@ -53,6 +53,11 @@ from ._atomap import (
 # A Snapshot is a read-only Mapping (isinstance(snap, collections.abc.Mapping) holds).
 _Mapping.register(Snapshot)
 
+# The classes are the extension's; they are documented, and shown, as atomap's.
+for _cls in (Domain, Atom, Snapshot, Transaction, WatchIterator, Codec):
+    _cls.__module__ = __name__
+del _cls
+
 __all__ = [
     "open",
     "Domain",

@@ -268,9 +268,13 @@ void BindAtom(py::module_& module) {
   py::class_<PyAtom>(module, "Atom",
                      "A named map of the domain that many processes change atomically. Keys and "
                      "values are encoded with its codecs (key=, value= of Domain.atom).")
-      .def_property_readonly("name", &PyAtom::name)
-      .def_property_readonly("key_codec", [](const PyAtom& self) { return self.codecs().key; })
-      .def_property_readonly("value_codec", [](const PyAtom& self) { return self.codecs().value; })
+      .def_property_readonly("name", &PyAtom::name, "The atom's name.")
+      .def_property_readonly(
+          "key_codec", [](const PyAtom& self) { return self.codecs().key; },
+          "The codec of its keys.")
+      .def_property_readonly(
+          "value_codec", [](const PyAtom& self) { return self.codecs().value; },
+          "The codec of its values.")
       .def("load", &Load, "The current version, as a Snapshot (close it, or use `with`).")
       .def("get", &GetOne, py::arg("key"), py::arg("default") = py::none(),
            "The current value of `key` (a copy), or `default`: a load, a get and a close.")

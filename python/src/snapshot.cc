@@ -199,7 +199,7 @@ void BindSnapshot(py::module_& module) {
       .def_property_readonly(
           "tag", [](const PySnapshot& self) { return self.snapshot().tag(); },
           "The version's tag: the word its writer set (Transaction.tag).")
-      .def_property_readonly("closed", &PySnapshot::closed)
+      .def_property_readonly("closed", &PySnapshot::closed, "True once close() was called.")
       .def("close", &PySnapshot::Close,
            "Releases the pin (idempotent). BufferError while views from view() are alive.")
       .def("__enter__", [](py::object self) { return self; })
