@@ -188,6 +188,28 @@ def test_other_threads_run_throughout_a_wait(dom):
     assert gaps[0] < 0.15
 
 
+def test_close_ends_a_wait_on_another_thread(path):
+    dom = atomap.open(path)
+    atom = dom.atom("x")
+    started = threading.Event()
+    outcome = []
+
+    def waiter():
+        started.set()
+        try:
+            atom.wait_for_change(atom.version())  # no timeout
+        except atomap.FailedPreconditionError as e:
+            outcome.append(str(e))
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    started.wait()
+    dom.close()
+    t.join(timeout=30)
+    assert not t.is_alive()
+    assert outcome and "closed" in outcome[0]
+
+
 def pinned(dom):
     return dom.stats()["any_pinned"]
 
