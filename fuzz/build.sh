@@ -30,7 +30,7 @@ if ! grep -qxF "CMAKE_CXX_FLAGS:STRING=$CXXFLAGS_LIB" $B/CMakeCache.txt 2>/dev/n
    [ ! -f $B/Makefile ]; then
   cmake -S . -B $B -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_CXX_FLAGS="$CXXFLAGS_LIB" -DATOMAP_BUILD_TESTS=OFF \
-    -DATOMAP_BUILD_BENCH=OFF -DATOMAP_BUILD_TOOLS=OFF >/dev/null
+    -DATOMAP_BUILD_BENCH=OFF -DATOMAP_BUILD_TOOLS=OFF -DATOMAP_BUILD_PYTHON=OFF >/dev/null
 fi
 cmake --build $B --target atomap -j "${JOBS:-2}"
 FUZZER=$B/fuzz_domain_file

@@ -1,6 +1,7 @@
 """Type stubs of the atomap package (the extension atomap._atomap, re-exported)."""
 
 import enum
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, TypeVar, overload
@@ -158,7 +159,7 @@ class Domain:
     ) -> None: ...
 
 def open(
-    path: str,
+    path: str | bytes | os.PathLike[str] | os.PathLike[bytes],
     *,
     create: bool = True,
     read_only: bool = False,

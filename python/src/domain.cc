@@ -133,10 +133,17 @@ py::dict CheckDict(const CheckReport& r) {
   return d;
 }
 
-PyDomain Open(const std::string& path, bool create, bool read_only, const std::string& kind,
+// A str, bytes or os.PathLike path, as the bytes the library opens (os.fsencode).
+std::string PathOf(py::handle path) {
+  py::object encoded = py::module_::import("os").attr("fsencode")(path);
+  return std::string(encoded.cast<py::bytes>());
+}
+
+PyDomain Open(py::handle path_object, bool create, bool read_only, const std::string& kind,
               std::optional<std::uint64_t> max_size, std::uint32_t permissions, bool verify_reads,
               const std::string& durability, double lock_timeout, bool allow_foreign_owner,
               bool exclusive) {
+  const std::string path = PathOf(path_object);
   Options options;
   options.create_if_missing = create;
   options.error_if_exists = exclusive;

@@ -25,6 +25,13 @@ def test_issue_example(path):
         assert again.atom("config").version() == 1
 
 
+def test_path_like_paths(tmp_path):
+    with atomap.open(tmp_path / "p.atomap") as dom:  # a pathlib.Path
+        assert dom.path == str(tmp_path / "p.atomap")
+    with atomap.open(os.fsencode(tmp_path / "p.atomap"), create=False) as dom:  # bytes
+        assert dom.created is False
+
+
 def test_snapshot_is_a_mapping_of_one_version(dom):
     atom = dom.atom("m")
     atom.swap(lambda tx: tx.set_many({b"a": b"1", b"b": b"2", b"c": b"3"}))
