@@ -193,7 +193,12 @@ class WatchIterator {
     return next;
   }
 
-  std::uint64_t version() const { return watcher_.version(); }
+  std::uint64_t version() const {
+    // Another thread's Next may hold mu_ for a wait slice: wait for it without the GIL.
+    py::gil_scoped_release unlocked;
+    std::lock_guard<std::mutex> lock(mu_);
+    return watcher_.version();
+  }
 
  private:
   static void Collect(const MapDiff& diff, std::vector<RawChange>& out) {
@@ -219,7 +224,7 @@ class WatchIterator {
   }
 
   DomainRef domain_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   Watcher watcher_;  // guarded by mu_
   Codecs codecs_;
   std::optional<double> timeout_;
@@ -240,7 +245,7 @@ py::object Watch(PyAtom& self, std::optional<double> timeout) {
 
 }  // namespace
 
-PyAtom MakeAtom(const DomainRef& domain, const std::string& name, Codecs codecs, bool create) {
+PyAtom MakeAtom(DomainRef domain, const std::string& name, Codecs codecs, bool create) {
   absl::StatusOr<Atom> atom;
   {
     py::gil_scoped_release unlocked;  // creating may wait for the domain's locks

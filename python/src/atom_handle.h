@@ -35,8 +35,9 @@ class PyAtom {
   Codecs codecs_;
 };
 
-// atom() (create) or find_atom() of `domain`.
-PyAtom MakeAtom(const DomainRef& domain, const std::string& name, Codecs codecs, bool create);
+// atom() (create) or find_atom() of `domain` (a copy: Domain.close() on another thread while the
+// GIL is released must not empty it under this call).
+PyAtom MakeAtom(DomainRef domain, const std::string& name, Codecs codecs, bool create);
 
 }  // namespace atomap::python
 
