@@ -373,3 +373,27 @@ def test_snapshots_cross_threads_under_churn(dom):
     assert not pinned(dom)
     assert atom.get("n") == 4 * len(range(0, rounds, 3))
     assert_garbage_drains(dom, dom.atom("x"))  # the same atom, as bytes
+
+
+def test_a_signal_ends_an_endless_wait(dom):
+    # Ctrl-C must work: the wait returns to Python between slices to run signal handlers.
+    import signal
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted()
+
+    atom = dom.atom("x")
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(Interrupted):
+            atom.wait_for_change(atom.version())  # no timeout
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(Interrupted):
+            next(atom.watch())
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
