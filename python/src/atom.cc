@@ -96,7 +96,7 @@ py::object Swap(PyAtom& self, py::function fn) {
 
 py::object Begin(PyAtom& self, const PySnapshot& base) {
   Atom& atom = self.atom();
-  Transaction tx = ValueOrThrow(atom.begin(base.snapshot()));
+  Transaction tx = ValueOrThrow(atom.begin(*base.Hold()->snapshot));
   return py::cast(
       new PyTransaction(std::make_unique<PinnedTransaction>(self.domain(), std::move(tx)),
                         self.codecs()),

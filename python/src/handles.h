@@ -97,13 +97,14 @@ class PySnapshot {
  public:
   // Takes a loaded snapshot (raises its error if it failed). Call on the loading thread.
   PySnapshot(std::unique_ptr<PinnedSnapshot> pinned, Codecs codecs);
-  ~PySnapshot();
   PySnapshot(const PySnapshot&) = delete;
   PySnapshot& operator=(const PySnapshot&) = delete;
 
-  // Raises Error "closed" once closed, and after fork().
-  const Snapshot& snapshot() const;
-  const Map& map() const { return snapshot().map(); }
+  // The pinned version, held for the caller's read; raises Error once closed, and after fork().
+  // Why a shared hold: Python code that a read runs (a garbage collection's finalizers, while
+  // it makes objects) may close this snapshot meanwhile, even from another thread; the version
+  // is released (through the box, B3) when the last holder lets go.
+  std::shared_ptr<const PinnedSnapshot> Hold() const;
   const Codecs& codecs() const { return codecs_; }
   bool closed() const { return pinned_ == nullptr; }
   // BufferError while memoryviews from view() are alive (as mmap.close()).
@@ -114,8 +115,7 @@ class PySnapshot {
   void DropExport() { --exports_; }
 
  private:
-  std::unique_ptr<PinnedSnapshot> pinned_;
-  std::shared_ptr<ThreadBox> box_;
+  std::shared_ptr<PinnedSnapshot> pinned_;  // its deleter hands it to ThreadBox::Release
   Codecs codecs_;
   int exports_ = 0;  // live memoryviews (GIL-guarded)
 };

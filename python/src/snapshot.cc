@@ -73,7 +73,8 @@ PyTypeObject* ViewExporterType() {
 py::object View(py::object self_object, const py::handle key) {
   PySnapshot& self = self_object.cast<PySnapshot&>();
   const std::string encoded = Encode(self.codecs().key, key);
-  const std::optional<std::string_view> value = self.map().get(encoded);
+  const std::shared_ptr<const PinnedSnapshot> held = self.Hold();
+  const std::optional<std::string_view> value = held->snapshot->map().get(encoded);
   if (!value.has_value()) throw py::key_error(py::repr(key));
   PyTypeObject* type = ViewExporterType();
   auto* exporter = PyObject_New(ViewExporter, type);
@@ -91,7 +92,8 @@ py::object View(py::object self_object, const py::handle key) {
 // The decoded value of `key`, or a null object if absent or undecodable (codec.h C2).
 py::object Lookup(const PySnapshot& self, py::handle key) {
   const std::string encoded = Encode(self.codecs().key, key);
-  const std::optional<std::string_view> value = self.map().get(encoded);
+  const std::shared_ptr<const PinnedSnapshot> held = self.Hold();
+  const std::optional<std::string_view> value = held->snapshot->map().get(encoded);
   if (!value.has_value()) return py::object();
   return Decode(self.codecs().value, *value);
 }
@@ -99,7 +101,8 @@ py::object Lookup(const PySnapshot& self, py::handle key) {
 // Calls fn(key, value) with each decodable entry (C2), in trie order.
 template <class Fn>
 void ForEachDecoded(const PySnapshot& self, Fn&& fn) {
-  for (const auto& [key, value] : self.map()) {
+  const std::shared_ptr<const PinnedSnapshot> held = self.Hold();
+  for (const auto& [key, value] : held->snapshot->map()) {
     py::object k = Decode(self.codecs().key, key);
     if (!k) continue;
     py::object v = Decode(self.codecs().value, value);
@@ -112,18 +115,16 @@ void ForEachDecoded(const PySnapshot& self, Fn&& fn) {
 
 PySnapshot::PySnapshot(std::unique_ptr<PinnedSnapshot> pinned, Codecs codecs) : codecs_(codecs) {
   ThrowIfError(pinned->snapshot.status());
-  pinned_ = std::move(pinned);
-  box_ = ThreadBox::ForThisThread();  // after the load: B1
+  std::shared_ptr<ThreadBox> box = ThreadBox::ForThisThread();  // after the load: B1
+  pinned_ = std::shared_ptr<PinnedSnapshot>(pinned.release(), [box](PinnedSnapshot* released) {
+    ThreadBox::Release(box, std::unique_ptr<Pinned>(released));
+  });
 }
 
-PySnapshot::~PySnapshot() {
-  if (pinned_) ThreadBox::Release(box_, std::move(pinned_));
-}
-
-const Snapshot& PySnapshot::snapshot() const {
+std::shared_ptr<const PinnedSnapshot> PySnapshot::Hold() const {
   if (!pinned_) Fail(absl::StatusCode::kFailedPrecondition, "atomap: the snapshot is closed");
   CheckSameProcess(*pinned_->domain);
-  return *pinned_->snapshot;
+  return pinned_;
 }
 
 void PySnapshot::Close() {
@@ -131,7 +132,7 @@ void PySnapshot::Close() {
     throw py::buffer_error("atomap: cannot close the snapshot: " + std::to_string(exports_) +
                            " memoryview(s) from view() are still alive (release them first)");
   }
-  if (pinned_) ThreadBox::Release(box_, std::move(pinned_));
+  pinned_.reset();
 }
 
 void BindSnapshot(py::module_& module) {
@@ -157,7 +158,7 @@ void BindSnapshot(py::module_& module) {
           "The value of `key`, or `default` if absent.")
       .def("__contains__",
            [](const PySnapshot& self, py::handle key) { return bool(Lookup(self, key)); })
-      .def("__len__", [](const PySnapshot& self) { return self.map().size(); })
+      .def("__len__", [](const PySnapshot& self) { return self.Hold()->snapshot->map().size(); })
       .def("__iter__",
            [](const PySnapshot& self) {
              py::list keys;
@@ -194,10 +195,10 @@ void BindSnapshot(py::module_& module) {
            "A read-only memoryview of `key`'s stored bytes, zero-copy (KeyError if absent); "
            "valid until the snapshot is closed, which refuses (BufferError) while one lives.")
       .def_property_readonly(
-          "version", [](const PySnapshot& self) { return self.snapshot().version(); },
+          "version", [](const PySnapshot& self) { return self.Hold()->snapshot->version(); },
           "The atom's version number (0: never changed; +1 per published change).")
       .def_property_readonly(
-          "tag", [](const PySnapshot& self) { return self.snapshot().tag(); },
+          "tag", [](const PySnapshot& self) { return self.Hold()->snapshot->tag(); },
           "The version's tag: the word its writer set (Transaction.tag).")
       .def_property_readonly("closed", &PySnapshot::closed, "True once close() was called.")
       .def("close", &PySnapshot::Close,
@@ -206,8 +207,8 @@ void BindSnapshot(py::module_& module) {
       .def("__exit__", [](PySnapshot& self, py::args) { self.Close(); })
       .def("__repr__", [](const PySnapshot& self) {
         if (self.closed()) return std::string("<atomap.Snapshot closed>");
-        return "<atomap.Snapshot version " + std::to_string(self.snapshot().version()) + ", " +
-               std::to_string(self.map().size()) + " entries>";
+        return "<atomap.Snapshot version " + std::to_string(self.Hold()->snapshot->version()) +
+               ", " + std::to_string(self.Hold()->snapshot->map().size()) + " entries>";
       });
 }
 
