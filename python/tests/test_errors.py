@@ -87,3 +87,18 @@ def test_resource_exhausted(tmp_path):
         before = atom.version()
         assert dom.check()["ok"]
         assert atom.version() == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the file to another user")
+def test_foreign_owner_is_permission_denied(tmp_path):
+    p = str(tmp_path / "foreign.atomap")
+    with atomap.open(p) as dom:
+        dom.atom("a").swap(lambda tx: tx.set(b"k", b"v"))
+    for name in (p, p + ".lock", p + ".readers"):
+        if os.path.exists(name):
+            os.chown(name, 65534, 65534)
+    with pytest.raises(atomap.PermissionDeniedError) as raised:
+        atomap.open(p)
+    assert isinstance(raised.value, PermissionError) and p in str(raised.value)
+    with atomap.open(p, allow_foreign_owner=True) as dom:
+        assert dom.atom("a").get(b"k") == b"v"
