@@ -116,6 +116,32 @@ static atomap_code set_many(atomap_txn* tx, void* user) {
   return atomap_txn_set_many(tx, entries, 3); /* of equal keys the last wins */
 }
 
+/* On its first run, has a second handle of the domain publish to the same atom first: the swap
+ * loses that race and runs the function again, on the newer version. */
+struct retry_job {
+  atomap_atom* rival; /* the same atom, through another domain handle */
+  int runs;
+  atomap_code rival_code;
+};
+
+static atomap_code set_rival(atomap_txn* tx, void* user) {
+  (void)user;
+  return atomap_txn_set(tx, "rival", 5, "first", 5);
+}
+
+static atomap_code lose_once(atomap_txn* tx, void* user) {
+  struct retry_job* job = (struct retry_job*)user;
+  const void* value;
+  size_t len;
+  int found = 0;
+  atomap_code c;
+  if (++job->runs == 1) job->rival_code = atomap_swap(job->rival, set_rival, NULL, NULL);
+  /* each run sees its own base: the second one the rival's version */
+  if ((c = atomap_txn_get(tx, "rival", 5, &value, &len, &found)) != ATOMAP_OK) return c;
+  if (found != (job->runs > 1)) return ATOMAP_INTERNAL;
+  return atomap_txn_set(tx, "retried", 7, "yes", 3);
+}
+
 static atomap_code free_borrowed(atomap_txn* tx, void* user) {
   *(atomap_code*)user = atomap_txn_free(tx);
   return ATOMAP_OK;
@@ -223,7 +249,7 @@ static void test_create_and_swap(atomap_domain** d) {
   CHECK(version_of(config) == 2);
   /* A failing call inside the function: its message reaches swap's caller. */
   CHECK_CODE(atomap_swap(config, set_too_long_key, NULL, NULL), ATOMAP_INVALID_ARGUMENT);
-  CHECK(contains(atomap_last_error(), "key"));
+  CHECK(contains(atomap_last_error(), "key of 65537 bytes is longer than the maximum"));
   CHECK(version_of(config) == 2);
   CHECK_OK(atomap_load(config, &snap));
   CHECK(has_value(snap, "x", NULL) && has_value(snap, "before", NULL));
@@ -235,6 +261,26 @@ static void test_create_and_swap(atomap_domain** d) {
   }
   CHECK(version_of(config) == 3);
   CHECK_CODE(atomap_swap(config, NULL, NULL, NULL), ATOMAP_INVALID_ARGUMENT);
+}
+
+static void test_swap_retries(void) {
+  atomap_domain *mine = NULL, *theirs = NULL;
+  atomap_atom* atom = NULL;
+  atomap_snapshot* snap = NULL;
+  struct retry_job job;
+  memset(&job, 0, sizeof job);
+  CHECK_OK(atomap_open(path, NULL, &mine));
+  CHECK_OK(atomap_open(path, NULL, &theirs));
+  CHECK_OK(atomap_open_atom(mine, "retry", 5, &atom));
+  CHECK_OK(atomap_open_atom(theirs, "retry", 5, &job.rival));
+  CHECK_OK(atomap_swap(atom, lose_once, &job, &snap));
+  CHECK(job.rival_code == ATOMAP_OK);
+  CHECK(job.runs == 2); /* lost once, then published over the rival's version */
+  CHECK(atomap_snapshot_version(snap) == 2);
+  CHECK(has_value(snap, "rival", "first") && has_value(snap, "retried", "yes"));
+  CHECK_OK(atomap_snapshot_release(snap));
+  CHECK_OK(atomap_close(theirs));
+  CHECK_OK(atomap_close(mine));
 }
 
 static atomap_code count_entry(const void* key, size_t key_len, const void* value, size_t value_len,
@@ -395,6 +441,7 @@ static void test_read_only(void) {
   CHECK(has_value(snap, "race", "t1"));
   CHECK_OK(atomap_snapshot_release(snap));
   CHECK_CODE(atomap_swap(config, set_abc, &runs, NULL), ATOMAP_FAILED_PRECONDITION);
+  CHECK(contains(atomap_last_error(), "read-only"));
   CHECK(runs == 0);
   atomap_check_options_init(&co);
   atomap_check_report_init(&report);
@@ -445,7 +492,7 @@ static void test_stats_and_check(atomap_domain* d) {
   CHECK(stats.participants >= 1 && stats.writers >= 1);
   CHECK(stats.data_bytes > 0 && stats.live_bytes > 0);
   CHECK(stats.size > 0 && stats.max_size >= stats.size);
-  CHECK(stats.atom_count == 2 && stats.atom_capacity == 4096);
+  CHECK(stats.atom_count == 3 && stats.atom_capacity == 4096); /* config, retry, other */
   CHECK(stats.damaged == 0);
   stats.struct_size = 8;
   CHECK_CODE(atomap_stats_get(d, &stats), ATOMAP_INVALID_ARGUMENT);
@@ -453,7 +500,7 @@ static void test_stats_and_check(atomap_domain* d) {
   atomap_check_report_init(&report);
   CHECK_OK(atomap_check(d, NULL, &report));
   CHECK(report.ok == 1 && report.problems == 0 && report.leaked_bytes == 0);
-  CHECK(report.space_checked == 1 && report.atoms_checked == 2);
+  CHECK(report.space_checked == 1 && report.atoms_checked == 3);
   CHECK(report.reachable_bytes > 0);
   atomap_check_options_init(&co);
   co.struct_size = 1;
@@ -506,6 +553,7 @@ int main(void) {
   test_open_errors();
   test_create_and_swap(&d);
   test_reads(d);
+  test_swap_retries();
   test_compare_and_set(d);
   test_threads(d);
   test_read_only();
