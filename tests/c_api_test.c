@@ -462,10 +462,12 @@ static void test_wait_and_child(atomap_domain* d) {
   CHECK(next == NULL);
   child = fork();
   if (child == 0) {
-    /* The child opens the domain itself (inherited handles are inert after fork). */
+    /* The child opens the domain itself: inherited handles are inert after fork. */
     atomap_domain* mine = NULL;
     atomap_atom* atom = NULL;
-    int ok = atomap_open(path, NULL, &mine) == ATOMAP_OK &&
+    atomap_snapshot* inherited = NULL;
+    int ok = atomap_load(config, &inherited) == ATOMAP_FAILED_PRECONDITION &&
+             atomap_open(path, NULL, &mine) == ATOMAP_OK &&
              atomap_open_atom(mine, "config", 6, &atom) == ATOMAP_OK &&
              atomap_swap(atom, set_from_child, NULL, NULL) == ATOMAP_OK &&
              atomap_close(mine) == ATOMAP_OK;
@@ -510,19 +512,24 @@ static void test_stats_and_check(atomap_domain* d) {
   CHECK_OK(atomap_sync(d));
 }
 
-static void test_in_process(void) {
+/* An in-process domain read with verify_reads: the checked get and walk. */
+static void test_in_process_verified(void) {
   atomap_options o;
   atomap_domain* d = NULL;
   atomap_atom* a = NULL;
   atomap_snapshot* snap = NULL;
+  size_t total = 0;
   int runs = 0;
   atomap_options_init(&o);
   o.kind = ATOMAP_KIND_IN_PROCESS;
   o.max_size = 64 << 20;
+  o.verify_reads = 1;
   CHECK_OK(atomap_open("c-api-test", &o, &d));
   CHECK_OK(atomap_open_atom(d, "n", 1, &a));
   CHECK_OK(atomap_swap(a, set_abc, &runs, &snap));
-  CHECK(has_value(snap, "b", "2"));
+  CHECK(has_value(snap, "b", "2") && has_value(snap, "z", NULL));
+  CHECK_OK(atomap_snapshot_foreach(snap, count_entry, &total));
+  CHECK(total == (1 + 1) + (1 + 1) + (3 + 2));
   CHECK_OK(atomap_snapshot_release(snap));
   CHECK_OK(atomap_close(d));
 }
@@ -561,7 +568,7 @@ int main(void) {
   test_stats_and_check(d);
   CHECK_OK(atomap_close(d));
   CHECK_OK(atomap_close(NULL));
-  test_in_process();
+  test_in_process_verified();
 
   remove_domain();
   if (failures != 0) {
