@@ -266,7 +266,8 @@ atomap_code atomap_txn_erase(atomap_txn* tx, const void* key, size_t key_len, in
  * write of the same key or the end of the transaction. */
 atomap_code atomap_txn_get(const atomap_txn* tx, const void* key, size_t key_len,
                            const void** value, size_t* value_len, int* found);
-/* Entries of the transaction's map now. 0 for NULL. */
+/* Entries of the transaction's map now. 0 for NULL, a spent transaction, or one of another
+ * thread (atomap_txn_tag likewise). */
 uint64_t atomap_txn_size(const atomap_txn* tx);
 
 typedef struct atomap_entry {
