@@ -5,7 +5,7 @@
 #               the examples built as a separate project against the installed package, the
 #               three ways of consuming the package (`make consumers`), and
 #               last a 60 s libFuzzer smoke run (`make fuzz-smoke`, clang; see fuzz/build.sh)
-#   make format        formats the project's C++ files in place with clang-format-19 (.clang-format)
+#   make format        formats the project's C and C++ files in place with clang-format-19 (.clang-format)
 #   make format-check  lists the files `make format` would change, and fails if there are any
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
@@ -22,7 +22,7 @@ FUZZ_SECONDS ?= 60
 FORMAT_PACKAGES := clang-format-19
 CLANG_FORMAT := clang-format-19
 FORMAT_DIRS := src include tools tests bench stress examples fuzz python/src
-FORMAT_FILES = $(shell find $(FORMAT_DIRS) -type f \( -name '*.h' -o -name '*.cc' -o -name '*.cpp' \) | sort)
+FORMAT_FILES = $(shell find $(FORMAT_DIRS) -type f \( -name '*.h' -o -name '*.c' -o -name '*.cc' -o -name '*.cpp' \) | sort)
 DEMO_FILE ?= $(or $(TMPDIR),/tmp)/atomap-demo.atomap
 PREFIX_STAGE := $(CURDIR)/build/stage
 
