@@ -12,7 +12,8 @@
 //       handles are inert there (domain.h), so dropping them is harmless.
 //  (H4) A C++ Snapshot or Transaction lives in a Pinned (thread_box.h) together with its holder
 //       (declared first, destroyed last), and is released through ThreadBox::Release, on its
-//       owner thread or handed to it (B3).
+//       owner thread or handed to it (B3). A snapshot's Pinned is shared by the Python object
+//       and the reads in progress (PySnapshot::Hold): released when the last of them lets go.
 //  (H5) A swap's transaction is borrowed: the Python Transaction points at it only while the
 //       swap function runs, and refuses every call after (`tx unusable after fn returns`).
 //  (H6) Python objects are touched only with the GIL held; the GIL is released around waits and
