@@ -141,8 +141,13 @@ def test_memory_and_shm_kinds():
 def test_closed_domain_refuses(path):
     dom = atomap.open(path)
     atom = dom.atom("x")
+    atom.swap(lambda tx: tx.set(b"k", b"v"))
+    snap = atom.load()
     dom.close()
     dom.close()  # idempotent
+    assert dom.closed and "closed" in repr(dom)
+    assert snap[b"k"] == b"v"  # an open snapshot stays readable until closed
+    snap.close()
     for call in (lambda: dom.atom("y"), atom.load, atom.version, lambda: atom.get(b"k")):
         with pytest.raises(atomap.FailedPreconditionError, match="closed"):
             call()
