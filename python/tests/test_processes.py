@@ -80,3 +80,40 @@ def test_killed_writer_loses_nothing_acknowledged_and_leaks_nothing(path):
         report = dom.check(repair=False)
         assert report["problems"] == [], report["problems"]
         assert report["leaked_bytes"] == 0
+
+
+EXIT_WITH_HANDLES = r"""
+import sys, threading
+import atomap
+dom = atomap.open(sys.argv[1])
+atom = dom.atom("x")
+atom.swap(lambda tx: tx.set(b"k", b"v"))
+kept = []
+t = threading.Thread(target=lambda: kept.append(atom.load()))
+t.start()
+t.join()
+stop = threading.Event()
+def daemon():
+    kept.append(atom.load())  # queued for this thread below, which never calls again
+    stop.wait()
+d = threading.Thread(target=daemon, daemon=True)
+d.start()
+while len(kept) < 2:
+    pass
+kept[1].close()
+kept.append(atom.load())
+watch = atom.watch(timeout=0)
+print("exiting", flush=True)
+# Exit with the domain, snapshots (one of an exited thread, one queued for a live daemon
+# thread) and a watcher all still open.
+"""
+
+
+def test_interpreter_exits_cleanly_with_handles_open(path):
+    done = subprocess.run([sys.executable, "-c", EXIT_WITH_HANDLES, path], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "exiting\n"
+    with atomap.open(path) as dom:
+        assert dom.atom("x").get(b"k") == b"v"
+        assert dom.check()["problems"] == []
