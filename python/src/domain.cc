@@ -86,7 +86,24 @@ class PyDomain {
   DomainRef domain_;  // null once closed
 };
 
-py::dict StatsDict(const DomainStats& s) {
+py::dict ParticipantDict(const ParticipantStats& p) {
+  py::dict d;
+  d["kind"] = p.kind == ParticipantStats::Kind::kWriter ? "writer" : "reader";
+  d["slot"] = p.slot;
+  d["pid"] = p.pid;
+  d["uid"] = p.uid;
+  d["alive"] = p.alive.has_value() ? py::object(py::bool_(*p.alive)) : py::object(py::none());
+  d["pinned"] = p.pinned;
+  d["pinned_epoch"] = p.pinned_epoch;
+  d["epoch_lag"] = p.epoch_lag;
+  d["pinned_atom_name"] = p.pinned_atom_name;
+  d["versions_behind"] = p.versions_behind;
+  d["retained_bytes"] = p.retained_bytes;
+  d["pinned_for"] = ToSeconds(p.pinned_for);
+  return d;
+}
+
+py::dict StatsDict(const DomainStats& s, bool participants) {
   py::dict d;
   d["global_epoch"] = s.global_epoch;
   d["any_pinned"] = s.any_pinned;
@@ -111,6 +128,11 @@ py::dict StatsDict(const DomainStats& s) {
   d["live_bytes"] = s.live_bytes;
   d["free_bytes"] = s.free_bytes;
   d["unused_bytes"] = s.unused_bytes;
+  if (participants) {
+    py::list list;
+    for (const ParticipantStats& p : s.participant_list) list.append(ParticipantDict(p));
+    d["participant_list"] = list;
+  }
   d["damage"] =
       s.damage.ok() ? py::object(py::none()) : py::object(py::str(std::string(s.damage.message())));
   return d;
@@ -223,17 +245,20 @@ void BindDomain(py::module_& module) {
           "The names of every atom, sorted by their bytes.")
       .def(
           "stats",
-          [](const PyDomain& self) {
+          [](const PyDomain& self, bool participants) {
             DomainRef ref = self.ref();
             DomainStats stats;
             {
               py::gil_scoped_release unlocked;  // walks the free lists
-              stats = ref->domain.stats();
+              stats = ref->domain.stats(StatsOptions{.participants = participants});
             }
-            return StatsDict(stats);
+            return StatsDict(stats, participants);
           },
+          py::kw_only(), py::arg("participants") = false,
           "Reclamation and space figures (a dict): pending_garbage_blocks/bytes, participants, "
-          "the oldest pin, live/free/unused bytes, ... as atomap::DomainStats.")
+          "the oldest pin, live/free/unused bytes, ... as atomap::DomainStats. With "
+          "participants=True also `participant_list`: a dict per attached writer and reader "
+          "(pid, pinned, epoch_lag, pinned_atom_name, retained_bytes, pinned_for, ...).")
       .def(
           "check",
           [](const PyDomain& self, bool repair, double wait_for_exclusive) {

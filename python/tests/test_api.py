@@ -111,6 +111,11 @@ def test_domain_accessors(dom, path):
     assert dom.kind == "file"
     stats = dom.stats()
     assert stats["participants"] >= 1 and "pending_garbage_bytes" in stats
+    assert "participant_list" not in stats
+    with dom.atom("a").load():
+        listed = dom.stats(participants=True)["participant_list"]
+    me = [p for p in listed if p["pid"] == os.getpid() and p["pinned"]]
+    assert me and me[0]["kind"] == "writer" and me[0]["alive"] is True
     report = dom.check()
     assert report["ok"] and report["problems"] == [] and report["space_checked"]
     dom.sync()
