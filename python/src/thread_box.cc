@@ -1,5 +1,7 @@
 #include "thread_box.h"
 
+#include <pthread.h>
+
 #include <utility>
 
 namespace atomap::python {
@@ -14,9 +16,22 @@ struct BoxHolder {
 };
 thread_local BoxHolder this_thread_box;
 
+// In a child of fork(), the forking thread's box is the parent's: its mutex may have been copied
+// locked (another thread was pushing), and what it holds is inert (B7). Leave it untouched for
+// good, and give the thread a fresh box at its next wrap.
+const bool fork_handler_registered = [] {
+  pthread_atfork(nullptr, nullptr, [] {
+    if (this_thread_box.box) {
+      new std::shared_ptr<ThreadBox>(std::move(this_thread_box.box));  // leaked on purpose
+    }
+  });
+  return true;
+}();
+
 }  // namespace
 
 std::shared_ptr<ThreadBox> ThreadBox::ForThisThread() {
+  (void)fork_handler_registered;
   if (!this_thread_box.box) this_thread_box.box = std::make_shared<ThreadBox>();
   return this_thread_box.box;
 }

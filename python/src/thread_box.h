@@ -18,7 +18,9 @@
 //  (B5) Nothing here touches a Python object: it runs at thread exit, without the GIL.
 //  (B6) A pinned object holds what it needs (the domain) itself, so destroying it later is safe.
 //  (B7) In a child of fork() a pinned object is destroyed at once by whichever thread releases
-//       it (Pinned::Inherited): it pins nothing there.
+//       it (Pinned::Inherited): it pins nothing there. The forking thread's box is set aside in
+//       the child (never locked again: fork() may have copied its mutex locked), and the thread
+//       gets a new one for what it loads in the child.
 //
 // Thread safety: as (B2)-(B4) say; every member is safe from any thread.
 #ifndef ATOMAP_PYTHON_SRC_THREAD_BOX_H_
