@@ -72,8 +72,8 @@ class Op {
   }
   static constexpr Op CompareAndSet(std::string_view key, std::optional<std::string_view> expected,
                                     std::optional<std::string_view> desired) {
-    return Op(Kind::kCompareAndSet, key, desired.value_or(std::string_view()),
-              desired.has_value(), expected.value_or(std::string_view()), expected.has_value(), 0);
+    return Op(Kind::kCompareAndSet, key, desired.value_or(std::string_view()), desired.has_value(),
+              expected.value_or(std::string_view()), expected.has_value(), 0);
   }
 
   constexpr Kind kind() const { return kind_; }
