@@ -6,6 +6,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "atomap/atom.h"
@@ -50,6 +51,19 @@ T Ok(const absl::StatusOr<T>& result) {
 }
 
 std::string U64(std::uint64_t n) { return std::string(Codec<std::uint64_t>::Encode(n)); }
+
+// The factories refuse temporaries whose bytes would be gone before apply reads them.
+template <class V>
+concept SetTakes = requires(V&& v) { Op::Set("k", std::forward<V>(v)); };
+template <class K>
+concept AddTakes = requires(K&& k) { Op::AddU64(std::forward<K>(k), 1); };
+template <class D>
+concept CasTakes = requires(D&& d) { Op::CompareAndSet("k", std::nullopt, std::forward<D>(d)); };
+static_assert(SetTakes<const char (&)[2]> && SetTakes<std::string&> && SetTakes<std::string_view>);
+static_assert(SetTakes<const NativeBytes<std::uint64_t>&>);
+static_assert(!SetTakes<std::string> && !SetTakes<NativeBytes<std::uint64_t>>);
+static_assert(AddTakes<const std::string&> && !AddTakes<std::string>);
+static_assert(CasTakes<std::string&> && CasTakes<std::nullopt_t> && !CasTakes<std::string>);
 
 TEST_CASE("set and erase: the values, and whether an erase found its key", "[apply]") {
   Fixture f;

@@ -1,13 +1,16 @@
-// Linearizability of an atom: histories of concurrent swaps and loads recorded by several
-// processes are checked against a sequential register (support/linearizability.h). The checker
-// is tested first on histories with a known answer, so that a pass below means something.
+// Linearizability of an atom: histories of concurrent swaps and loads, and of the declarative
+// writes (apply, add), recorded by several processes are checked against a sequential register
+// (support/linearizability.h). The checker is tested first on histories with a known answer, so
+// that a pass below means something.
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <random>
 #include <vector>
 
 #include "atomap/atom.h"
+#include "atomap/codec.h"
 #include "atomap/domain.h"
+#include "atomap/ops.h"
 #include "atomap/typed_map.h"
 #include "support/linearizability.h"
 #include "support/process.h"
@@ -53,10 +56,44 @@ std::uint64_t ValueIn(const Snapshot& snap) {
   return TypedMap<std::string, std::uint64_t>(snap.map()).get("x").value_or(0);
 }
 
+// Which write API a history uses: swap with a function, or the declarative ops (atomap/ops.h).
+enum class Writes { kSwap, kApply };
+
+// A write of `value` and an increment (returning the new value), through `writes`' API. The
+// declarative increment alternates between add() and an apply of one AddU64, so both are
+// checked; both are read-modify-writes that return the new value, the model's increment.
+absl::Status Write(Atom& atom, Writes writes, std::uint64_t value) {
+  if (writes == Writes::kSwap) {
+    return atom.swap([&](Transaction& tx) { return Register(tx).set("x", value); }).status();
+  }
+  const auto bytes = Codec<std::uint64_t>::Encode(value);  // outlives the op's view of it
+  const atomap::Op op = atomap::Op::Set("x", bytes);
+  return atom.apply(absl::MakeConstSpan(&op, 1)).status();
+}
+absl::StatusOr<std::uint64_t> Increment(Atom& atom, Writes writes, int i) {
+  if (writes == Writes::kSwap) {
+    absl::StatusOr<Snapshot> after = atom.swap([](Transaction& tx) {
+      Register reg(tx);
+      return reg.set("x", reg.get("x").value_or(0) + 1);
+    });
+    if (!after.ok()) return after.status();
+    return ValueIn(*after);
+  }
+  if (i % 2 == 0) return atom.add("x", 1);
+  const atomap::Op op = atomap::Op::AddU64("x", 1);
+  absl::StatusOr<ApplyResult> result = atom.apply(absl::MakeConstSpan(&op, 1));
+  if (!result.ok()) return result.status();
+  // The outcome and the version it names must agree: the batch is in that version.
+  if (ValueIn(result->version) != result->outcomes[0].value) {
+    return absl::InternalError("apply's outcome is not the value in its version");
+  }
+  return result->outcomes[0].value;
+}
+
 // One process's share of a history: a random mix of loads, writes of unique values and
 // increments, each timed around the library call.
-int RecordOps(const std::string& path, std::uint32_t process, int ops, Gate& start,
-              ReportPipe& out) {
+int RecordOps(const std::string& path, std::uint32_t process, int ops, Gate& start, ReportPipe& out,
+              Writes writes) {
   absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(16, 4));
   if (!domain.ok()) return 90;
   Atom atom = *domain->atom("register");
@@ -75,16 +112,12 @@ int RecordOps(const std::string& path, std::uint32_t process, int ops, Gate& sta
     } else if (choice == 1) {
       op.kind = Kind::kWrite;
       op.value = (std::uint64_t{process} + 1) << 40 | static_cast<std::uint64_t>(i) << 8;
-      if (!atom.swap([&](Transaction& tx) { return Register(tx).set("x", op.value); }).ok())
-        return 92;
+      if (!Write(atom, writes, op.value).ok()) return 92;
     } else {
       op.kind = Kind::kIncrement;
-      absl::StatusOr<Snapshot> after = atom.swap([](Transaction& tx) {
-        Register reg(tx);
-        return reg.set("x", reg.get("x").value_or(0) + 1);
-      });
+      absl::StatusOr<std::uint64_t> after = Increment(atom, writes, i);
       if (!after.ok()) return 93;
-      op.value = ValueIn(*after);
+      op.value = *after;
     }
     op.respond_ns = MonotonicNanos();
     out.Send(op);
@@ -92,8 +125,8 @@ int RecordOps(const std::string& path, std::uint32_t process, int ops, Gate& sta
   return 0;
 }
 
-TEST_CASE("histories of concurrent swaps and loads from several processes are linearizable",
-          "[linearizability][processes]") {
+// Records kHistories histories of `writes`' API and loads from 4 processes and checks each.
+void CheckHistories(Writes writes) {
   constexpr std::uint32_t kProcesses = 4;
   constexpr int kOpsPerProcess = 75;  // 300 operations a history
   constexpr int kHistories = 5;
@@ -105,7 +138,7 @@ TEST_CASE("histories of concurrent swaps and loads from several processes are li
     std::vector<pid_t> children;
     for (std::uint32_t p = 0; p < kProcesses; ++p) {
       children.push_back(
-          ForkChild([&, p] { return RecordOps(path, p, kOpsPerProcess, start, ops); }));
+          ForkChild([&, p] { return RecordOps(path, p, kOpsPerProcess, start, ops, writes); }));
     }
     start.Open();
     std::vector<RegisterOp> history;
@@ -120,6 +153,16 @@ TEST_CASE("histories of concurrent swaps and loads from several processes are li
                     << " states explored");
     CHECK(result.linearizable);
   }
+}
+
+TEST_CASE("histories of concurrent swaps and loads from several processes are linearizable",
+          "[linearizability][processes]") {
+  CheckHistories(Writes::kSwap);
+}
+
+TEST_CASE("histories of apply, add and loads from several processes are linearizable",
+          "[linearizability][processes][apply]") {
+  CheckHistories(Writes::kApply);
 }
 
 }  // namespace

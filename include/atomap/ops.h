@@ -32,7 +32,9 @@
 //    and value also obeys CheckKeyValue. A batch beyond a limit is InvalidArgument, checked
 //    before anything is read or written.
 //  - An Op is a plain value: it holds views of the caller's key and value bytes, which must stay
-//    valid until apply returns (apply copies what it publishes).
+//    valid until apply returns (apply copies what it publishes). So keep an encoded value in a
+//    variable: Op::Set(k, Codec<T>::Encode(v)) would view a temporary that is gone at the `;`.
+//    The factories refuse to compile with a temporary std::string or Codec bytes for that reason.
 //
 // Thread safety: an Op is immutable after construction; share it freely while its bytes live.
 #ifndef ATOMAP_OPS_H_
@@ -41,9 +43,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
+#include "atomap/codec.h"
 #include "atomap/snapshot.h"
 
 namespace atomap {
@@ -53,6 +58,20 @@ namespace atomap {
 // "Combining").
 inline constexpr std::size_t kMaxOpsPerApply = 16;
 inline constexpr std::uint64_t kMaxOpBytes = std::uint64_t{4} << 10;
+
+namespace ops_internal {
+template <class T>
+inline constexpr bool kIsNativeBytes = false;
+template <class T>
+inline constexpr bool kIsNativeBytes<NativeBytes<T>> = true;
+}  // namespace ops_internal
+
+// An argument whose bytes die at the end of the statement that builds the Op: a temporary
+// std::string or Codec bytes. An Op made of one would view freed memory when apply reads it.
+template <class T>
+concept DanglingBytes =
+    !std::is_lvalue_reference_v<T> && (std::is_same_v<std::remove_cvref_t<T>, std::string> ||
+                                       ops_internal::kIsNativeBytes<std::remove_cvref_t<T>>);
 
 class Op {
  public:
@@ -75,6 +94,23 @@ class Op {
     return Op(Kind::kCompareAndSet, key, desired.value_or(std::string_view()), desired.has_value(),
               expected.value_or(std::string_view()), expected.has_value(), 0);
   }
+
+  // Deleted: a temporary's bytes would be gone before apply reads them (DanglingBytes).
+  template <class K, class V>
+    requires(DanglingBytes<K> || DanglingBytes<V>)
+  static Op Set(K&& key, V&& value) = delete;
+  template <class K>
+    requires DanglingBytes<K>
+  static Op Erase(K&& key) = delete;
+  template <class K>
+    requires DanglingBytes<K>
+  static Op AddU64(K&& key, std::uint64_t delta) = delete;
+  template <class K>
+    requires DanglingBytes<K>
+  static Op AddI64(K&& key, std::int64_t delta) = delete;
+  template <class K, class E, class D>
+    requires(DanglingBytes<K> || DanglingBytes<E> || DanglingBytes<D>)
+  static Op CompareAndSet(K&& key, E&& expected, D&& desired) = delete;
 
   constexpr Kind kind() const { return kind_; }
   constexpr std::string_view key() const { return key_; }
