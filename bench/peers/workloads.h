@@ -39,6 +39,12 @@ void RunTxn16(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, O
 // Verifies the final count. Leaves s attached.
 void RunCounter(System& s, const Keys& keys, std::uint64_t n, int procs, std::uint64_t ops_per_proc,
                 Output& out);
+// `procs` processes adding one to one counter key through System::AddOne, the store's
+// declarative add ("counter_apply_<procs>proc"; aggregate ns per add; atomap: Atom::add, LMDB:
+// the same write transaction as its counter, as it has no declarative add). Verifies the final
+// count. Leaves s attached.
+void RunCounterApply(System& s, const Keys& keys, std::uint64_t n, int procs,
+                     std::uint64_t ops_per_proc, Output& out);
 // One writer process updating keys as fast as it can while `readers` processes look up keys
 // ("read_with_writer"; aggregate ns per lookup over the readers). Leaves s attached.
 void RunReaders(System& s, const Keys& keys, std::uint64_t n, int readers,
