@@ -70,15 +70,23 @@ static_assert(!SetTakes<std::string> && !SetTakes<NativeBytes<std::uint64_t>>);
 static_assert(AddTakes<const std::string&> && !AddTakes<std::string>);
 static_assert(CasTakes<std::string&> && CasTakes<std::nullopt_t> && !CasTakes<std::string>);
 
-TEST_CASE("set and erase: the values, and whether an erase found its key", "[apply]") {
+TEST_CASE("set and erase: the values, and whether each found its key", "[apply]") {
   Fixture f;
   const Op first[] = {Op::Set("k", "v"), Op::Erase("missing")};
   absl::StatusOr<ApplyResult> r = f.atom.apply(first);
   REQUIRE(r.ok());
   REQUIRE(r->outcomes.size() == 2);
+  CHECK_FALSE(r->outcomes[0].existed);
   CHECK_FALSE(r->outcomes[1].existed);
   CHECK(r->version.map().get("k") == "v");
   CHECK(r->version.version() == 1);
+
+  const Op overwrite[] = {Op::Set("k", "w"), Op::Set("k2", "x")};
+  r = f.atom.apply(overwrite);
+  REQUIRE(r.ok());
+  CHECK(r->outcomes[0].existed);
+  CHECK_FALSE(r->outcomes[1].existed);
+  CHECK(r->version.map().get("k") == "w");
 
   const Op second[] = {Op::Erase("k")};
   r = f.atom.apply(second);

@@ -156,8 +156,7 @@ struct OpOutcome {
   std::uint64_t value = 0;
   // A compare-and-set: whether the expected value matched (and so the desired one was written).
   bool matched = false;
-  // An erase, an add or a compare-and-set: whether the key was present just before this op (a
-  // set does not look).
+  // Whether the key was present just before this op (for every kind).
   bool existed = false;
 };
 

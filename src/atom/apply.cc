@@ -101,8 +101,13 @@ absl::Status RunCompareAndSet(Transaction& tx, const Op& op, OpOutcome& outcome)
 // One op on `tx`; its outcome in `outcome` (A2).
 absl::Status RunOp(Transaction& tx, const Op& op, std::string_view atom, OpOutcome& outcome) {
   switch (op.kind()) {
-    case Op::Kind::kSet:
-      return tx.set(op.key(), *op.value());
+    case Op::Kind::kSet: {
+      // A set that adds its key grows the map by one: no lookup needed to know.
+      const std::uint64_t before = tx.size();
+      if (absl::Status s = tx.set(op.key(), *op.value()); !s.ok()) return s;
+      outcome.existed = tx.size() == before;
+      return absl::OkStatus();
+    }
     case Op::Kind::kErase: {
       absl::StatusOr<bool> existed = tx.erase(op.key());
       if (!existed.ok()) return existed.status();
