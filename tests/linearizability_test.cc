@@ -4,7 +4,9 @@
 // that a pass below means something.
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <optional>
 #include <random>
+#include <string_view>
 #include <vector>
 
 #include "atomap/atom.h"
@@ -44,6 +46,22 @@ TEST_CASE("the checker accepts linearizable histories and rejects the others",
   // Two increments of 0 cannot both return 1 (a lost update).
   CHECK(!CheckLinearizable({Op(Kind::kIncrement, 0, 1, 0, 10), Op(Kind::kIncrement, 1, 1, 0, 10)})
              .linearizable);
+  // A compare-and-set matches only the current value, and a failed one needs another value.
+  RegisterOp cas = Op(Kind::kCompareAndSet, 1, 9, 2, 3);
+  cas.expected = 5;
+  cas.matched = true;
+  RegisterOp failed = cas;
+  failed.matched = false;
+  CHECK(CheckLinearizable({Op(Kind::kWrite, 0, 5, 0, 1), cas, Op(Kind::kRead, 0, 9, 4, 5)})
+            .linearizable);
+  CHECK(!CheckLinearizable({Op(Kind::kWrite, 0, 5, 0, 1), failed}).linearizable);
+  CHECK(CheckLinearizable({Op(Kind::kWrite, 0, 6, 0, 1), failed, Op(Kind::kRead, 0, 6, 4, 5)})
+            .linearizable);
+  // Two compares of 5 cannot both match (unless something wrote 5 again in between).
+  RegisterOp cas2 = cas;
+  cas2.process = 2;
+  cas2.value = 10;
+  CHECK(!CheckLinearizable({Op(Kind::kWrite, 0, 5, 0, 1), cas, cas2}).linearizable);
   // Reads must not go back in time: 1 then 0 after an increment that returned 1.
   CHECK(!CheckLinearizable({Op(Kind::kIncrement, 0, 1, 0, 1), Op(Kind::kRead, 1, 1, 2, 3),
                             Op(Kind::kRead, 2, 0, 4, 5)})
@@ -90,8 +108,24 @@ absl::StatusOr<std::uint64_t> Increment(Atom& atom, Writes writes, int i) {
   return result->outcomes[0].value;
 }
 
+// A compare-and-set of one Op, from the value last seen to `desired` (kApply histories only).
+absl::Status CompareAndSet(Atom& atom, RegisterOp& op) {
+  absl::StatusOr<Snapshot> seen = atom.load();  // before invoke_ns: it only picks `expected`
+  if (!seen.ok()) return seen.status();
+  op.expected = ValueIn(*seen);
+  const auto expected = Codec<std::uint64_t>::Encode(op.expected);
+  const auto desired = Codec<std::uint64_t>::Encode(op.value);
+  const atomap::Op cas = atomap::Op::CompareAndSet(
+      "x", op.expected == 0 ? std::nullopt : std::optional<std::string_view>(expected), desired);
+  op.invoke_ns = MonotonicNanos();
+  absl::StatusOr<ApplyResult> result = atom.apply(absl::MakeConstSpan(&cas, 1));
+  if (!result.ok()) return result.status();
+  op.matched = result->outcomes[0].matched;
+  return absl::OkStatus();
+}
+
 // One process's share of a history: a random mix of loads, writes of unique values and
-// increments, each timed around the library call.
+// increments (and, for kApply, compare-and-sets), each timed around the library call.
 int RecordOps(const std::string& path, std::uint32_t process, int ops, Gate& start, ReportPipe& out,
               Writes writes) {
   absl::StatusOr<Domain> domain = Domain::Open(path, SmallOptions(16, 4));
@@ -102,9 +136,13 @@ int RecordOps(const std::string& path, std::uint32_t process, int ops, Gate& sta
   for (int i = 0; i < ops; ++i) {
     RegisterOp op{};
     op.process = process;
-    const unsigned choice = rng() % 3;
+    const unsigned choice = rng() % (writes == Writes::kApply ? 4 : 3);
     op.invoke_ns = MonotonicNanos();
-    if (choice == 0) {
+    if (choice == 3) {
+      op.kind = Kind::kCompareAndSet;
+      op.value = (std::uint64_t{process} + 1) << 40 | static_cast<std::uint64_t>(i) << 8 | 1;
+      if (!CompareAndSet(atom, op).ok()) return 94;
+    } else if (choice == 0) {
       op.kind = Kind::kRead;
       absl::StatusOr<Snapshot> snap = atom.load();
       if (!snap.ok()) return 91;
@@ -160,7 +198,8 @@ TEST_CASE("histories of concurrent swaps and loads from several processes are li
   CheckHistories(Writes::kSwap);
 }
 
-TEST_CASE("histories of apply, add and loads from several processes are linearizable",
+TEST_CASE("histories of apply (set, add, compare-and-set), add and loads from several processes "
+          "are linearizable",
           "[linearizability][processes][apply]") {
   CheckHistories(Writes::kApply);
 }
