@@ -100,6 +100,10 @@ class AtomapSystem final : public System {
   void AddOne(std::string_view key) override {
     if (absl::StatusOr<std::uint64_t> r = atom_->add(key, 1); !r.ok()) Die(r.status());
   }
+  void AddSixteen(std::string_view key) override {
+    const std::vector<Op> ops(16, Op::AddU64(key, 1));
+    if (absl::StatusOr<ApplyResult> r = atom_->apply(ops); !r.ok()) Die(r.status());
+  }
 
   std::string DataFile() const override { return path_; }
   std::vector<std::pair<std::string, std::uint64_t>> SpaceFigures() override {

@@ -160,6 +160,13 @@ void RunSize(const Plan& p, const Keys& keys, std::uint64_t n, Output& out) {
       }
     }
   }
+  // The best a combiner folding 16 adds per version could do (atomap only).
+  for (int procs : {1, 8}) {
+    if (!p.Wants("counter_apply_fold16")) break;
+    for (auto& s : systems) {
+      if (s->name() == "atomap") RunCounterFold16(*s, keys, n, procs, p.counter_ops, out);
+    }
+  }
   for (int readers : {1, 2}) {
     if (!p.Wants("read_with_writer")) break;
     for (auto& s : systems) {

@@ -176,11 +176,12 @@ void RunTxn16(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, O
 
 namespace {
 
-// `procs` processes each calling `add` on one counter key `ops_per_proc` times, as row
-// `workload`; verifies the final count (aborts on a lost update). Leaves s attached.
+// `procs` processes each calling `add` (which adds `per_call`) on one counter key until it has
+// added `ops_per_proc`, as row `workload` (ns per add); verifies the final count (aborts on a
+// lost update). Leaves s attached. REQUIRES: per_call divides ops_per_proc.
 void RunCounterWith(System& s, const Keys& keys, std::uint64_t n, int procs,
                     std::uint64_t ops_per_proc, const std::string& workload,
-                    void (System::*add)(std::string_view), Output& out) {
+                    void (System::*add)(std::string_view), std::uint64_t per_call, Output& out) {
   const std::string counter(keys.Key(n));  // not among the loaded keys
   const std::uint64_t absent = ~std::uint64_t{0};
   std::uint64_t before = s.Get(counter);
@@ -190,7 +191,8 @@ void RunCounterWith(System& s, const Keys& keys, std::uint64_t n, int procs,
                                             [&] {
                                               ChildResult r;
                                               const std::uint64_t t0 = NowNs();
-                                              for (std::uint64_t i = 0; i < ops_per_proc; ++i) {
+                                              for (std::uint64_t i = 0; i < ops_per_proc;
+                                                   i += per_call) {
                                                 (s.*add)(counter);
                                               }
                                               r.ns = NowNs() - t0;
@@ -221,13 +223,20 @@ void RunCounterWith(System& s, const Keys& keys, std::uint64_t n, int procs,
 
 void RunCounter(System& s, const Keys& keys, std::uint64_t n, int procs, std::uint64_t ops_per_proc,
                 Output& out) {
-  RunCounterWith(s, keys, n, procs, ops_per_proc, "counter", &System::Increment, out);
+  RunCounterWith(s, keys, n, procs, ops_per_proc, "counter", &System::Increment, 1, out);
 }
 
 void RunCounterApply(System& s, const Keys& keys, std::uint64_t n, int procs,
                      std::uint64_t ops_per_proc, Output& out) {
   RunCounterWith(s, keys, n, procs, ops_per_proc, "counter_apply_" + std::to_string(procs) + "proc",
-                 &System::AddOne, out);
+                 &System::AddOne, 1, out);
+}
+
+void RunCounterFold16(System& s, const Keys& keys, std::uint64_t n, int procs,
+                      std::uint64_t ops_per_proc, Output& out) {
+  RunCounterWith(s, keys, n, procs, ops_per_proc / 16 * 16,
+                 "counter_apply_fold16_" + std::to_string(procs) + "proc", &System::AddSixteen, 16,
+                 out);
 }
 
 void RunReaders(System& s, const Keys& keys, std::uint64_t n, int readers,

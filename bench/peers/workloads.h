@@ -45,6 +45,11 @@ void RunCounter(System& s, const Keys& keys, std::uint64_t n, int procs, std::ui
 // count. Leaves s attached.
 void RunCounterApply(System& s, const Keys& keys, std::uint64_t n, int procs,
                      std::uint64_t ops_per_proc, Output& out);
+// The same with 16 adds per call, folded into one publication where the store can (atomap: one
+// apply of 16 AddU64 ops): "counter_apply_fold16_<procs>proc", ns per add. What a combiner that
+// folds 16 posted adds into one version could reach at best (atomap only).
+void RunCounterFold16(System& s, const Keys& keys, std::uint64_t n, int procs,
+                      std::uint64_t ops_per_proc, Output& out);
 // One writer process updating keys as fast as it can while `readers` processes look up keys
 // ("read_with_writer"; aggregate ns per lookup over the readers). Leaves s attached.
 void RunReaders(System& s, const Keys& keys, std::uint64_t n, int readers,
