@@ -9,6 +9,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -56,6 +57,9 @@ T Ok(const absl::StatusOr<T>& result) {
 }
 
 std::string U64(std::uint64_t n) { return std::string(Codec<std::uint64_t>::Encode(n)); }
+
+// An Op is a plain value: copied as bytes, as a combiner's mailbox will.
+static_assert(std::is_trivially_copyable_v<Op> && std::is_trivially_destructible_v<Op>);
 
 // The factories refuse temporaries whose bytes would be gone before apply reads them.
 template <class V>
