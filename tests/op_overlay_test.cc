@@ -36,16 +36,16 @@ TEST_CASE("batches over one transaction: merged adds, a refused batch leaves not
   absl::StatusOr<Snapshot> after = f.atom.swap([&](Transaction& tx) -> absl::Status {
     OpOverlay overlay(tx);
     const Op a[] = {Op::AddU64("c", 1), Op::Erase("gone"), Op::Set("new", "1")};
-    REQUIRE(overlay.Run(a, "a", absl::MakeSpan(first)).ok());
+    REQUIRE(overlay.Run(a, absl::MakeSpan(first)).ok());
     // A refused batch: its set and its add before the bad one must not survive (O2).
     const Op b[] = {Op::Set("new", "poison"), Op::AddU64("c", 100), Op::AddU64("text", 1)};
-    const absl::Status refused = overlay.Run(b, "a", absl::MakeSpan(bad));
+    const absl::Status refused = overlay.Run(b, absl::MakeSpan(bad));
     CHECK(absl::IsFailedPrecondition(refused));
     CHECK_THAT(std::string(refused.message()), Catch::Contains("'text'"));
     const Op c[] = {Op::AddU64("c", 1), Op::CompareAndSet("new", "1", "2")};
-    REQUIRE(overlay.Run(c, "a", absl::MakeSpan(second)).ok());
+    REQUIRE(overlay.Run(c, absl::MakeSpan(second)).ok());
     const Op d[] = {Op::AddI64("c", -2), Op::Set("gone", "back")};
-    REQUIRE(overlay.Run(d, "a", absl::MakeSpan(third)).ok());
+    REQUIRE(overlay.Run(d, absl::MakeSpan(third)).ok());
     // Nothing reached the transaction yet (O1).
     CHECK(tx.get("c") == U64(10));
     CHECK(tx.get("gone") == "x");
@@ -76,7 +76,7 @@ TEST_CASE("an erase of a key the base never had, after a set of it, writes nothi
   absl::StatusOr<Snapshot> after = f.atom.swap([&](Transaction& tx) -> absl::Status {
     OpOverlay overlay(tx);
     const Op ops[] = {Op::Set("k", "v"), Op::Erase("k"), Op::Erase("never")};
-    REQUIRE(overlay.Run(ops, "a", absl::MakeSpan(outcomes)).ok());
+    REQUIRE(overlay.Run(ops, absl::MakeSpan(outcomes)).ok());
     return overlay.WriteTo(tx);
   });
   REQUIRE(after.ok());

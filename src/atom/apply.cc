@@ -64,6 +64,26 @@ absl::Status CheckBatch(absl::Span<const Op> ops) {
   return absl::OkStatus();
 }
 
+// Publishes the checked batch `ops` with one swap (A2, A5), their outcomes in `outcomes` (as
+// many as ops).
+absl::StatusOr<Snapshot> SwapBatch(Atom& atom, absl::Span<const Op> ops,
+                                   absl::Span<OpOutcome> outcomes) {
+  bool refused = false;  // an op's own error, to be named with the atom
+  absl::StatusOr<Snapshot> published = atom.swap([&](Transaction& tx) -> absl::Status {
+    internal::OpOverlay overlay(tx);
+    if (absl::Status s = overlay.Run(ops, outcomes); !s.ok()) {  // (A3), (A4)
+      refused = true;
+      return s;
+    }
+    return overlay.WriteTo(tx);  // (A3)
+  });
+  if (refused) {
+    return absl::Status(published.status().code(), absl::StrFormat("atom '%s': %s", atom.name(),
+                                                                   published.status().message()));
+  }
+  return published;
+}
+
 }  // namespace
 
 absl::StatusOr<ApplyResult> Atom::apply(absl::Span<const Op> ops) {
@@ -73,31 +93,28 @@ absl::StatusOr<ApplyResult> Atom::apply(absl::Span<const Op> ops) {
     if (!now.ok()) return now.status();
     return ApplyResult{*std::move(now), {}};
   }
-  const std::string_view atom = name();
   std::vector<OpOutcome> outcomes(ops.size());
-  absl::StatusOr<Snapshot> published = swap([&](Transaction& tx) -> absl::Status {
-    internal::OpOverlay overlay(tx);  // (A5)
-    if (absl::Status s = overlay.Run(ops, atom, absl::MakeSpan(outcomes)); !s.ok()) {
-      return s;  // (A3)
-    }
-    return overlay.WriteTo(tx);  // (A3), (A4)
-  });
+  absl::StatusOr<Snapshot> published = SwapBatch(*this, ops, absl::MakeSpan(outcomes));
   if (!published.ok()) return published.status();
   return ApplyResult{*std::move(published), std::move(outcomes)};
 }
 
+// apply of one op without the result's vector: the counter's hot path.
 absl::StatusOr<std::uint64_t> Atom::add(std::string_view key, std::uint64_t delta) {
   const Op op = Op::AddU64(key, delta);
-  absl::StatusOr<ApplyResult> result = apply(absl::MakeConstSpan(&op, 1));
-  if (!result.ok()) return result.status();
-  return result->outcomes[0].value;
+  if (absl::Status s = CheckBatch(absl::MakeConstSpan(&op, 1)); !s.ok()) return s;
+  OpOutcome outcome;
+  absl::StatusOr<Snapshot> published =
+      SwapBatch(*this, absl::MakeConstSpan(&op, 1), absl::MakeSpan(&outcome, 1));
+  if (!published.ok()) return published.status();
+  return outcome.value;
 }
 
 absl::StatusOr<std::int64_t> Atom::add_i64(std::string_view key, std::int64_t delta) {
-  const Op op = Op::AddI64(key, delta);
-  absl::StatusOr<ApplyResult> result = apply(absl::MakeConstSpan(&op, 1));
-  if (!result.ok()) return result.status();
-  return static_cast<std::int64_t>(result->outcomes[0].value);
+  // The same 8 bytes and the same wrapping sum: two's complement.
+  absl::StatusOr<std::uint64_t> bits = add(key, static_cast<std::uint64_t>(delta));
+  if (!bits.ok()) return bits.status();
+  return static_cast<std::int64_t>(*bits);
 }
 
 }  // namespace atomap

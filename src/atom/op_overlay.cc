@@ -13,12 +13,12 @@ namespace {
 
 // The integer an add starts from: 0 when absent, else the value's 8 bytes (ops.h).
 absl::StatusOr<std::uint64_t> IntegerAt(const std::optional<std::string>& value,
-                                        std::string_view key, std::string_view atom) {
+                                        std::string_view key) {
   if (!value.has_value()) return 0;
   std::optional<std::uint64_t> n = Codec<std::uint64_t>::Decode(*value);
   if (!n.has_value()) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "atom '%s': cannot add to key '%s': its value is %d bytes, not an 8-byte integer", atom,
+        "cannot add to key '%s': its value is %d bytes, not an 8-byte integer",
         absl::CHexEscape(absl::string_view(key.data(), key.size())), value->size()));
   }
   return *n;
@@ -31,7 +31,7 @@ OpOverlay::Touched& OpOverlay::Touch(std::string_view key) {
     if (t.key == key) return t;
   }
   Touched& t = touched_.emplace_back();
-  t.key = std::string(key);
+  t.key = key;
   if (std::optional<std::string_view> now = tx_.get(key)) {  // copied: the view dies at a write
     t.value = std::string(*now);
     t.in_base = true;
@@ -39,7 +39,7 @@ OpOverlay::Touched& OpOverlay::Touch(std::string_view key) {
   return t;
 }
 
-absl::Status OpOverlay::RunOp(const Op& op, std::string_view atom, OpOutcome& outcome) {
+absl::Status OpOverlay::RunOp(const Op& op, OpOutcome& outcome) {
   Touched& t = Touch(op.key());
   outcome.existed = t.value.has_value();
   switch (op.kind()) {
@@ -56,7 +56,7 @@ absl::Status OpOverlay::RunOp(const Op& op, std::string_view atom, OpOutcome& ou
     case Op::Kind::kAddU64:
     case Op::Kind::kAddI64: {
       // Unsigned arithmetic wraps, and is the two's complement one for AddI64 as well.
-      absl::StatusOr<std::uint64_t> n = IntegerAt(t.value, op.key(), atom);
+      absl::StatusOr<std::uint64_t> n = IntegerAt(t.value, op.key());
       if (!n.ok()) return n.status();
       outcome.value = *n + op.delta();
       t.value = std::string(Codec<std::uint64_t>::Encode(outcome.value));
@@ -77,13 +77,14 @@ absl::Status OpOverlay::RunOp(const Op& op, std::string_view atom, OpOutcome& ou
   return absl::InternalError("apply: an op of no known kind");  // unreachable: Op's factories
 }
 
-absl::Status OpOverlay::Run(absl::Span<const Op> ops, std::string_view atom,
-                            absl::Span<OpOutcome> outcomes) {
-  // (O2) by copy: a batch touches at most kMaxOpsPerApply keys, and the first batch starts empty.
-  std::vector<Touched> before = touched_;
+absl::Status OpOverlay::Run(absl::Span<const Op> ops, absl::Span<OpOutcome> outcomes) {
+  // (O2) by copy: a batch touches at most kMaxOpsPerApply keys, and the first batch (the only
+  // one of an apply) starts empty, so it copies nothing.
+  absl::InlinedVector<Touched, 4> before;
+  if (!touched_.empty()) before = touched_;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     outcomes[i] = OpOutcome();
-    if (absl::Status s = RunOp(ops[i], atom, outcomes[i]); !s.ok()) {
+    if (absl::Status s = RunOp(ops[i], outcomes[i]); !s.ok()) {
       touched_ = std::move(before);
       return s;
     }

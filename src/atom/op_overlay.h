@@ -15,15 +15,16 @@
 //       successful Run, in order; keys no op touched are unchanged.
 //
 // Thread safety: one thread, like the transaction it reads. The overlay reads `tx` through its
-// whole life: REQUIRES that nothing else writes the keys it touched until WriteTo.
+// whole life: REQUIRES that nothing else writes the keys it touched until WriteTo, and that the
+// bytes of every op run stay valid until then (it keeps views of their keys).
 #ifndef ATOMAP_SRC_ATOM_OP_OVERLAY_H_
 #define ATOMAP_SRC_ATOM_OP_OVERLAY_H_
 
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "atomap/ops.h"
@@ -36,16 +37,17 @@ class OpOverlay {
   explicit OpOverlay(const Transaction& tx) : tx_(tx) {}
 
   // Runs `ops` in order on the overlay, one outcome each into `outcomes` (as many as ops).
-  // FailedPrecondition naming the key and `atom` for an add on a value that is not 8 bytes; the
-  // overlay is then unchanged (O2). REQUIRES: ops passed Atom::apply's checks.
-  absl::Status Run(absl::Span<const Op> ops, std::string_view atom, absl::Span<OpOutcome> outcomes);
+  // FailedPrecondition naming the key for an add on a value that is not 8 bytes (the caller adds
+  // the atom's name: it costs a lookup, paid only then); the overlay is then unchanged (O2).
+  // REQUIRES: ops passed Atom::apply's checks.
+  absl::Status Run(absl::Span<const Op> ops, absl::Span<OpOutcome> outcomes);
   // Writes each changed key's final state to `tx` (the transaction given at construction): one
   // set or erase per key (O3). Its errors are the transaction's (ResourceExhausted, DataLoss).
   absl::Status WriteTo(Transaction& tx) const;
 
  private:
   struct Touched {
-    std::string key;
+    std::string_view key;  // the op's bytes: they outlive the overlay (ops.h's contract)
     std::optional<std::string> value;  // after the ops so far (nullopt: absent)
     bool in_base = false;              // present in the transaction when first read
     bool changed = false;              // an op wrote it (a failed compare does not)
@@ -53,10 +55,11 @@ class OpOverlay {
   // The key's entry, read from the transaction the first time (O1). Linear: a batch touches at
   // most kMaxOpsPerApply keys; a combiner folding many batches will want an index.
   Touched& Touch(std::string_view key);
-  absl::Status RunOp(const Op& op, std::string_view atom, OpOutcome& outcome);
+  absl::Status RunOp(const Op& op, OpOutcome& outcome);
 
   const Transaction& tx_;
-  std::vector<Touched> touched_;
+  // Inline for the usual batch of a few keys: an add allocates nothing here.
+  absl::InlinedVector<Touched, 4> touched_;
 };
 
 }  // namespace atomap::internal
