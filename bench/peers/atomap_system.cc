@@ -1,4 +1,5 @@
-// atomap: one domain file, one atom; every write is one swap (one published version).
+// atomap: one domain file, one atom; every write is one swap (one published version), the
+// declarative add (Atom::add) one apply.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -95,6 +96,13 @@ class AtomapSystem final : public System {
         return std::optional<std::string>(std::move(v));
       });
     });
+  }
+  void AddOne(std::string_view key) override {
+    if (absl::StatusOr<std::uint64_t> r = atom_->add(key, 1); !r.ok()) Die(r.status());
+  }
+  void AddSixteen(std::string_view key) override {
+    const std::vector<Op> ops(16, Op::AddU64(key, 1));
+    if (absl::StatusOr<ApplyResult> r = atom_->apply(ops); !r.ok()) Die(r.status());
   }
 
   std::string DataFile() const override { return path_; }

@@ -7,7 +7,8 @@
 // --quick: small sizes and few operations (the CI smoke test; well under 2 minutes).
 // Default: 1K, 1M and 10M entries; --max-entries caps the sizes (e.g. 1000000).
 // --only: run just the workloads whose name starts with WORKLOAD (get, update, txn16, counter,
-// read_with_writer, wake_latency, attach; loads always run), e.g. to profile one of them.
+// counter_apply, read_with_writer, wake_latency, attach; loads always run), e.g. to profile one
+// of them.
 // The output is validated (every line parses, with the required fields) before exiting.
 #include <sys/stat.h>
 #include <unistd.h>
@@ -148,6 +149,22 @@ void RunSize(const Plan& p, const Keys& keys, std::uint64_t n, Output& out) {
     if (!p.Wants("counter")) break;
     for (auto& s : systems) {
       if (s->multi_process()) RunCounter(*s, keys, n, procs, p.counter_ops, out);
+    }
+  }
+  // The declarative add (Atom::add) at 1-8 processes, with LMDB's counter at the same counts.
+  for (int procs : {1, 2, 4, 8}) {
+    if (!p.Wants("counter_apply")) break;
+    for (auto& s : systems) {
+      if (s->name() == "atomap" || s->name() == "lmdb") {
+        RunCounterApply(*s, keys, n, procs, p.counter_ops, out);
+      }
+    }
+  }
+  // The best a combiner folding 16 adds per version could do (atomap only).
+  for (int procs : {1, 8}) {
+    if (!p.Wants("counter_apply_fold16")) break;
+    for (auto& s : systems) {
+      if (s->name() == "atomap") RunCounterFold16(*s, keys, n, procs, p.counter_ops, out);
     }
   }
   for (int readers : {1, 2}) {

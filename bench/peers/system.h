@@ -47,6 +47,14 @@ class System {
   // Reads the u64 in the first 8 bytes of key's value (0 if absent), writes it back plus one;
   // atomically against other processes.
   virtual void Increment(std::string_view key) = 0;
+  // The same through the store's declarative add where it has one (atomap: Atom::add, the call
+  // a combiner may run for the caller); otherwise Increment.
+  virtual void AddOne(std::string_view key) { Increment(key); }
+  // Sixteen adds of one to key, as one publication where the store can fold them (atomap: one
+  // apply of 16 ops); otherwise 16 AddOne.
+  virtual void AddSixteen(std::string_view key) {
+    for (int i = 0; i < 16; ++i) AddOne(key);
+  }
 
   // The file whose allocated blocks are the store's size on disk ("" if none).
   virtual std::string DataFile() const = 0;

@@ -174,8 +174,14 @@ void RunTxn16(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, O
   out.Write({s.name(), "txn16_" + keys.label(), n, 1, sample});
 }
 
-void RunCounter(System& s, const Keys& keys, std::uint64_t n, int procs, std::uint64_t ops_per_proc,
-                Output& out) {
+namespace {
+
+// `procs` processes each calling `add` (which adds `per_call`) on one counter key until it has
+// added `ops_per_proc`, as row `workload` (ns per add); verifies the final count (aborts on a
+// lost update). Leaves s attached. REQUIRES: per_call divides ops_per_proc.
+void RunCounterWith(System& s, const Keys& keys, std::uint64_t n, int procs,
+                    std::uint64_t ops_per_proc, const std::string& workload,
+                    void (System::*add)(std::string_view), std::uint64_t per_call, Output& out) {
   const std::string counter(keys.Key(n));  // not among the loaded keys
   const std::uint64_t absent = ~std::uint64_t{0};
   std::uint64_t before = s.Get(counter);
@@ -185,8 +191,9 @@ void RunCounter(System& s, const Keys& keys, std::uint64_t n, int procs, std::ui
                                             [&] {
                                               ChildResult r;
                                               const std::uint64_t t0 = NowNs();
-                                              for (std::uint64_t i = 0; i < ops_per_proc; ++i) {
-                                                s.Increment(counter);
+                                              for (std::uint64_t i = 0; i < ops_per_proc;
+                                                   i += per_call) {
+                                                (s.*add)(counter);
                                               }
                                               r.ns = NowNs() - t0;
                                               r.ops = ops_per_proc;
@@ -197,8 +204,8 @@ void RunCounter(System& s, const Keys& keys, std::uint64_t n, int procs, std::ui
   s.Attach();
   const std::uint64_t after = s.Get(counter);
   if (after != before + ops_per_proc * procs) {
-    std::fprintf(stderr, "%.*s: counter %llu, expected %llu: lost updates\n",
-                 static_cast<int>(s.name().size()), s.name().data(),
+    std::fprintf(stderr, "%.*s: %s: counter %llu, expected %llu: lost updates\n",
+                 static_cast<int>(s.name().size()), s.name().data(), workload.c_str(),
                  static_cast<unsigned long long>(after),
                  static_cast<unsigned long long>(before + ops_per_proc * procs));
     std::abort();
@@ -206,10 +213,30 @@ void RunCounter(System& s, const Keys& keys, std::uint64_t n, int procs, std::ui
   std::uint64_t longest = 0;
   for (const ChildResult& r : results) longest = std::max(longest, r.ns);
   const std::uint64_t total = ops_per_proc * procs;
-  Row row{s.name(), "counter", n, procs,
+  Row row{s.name(), workload, n, procs,
           Sample{total, static_cast<double>(longest) / static_cast<double>(total), {}, {}}};
   row.extra["ops_per_s"] = static_cast<double>(total) * 1e9 / static_cast<double>(longest);
   out.Write(row);
+}
+
+}  // namespace
+
+void RunCounter(System& s, const Keys& keys, std::uint64_t n, int procs, std::uint64_t ops_per_proc,
+                Output& out) {
+  RunCounterWith(s, keys, n, procs, ops_per_proc, "counter", &System::Increment, 1, out);
+}
+
+void RunCounterApply(System& s, const Keys& keys, std::uint64_t n, int procs,
+                     std::uint64_t ops_per_proc, Output& out) {
+  RunCounterWith(s, keys, n, procs, ops_per_proc, "counter_apply_" + std::to_string(procs) + "proc",
+                 &System::AddOne, 1, out);
+}
+
+void RunCounterFold16(System& s, const Keys& keys, std::uint64_t n, int procs,
+                      std::uint64_t ops_per_proc, Output& out) {
+  RunCounterWith(s, keys, n, procs, ops_per_proc / 16 * 16,
+                 "counter_apply_fold16_" + std::to_string(procs) + "proc", &System::AddSixteen, 16,
+                 out);
 }
 
 void RunReaders(System& s, const Keys& keys, std::uint64_t n, int readers,

@@ -39,6 +39,17 @@ void RunTxn16(System& s, const Keys& keys, std::uint64_t n, std::uint64_t ops, O
 // Verifies the final count. Leaves s attached.
 void RunCounter(System& s, const Keys& keys, std::uint64_t n, int procs, std::uint64_t ops_per_proc,
                 Output& out);
+// `procs` processes adding one to one counter key through System::AddOne, the store's
+// declarative add ("counter_apply_<procs>proc"; aggregate ns per add; atomap: Atom::add, LMDB:
+// the same write transaction as its counter, as it has no declarative add). Verifies the final
+// count. Leaves s attached.
+void RunCounterApply(System& s, const Keys& keys, std::uint64_t n, int procs,
+                     std::uint64_t ops_per_proc, Output& out);
+// The same with 16 adds per call, folded into one publication where the store can (atomap: one
+// apply of 16 AddU64 ops): "counter_apply_fold16_<procs>proc", ns per add. What a combiner that
+// folds 16 posted adds into one version could reach at best (atomap only).
+void RunCounterFold16(System& s, const Keys& keys, std::uint64_t n, int procs,
+                      std::uint64_t ops_per_proc, Output& out);
 // One writer process updating keys as fast as it can while `readers` processes look up keys
 // ("read_with_writer"; aggregate ns per lookup over the readers). Leaves s attached.
 void RunReaders(System& s, const Keys& keys, std::uint64_t n, int readers,

@@ -20,6 +20,9 @@
 //   absl::StatusOr<atomap::Snapshot> published = hits->compare_and_set(*std::move(tx));
 //   if (atomap::IsLostRace(published.status())) { /* someone else won: look again */ }
 //
+//   // Declaratively (atomap/ops.h): no function to re-run, the path a combiner can take.
+//   absl::StatusOr<std::uint64_t> n = hits->add("/index.html", 1);
+//
 // Contract
 //  - An atom starts as the empty map (version 0). Every change publishes a whole new version
 //    with one compare-and-swap of the atom's root word; readers see either the old version or
@@ -38,6 +41,11 @@
 //  - begin(base) and compare_and_set(tx) are swap in two halves, for a caller that decides
 //    between them: compare_and_set publishes only over the version tx began from, and a lost
 //    race is a status (IsLostRace), never a retry.
+//  - apply(ops) publishes a batch of declarative edits (atomap/ops.h) in order, all or nothing,
+//    in one new version, and says what each op did; add() and add_i64() are its one-op forms.
+//    Use apply for edits of known keys that need no decision in between (counters, sets,
+//    compare-and-set of one key); use swap for anything that reads and decides. Today apply
+//    runs as a swap in the caller; with combining (docs/design.md) another writer may run it.
 //  - Write operations on a read-only domain are FailedPrecondition.
 //
 // Thread safety: safe to use from any thread of any process that maps the file. An Atom is a
@@ -55,6 +63,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "atomap/map.h"
+#include "atomap/ops.h"
 #include "atomap/snapshot.h"
 #include "atomap/transaction.h"
 #include "atomap/typed_map.h"
@@ -103,6 +112,18 @@ class Atom {
   // (DataLoss at damage, nothing published). Costs a pass over the current map.
   absl::StatusOr<Snapshot> reset(
       absl::Span<const std::pair<std::string_view, std::string_view>> entries);
+
+  // Applies `ops` in order, all or nothing, and publishes them as one version (even when no op
+  // changed anything, e.g. every compare-and-set failed). Returns that version and one outcome
+  // per op. InvalidArgument for a malformed batch (more than kMaxOpsPerApply ops, more than
+  // kMaxOpBytes bytes, a key or value CheckKeyValue refuses) and FailedPrecondition naming the
+  // key for an add on a value that is not 8 bytes: nothing is published then. An empty batch
+  // publishes nothing and returns the current version. ResourceExhausted as for swap.
+  absl::StatusOr<ApplyResult> apply(absl::Span<const Op> ops);
+  // Adds `delta` to the integer at `key` (absent: 0; wrapping) and returns the new value: apply
+  // of one Op::AddU64 / Op::AddI64.
+  absl::StatusOr<std::uint64_t> add(std::string_view key, std::uint64_t delta);
+  absl::StatusOr<std::int64_t> add_i64(std::string_view key, std::int64_t delta);
 
   // A transaction over `base`'s version, to publish later with compare_and_set.
   absl::StatusOr<Transaction> begin(const Snapshot& base);

@@ -8,6 +8,7 @@
 #include "atomap/diff.h"         // MapDiff, Diff: what changed between two versions
 #include "atomap/domain.h"       // Domain: the shared file; DomainInfo, DomainStats
 #include "atomap/map.h"          // Map: a read-only view of one version
+#include "atomap/ops.h"          // Op, ApplyResult: declarative edits for Atom::apply
 #include "atomap/options.h"      // Options, DomainKind
 #include "atomap/snapshot.h"     // Snapshot: one version, pinned while you read it
 #include "atomap/transaction.h"  // Transaction: the edits a swap publishes

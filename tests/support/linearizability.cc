@@ -21,6 +21,9 @@ std::optional<std::uint64_t> Apply(const RegisterOp& op, std::uint64_t value) {
       return op.value;
     case RegisterOp::Kind::kIncrement:
       return op.value == value + 1 ? std::optional<std::uint64_t>(value + 1) : std::nullopt;
+    case RegisterOp::Kind::kCompareAndSet:
+      if (op.matched != (op.expected == value)) return std::nullopt;
+      return op.matched ? op.value : value;
   }
   return std::nullopt;
 }
