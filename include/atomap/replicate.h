@@ -35,8 +35,9 @@
 //    the stream, two publishers of different domains), a record that fails its checksum or does
 //    not parse is DataLoss naming the stream, the sequence and what is wrong; nothing is applied.
 //  - NATS outages (no server, a restart, timeouts) are retried for `retry_for`, then Unavailable.
-//  - The follower must be the only writer of its atom (another writer's swap is overwritten at
-//    the next full record and breaks the diffs before it: the follower reports a lost race).
+//  - The follower must be the only writer of its atom: another writer's keys are not detected
+//    (they stay until the next full record). A second follower of the same atom is: the tag
+//    moves under it (FailedPrecondition).
 //
 // Thread safety: a publisher or follower is used by one thread at a time (it holds a snapshot,
 // which belongs to the thread that took it: docs/replication.md). Each holds its own NATS
@@ -108,7 +109,8 @@ class ReplicationPublisher {
 class ReplicationFollower {
  public:
   // Connects and finds where to start: after the sequence in the atom's tag, or (tag 0) at the
-  // newest full-state record. NotFound-free: an empty subject is waited for by ApplyNext.
+  // newest full-state record (an empty subject is waited for by ApplyNext). NotFound if the
+  // tag's sequence is no longer in the stream (trimmed): bootstrap a new, empty atom instead.
   static absl::StatusOr<ReplicationFollower> Start(Atom atom, const ReplicationOptions& options);
   ReplicationFollower(ReplicationFollower&&) noexcept;
   ReplicationFollower& operator=(ReplicationFollower&&) noexcept;
