@@ -607,6 +607,48 @@ TEST_CASE("replication: a record larger than max_payload travels in chunks, appl
   CHECK(Converge(*t.rig.source, *t.rig.replica, *t.rig.log, t.rig.subject) == "");
 }
 
+TEST_CASE("replication: chunks of a record its publisher never finished are skipped",
+          "[replication]") {
+  InProcess t;
+  if (!t.Start()) {
+    WARN(kSkip);
+    return;
+  }
+  Workload work(61);
+  t.PublishAndFollow(work, 5);
+  work.Swap(*t.rig.source);
+  // What a publisher killed after the first of two chunks leaves behind.
+  replicate::RecordHeader header;
+  header.kind = replicate::RecordKind::kFull;
+  header.version = *t.rig.source->version();
+  header.chunk_index = 0;
+  header.chunk_count = 2;
+  REQUIRE(t.rig.log
+              ->Append(t.rig.subject,
+                       replicate::EncodeRecord(header, {{replicate::EntryOp::kSet, "ghost", "1"}}),
+                       t.LastSeq())
+              .ok());
+  // Its restart sees an unfinished record: the whole state again, after it.
+  absl::StatusOr<ReplicationPublisher> restarted =
+      ReplicationPublisher::Start(*t.rig.source, t.options);
+  REQUIRE(restarted.ok());
+  CHECK(restarted->stats().full_records == 1);
+  absl::StatusOr<bool> applied = t.follower->ApplyNext(absl::Seconds(5));
+  REQUIRE(applied.ok());
+  CHECK(*applied);
+  CHECK(Converge(*t.rig.source, *t.rig.replica, *t.rig.log, t.rig.subject) == "");
+  CHECK_FALSE(t.rig.replica->load()->map().contains("ghost"));
+  // A new follower starts at that full record.
+  absl::StatusOr<ReplicationFollower> fresh =
+      ReplicationFollower::Start(*t.rig.reference, t.options);
+  REQUIRE(fresh.ok());
+  applied = fresh->ApplyNext(absl::Seconds(5));
+  REQUIRE(applied.ok());
+  CHECK(*applied);
+  CHECK(fresh->stats().full_records == 1);
+  CHECK(Converge(*t.rig.source, *t.rig.reference, *t.rig.log, t.rig.subject) == "");
+}
+
 // ---- The record codec alone ------------------------------------------------------------------
 
 TEST_CASE("replication records round-trip and refuse damage", "[replication]") {
