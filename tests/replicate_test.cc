@@ -160,6 +160,7 @@ class Replicator {
     INFO("atomap replicate " << mode_ << " did not start; its stderr is in " << log_);
     REQUIRE(line.find("\"records\"") != std::string::npos);
   }
+  void Signal(int signal) { kill(pid_, signal); }
   // kill -9; returns how it ended (137 if the signal killed it, its exit code if it had died).
   int Kill() {
     if (pid_ <= 0) return -1;
@@ -451,6 +452,19 @@ TEST_CASE("replication: a new follower bootstraps from the newest full record", 
   REQUIRE(applied.ok());
   CHECK(*applied <= 50);
   CHECK(*applied >= 1);
+
+  // On demand (SIGUSR1): a full record of the unchanged atom, which the followers apply too.
+  const std::uint64_t before = *fresh.version();
+  publisher.Signal(SIGUSR1);
+  WaitVersions(fresh, 1);
+  CHECK(*fresh.version() == before + 1);
+  absl::StatusOr<std::optional<replicate::LogMessage>> last = rig.log->Last(rig.subject);
+  REQUIRE(last.ok());
+  REQUIRE(last->has_value());
+  absl::StatusOr<replicate::Record> record = replicate::DecodeRecord((*last)->data, "last");
+  REQUIRE(record.ok());
+  CHECK(record->header.kind == replicate::RecordKind::kFull);
+  CHECK(Converge(*rig.source, fresh, *rig.log, rig.subject) == "");
 }
 
 // ---- Damaged streams: the library in this process, records written by hand -------------------

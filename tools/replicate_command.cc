@@ -1,5 +1,6 @@
 // `atomap replicate publish|follow`: an atom carried through NATS JetStream
 // (docs/replication.md). Built only with ATOMAP_BUILD_REPLICATION (tools/CMakeLists.txt).
+#include <csignal>
 #include <cstdio>
 #include <string>
 
@@ -14,6 +15,10 @@ namespace {
 // How long one wait for a change (publish) or a record (follow) lasts: the progress line is
 // redrawn at least this often.
 constexpr absl::Duration kProgressEvery = absl::Seconds(1);
+
+// Set by SIGUSR1: the publisher appends a full-state record at its next step (within a second).
+volatile std::sig_atomic_t full_requested = 0;
+extern "C" void RequestFull(int) { full_requested = 1; }
 
 // The progress line: JSON on stdout with --json, else a line on stderr.
 void Report(const ReplicateArgs& args, const ReplicationStats& stats, std::string_view subject,
@@ -87,8 +92,15 @@ absl::Status RunReplicate(const ReplicateArgs& args) {
     if (!atom.ok()) return atom.status();
     absl::StatusOr<ReplicationPublisher> publisher = ReplicationPublisher::Start(*atom, options);
     if (!publisher.ok()) return publisher.status();
-    return Loop(args, *publisher,
-                [](ReplicationPublisher& p) { return p.PublishNext(kProgressEvery); });
+    std::signal(SIGUSR1, RequestFull);
+    return Loop(args, *publisher, [](ReplicationPublisher& p) -> absl::StatusOr<bool> {
+      if (full_requested != 0) {
+        full_requested = 0;
+        if (absl::Status s = p.PublishFull(); !s.ok()) return s;
+        return true;
+      }
+      return p.PublishNext(kProgressEvery);
+    });
   }
   // A follower's atom is created if missing: it starts empty and bootstraps from a full record.
   absl::StatusOr<Atom> atom = domain->atom(args.common.atom);
