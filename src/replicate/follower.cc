@@ -26,8 +26,9 @@ using replicate::RecordKind;
 
 namespace {
 
-// The longest one wait on the wake-up subscription lasts: a wake-up lost in a reconnect costs
-// at most this much lag.
+// The longest one wait for a wake-up lasts (then the stream is read again): a wake-up lost in a
+// reconnect, or a record appended by something that does not announce it, costs at most this
+// much lag; an idle follower reads the stream this often.
 constexpr absl::Duration kLongestWait = absl::Milliseconds(250);
 // How often the stream's newest version is read for stats().lag_versions while applying.
 constexpr absl::Duration kLagRefresh = absl::Seconds(1);

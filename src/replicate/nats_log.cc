@@ -262,12 +262,20 @@ absl::StatusOr<LogMessage> NatsLog::At(std::uint64_t seq) {
                                                 stream_, seq, Describe(s, jerr)));
 }
 
+std::string WakeSubject(const std::string& subject) { return "_atomap_wake." + subject; }
+
+void NatsLog::Notify(const std::string& subject) {
+  // No retry, no error: a lost wake-up costs a follower at most its longest wait.
+  natsConnection_Publish(handles_->connection, WakeSubject(subject).c_str(), nullptr, 0);
+}
+
 absl::Status NatsLog::WaitForAppend(const std::string& subject, absl::Duration timeout) {
   Handles& h = *handles_;
   if (h.wake == nullptr || h.wake_subject != subject) {
     if (h.wake != nullptr) natsSubscription_Destroy(h.wake);
     h.wake = nullptr;
-    const natsStatus s = natsConnection_SubscribeSync(&h.wake, h.connection, subject.c_str());
+    const natsStatus s =
+        natsConnection_SubscribeSync(&h.wake, h.connection, WakeSubject(subject).c_str());
     if (s != NATS_OK) {
       // Not fatal: without a wake-up the caller only waits out its timeout before looking again.
       absl::SleepFor(timeout);

@@ -25,6 +25,10 @@ struct LogMessage {
   std::string data;
 };
 
+// Where appends to `subject` are announced: "_atomap_wake." + subject, a subject no stream of
+// ours captures, so a wake-up costs a few bytes rather than a second copy of the record.
+std::string WakeSubject(const std::string& subject);
+
 // True for Append's answer when the subject's last sequence was not the expected one.
 bool IsWrongLastSequence(const absl::Status& status);
 
@@ -53,8 +57,11 @@ class NatsLog {
                                                      std::uint64_t from);
   // The message at `seq`: NotFound if there is none (deleted or never written).
   absl::StatusOr<LogMessage> At(std::uint64_t seq);
-  // Subscribes (once) to `subject` as a wake-up, then returns when a message is published on it
-  // or `timeout` passes, whichever is first. Only a hint: check the log again after it.
+  // Tells the waiters of WaitForAppend(subject) that something was appended: an empty core NATS
+  // message on WakeSubject(subject), outside the stream (best effort: lost while disconnected).
+  void Notify(const std::string& subject);
+  // Subscribes (once) to the wake-ups of `subject`, then returns when one arrives or `timeout`
+  // passes, whichever is first. Only a hint: check the log again after it.
   absl::Status WaitForAppend(const std::string& subject, absl::Duration timeout);
   // The largest message the server takes.
   std::int64_t max_payload() const;

@@ -198,6 +198,7 @@ class ReplicationPublisher::Impl {
       if (!seq.ok()) return seq.status();
       if (i == 0) first_seq = *seq;
     }
+    log_->Notify(subject_);  // the record is whole: followers waiting may read it
     const std::uint64_t covered = header.version - std::min(header.version, stats_.last_version);
     ++stats_.records;
     stats_.versions += covered;
