@@ -39,15 +39,17 @@
 //    (they stay until the next full record). A second follower of the same atom is: the tag
 //    moves under it (FailedPrecondition).
 //
-// Thread safety: a publisher or follower is used by one thread at a time (it holds a snapshot,
-// which belongs to the thread that took it: docs/replication.md). Each holds its own NATS
-// connection. Fork before starting one: libnats runs threads.
+// Thread safety: a publisher is used only by the thread that started it (it holds a snapshot of
+// the version it published last, and a snapshot belongs to the thread that took it); a follower
+// by one thread at a time. Each holds its own NATS connection. Fork before starting one: libnats
+// runs threads.
 #ifndef ATOMAP_REPLICATE_H_
 #define ATOMAP_REPLICATE_H_
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
