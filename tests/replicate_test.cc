@@ -161,6 +161,14 @@ class Replicator {
     REQUIRE(line.find("\"records\"") != std::string::npos);
   }
   void Signal(int signal) { kill(pid_, signal); }
+  // Waits for the process to end by itself: its exit code.
+  int Wait() {
+    const int status = WaitChild(pid_);
+    pid_ = -1;
+    close(out_);
+    out_ = -1;
+    return status;
+  }
   // kill -9; returns how it ended (137 if the signal killed it, its exit code if it had died).
   int Kill() {
     if (pid_ <= 0) return -1;
@@ -465,6 +473,37 @@ TEST_CASE("replication: a new follower bootstraps from the newest full record", 
   REQUIRE(record.ok());
   CHECK(record->header.kind == replicate::RecordKind::kFull);
   CHECK(Converge(*rig.source, fresh, *rig.log, rig.subject) == "");
+}
+
+TEST_CASE("replication: `atomap replicate follow` stops at a damaged record, exit 3, naming it",
+          "[replication]") {
+  Rig rig;
+  if (!rig.Start()) {
+    WARN(kSkip);
+    return;
+  }
+  Workload work(67);
+  Replicator publisher = rig.Publisher();
+  Replicator follower = rig.Follower();
+  publisher.Start();
+  follower.Start();
+  rig.PacedSwaps(work, 20, *rig.replica);
+  publisher.Kill();  // so that the damaged record is the subject's last
+  absl::StatusOr<std::optional<replicate::LogMessage>> last = rig.log->Last(rig.subject);
+  REQUIRE(last.ok());
+  REQUIRE(last->has_value());
+  const std::uint64_t damaged_seq = (*last)->seq + 1;
+  REQUIRE(
+      rig.log
+          ->Append(rig.subject, "AMR1 and then nothing that parses: no record at all", (*last)->seq)
+          .ok());
+  CHECK(follower.Wait() == 3);
+  ProgramRun log = RunCapturingStdout("/usr/bin/cat", {rig.dir.File("follow.log")});
+  CHECK_THAT(log.out, Catch::Contains(absl::StrCat("sequence ", damaged_seq,
+                                                   ": not a usable replication record")));
+  absl::StatusOr<Snapshot> replica = rig.replica->load();
+  REQUIRE(replica.ok());
+  CHECK(replica->tag() == damaged_seq - 1);  // everything before it, nothing of it
 }
 
 // ---- Damaged streams: the library in this process, records written by hand -------------------
