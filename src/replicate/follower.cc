@@ -128,8 +128,10 @@ class ReplicationFollower::Impl {
     if (!record.ok()) return record.status();
     const RecordHeader& h = record->header;
     if (h.chunk_index == 0) {
-      // Chunks pending here were a record whose publisher died before its last chunk: the
-      // publisher's restart follows them with a full record, never with a diff over them.
+      // Chunks pending here were a record its publisher never finished (killed, or its append
+      // failed): they were never applied, and the record after them is checked against what was
+      // (a restarted publisher sends a full one; a publisher that goes on, a diff over the
+      // version before them).
       pending_.clear();
       pending_first_seq_ = m.seq;
     } else if (pending_.empty() || h.start_seq != pending_first_seq_ ||
@@ -261,10 +263,10 @@ class ReplicationFollower::Impl {
   ReplicationOptions options_;
   std::unique_ptr<NatsLog> log_;
   std::string subject_;
-  std::uint64_t applied_seq_ = 0;      // the tag: last message of the last applied record
+  std::uint64_t applied_seq_ = 0;  // the tag: last message of the last applied record
   std::uint64_t applied_version_ = 0;  // the publisher version that record holds
-  std::uint64_t next_from_ = 0;        // 0: not yet placed (bootstrap)
-  std::vector<Record> pending_;        // chunks of the record being read
+  std::uint64_t next_from_ = 0;  // 0: not yet placed (bootstrap)
+  std::vector<Record> pending_;  // chunks of the record being read
   std::uint64_t pending_first_seq_ = 0;
   absl::Time lag_checked_ = absl::InfinitePast();
   ReplicationStats stats_;
