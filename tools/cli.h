@@ -145,6 +145,18 @@ struct StatArgs {
   bool readers = false;     // --readers: one row per participant, writers then readers
   bool prometheus = false;  // --prometheus: the text exposition format instead
 };
+// `atomap replicate publish|follow` (tools/replicate_command.cc; only with
+// ATOMAP_BUILD_REPLICATION).
+struct ReplicateArgs {
+  CommonArgs common;
+  std::string mode;  // "publish" or "follow"
+  std::string nats_url = "nats://127.0.0.1:4222";
+  std::string stream = "ATOMAP";
+  std::string subject_prefix = "atomap";
+  std::uint64_t full_every = 1000;
+  double retry_seconds = 30;
+  std::uint64_t count = 0;  // stop after this many records (0: never)
+};
 struct DemoArgs {
   std::string path;  // empty: the default file
   int processes = 4;
@@ -163,6 +175,7 @@ absl::Status RunWatch(const WatchArgs& args);
 absl::Status RunCompact(const CompactArgs& args);
 absl::Status RunDemo(const DemoArgs& args);
 absl::Status RunUpgrade(const UpgradeArgs& args);
+absl::Status RunReplicate(const ReplicateArgs& args);
 
 }  // namespace atomap::cli
 

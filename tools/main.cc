@@ -132,6 +132,27 @@ int Main(int argc, char** argv) {
   c->add_option("new_path", compact.new_path, "the file to create")->required();
   c->callback([&] { run = [&] { return RunCompact(compact); }; });
 
+#ifdef ATOMAP_HAVE_REPLICATION
+  ReplicateArgs replicate;
+  c = app.add_subcommand("replicate", "carry an atom through NATS JetStream (docs/replication.md)");
+  c->add_option("mode", replicate.mode, "publish (this domain's atom) or follow (into it)")
+      ->required()
+      ->check(CLI::IsMember({"publish", "follow"}));
+  AddCommonOptions(*c, replicate.common, true);
+  c->add_option("--nats", replicate.nats_url,
+                "the NATS server's URL (default nats://127.0.0.1:4222)");
+  c->add_option("--stream", replicate.stream, "the JetStream stream (default ATOMAP)");
+  c->add_option("--subject-prefix", replicate.subject_prefix,
+                "records go to PREFIX.ATOM (default atomap)");
+  c->add_option("--full-every", replicate.full_every,
+                "publish: a full-state record after this many records (default 1000; 0 never)");
+  c->add_option("--retry", replicate.retry_seconds,
+                "seconds NATS failures are retried before giving up (default 30)")
+      ->check(CLI::Range(0.0, 86400.0 * 365));
+  c->add_option("--count", replicate.count, "stop after N records (default: never)");
+  c->callback([&] { run = [&] { return RunReplicate(replicate); }; });
+#endif
+
   DemoArgs demo;
   c = app.add_subcommand("demo", "processes swapping on shared counters, with a watcher");
   c->add_option("--path", demo.path, "the demo's file (default: $TMPDIR/atomap-demo.atomap)");
