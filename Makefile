@@ -21,7 +21,7 @@ FUZZ_SECONDS ?= 60
 # clang-format is pinned to one major version: others lay the same code out differently.
 FORMAT_PACKAGES := clang-format-19
 CLANG_FORMAT := clang-format-19
-FORMAT_DIRS := src include tools tests bench stress examples fuzz python/src
+FORMAT_DIRS := src include tools tests bench stress examples fuzz python/src python/tests
 FORMAT_FILES = $(shell find $(FORMAT_DIRS) -type f \( -name '*.h' -o -name '*.c' -o -name '*.cc' -o -name '*.cpp' \) | sort)
 DEMO_FILE ?= $(or $(TMPDIR),/tmp)/atomap-demo.atomap
 PREFIX_STAGE := $(CURDIR)/build/stage

@@ -13,12 +13,18 @@
 // version; no sleeps. Without that wait, a reader that is busy when several versions arrive gets
 // them as one diff: watchers see the latest state, not necessarily every intermediate one.
 // (A process that only needs "something changed" can call Atom::wait_for_change(version).)
+//
+//   config FILE --reader FD
+//
+// runs one reader in the foreground, telling its writer through pipe end FD: how the Python
+// writer of examples/config.py starts a C++ reader on the same file.
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "atomap/domain.h"
 #include "atomap/watcher.h"
@@ -83,10 +89,13 @@ absl::Status Publish(atomap::Atom& config, const std::string& port, const std::s
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s FILE [READERS]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s FILE [READERS] | FILE --reader FD\n", argv[0]);
     return 2;
   }
   const char* path = argv[1];
+  if (argc == 4 && std::string_view(argv[2]) == "--reader") {
+    return Reader(path, 0, std::atoi(argv[3]));
+  }
   const int readers = argc > 2 ? std::atoi(argv[2]) : 3;
   {
     // Start from an empty configuration (the file may hold a previous run's).
