@@ -305,6 +305,25 @@ void BindAtom(py::module_& module) {
            "An iterator of Change: each key added, removed or changed since the previous step, "
            "waiting (GIL released) for the next version. Stops after `timeout` seconds without "
            "a change (None: never).")
+      .def(
+          "add",
+          [](PyAtom& self, py::handle key, std::uint64_t delta) {
+            const std::string encoded = Encode(self.codecs().key, key);
+            return ValueOrThrow(self.atom().add(encoded, delta));
+          },
+          py::arg("key"), py::arg("delta") = 1,
+          "Adds `delta` to the u64 at `key` (8 bytes as the U64 codec stores them; absent: 0; "
+          "wrapping) as one published version, and returns the new value: Atom::add, the "
+          "declarative form, which runs no Python code. FailedPreconditionError if the value "
+          "is not 8 bytes.")
+      .def(
+          "add_i64",
+          [](PyAtom& self, py::handle key, std::int64_t delta) {
+            const std::string encoded = Encode(self.codecs().key, key);
+            return ValueOrThrow(self.atom().add_i64(encoded, delta));
+          },
+          py::arg("key"), py::arg("delta") = 1,
+          "As add, for the signed i64 of the I64 codec; returns the new value.")
       .def("reset", &Reset, py::arg("entries"),
            "Makes the atom hold exactly `entries` (a mapping or (key, value) pairs), as one "
            "published version; returns it.")

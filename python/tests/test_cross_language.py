@@ -129,3 +129,30 @@ def test_kill_9_of_a_python_writer_mid_swap_loses_nothing_acknowledged(tmp_path,
         assert dom.atom("c", key=atomap.STR, value=atomap.U64).get("n", 0) == acked
     check = peer("check", path)  # a lone survivor: the dead writer's work is in flight, not lost
     assert check.returncode == 0, check.stderr
+
+
+ADDER_DECLARATIVE = """
+    import sys, atomap
+    with atomap.open(sys.argv[1]) as dom:
+        counters = dom.atom(sys.argv[2], key=atomap.STR, value=atomap.U64)
+        for _ in range(int(sys.argv[3])):
+            counters.add("hits")
+"""
+
+
+def test_python_add_and_cpp_swaps_on_one_counter_end_at_the_exact_sum(tmp_path):
+    path = tmp_path / "add.atomap"
+    with atomap.open(str(path)) as dom:
+        counters = dom.atom("c", key=atomap.STR, value=atomap.U64)
+        assert counters.add("hits", 5) == 5
+        assert counters.add_i64("hits", -5) == 0
+        dom.atom("s").swap(lambda tx: tx.set(b"short", b"abc"))
+        with pytest.raises(atomap.FailedPreconditionError, match="short"):
+            dom.atom("s").add(b"short")
+    n = 1500
+    cpp = [subprocess.Popen([PEER, "add", str(path), "c", "hits", str(n)]) for _ in range(2)]
+    py = [python(ADDER_DECLARATIVE, path, "c", n) for _ in range(2)]
+    for process in cpp + py:
+        assert process.wait() == 0
+    result = peer("expect-u64", path, "c", "hits", 4 * n)
+    assert result.returncode == 0, result.stderr
