@@ -37,16 +37,21 @@ ADDER = """
 """
 
 
-def test_cpp_and_python_adders_end_at_the_exact_sum(tmp_path):
-    path = tmp_path / "counter.atomap"
-    atomap.open(str(path)).close()
-    n = 1500
+def add_concurrently(path, python_adder, n):
+    """2 C++ swappers and 2 Python adders, n increments each, at once: the sum must be exact."""
     cpp = [subprocess.Popen([PEER, "add", str(path), "c", "hits", str(n)]) for _ in range(2)]
-    py = [python(ADDER, path, "c", n) for _ in range(2)]
+    py = [python(python_adder, path, "c", n) for _ in range(2)]
     for process in cpp + py:
         assert process.wait() == 0
     result = peer("expect-u64", path, "c", "hits", 4 * n)
     assert result.returncode == 0, result.stderr
+
+
+def test_cpp_and_python_adders_end_at_the_exact_sum(tmp_path):
+    path = tmp_path / "counter.atomap"
+    atomap.open(str(path)).close()
+    n = 1500
+    add_concurrently(path, ADDER, n)
     with atomap.open(str(path)) as dom:
         assert dom.atom("c", key=atomap.STR, value=atomap.U64).get("hits") == 4 * n
     check = peer("check", path)
@@ -150,9 +155,4 @@ def test_python_add_and_cpp_swaps_on_one_counter_end_at_the_exact_sum(tmp_path):
         with pytest.raises(atomap.FailedPreconditionError, match="short"):
             dom.atom("s").add(b"short")
     n = 1500
-    cpp = [subprocess.Popen([PEER, "add", str(path), "c", "hits", str(n)]) for _ in range(2)]
-    py = [python(ADDER_DECLARATIVE, path, "c", n) for _ in range(2)]
-    for process in cpp + py:
-        assert process.wait() == 0
-    result = peer("expect-u64", path, "c", "hits", 4 * n)
-    assert result.returncode == 0, result.stderr
+    add_concurrently(path, ADDER_DECLARATIVE, n)
