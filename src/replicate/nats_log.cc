@@ -85,6 +85,15 @@ NatsLog::NatsLog(std::string url, std::string stream, absl::Duration retry_for)
       retry_for_(retry_for),
       handles_(std::make_unique<Handles>()) {}
 
+absl::StatusOr<std::unique_ptr<NatsLog>> NatsLog::ConnectToStream(
+    const ReplicationOptions& options) {
+  absl::StatusOr<std::unique_ptr<NatsLog>> log =
+      Connect(options.nats_url, options.stream, options.retry_for);
+  if (!log.ok()) return log.status();
+  if (absl::Status s = (*log)->EnsureStream(options.subject_prefix + ".>"); !s.ok()) return s;
+  return log;
+}
+
 NatsLog::~NatsLog() = default;
 
 absl::StatusOr<std::unique_ptr<NatsLog>> NatsLog::Connect(std::string url, std::string stream,

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "atomap/replicate.h"
 
 namespace atomap::replicate {
 
@@ -38,6 +39,10 @@ class NatsLog {
 
   static absl::StatusOr<std::unique_ptr<NatsLog>> Connect(std::string url, std::string stream,
                                                           absl::Duration retry_for);
+  // Connect to options.nats_url and EnsureStream over `<subject_prefix>.>`: how a publisher and
+  // a follower both start.
+  static absl::StatusOr<std::unique_ptr<NatsLog>> ConnectToStream(
+      const ReplicationOptions& options);
   ~NatsLog();
   NatsLog(const NatsLog&) = delete;
   NatsLog& operator=(const NatsLog&) = delete;

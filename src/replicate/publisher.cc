@@ -259,10 +259,8 @@ std::string ReplicationSubject(std::string_view prefix, std::string_view atom_na
 
 absl::StatusOr<ReplicationPublisher> ReplicationPublisher::Start(
     Atom atom, const ReplicationOptions& options) {
-  absl::StatusOr<std::unique_ptr<NatsLog>> log =
-      NatsLog::Connect(options.nats_url, options.stream, options.retry_for);
+  absl::StatusOr<std::unique_ptr<NatsLog>> log = NatsLog::ConnectToStream(options);
   if (!log.ok()) return log.status();
-  if (absl::Status s = (*log)->EnsureStream(options.subject_prefix + ".>"); !s.ok()) return s;
   auto impl = std::make_unique<Impl>(atom, options, *std::move(log));
   if (absl::Status s = impl->Resume(); !s.ok()) return s;
   return ReplicationPublisher(std::move(impl));
