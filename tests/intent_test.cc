@@ -120,6 +120,42 @@ TEST_CASE("a transaction's lane lists exactly what it owns, then what its commit
         }());
 }
 
+TEST_CASE("after a bulk build and edits of what it built, the lane lists exactly what is owned",
+          "[intent]") {
+  ScratchDomain scratch(std::uint64_t{256} << 20);
+  const TrieContext& ctx = scratch.context();
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (int i = 0; i < 3000; ++i) {
+    entries.emplace_back(absl::StrCat("b", i), std::string(i % 5 == 0 ? 40 : 6, 'v'));
+  }
+  for (int i = 0; i < 3000; i += 7) entries.emplace_back(absl::StrCat("b", i), "dup");
+  const std::vector<std::pair<std::string_view, std::string_view>> views(entries.begin(),
+                                                                         entries.end());
+  LaneWords words{};
+  TrieTransaction tx(ctx, kNullOffset, std::make_unique<TestHold>(&words, ctx));
+  REQUIRE(tx.SetMany(views).ok());
+  // Edits of built nodes: grown (moved to bigger blocks, the built block freed and its lane
+  // record forgotten), blobs replaced, entries erased.
+  for (int i = 0; i < 3000; i += 3)
+    REQUIRE(tx.Set(absl::StrCat("b", i), std::string(30, 'w')).ok());
+  for (int i = 0; i < 500; ++i) REQUIRE(tx.Set(absl::StrCat("new", i), "x").ok());
+  for (int i = 1; i < 3000; i += 4) REQUIRE(tx.Erase(absl::StrCat("b", i)).value());
+  absl::StatusOr<hamt::CommitResult> commit = tx.Commit();
+  REQUIRE(commit.ok());
+  CHECK(commit->replaced.empty());  // the base was empty: everything was the transaction's
+  const auto& lane = static_cast<const OwnedLane&>(*commit->ledger);
+  CHECK(commit->ledger_owned == commit->allocated.size());
+  std::set<std::pair<Offset, std::uint64_t>> allocated;
+  std::uint64_t allocated_bytes = 0;
+  for (const Block& b : commit->allocated) {
+    allocated.emplace(b.offset, b.bytes);
+    allocated_bytes += Allocator::BlockBytes(b.bytes);
+  }
+  CHECK(allocated.size() == commit->allocated.size());  // no block listed twice
+  CHECK(Entries(lane, 0, commit->ledger_owned) == allocated);
+  CHECK(scratch.ReachableBytes({commit->version}) == allocated_bytes);
+}
+
 TEST_CASE("aborting a transaction empties its lane and frees what it built", "[intent]") {
   ScratchDomain scratch(std::uint64_t{64} << 20);
   const TrieContext& ctx = scratch.context();

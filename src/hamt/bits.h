@@ -37,6 +37,27 @@ constexpr unsigned Fragment(std::uint64_t hash, int level) {
 static_assert(Fragment(~std::uint64_t{0}, kLastLevel) == (1u << kLastLevelBits) - 1);
 static_assert(Fragment(std::uint64_t{0x1F} << 5, 1) == 31);
 
+// The level-order key of a hash: its fragments rearranged so that level 0's is the most
+// significant (bits 63..59), level 1's next, ..., level 12's 4 bits the least significant. Keys
+// ordered by it are grouped by every level's fragment at once: the bulk build (bulk_build.cc)
+// sorts small ranges by it instead of partitioning them level by level.
+constexpr std::uint64_t LevelOrderKey(std::uint64_t hash) {
+  std::uint64_t key = 0;
+  for (int level = 0; level < kLastLevel; ++level)
+    key = (key << kBitsPerLevel) | Fragment(hash, level);
+  return (key << kLastLevelBits) | Fragment(hash, kLastLevel);
+}
+// Fragment(hash, level) read from LevelOrderKey(hash).
+constexpr unsigned OrderFragment(std::uint64_t key, int level) {
+  if (level == kLastLevel) return static_cast<unsigned>(key) & ((1u << kLastLevelBits) - 1);
+  const int shift = kHashBits - (level + 1) * kBitsPerLevel;
+  return static_cast<unsigned>(key >> shift) & (kBranching - 1);
+}
+static_assert(OrderFragment(LevelOrderKey(0x1F), 0) == 31);
+static_assert(OrderFragment(LevelOrderKey(std::uint64_t{0x15} << 5), 1) == 0x15);
+static_assert(OrderFragment(LevelOrderKey(std::uint64_t{0xA} << 60), kLastLevel) == 0xA);
+static_assert(LevelOrderKey(1) == std::uint64_t{1} << 59);
+
 constexpr Bitmap BitFor(unsigned fragment) { return Bitmap{1} << fragment; }
 
 // Index of `bit`'s slot among the set bits of `map` below it (the compressed-array index).

@@ -3,7 +3,10 @@
 // Why: inserting one key at a time changes its node's size class on almost every insert, so a
 // node is reallocated and copied once per entry it ends with. Here the entries are partitioned
 // by hash fragment, level by level (a stable MSD radix partition, ping-ponging between two
-// process-local record arrays), and each node is written once, at its final size.
+// process-local record arrays), and each node is written once, at its final size. A range of at
+// most kSortedRangeMax records is instead sorted once by its level-order key (bits.h) and built
+// by one scan per level: a partition costs a 33-entry count table and a copy per level, which
+// below the first levels (a few records per node) is most of the build.
 //
 // Invariants
 //  (B1) BuildRange(level) receives records that agree on the fragments of levels < level; it
@@ -11,15 +14,23 @@
 //       entry for its parent to keep inline (node.h N4: no single-entry sub-node).
 //  (B2) Duplicate keys have equal hashes, so they meet in one collision-level range, where the
 //       last in input order wins, as a sequence of Sets would decide; the losers' blobs (owned,
-//       made in the first pass) are released there.
+//       made in the first pass) are released there. Every reordering is stable (the partition
+//       and the insertion sort), so input order survives to that range.
 //  (B3) Every block is allocated through Allocate (recorded in the ledger and in owned_ like any
-//       other of the transaction's blocks): a failure mid-build aborts the transaction and frees
-//       them all; a kill mid-build leaves them to intent recovery exactly as a Set would. The
-//       build adds no crash window and no ordering edge: nothing is shared before Commit.
+//       other of the transaction's blocks, in owned_'s build order while `building_`: a vector
+//       append, not a hash map insert, owned_blocks.h): a failure mid-build aborts the
+//       transaction and frees them all; a kill mid-build leaves them to intent recovery exactly
+//       as a Set would. The build adds no crash window and no ordering edge: nothing is shared
+//       before Commit.
+//  (B4) BuildSorted(level) receives records sorted by level-order key: each fragment's group is
+//       a contiguous run at this level and, sorted, at every level below.
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
+#include "common/hash_inline.h"
 #include "hamt/entry.h"
 #include "hamt/node_image.h"
 #include "hamt/transient.h"
@@ -45,31 +56,60 @@ absl::Status TrieTransaction::SetMany(EntrySpan entries) {
 namespace {
 
 // Turns counts at [f + 1] into starts at [f].
-void CountsToStarts(std::array<std::uint32_t, kBranching + 1>& start) {
+void CountsToStarts(FragmentStarts& start) {
   for (int f = 0; f < kBranching; ++f) start[f + 1] += start[f];
+}
+
+// Where each fragment's group of [begin, end) starts at `level` once partitioned (or, for a
+// range sorted by key, where it already starts: B4).
+template <class Record>
+FragmentStarts GroupStarts(const Record* begin, const Record* end, int level) {
+  FragmentStarts start{};
+  for (const Record* r = begin; r != end; ++r) ++start[OrderFragment(r->key, level) + 1];
+  CountsToStarts(start);
+  return start;
+}
+
+// Stable insertion sort by level-order key: for the short ranges of kSortedRangeMax records.
+template <class Record>
+void SortByKey(Record* begin, Record* end) {
+  for (Record* i = begin + 1; i < end; ++i) {
+    const Record moving = *i;
+    Record* j = i;
+    for (; j != begin && (j - 1)->key > moving.key; --j) *j = *(j - 1);
+    *j = moving;
+  }
 }
 
 }  // namespace
 
 absl::StatusOr<Offset> TrieTransaction::BuildAll(EntrySpan entries) {
-  // Two sequential passes over the caller's entries: the first counts the root's groups, the
-  // second makes each entry and writes it straight into its group. Below the root the
-  // partitions move records only (and each group is small enough for the caches).
+  // Two sequential passes over the caller's entries: the first hashes each key once and counts
+  // the root's groups, the second makes each entry and writes it straight into its group. Below
+  // the root the partitions move records only (and each group is small enough for the caches).
+  // The arrays are left uninitialised: every element is written before it is read.
+  const std::size_t n = entries.size();
+  std::unique_ptr<std::uint64_t[]> keys(new std::uint64_t[n]);
   FragmentStarts start{};
-  for (const auto& [key, value] : entries) ++start[Fragment(ctx_.hasher(key), 0) + 1];
+  for (std::size_t i = 0; i < n; ++i) {
+    keys[i] = LevelOrderKey(HashInline(ctx_.hasher, entries[i].first));
+    ++start[OrderFragment(keys[i], 0) + 1];
+  }
   CountsToStarts(start);
-  std::vector<BuildRecord> records(entries.size());
+  std::unique_ptr<BuildRecord[]> records(new BuildRecord[n]);
   std::array<std::uint32_t, kBranching> next;
   std::copy_n(start.begin(), kBranching, next.begin());
-  for (const auto& [key, value] : entries) {
-    const std::uint64_t hash = ctx_.hasher(key);
-    absl::StatusOr<Entry> e = MakeEntry(key, value);
+  building_ = true;  // (B3), for the blobs and the nodes
+  const absl::Cleanup built = [this] { building_ = false; };
+  for (std::size_t i = 0; i < n; ++i) {
+    absl::StatusOr<Entry> e = MakeEntry(entries[i].first, entries[i].second);
     if (!e.ok()) return e.status();  // the blobs made so far are owned: Abort frees them
-    records[next[Fragment(hash, 0)]++] = BuildRecord{hash, *e};
+    records[next[OrderFragment(keys[i], 0)]++] = BuildRecord{keys[i], *e};
   }
-  std::vector<BuildRecord> scratch(entries.size());
+  keys.reset();
+  std::unique_ptr<BuildRecord[]> scratch(new BuildRecord[n]);
   size_ = 0;  // the trie is empty (SetMany's condition); the build counts what it places
-  absl::StatusOr<Built> root = BuildPartitioned(records.data(), scratch.data(), start, 0);
+  absl::StatusOr<Built> root = BuildPartitioned(records.get(), scratch.get(), start, 0);
   if (!root.ok()) return root.status();
   return root->node;  // level 0 always stores a node
 }
@@ -79,38 +119,70 @@ absl::StatusOr<TrieTransaction::Built> TrieTransaction::BuildRange(BuildRecord* 
                                                                    BuildRecord* scratch,
                                                                    int level) {
   if (level == kCollisionLevel) return BuildCollision(begin, end);
+  if (end - begin <= kSortedRangeMax) {
+    SortByKey(begin, end);
+    return BuildSorted(begin, end, level);
+  }
   // Partition [begin, end) by fragment into scratch (stable: equal keys keep their order).
-  FragmentStarts start{};
-  for (const BuildRecord* r = begin; r != end; ++r) ++start[Fragment(r->hash, level) + 1];
-  CountsToStarts(start);
+  const FragmentStarts start = GroupStarts(begin, end, level);
   std::array<std::uint32_t, kBranching> next;
   std::copy_n(start.begin(), kBranching, next.begin());
-  for (const BuildRecord* r = begin; r != end; ++r) scratch[next[Fragment(r->hash, level)]++] = *r;
+  for (const BuildRecord* r = begin; r != end; ++r) {
+    scratch[next[OrderFragment(r->key, level)]++] = *r;
+  }
   // The groups now lie in scratch; the same positions of [begin, end) are their scratch (B1).
   return BuildPartitioned(scratch, begin, start, level);
+}
+
+absl::StatusOr<TrieTransaction::Built> TrieTransaction::BuildSorted(BuildRecord* begin,
+                                                                    BuildRecord* end, int level) {
+  if (level == kCollisionLevel) return BuildCollision(begin, end);
+  BitmapImage image;
+  for (BuildRecord* run = begin; run != end;) {  // each run is one fragment's group (B4)
+    const unsigned fragment = OrderFragment(run->key, level);
+    BuildRecord* run_end = run + 1;
+    while (run_end != end && OrderFragment(run_end->key, level) == fragment) ++run_end;
+    if (absl::Status s = AddGroup(image, BitFor(fragment), run, run_end, nullptr, level); !s.ok()) {
+      return s;
+    }
+    run = run_end;
+  }
+  return FinishNode(image, level);
 }
 
 absl::StatusOr<TrieTransaction::Built> TrieTransaction::BuildPartitioned(
     BuildRecord* groups, BuildRecord* scratch, const FragmentStarts& start, int level) {
   BitmapImage image;
   for (int f = 0; f < kBranching; ++f) {
-    const std::uint32_t count = start[f + 1] - start[f];
-    if (count == 0) continue;
-    const Bitmap bit = BitFor(static_cast<unsigned>(f));
-    if (count == 1) {
-      image.InsertEntry(bit, groups[start[f]].entry);
-      ++size_;
-      continue;
-    }
-    absl::StatusOr<Built> child =
-        BuildRange(groups + start[f], groups + start[f + 1], scratch + start[f], level + 1);
-    if (!child.ok()) return child.status();
-    if (child->single) {
-      image.InsertEntry(bit, child->entry);
-    } else {
-      image.InsertChild(bit, child->node);
+    if (start[f] == start[f + 1]) continue;
+    if (absl::Status s = AddGroup(image, BitFor(static_cast<unsigned>(f)), groups + start[f],
+                                  groups + start[f + 1], scratch + start[f], level);
+        !s.ok()) {
+      return s;
     }
   }
+  return FinishNode(image, level);
+}
+
+absl::Status TrieTransaction::AddGroup(BitmapImage& image, Bitmap bit, BuildRecord* begin,
+                                       BuildRecord* end, BuildRecord* scratch, int level) {
+  if (end - begin == 1) {
+    image.InsertEntry(bit, begin->entry);
+    ++size_;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<Built> child = scratch == nullptr ? BuildSorted(begin, end, level + 1)
+                                                   : BuildRange(begin, end, scratch, level + 1);
+  if (!child.ok()) return child.status();
+  if (child->single) {
+    image.InsertEntry(bit, child->entry);
+  } else {
+    image.InsertChild(bit, child->node);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrieTransaction::Built> TrieTransaction::FinishNode(BitmapImage& image, int level) {
   if (level > 0 && image.nodemap() == 0 && Count(image.datamap()) == 1) {
     return Built{kNullOffset, true, image.entry(image.datamap())};
   }

@@ -77,24 +77,28 @@ absl::StatusOr<Offset> TrieTransaction::Allocate(std::uint64_t bytes) {
     index = ledger_->Record(Block{*off, bytes});
     --ledger_room_;
   }
-  owned_.emplace(*off, OwnedBlock{bytes, index});
+  if (building_) {
+    owned_.AddFromBuild(*off, OwnedBlocks::Owned{bytes, index});
+  } else {
+    owned_.Add(*off, OwnedBlocks::Owned{bytes, index});
+  }
   return off;
 }
 
 void TrieTransaction::Unrecord(std::uint64_t ledger_position) {
   if (ledger_ == nullptr) return;
   const Offset moved = ledger_->Forget(ledger_position);
-  if (moved != kNullOffset) owned_.find(moved)->second.ledger_position = ledger_position;
+  if (moved != kNullOffset) owned_.Find(moved)->ledger_position = ledger_position;
 }
 
 void TrieTransaction::Release(Offset block, std::uint64_t bytes) {
-  const auto it = owned_.find(block);
-  if (it == owned_.end()) {
+  const OwnedBlocks::Owned* owned = owned_.Find(block);
+  if (owned == nullptr) {
     replaced_.push_back(Block{block, bytes});
     return;
   }
-  const std::uint64_t ledger_position = it->second.ledger_position;
-  owned_.erase(it);
+  const std::uint64_t ledger_position = owned->ledger_position;
+  owned_.Erase(block);
   Unrecord(ledger_position);
   ATOMAP_CRASH_POINT(kBuildAfterRelease);  // (block_ledger.h): forgotten, not yet freed
   ctx_.allocator->Free(ctx_.cache, block, bytes);
@@ -403,7 +407,9 @@ absl::StatusOr<CommitResult> TrieTransaction::Commit() {
   result.version = *record;
   result.replaced = std::move(replaced_);
   result.allocated.reserve(owned_.size());
-  for (const auto& [offset, block] : owned_) result.allocated.push_back(Block{offset, block.bytes});
+  owned_.ForEach([&](Offset offset, std::uint64_t bytes) {
+    result.allocated.push_back(Block{offset, bytes});
+  });
   owned_.clear();
   replaced_.clear();
   state_ = State::kCommitted;
@@ -421,8 +427,9 @@ void TrieTransaction::Abort() {
   if (ledger_ != nullptr) {
     ledger_->FreeAll();  // from the ledger's end, each record forgotten before its block is freed
   } else {
-    for (const auto& [offset, block] : owned_)
-      ctx_.allocator->Free(ctx_.cache, offset, block.bytes);
+    owned_.ForEach([&](Offset offset, std::uint64_t bytes) {
+      ctx_.allocator->Free(ctx_.cache, offset, bytes);
+    });
   }
   owned_.clear();
   replaced_.clear();

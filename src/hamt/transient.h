@@ -41,17 +41,18 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "hamt/block_ledger.h"
 #include "hamt/node.h"
+#include "hamt/owned_blocks.h"
 #include "hamt/trie_context.h"
 
 namespace atomap::internal::hamt {
 
 using internal::Block;
+class BitmapImage;  // node_image.h
 
 struct CommitResult {
   Offset version = kNullOffset;    // the new version's record
@@ -75,6 +76,9 @@ class TransactionHold {
   // Where the transaction records its blocks; null: in process memory only.
   virtual BlockLedger* ledger() { return nullptr; }
 };
+
+// Where each hash fragment's group of a bulk build's range starts (bulk_build.cc); [32] = the end.
+using FragmentStarts = std::array<std::uint32_t, kBranching + 1>;
 
 // Validates sizes; OK or InvalidArgument naming the limit.
 absl::Status CheckKeyValue(std::string_view key, std::string_view value);
@@ -136,7 +140,7 @@ class TrieTransaction {
   // Blocks.
   absl::StatusOr<Offset> Allocate(std::uint64_t bytes);
   void Release(Offset block, std::uint64_t bytes);  // free if owned, else replaced
-  bool Owns(Offset block) const { return owned_.contains(block); }
+  bool Owns(Offset block) { return owned_.Contains(block); }
   void Unrecord(std::uint64_t ledger_position);  // drops a ledger record, keeping owned_ in step
   absl::StatusOr<std::uint64_t> MakeWord(std::string_view bytes);
   void ReleaseWord(std::uint64_t word, std::uint32_t len);
@@ -158,10 +162,11 @@ class TrieTransaction {
   absl::StatusOr<Offset> EraseInCollision(Offset node, std::string_view key, bool* removed);
   // Bottom-up build (bulk_build.cc).
   struct BuildRecord {
-    std::uint64_t hash;
+    std::uint64_t key;  // LevelOrderKey of the key's hash (bits.h)
     Entry entry;  // made (blobs allocated) in input order; partitions keep that order
   };
-  using FragmentStarts = std::array<std::uint32_t, kBranching + 1>;
+  // Ranges this short are sorted by key and built without partitioning (bulk_build.cc).
+  static constexpr std::ptrdiff_t kSortedRangeMax = 16;
   // A built range: a node, or one entry its parent keeps inline (node.h N4).
   struct Built {
     Offset node = kNullOffset;
@@ -172,10 +177,18 @@ class TrieTransaction {
   absl::StatusOr<Offset> BuildAll(EntrySpan entries);
   absl::StatusOr<Built> BuildRange(BuildRecord* begin, BuildRecord* end, BuildRecord* scratch,
                                    int level);
+  // [begin, end) sorted by key (B4).
+  absl::StatusOr<Built> BuildSorted(BuildRecord* begin, BuildRecord* end, int level);
   // [groups, groups + start[32]) partitioned by the fragment at `level` (group f at
   // [start[f], start[f + 1])); `scratch` is as long.
   absl::StatusOr<Built> BuildPartitioned(BuildRecord* groups, BuildRecord* scratch,
                                          const FragmentStarts& start, int level);
+  // Adds one fragment's group [begin, end) to `image` under `bit`: its entry, or the child
+  // built below `level` (by BuildSorted when `scratch` is null, else by BuildRange).
+  absl::Status AddGroup(BitmapImage& image, Bitmap bit, BuildRecord* begin, BuildRecord* end,
+                        BuildRecord* scratch, int level);
+  // The node `image` makes at `level`, or its single entry for the parent (B1).
+  absl::StatusOr<Built> FinishNode(BitmapImage& image, int level);
   absl::StatusOr<Built> BuildCollision(BuildRecord* begin, BuildRecord* end);
   // If `child` is a single entry with no children, moves that entry into its parent's slot.
   absl::StatusOr<Offset> InlineIfSingle(Offset node, int level, Bitmap bit, Offset child);
@@ -188,11 +201,8 @@ class TrieTransaction {
   std::uint64_t tag_;
   Offset combine_table_;
   State state_ = State::kOpen;
-  struct OwnedBlock {
-    std::uint64_t bytes;
-    std::uint64_t ledger_position;  // its position in ledger_ (meaningless without a ledger)
-  };
-  absl::flat_hash_map<Offset, OwnedBlock> owned_;
+  OwnedBlocks owned_;
+  bool building_ = false;  // BuildAll runs: Allocate records in owned_'s build order
   std::unique_ptr<TransactionHold> hold_;
   BlockLedger* ledger_;  // hold_'s ledger, or null
   std::uint64_t ledger_room_ = 0;  // records that fit in ledger_ without a Reserve (a lower bound)
