@@ -24,9 +24,10 @@
 //       before Commit.
 //  (B4) BuildSorted(level) receives records sorted by level-order key: each fragment's group is
 //       a contiguous run at this level and, sorted, at every level below.
+#include <sys/mman.h>
 #include <algorithm>
 #include <array>
-#include <memory>
+#include <new>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
@@ -54,6 +55,29 @@ absl::Status TrieTransaction::SetMany(EntrySpan entries) {
 }
 
 namespace {
+
+// A process-local array of `n` uninitialised T for one build, in huge pages where the kernel
+// gives them: the build's arrays are tens of megabytes written once, and faulting them in 4 KiB
+// pages was a tenth of a 1M-entry build (measured).
+template <class T>
+class BuildArray {
+ public:
+  explicit BuildArray(std::size_t n) : bytes_(n * sizeof(T)) {
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    (void)madvise(p, bytes_, MADV_HUGEPAGE);  // advice only: 4 KiB pages work too
+    data_ = static_cast<T*>(p);
+  }
+  ~BuildArray() { munmap(data_, bytes_); }
+  BuildArray(const BuildArray&) = delete;
+  BuildArray& operator=(const BuildArray&) = delete;
+  T* get() const { return data_; }
+  T& operator[](std::size_t i) const { return data_[i]; }
+
+ private:
+  std::size_t bytes_;
+  T* data_;
+};
 
 // Turns counts at [f + 1] into starts at [f].
 void CountsToStarts(FragmentStarts& start) {
@@ -89,14 +113,14 @@ absl::StatusOr<Offset> TrieTransaction::BuildAll(EntrySpan entries) {
   // the root the partitions move records only (and each group is small enough for the caches).
   // The arrays are left uninitialised: every element is written before it is read.
   const std::size_t n = entries.size();
-  std::unique_ptr<std::uint64_t[]> keys(new std::uint64_t[n]);
+  BuildArray<std::uint64_t> keys(n);
   FragmentStarts start{};
   for (std::size_t i = 0; i < n; ++i) {
     keys[i] = LevelOrderKey(HashInline(ctx_.hasher, entries[i].first));
     ++start[OrderFragment(keys[i], 0) + 1];
   }
   CountsToStarts(start);
-  std::unique_ptr<BuildRecord[]> records(new BuildRecord[n]);
+  BuildArray<BuildRecord> records(n);
   std::array<std::uint32_t, kBranching> next;
   std::copy_n(start.begin(), kBranching, next.begin());
   building_ = true;  // (B3), for the blobs and the nodes
@@ -106,8 +130,7 @@ absl::StatusOr<Offset> TrieTransaction::BuildAll(EntrySpan entries) {
     if (!e.ok()) return e.status();  // the blobs made so far are owned: Abort frees them
     records[next[OrderFragment(keys[i], 0)]++] = BuildRecord{keys[i], *e};
   }
-  keys.reset();
-  std::unique_ptr<BuildRecord[]> scratch(new BuildRecord[n]);
+  BuildArray<BuildRecord> scratch(n);
   size_ = 0;  // the trie is empty (SetMany's condition); the build counts what it places
   absl::StatusOr<Built> root = BuildPartitioned(records.get(), scratch.get(), start, 0);
   if (!root.ok()) return root.status();
