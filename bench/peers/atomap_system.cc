@@ -43,6 +43,8 @@ class AtomapSystem final : public System {
   void Close() override {
     atom_.reset();
     domain_.reset();
+    batch_views_ = {};
+    batch_ = {};
   }
   void Attach() override {
     domain_.emplace(Must(Domain::Open(path_)));
@@ -57,12 +59,14 @@ class AtomapSystem final : public System {
       return absl::OkStatus();
     });
   }
-  void LoadBatch(const Keys& keys, std::uint64_t n) override {
-    std::vector<std::pair<std::string, std::string>> owned;
-    owned.reserve(n);
-    for (std::uint64_t i = 0; i < n; ++i) owned.emplace_back(keys.Key(i), keys.Value(i));
-    std::vector<std::pair<std::string_view, std::string_view>> views(owned.begin(), owned.end());
-    Swap([&](Transaction& tx) { return tx.set_many(views); });
+  void PrepareBatch(const Keys& keys, std::uint64_t n) override {
+    batch_.clear();
+    batch_.reserve(n);
+    for (std::uint64_t i = 0; i < n; ++i) batch_.emplace_back(keys.Key(i), keys.Value(i));
+    batch_views_.assign(batch_.begin(), batch_.end());
+  }
+  void LoadBatch(const Keys& /*keys*/, std::uint64_t /*n*/) override {
+    Swap([&](Transaction& tx) { return tx.set_many(batch_views_); });
   }
   std::uint64_t Get(std::string_view key) override {
     const Snapshot snap = Must(atom_->load());
@@ -123,6 +127,9 @@ class AtomapSystem final : public System {
   std::string path_;
   std::optional<Domain> domain_;
   std::optional<Atom> atom_;
+  // LoadBatch's input (PrepareBatch), released by Close.
+  std::vector<std::pair<std::string, std::string>> batch_;
+  std::vector<std::pair<std::string_view, std::string_view>> batch_views_;
 };
 
 }  // namespace

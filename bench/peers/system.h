@@ -32,6 +32,9 @@ class System {
 
   // Entries 0..n-1 of `keys` in one transaction (one lock hold, one write txn).
   virtual void Load(const Keys& keys, std::uint64_t n) = 0;
+  // Gets LoadBatch's input ready, untimed: a batch call takes entries the caller already holds
+  // in memory (atomap: the span of key/value views set_many reads).
+  virtual void PrepareBatch(const Keys& /*keys*/, std::uint64_t /*n*/) {}
   // The same entries handed over as one batch where the store has a batch call (atomap:
   // Transaction::set_many, its bottom-up build); otherwise Load.
   virtual void LoadBatch(const Keys& keys, std::uint64_t n) { Load(keys, n); }

@@ -67,6 +67,7 @@ void RunLoad(System& s, const Keys& keys, std::uint64_t n, const std::string& di
 void RunLoadBatch(System& s, const Keys& keys, std::uint64_t n, const std::string& dir,
                   Output& out) {
   s.Create(dir, keys, n);
+  s.PrepareBatch(keys, n);
   const Sample load = MeasureOnce(n, [&] { s.LoadBatch(keys, n); });
   out.Write({s.name(), "bulk_load_set_many_" + keys.label(), n, 1, load});
   WriteSpaceRow(s, "bytes_on_disk_set_many_" + keys.label(), n, out);
