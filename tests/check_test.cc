@@ -57,6 +57,7 @@ void DieMidSwap(const std::string& path) {
     Atom atom = *d->atom("victim");
     (void)atom.swap([&](Transaction& tx) -> absl::Status {
       for (int i = 0; i < 50; ++i) (void)tx.set("lost-" + std::to_string(i), std::string(40, 'x'));
+      (void)tx.size();  // builds the deferred sets (the atom was empty): now they are in the file
       _exit(0);  // killed mid-swap, as by SIGKILL: no destructor runs
     });
     return 2;
@@ -79,6 +80,7 @@ void DieWithUnrecordedTransaction(const std::string& path) {
       open.push_back(*atom.begin(*base));
       for (int i = 0; i < 20; ++i)
         (void)open.back().set(absl::StrCat("t", t, "-", i), std::string(40, 'x'));
+      (void)open.back().size();  // builds the deferred sets into the file
     }
     _exit(0);  // killed with every transaction open
   }));

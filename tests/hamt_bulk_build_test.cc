@@ -33,6 +33,7 @@ Pairs Numbered(int n) {
 
 Offset BuildBySets(TestDomain& domain, const Pairs& pairs) {
   TrieTransaction tx(domain.context(), kNullOffset);
+  (void)tx.size();  // a call other than Set first: the Sets below are not deferred
   for (const auto& [k, v] : pairs) REQUIRE(tx.Set(k, v).ok());
   return tx.Commit().value().version;
 }
@@ -135,8 +136,16 @@ TEST_CASE("SetMany: a bad size changes nothing; a full domain aborts and frees e
   for (int i = 0; i < 100000; ++i) big.emplace_back(absl::StrCat("key", i), std::string(90, 'v'));
   const std::uint64_t small_before = small.LiveBytes();
   TrieTransaction tx(small.context(), kNullOffset);
-  CHECK(tx.SetMany(Views(big)).code() == absl::StatusCode::kResourceExhausted);
+  CHECK(tx.SetMany(Views(big)).ok());  // deferred: nothing is allocated yet
+  CHECK(small.LiveBytes() == small_before);
+  // The build runs at the next call that is not a set; the full domain is its error.
+  CHECK(tx.Commit().status().code() == absl::StatusCode::kResourceExhausted);
   CHECK_FALSE(tx.open());
+  CHECK(small.LiveBytes() == small_before);
+  TrieTransaction direct(small.context(), kNullOffset);
+  (void)direct.size();  // not deferring: SetMany builds at once and reports the full domain
+  CHECK(direct.SetMany(Views(big)).code() == absl::StatusCode::kResourceExhausted);
+  CHECK_FALSE(direct.open());
   CHECK(small.LiveBytes() == small_before);
 }
 
@@ -168,6 +177,7 @@ TEST_CASE("SetMany then edits in one transaction: what it built is owned (edited
     // Nothing leaked, nothing freed twice: exactly what the version reaches stays allocated.
     CHECK(domain.LiveBytes() - before == domain.ReachableBytes({edited}));
     TrieTransaction by_sets(domain.context(), kNullOffset);
+    (void)by_sets.size();  // not deferred: one Set at a time
     for (const auto& [k, v] : pairs) REQUIRE(by_sets.Set(k, v).ok());
     EditBuilt(by_sets);
     const Offset expected = by_sets.Commit().value().version;
@@ -180,6 +190,38 @@ TEST_CASE("SetMany then edits in one transaction: what it built is owned (edited
     EditBuilt(aborted);
     aborted.Abort();
     CHECK(domain.LiveBytes() == before_abort);
+  }
+}
+
+TEST_CASE("Sets into an empty trie wait, and the next other call builds them bottom up",
+          "[hamt][bulk_build]") {
+  for (HashKind kind : {HashKind::kXxh3, HashKind::kTestWeak}) {
+    INFO("hash kind " << static_cast<int>(kind));
+    TestDomain domain(std::uint64_t{1} << 30, kind);
+    Pairs pairs = Numbered(2000);
+    pairs.emplace_back(pairs[5].first, "again");  // a later duplicate wins, as Sets decide
+    const std::uint64_t before = domain.LiveBytes();
+    TrieTransaction tx(domain.context(), kNullOffset);
+    for (const auto& [k, v] : pairs) REQUIRE(tx.Set(k, v).ok());
+    CHECK(domain.LiveBytes() == before);  // deferred: nothing written to the domain yet
+    CHECK(tx.Set(std::string(kMaxKeyBytes + 1, 'k'), "v").code() ==
+          absl::StatusCode::kInvalidArgument);  // sizes are still checked at once
+    CHECK(tx.Get(pairs[5].first) == "again");   // the read builds them
+    CHECK(domain.LiveBytes() > before);
+    CHECK(tx.size() == 2000);
+    REQUIRE(tx.Set("after", "x").ok());  // no longer deferred: an ordinary Set
+    REQUIRE(tx.Erase(pairs[7].first).value());
+    const Offset version = tx.Commit().value().version;
+    CHECK(domain.LiveBytes() - before == domain.ReachableBytes({version}));
+    Pairs expected = pairs;
+    expected.emplace_back("after", "x");
+    TrieTransaction by_sets(domain.context(), kNullOffset);
+    (void)by_sets.size();
+    for (const auto& [k, v] : expected) REQUIRE(by_sets.Set(k, v).ok());
+    REQUIRE(by_sets.Erase(pairs[7].first).value());
+    const Offset by_sets_version = by_sets.Commit().value().version;
+    CHECK(domain.MapOf(version) == domain.MapOf(by_sets_version));
+    CHECK(Shape(domain, version) == Shape(domain, by_sets_version));
   }
 }
 

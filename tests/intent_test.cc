@@ -163,12 +163,14 @@ TEST_CASE("aborting a transaction empties its lane and frees what it built", "[i
   std::uint64_t live_with_lane = 0;
   {
     TrieTransaction warm(ctx, kNullOffset, std::make_unique<TestHold>(&words, ctx));
+    (void)warm.size();  // not deferring: the Set reserves the lane
     REQUIRE(warm.Set("a", "b").ok());
     warm.Abort();
     CHECK(words.count.LoadRelaxed() == 0);
     live_with_lane = scratch.LiveBytes();  // the lane keeps its batches
   }
   TrieTransaction tx(ctx, kNullOffset, std::make_unique<TestHold>(&words, ctx));
+  (void)tx.size();  // not deferring: each Set allocates (and records) at once
   for (int i = 0; i < 200; ++i) REQUIRE(tx.Set(absl::StrCat("k", i), std::string(50, 'x')).ok());
   CHECK(words.count.LoadRelaxed() > 200);
   tx.Abort();

@@ -11,6 +11,12 @@
 //    advance (to refuse bad input before opening or creating anything).
 //  - When the domain is full (ResourceExhausted) in the middle of a call, the whole transaction
 //    is abandoned: what it allocated is freed, and every later call returns FailedPrecondition.
+//  - A transaction that begins from an empty map holds its set / set_many calls in process memory
+//    until its first other call (get, size, erase, update, or the publication) and then builds
+//    them all at once, bottom up, as set_many does: a loop of set() into an empty map is a bulk
+//    load. Sizes are still checked by each call (InvalidArgument at once); a full domain is
+//    reported by that first other call (the swap or compare_and_set that publishes, for a
+//    transaction of sets only).
 //  - On a domain opened with Options::verify_reads, set, erase, update and set_many first read
 //    the key's path in the base bounds-checked: damage there is DataLoss naming the file, and
 //    the whole transaction is abandoned as for a full domain (nothing damaged is copied,

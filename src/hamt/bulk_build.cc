@@ -43,6 +43,10 @@ absl::Status TrieTransaction::SetMany(EntrySpan entries) {
   for (const auto& [key, value] : entries) {
     if (absl::Status s = CheckKeyValue(key, value); !s.ok()) return s;
   }
+  if (deferring_) {  // built with any other deferred sets, by Settle
+    for (const auto& [key, value] : entries) deferred_.Add(key, value);
+    return absl::OkStatus();
+  }
   const bool bulk = root_ == kNullOffset && entries.size() >= kBulkBuildMin &&
                     entries.size() <= std::uint64_t{UINT32_MAX};
   if (!bulk) {

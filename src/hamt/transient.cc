@@ -41,6 +41,7 @@ TrieTransaction::TrieTransaction(const TrieContext& ctx, Offset base,
   combine_table_ = record.combine_table;
   root_ = record.root_node;
   size_ = record.entry_count;
+  deferring_ = root_ == kNullOffset;
 }
 
 TrieTransaction::~TrieTransaction() { Abort(); }
@@ -50,6 +51,16 @@ absl::Status TrieTransaction::CheckOpen() const {
   return absl::FailedPreconditionError(state_ == State::kCommitted
                                            ? "transaction already committed"
                                            : "transaction aborted (after an error or by Abort)");
+}
+
+absl::Status TrieTransaction::Settle() {
+  if (!deferring_) return absl::OkStatus();
+  deferring_ = false;
+  if (deferred_.empty()) return absl::OkStatus();
+  const std::vector<std::pair<std::string_view, std::string_view>> entries = deferred_.Views();
+  absl::Status s = SetMany(entries);  // no longer deferring: the trie is empty, so it builds
+  deferred_.clear();
+  return s;
 }
 
 absl::Status TrieTransaction::Apply(absl::StatusOr<Offset> new_root) {
@@ -153,7 +164,7 @@ absl::StatusOr<Offset> TrieTransaction::Store(Offset old, int level, const Image
 // ---- set ---------------------------------------------------------------------------------
 
 absl::Status TrieTransaction::CheckPath(std::string_view key) {
-  absl::Status s = CheckedGet(key).status();
+  absl::Status s = CheckedGet(key).status();  // settles deferred sets first
   if (!s.ok()) Abort();
   return s;
 }
@@ -161,6 +172,10 @@ absl::Status TrieTransaction::CheckPath(std::string_view key) {
 absl::Status TrieTransaction::Set(std::string_view key, std::string_view value) {
   if (absl::Status s = CheckOpen(); !s.ok()) return s;
   if (absl::Status s = CheckKeyValue(key, value); !s.ok()) return s;
+  if (deferring_) {  // into the empty trie: there is no path to check
+    deferred_.Add(key, value);
+    return absl::OkStatus();
+  }
   if (ctx_.verify_reads) [[unlikely]] {
     if (absl::Status s = CheckPath(key); !s.ok()) return s;
   }
@@ -279,6 +294,7 @@ absl::StatusOr<Offset> TrieTransaction::MakeSubtree(const Entry& a, std::uint64_
 
 absl::StatusOr<bool> TrieTransaction::Erase(std::string_view key) {
   if (absl::Status s = CheckOpen(); !s.ok()) return s;
+  if (absl::Status s = Settle(); !s.ok()) return s;
   if (key.size() > kMaxKeyBytes) return false;  // cannot be present
   if (ctx_.verify_reads) [[unlikely]] {
     if (absl::Status s = CheckPath(key); !s.ok()) return s;
@@ -362,7 +378,8 @@ absl::StatusOr<Offset> TrieTransaction::InlineIfSingle(Offset node, int level, B
 
 // ---- read, commit, abort -----------------------------------------------------------------
 
-std::optional<std::string_view> TrieTransaction::Get(std::string_view key) const {
+std::optional<std::string_view> TrieTransaction::Get(std::string_view key) {
+  (void)Settle();  // an error aborts the transaction: the read then sees the base
   if (ctx_.verify_reads) [[unlikely]] {
     absl::StatusOr<std::optional<std::string_view>> checked = CheckedGet(key);
     return checked.ok() ? *checked : std::nullopt;
@@ -372,8 +389,8 @@ std::optional<std::string_view> TrieTransaction::Get(std::string_view key) const
   return ValueOf(*ctx_.arena, *e);
 }
 
-absl::StatusOr<std::optional<std::string_view>> TrieTransaction::CheckedGet(
-    std::string_view key) const {
+absl::StatusOr<std::optional<std::string_view>> TrieTransaction::CheckedGet(std::string_view key) {
+  if (absl::Status s = Settle(); !s.ok()) return s;
   Bounded bounds(*ctx_.arena, ctx_.data_begin);
   const Entry* e = Find(bounds, root_, ctx_.hasher(key), ProbeKey(key));
   if (!bounds.ok()) return bounds.status();
@@ -383,6 +400,7 @@ absl::StatusOr<std::optional<std::string_view>> TrieTransaction::CheckedGet(
 
 absl::StatusOr<CommitResult> TrieTransaction::Commit() {
   if (absl::Status s = CheckOpen(); !s.ok()) return s;
+  if (absl::Status s = Settle(); !s.ok()) return s;
   absl::StatusOr<Offset> record = Allocate(sizeof(VersionRecord));
   if (!record.ok()) {
     Abort();
@@ -418,6 +436,8 @@ absl::StatusOr<CommitResult> TrieTransaction::Commit() {
 
 void TrieTransaction::Abort() {
   if (state_ != State::kOpen) return;
+  deferred_.clear();
+  deferring_ = false;
   if (hold_ != nullptr && hold_->inert()) {  // an inherited copy: the parent frees its blocks
     owned_.clear();
     replaced_.clear();

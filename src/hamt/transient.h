@@ -10,6 +10,10 @@
 //    the base's version record) is never freed here: it goes to the replaced list, for the
 //    atoms layer to retire through epochs once the new version is published.
 //  - The base version is never written: only owned blocks are.
+//  - Sets into an empty trie are deferred (deferred_sets.h): held in process memory and built
+//    bottom up, all at once (SetMany's build), by the next call that is not a Set or SetMany:
+//    a Get, Erase, size, CheckPath or Commit. So their errors other than InvalidArgument (a full
+//    domain) come from that call, and the transaction is then aborted as for any other.
 //
 // Errors
 //  - InvalidArgument (key or value too long): nothing changed, the transaction stays usable.
@@ -45,6 +49,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "hamt/block_ledger.h"
+#include "hamt/deferred_sets.h"
 #include "hamt/node.h"
 #include "hamt/owned_blocks.h"
 #include "hamt/trie_context.h"
@@ -103,13 +108,17 @@ class TrieTransaction {
   absl::StatusOr<bool> Erase(std::string_view key);
   // Sees this transaction's own writes. The view lives until the next write to this key or the
   // end of the transaction (or, after Commit, as long as the new version).
-  std::optional<std::string_view> Get(std::string_view key) const;
+  // Get and CheckedGet settle deferred sets first (see "Ownership"): they are not const.
+  std::optional<std::string_view> Get(std::string_view key);
   // Get, bounds-checked whatever the options: DataLoss naming the file for damage on the way.
-  absl::StatusOr<std::optional<std::string_view>> CheckedGet(std::string_view key) const;
+  absl::StatusOr<std::optional<std::string_view>> CheckedGet(std::string_view key);
   // What Set and Erase run first with verify_reads: OK, or DataLoss (the transaction aborted).
   absl::Status CheckPath(std::string_view key);
 
-  std::uint64_t size() const { return size_; }
+  std::uint64_t size() {
+    (void)Settle();  // an error aborts the transaction: size_ is then the base's
+    return size_;
+  }
   // The tag the new version will carry (VersionRecord::tag): the base's until SetTag.
   std::uint64_t tag() const { return tag_; }
   void SetTag(std::uint64_t tag) { tag_ = tag; }
@@ -119,7 +128,10 @@ class TrieTransaction {
   Offset combine_table() const { return combine_table_; }
   void SetCombineTable(Offset table) { combine_table_ = table; }
   Offset base() const { return base_; }
-  Offset root() const { return root_; }  // the current (possibly owned) root node
+  Offset root() {  // the current (possibly owned) root node
+    (void)Settle();
+    return root_;
+  }
   bool open() const { return state_ == State::kOpen; }
   // OK while open; FailedPrecondition saying why not.
   absl::Status CheckOpen() const;
@@ -136,6 +148,9 @@ class TrieTransaction {
 
   // Runs an edit of the root; on failure aborts the transaction.
   absl::Status Apply(absl::StatusOr<Offset> new_root);
+  // Builds the deferred sets (bottom up, into the empty trie) and stops deferring. OK if there
+  // were none; otherwise the build's error, the transaction aborted.
+  absl::Status Settle();
 
   // Blocks.
   absl::StatusOr<Offset> Allocate(std::uint64_t bytes);
@@ -202,6 +217,8 @@ class TrieTransaction {
   Offset combine_table_;
   State state_ = State::kOpen;
   OwnedBlocks owned_;
+  DeferredSets deferred_;
+  bool deferring_;  // Set defers (the trie is still empty and nothing else was called)
   bool building_ = false;  // BuildAll runs: Allocate records in owned_'s build order
   std::unique_ptr<TransactionHold> hold_;
   BlockLedger* ledger_;  // hold_'s ledger, or null
