@@ -4,18 +4,39 @@
 
 namespace atomap::internal::hamt {
 
+void OwnedBlocks::Add(Offset block, Owned owned) {
+  if (inline_count_ < kInline) {
+    inline_[inline_count_++] = InlineBlock{block, owned};
+  } else {
+    map_.emplace(block, owned);
+  }
+}
+
 void OwnedBlocks::AddFromBuild(Offset block, Owned owned) {
   if (!built_.empty() && built_.back().offset >= block) sorted_ = false;
   built_.push_back(BuildBlock{block, owned, false});
 }
 
+OwnedBlocks::InlineBlock* OwnedBlocks::FindInline(Offset block) {
+  for (std::size_t i = 0; i < inline_count_; ++i) {
+    if (inline_[i].offset == block) return &inline_[i];
+  }
+  return nullptr;
+}
+
 OwnedBlocks::Owned* OwnedBlocks::Find(Offset block) {
+  if (InlineBlock* b = FindInline(block); b != nullptr) return &b->owned;
+  if (map_.empty() && built_.empty()) return nullptr;
   if (const auto it = map_.find(block); it != map_.end()) return &it->second;
   BuildBlock* built = FindBuilt(block);
   return built == nullptr ? nullptr : &built->owned;
 }
 
 void OwnedBlocks::Erase(Offset block) {
+  if (InlineBlock* b = FindInline(block); b != nullptr) {
+    *b = inline_[--inline_count_];  // the last fills its place
+    return;
+  }
   if (map_.erase(block) != 0) return;
   FindBuilt(block)->erased = true;  // REQUIRES: owned, so found
   ++erased_;
@@ -37,6 +58,7 @@ OwnedBlocks::BuildBlock* OwnedBlocks::FindBuilt(Offset block) {
 }
 
 void OwnedBlocks::clear() {
+  inline_count_ = 0;
   map_.clear();
   built_.clear();
   erased_ = 0;

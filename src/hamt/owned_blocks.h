@@ -2,16 +2,20 @@
 // and its position in the transaction's ledger: what Abort frees and what a publication that
 // fails must free (transient.h, "Ownership").
 //
-// Why two stores: a hash map insert per block (a cache miss into a table of hundreds of
-// thousands) was a third of a bulk build's time (bench/benchmarks_notes.md, "Issue 15: bulk
-// load"). Blocks allocated one after another by a build (bulk_build.cc) are appended to a vector
-// instead, which is sorted by offset only when first searched: a build allocates mostly from
-// the bump region, in increasing offsets, so the sort usually finds it sorted.
+// Why three stores: a hash map insert per block (a cache miss into a table of hundreds of
+// thousands) was a third of a bulk build's time, and for a one-key swap (five or so blocks)
+// the map's own allocations and first inserts were a tenth of the swap (bench/
+// benchmarks_notes.md, "Issue 15"). So an edit's first kInline blocks live in an array inside
+// this object, searched linearly; later ones in the hash map. Blocks allocated one after another
+// by a build (bulk_build.cc) are appended to a vector, which is sorted by offset only when first
+// searched: a build allocates mostly from the bump region, in increasing offsets, so the sort
+// usually finds it sorted.
 //
 // Invariants
-//  (O1) Every owned block is live in exactly one store: the map, or the vector without the
-//       erased mark. An offset may appear more than once in the vector (freed and handed out
-//       again within one transaction), but at most once unmarked.
+//  (O1) Every owned block is live in exactly one store: the inline array's first inline_count_
+//       entries, the map, or the vector without the erased mark. An offset may appear more than
+//       once in the vector (freed and handed out again within one transaction), but at most once
+//       unmarked.
 //  (O2) The vector is sorted by offset whenever `sorted_` says so; Find sorts it first.
 //
 // Thread safety: one thread at a time, like the transaction that holds it. Process-local.
@@ -34,7 +38,7 @@ class OwnedBlocks {
   };
 
   // A block allocated by an edit (any order).
-  void Add(Offset block, Owned owned) { map_.emplace(block, owned); }
+  void Add(Offset block, Owned owned);
   // A block allocated by a bottom-up build: cheap when offsets arrive in increasing order.
   void AddFromBuild(Offset block, Owned owned);
 
@@ -47,22 +51,32 @@ class OwnedBlocks {
   // f(offset, bytes) for every owned block.
   template <class F>
   void ForEach(F f) const {
+    for (std::size_t i = 0; i < inline_count_; ++i) f(inline_[i].offset, inline_[i].owned.bytes);
     for (const auto& [offset, owned] : map_) f(offset, owned.bytes);
     for (const BuildBlock& b : built_) {
       if (!b.erased) f(b.offset, b.owned.bytes);
     }
   }
-  std::size_t size() const { return map_.size() + built_.size() - erased_; }
+  std::size_t size() const { return inline_count_ + map_.size() + built_.size() - erased_; }
   void clear();
 
  private:
+  struct InlineBlock {
+    Offset offset;
+    Owned owned;
+  };
   struct BuildBlock {
     Offset offset;
     Owned owned;
     bool erased;
   };
+  static constexpr std::size_t kInline = 16;
+
+  InlineBlock* FindInline(Offset block);
   BuildBlock* FindBuilt(Offset block);  // the unmarked entry of `block`, or null
 
+  InlineBlock inline_[kInline];
+  std::size_t inline_count_ = 0;
   absl::flat_hash_map<Offset, Owned> map_;
   std::vector<BuildBlock> built_;
   std::size_t erased_ = 0;  // marked entries of built_
