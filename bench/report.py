@@ -165,6 +165,22 @@ def targets(d):
     ratio_row("bulk load ≥ 5× LMDB batch (1M u64, one transaction)",
               a("atomap", "bulk_load_u64", M), a("lmdb", "bulk_load_u64", M), 5,
               higher_is_better=True, invert=True)
+    # Issue 15: bulk loads at memory speed (a set loop into an empty map and set_many both build
+    # bottom up), and combining.
+    ratio_row("bulk load ≥ 5× LMDB batch (1M u64, `set_many`)",
+              a("atomap", "bulk_load_set_many_u64", M), a("lmdb", "bulk_load_set_many_u64", M), 5,
+              higher_is_better=True, invert=True)
+    ratio_row("bulk load ≥ 3× LMDB batch (10M u64, one transaction)",
+              a("atomap", "bulk_load_u64", 10 * M), a("lmdb", "bulk_load_u64", 10 * M), 3,
+              higher_is_better=True, invert=True)
+    abs_row("bytes on disk per u64 entry after a bulk load ≤ 36 (1M; LMDB 36.7)",
+            d.flat("atomap", "bytes_on_disk_u64", M, field="bytes_per_entry"), 36, plain)
+    ratio_row("2 processes adding to one counter, combining ≥ 2× LMDB's throughput",
+              a("atomap", "counter_combine_2proc", M, 2), a("lmdb", "counter_apply_2proc", M, 2),
+              2, higher_is_better=True, invert=True)
+    ratio_row("8 processes adding to one counter, combining ≥ 4× LMDB's throughput",
+              a("atomap", "counter_combine_8proc", M, 8), a("lmdb", "counter_apply_8proc", M, 8),
+              4, higher_is_better=True, invert=True)
     abs_row("bytes on disk per u64→u64 entry ≤ 40 (1M; st_blocks × 512 / entries)",
             d.flat("atomap", "bytes_on_disk_u64", M, field="bytes_per_entry"), 40, plain)
     abs_row("attach to a 1 GiB domain ≤ 1 ms (p50 of opens)",
@@ -202,6 +218,8 @@ RATIO_WORKLOADS = [
     ("update_u64", M, 1, "single-key update (one version)"),
     ("txn16_u64", M, 1, "16-key transaction"),
     ("bulk_load_u64", M, 1, "bulk load, one transaction (per entry)"),
+    ("bulk_load_set_many_u64", M, 1, "bulk load, `set_many` (per entry)"),
+    ("bulk_load_u64", 10 * M, 1, "bulk load, one transaction, 10M entries (per entry)"),
     ("bulk_load_k16v100", M, 1, "bulk load, 16 B / 100 B (per entry)"),
     ("counter", M, 1, "counter increment, 1 process"),
     ("counter", M, 2, "counter increment, 2 processes (aggregate)"),
@@ -209,6 +227,10 @@ RATIO_WORKLOADS = [
     ("counter_apply_2proc", M, 2, "counter `Atom::add`, 2 processes (aggregate)"),
     ("counter_apply_4proc", M, 4, "counter `Atom::add`, 4 processes (aggregate)"),
     ("counter_apply_8proc", M, 8, "counter `Atom::add`, 8 processes (aggregate)"),
+    ("counter_combine_1proc", M, 1, "counter `Atom::add` combining, 1 process"),
+    ("counter_combine_2proc", M, 2, "counter `Atom::add` combining, 2 processes (aggregate)"),
+    ("counter_combine_4proc", M, 4, "counter `Atom::add` combining, 4 processes (aggregate)"),
+    ("counter_combine_8proc", M, 8, "counter `Atom::add` combining, 8 processes (aggregate)"),
     ("read_with_writer", M, 1, "read with 1 writer, 1 reader process"),
     ("read_with_writer", M, 2, "read with 1 writer, 2 reader processes"),
     ("get_u64", 10 * M, 1, "get, u64, 10M entries"),
