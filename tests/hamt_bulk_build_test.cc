@@ -225,5 +225,23 @@ TEST_CASE("Sets into an empty trie wait, and the next other call builds them bot
   }
 }
 
+TEST_CASE("deferred sets past their memory limit are built, and later Sets edit the result",
+          "[hamt][bulk_build]") {
+  TestDomain domain;
+  const Pairs pairs = Numbered(3000);
+  const std::uint64_t before = domain.LiveBytes();
+  TrieTransaction tx(domain.context(), kNullOffset);
+  tx.SetMaxDeferredBytes(16 << 10);  // about 600 of these entries (27 bytes each, held)
+  for (std::size_t i = 0; i < 500; ++i) REQUIRE(tx.Set(pairs[i].first, pairs[i].second).ok());
+  CHECK(domain.LiveBytes() == before);  // under the limit: still deferred
+  for (std::size_t i = 500; i < pairs.size(); ++i) {
+    REQUIRE(tx.Set(pairs[i].first, pairs[i].second).ok());
+  }
+  CHECK(domain.LiveBytes() > before);  // built at the limit; the rest were ordinary Sets
+  const Offset version = tx.Commit().value().version;
+  CHECK(domain.MapOf(version) == domain.MapOf(BuildBySets(domain, pairs)));
+  CHECK(domain.MapOf(version).size() == pairs.size());
+}
+
 }  // namespace
 }  // namespace atomap::internal::hamt

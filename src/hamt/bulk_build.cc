@@ -45,7 +45,7 @@ absl::Status TrieTransaction::SetMany(EntrySpan entries) {
   }
   if (deferring_) {  // built with any other deferred sets, by Settle
     for (const auto& [key, value] : entries) deferred_.Add(key, value);
-    return absl::OkStatus();
+    return SettleIfLarge();
   }
   const bool bulk = root_ == kNullOffset && entries.size() >= kBulkBuildMin &&
                     entries.size() <= std::uint64_t{UINT32_MAX};

@@ -29,6 +29,8 @@ class DeferredSets {
   }
   bool empty() const { return entries_.empty(); }
   std::size_t size() const { return entries_.size(); }
+  // The process memory they hold (the build needs about as much again).
+  std::uint64_t memory_bytes() const { return bytes_.size() + entries_.size() * sizeof(Deferred); }
   // Views of every entry, in the order added; valid until the next Add or clear.
   std::vector<std::pair<std::string_view, std::string_view>> Views() const {
     std::vector<std::pair<std::string_view, std::string_view>> out;

@@ -174,7 +174,7 @@ absl::Status TrieTransaction::Set(std::string_view key, std::string_view value) 
   if (absl::Status s = CheckKeyValue(key, value); !s.ok()) return s;
   if (deferring_) {  // into the empty trie: there is no path to check
     deferred_.Add(key, value);
-    return absl::OkStatus();
+    return SettleIfLarge();
   }
   if (ctx_.verify_reads) [[unlikely]] {
     if (absl::Status s = CheckPath(key); !s.ok()) return s;

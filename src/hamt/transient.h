@@ -104,6 +104,11 @@ class TrieTransaction {
   // its final size; otherwise one Set per entry.
   absl::Status SetMany(absl::Span<const std::pair<std::string_view, std::string_view>> entries);
   static constexpr std::size_t kBulkBuildMin = 64;
+  // Deferred sets beyond this much process memory are built at once, and the Sets after them
+  // edit the built trie: a loop of Sets larger than memory stays possible.
+  static constexpr std::uint64_t kMaxDeferredBytes = std::uint64_t{1} << 30;
+  // For tests: another limit than kMaxDeferredBytes.
+  void SetMaxDeferredBytes(std::uint64_t bytes) { max_deferred_bytes_ = bytes; }
   // True if the key was present.
   absl::StatusOr<bool> Erase(std::string_view key);
   // Sees this transaction's own writes. The view lives until the next write to this key or the
@@ -151,6 +156,10 @@ class TrieTransaction {
   // Builds the deferred sets (bottom up, into the empty trie) and stops deferring. OK if there
   // were none; otherwise the build's error, the transaction aborted.
   absl::Status Settle();
+  // Settle, once the deferred sets hold max_deferred_bytes_ or more; otherwise OK.
+  absl::Status SettleIfLarge() {
+    return deferred_.memory_bytes() < max_deferred_bytes_ ? absl::OkStatus() : Settle();
+  }
 
   // Blocks.
   absl::StatusOr<Offset> Allocate(std::uint64_t bytes);
@@ -219,6 +228,7 @@ class TrieTransaction {
   OwnedBlocks owned_;
   DeferredSets deferred_;
   bool deferring_;  // Set defers (the trie is still empty and nothing else was called)
+  std::uint64_t max_deferred_bytes_ = kMaxDeferredBytes;
   bool building_ = false;  // BuildAll runs: Allocate records in owned_'s build order
   std::unique_ptr<TransactionHold> hold_;
   BlockLedger* ledger_;  // hold_'s ledger, or null
