@@ -14,9 +14,10 @@
 //  - A transaction that begins from an empty map holds its set / set_many calls in process memory
 //    until its first other call (get, size, erase, update, or the publication) and then builds
 //    them all at once, bottom up, as set_many does: a loop of set() into an empty map is a bulk
-//    load. Sizes are still checked by each call (InvalidArgument at once); a full domain is
-//    reported by that first other call (the swap or compare_and_set that publishes, for a
-//    transaction of sets only).
+//    load. (Past 1 GiB of held entries it builds them then, and later sets edit the result.)
+//    Sizes are still checked by each call (InvalidArgument at once); a full domain is reported
+//    by the call that builds (the swap or compare_and_set that publishes, for a transaction of
+//    sets only).
 //  - On a domain opened with Options::verify_reads, set, erase, update and set_many first read
 //    the key's path in the base bounds-checked: damage there is DataLoss naming the file, and
 //    the whole transaction is abandoned as for a full domain (nothing damaged is copied,
