@@ -1,5 +1,6 @@
 // Domain::check(): structure and space accounting of healthy, leaking and damaged domains, and
 // repair (by hand, and the sweep a lone opener runs after a crash).
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -141,6 +142,60 @@ TEST_CASE(
   CHECK(repaired->in_flight_bytes == internal::kOwnedBatchBytes);  // this thread's idle lane
   CHECK(repaired->reachable_bytes == found->reachable_bytes);
   CHECK(Accounted(*repaired) == domain.stats().data_bytes);
+}
+
+// A child that loads `entries` entries into an empty atom with a loop of sets (deferred: built
+// bottom up by the transaction's next other call, here size()) and is SIGKILLed by the parent
+// once the build is done, its transaction still open. (A kill inside the build is
+// crash_points_test's "a writer killed inside a bulk build".)
+void KilledAfterBulkBuild(const std::string& path, int entries) {
+  ReportPipe built;
+  const pid_t pid = ForkChild([&] {
+    absl::StatusOr<Domain> d =
+        Domain::Open(path, SmallOptions(16, 16, DomainKind::kFile, std::uint64_t{256} << 20));
+    if (!d.ok()) return 1;
+    Atom atom = *d->atom(absl::StrCat("bulk-", entries));
+    (void)atom.swap([&](Transaction& tx) -> absl::Status {
+      for (int i = 0; i < entries; ++i) (void)tx.set(absl::StrCat("bulk-", i), "0123456789abcdef");
+      (void)tx.size();  // builds them
+      built.Send(std::uint64_t{1});
+      for (;;) pause();  // killed here, the transaction open
+    });
+    return 2;
+  });
+  built.CloseWriteEnd();
+  REQUIRE(built.Receive<std::uint64_t>().has_value());
+  kill(pid, SIGKILL);
+  REQUIRE(WaitChild(pid) == 128 + SIGKILL);
+}
+
+TEST_CASE("a writer killed after a bulk build leaks nothing: a takeover frees what it built",
+          "[check]") {
+  TempDir dir;
+  const std::string path = dir.File("d.atomap");
+  Domain domain = *Domain::Open(
+      path, SmallOptions(16, 16, DomainKind::kFile,
+                         std::uint64_t{256} << 20));  // held open: the child is not alone
+  Fill(domain, "kept", 50, 30);
+  for (int entries : {20000, 60000, 120000}) {
+    INFO(entries << " entries");
+    KilledAfterBulkBuild(path, entries);
+    absl::StatusOr<CheckReport> found = domain.check();
+    REQUIRE(found.ok());
+    INFO(Joined(*found));
+    CHECK(found->ok());
+    CHECK(Accounted(*found) == domain.stats().data_bytes);
+    CHECK(found->in_flight_bytes >= static_cast<std::uint64_t>(entries) * 16);  // what it built
+    // A takeover frees what the lane lists: all of it.
+    absl::StatusOr<CheckReport> repaired = domain.check({.repair = true});
+    REQUIRE(repaired.ok());
+    INFO(Joined(*repaired));
+    CHECK(repaired->ok());
+    CHECK(repaired->leaked_bytes == 0);
+    CHECK(repaired->in_flight_bytes == internal::kOwnedBatchBytes);  // this thread's idle lane
+    CHECK(Accounted(*repaired) == domain.stats().data_bytes);
+    CHECK(domain.atom(absl::StrCat("bulk-", entries))->load()->map().size() == 0);
+  }
 }
 
 TEST_CASE("check finds what an unrecorded transaction leaked, and repair frees it", "[check]") {
