@@ -136,14 +136,15 @@ TEST_CASE("SetMany: a bad size changes nothing; a full domain aborts and frees e
   for (int i = 0; i < 100000; ++i) big.emplace_back(absl::StrCat("key", i), std::string(90, 'v'));
   const std::uint64_t small_before = small.LiveBytes();
   TrieTransaction tx(small.context(), kNullOffset);
-  CHECK(tx.SetMany(Views(big)).ok());  // deferred: nothing is allocated yet
+  REQUIRE(tx.Set("first", "x").ok());  // deferred, and so is the batch that joins it
+  CHECK(tx.SetMany(Views(big)).ok());  // nothing is allocated yet
   CHECK(small.LiveBytes() == small_before);
   // The build runs at the next call that is not a set; the full domain is its error.
   CHECK(tx.Commit().status().code() == absl::StatusCode::kResourceExhausted);
   CHECK_FALSE(tx.open());
   CHECK(small.LiveBytes() == small_before);
   TrieTransaction direct(small.context(), kNullOffset);
-  (void)direct.size();  // not deferring: SetMany builds at once and reports the full domain
+  // SetMany as the first call builds at once, from the caller's entries, and reports it.
   CHECK(direct.SetMany(Views(big)).code() == absl::StatusCode::kResourceExhausted);
   CHECK_FALSE(direct.open());
   CHECK(small.LiveBytes() == small_before);
@@ -202,7 +203,13 @@ TEST_CASE("Sets into an empty trie wait, and the next other call builds them bot
     pairs.emplace_back(pairs[5].first, "again");  // a later duplicate wins, as Sets decide
     const std::uint64_t before = domain.LiveBytes();
     TrieTransaction tx(domain.context(), kNullOffset);
-    for (const auto& [k, v] : pairs) REQUIRE(tx.Set(k, v).ok());
+    // Sets, a batch that joins them, and Sets again: all deferred, built together.
+    for (std::size_t i = 0; i < 1000; ++i) REQUIRE(tx.Set(pairs[i].first, pairs[i].second).ok());
+    const Pairs middle(pairs.begin() + 1000, pairs.begin() + 1500);
+    REQUIRE(tx.SetMany(Views(middle)).ok());
+    for (std::size_t i = 1500; i < pairs.size(); ++i) {
+      REQUIRE(tx.Set(pairs[i].first, pairs[i].second).ok());
+    }
     CHECK(domain.LiveBytes() == before);  // deferred: nothing written to the domain yet
     CHECK(tx.Set(std::string(kMaxKeyBytes + 1, 'k'), "v").code() ==
           absl::StatusCode::kInvalidArgument);  // sizes are still checked at once
@@ -231,7 +238,8 @@ TEST_CASE("deferred sets past their memory limit are built, and later Sets edit 
   const Pairs pairs = Numbered(3000);
   const std::uint64_t before = domain.LiveBytes();
   TrieTransaction tx(domain.context(), kNullOffset);
-  tx.SetMaxDeferredBytes(16 << 10);  // about 600 of these entries (27 bytes each, held)
+  // One chunk of bytes and 1,024 entries' records: these entries' bytes fit in the chunk.
+  tx.SetMaxDeferredBytes(DeferredSets::kChunkBytes + (16 << 10));
   for (std::size_t i = 0; i < 500; ++i) REQUIRE(tx.Set(pairs[i].first, pairs[i].second).ok());
   CHECK(domain.LiveBytes() == before);  // under the limit: still deferred
   for (std::size_t i = 500; i < pairs.size(); ++i) {

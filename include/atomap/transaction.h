@@ -11,10 +11,11 @@
 //    advance (to refuse bad input before opening or creating anything).
 //  - When the domain is full (ResourceExhausted) in the middle of a call, the whole transaction
 //    is abandoned: what it allocated is freed, and every later call returns FailedPrecondition.
-//  - A transaction that begins from an empty map holds its set / set_many calls in process memory
-//    until its first other call (get, size, erase, update, or the publication) and then builds
-//    them all at once, bottom up, as set_many does: a loop of set() into an empty map is a bulk
-//    load. (Past 1 GiB of held entries it builds them then, and later sets edit the result.)
+//  - A transaction that begins from an empty map holds its set calls (and set_many calls after
+//    them) in process memory until its first other call (get, size, erase, update, or the
+//    publication) and then builds them all at once, bottom up, as set_many does: a loop of set()
+//    into an empty map is a bulk load. (Past 1 GiB of held entries it builds them then, and
+//    later sets edit the result.) A set_many that is the first call builds at once.
 //    Sizes are still checked by each call (InvalidArgument at once); a full domain is reported
 //    by the call that builds (the swap or compare_and_set that publishes, for a transaction of
 //    sets only).

@@ -43,19 +43,34 @@ absl::Status TrieTransaction::SetMany(EntrySpan entries) {
   for (const auto& [key, value] : entries) {
     if (absl::Status s = CheckKeyValue(key, value); !s.ok()) return s;
   }
-  if (deferring_) {  // built with any other deferred sets, by Settle
+  if (deferring_ && !deferred_.empty()) {  // built with the sets before it, by Settle
     for (const auto& [key, value] : entries) deferred_.Add(key, value);
     return SettleIfLarge();
   }
-  const bool bulk = root_ == kNullOffset && entries.size() >= kBulkBuildMin &&
-                    entries.size() <= std::uint64_t{UINT32_MAX};
-  if (!bulk) {
+  deferring_ = false;  // the first call: built from the caller's entries, copied nowhere
+  if (root_ != kNullOffset || !Buildable(entries.size())) {
     for (const auto& [key, value] : entries) {
       if (absl::Status s = Set(key, value); !s.ok()) return s;
     }
     return absl::OkStatus();
   }
-  return Apply(BuildAll(entries));
+  return Apply(BuildAll(SpanSource{entries}));
+}
+
+absl::Status TrieTransaction::Settle() {
+  if (!deferring_) return absl::OkStatus();
+  deferring_ = false;
+  if (deferred_.empty()) return absl::OkStatus();
+  absl::Status s;
+  if (root_ == kNullOffset && Buildable(deferred_.size())) {
+    s = Apply(BuildAll(deferred_));
+  } else {
+    for (std::size_t i = 0; i < deferred_.size() && s.ok(); ++i) {
+      s = Set(deferred_.key(i), deferred_.value(i));
+    }
+  }
+  deferred_.clear();
+  return s;
 }
 
 namespace {
@@ -111,16 +126,21 @@ void SortByKey(Record* begin, Record* end) {
 
 }  // namespace
 
-absl::StatusOr<Offset> TrieTransaction::BuildAll(EntrySpan entries) {
-  // Two sequential passes over the caller's entries: the first hashes each key once and counts
-  // the root's groups, the second makes each entry and writes it straight into its group. Below
+template <class Source>
+absl::StatusOr<Offset> TrieTransaction::BuildAll(const Source& entries) {
+  // Two sequential passes over the entries: the first hashes each key once and counts the
+  // root's groups, the second makes each entry and writes it straight into its group. Below
   // the root the partitions move records only (and each group is small enough for the caches).
-  // The arrays are left uninitialised: every element is written before it is read.
+  // The arrays are left uninitialised: every element is written before it is read. The keys
+  // of the first pass live in the scratch array, which the partitions need only after the
+  // second: fresh memory costs as much to zero as to fill.
   const std::size_t n = entries.size();
-  BuildArray<std::uint64_t> keys(n);
+  BuildArray<BuildRecord> scratch(n);
+  static_assert(sizeof(BuildRecord) >= sizeof(std::uint64_t));
+  std::uint64_t* const keys = reinterpret_cast<std::uint64_t*>(scratch.get());
   FragmentStarts start{};
   for (std::size_t i = 0; i < n; ++i) {
-    keys[i] = LevelOrderKey(HashInline(ctx_.hasher, entries[i].first));
+    keys[i] = LevelOrderKey(HashInline(ctx_.hasher, entries.key(i)));
     ++start[OrderFragment(keys[i], 0) + 1];
   }
   CountsToStarts(start);
@@ -130,11 +150,10 @@ absl::StatusOr<Offset> TrieTransaction::BuildAll(EntrySpan entries) {
   building_ = true;  // (B3), for the blobs and the nodes
   const absl::Cleanup built = [this] { building_ = false; };
   for (std::size_t i = 0; i < n; ++i) {
-    absl::StatusOr<Entry> e = MakeEntry(entries[i].first, entries[i].second);
+    absl::StatusOr<Entry> e = MakeEntry(entries.key(i), entries.value(i));
     if (!e.ok()) return e.status();  // the blobs made so far are owned: Abort frees them
     records[next[OrderFragment(keys[i], 0)]++] = BuildRecord{keys[i], *e};
   }
-  BuildArray<BuildRecord> scratch(n);
   size_ = 0;  // the trie is empty (SetMany's condition); the build counts what it places
   absl::StatusOr<Built> root = BuildPartitioned(records.get(), scratch.get(), start, 0);
   if (!root.ok()) return root.status();

@@ -53,16 +53,6 @@ absl::Status TrieTransaction::CheckOpen() const {
                                            : "transaction aborted (after an error or by Abort)");
 }
 
-absl::Status TrieTransaction::Settle() {
-  if (!deferring_) return absl::OkStatus();
-  deferring_ = false;
-  if (deferred_.empty()) return absl::OkStatus();
-  const std::vector<std::pair<std::string_view, std::string_view>> entries = deferred_.Views();
-  absl::Status s = SetMany(entries);  // no longer deferring: the trie is empty, so it builds
-  deferred_.clear();
-  return s;
-}
-
 absl::Status TrieTransaction::Apply(absl::StatusOr<Offset> new_root) {
   if (!new_root.ok()) {
     Abort();

@@ -198,7 +198,18 @@ class TrieTransaction {
     Entry entry{};
   };
   using EntrySpan = absl::Span<const std::pair<std::string_view, std::string_view>>;
-  absl::StatusOr<Offset> BuildAll(EntrySpan entries);
+  // A build's entries as BuildAll reads them (DeferredSets is the other kind).
+  struct SpanSource {
+    EntrySpan entries;
+    std::size_t size() const { return entries.size(); }
+    std::string_view key(std::size_t i) const { return entries[i].first; }
+    std::string_view value(std::size_t i) const { return entries[i].second; }
+  };
+  // Whether n entries can be built bottom up (records index them with 32 bits).
+  static bool Buildable(std::size_t n) { return n >= kBulkBuildMin && n <= UINT32_MAX; }
+  // REQUIRES: the trie is empty. Source: size(), key(i), value(i).
+  template <class Source>
+  absl::StatusOr<Offset> BuildAll(const Source& entries);
   absl::StatusOr<Built> BuildRange(BuildRecord* begin, BuildRecord* end, BuildRecord* scratch,
                                    int level);
   // [begin, end) sorted by key (B4).
