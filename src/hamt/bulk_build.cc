@@ -24,6 +24,10 @@
 //       before Commit.
 //  (B4) BuildSorted(level) receives records sorted by level-order key: each fragment's group is
 //       a contiguous run at this level and, sorted, at every level below.
+//  (B5) A group's scratch is needed only while that group is built (BuildRange partitions into
+//       it, and its children then use the group's own first positions as theirs), and a node's
+//       groups are built one after another: so the root's groups may share one scratch array as
+//       long as the largest group.
 #include <sys/mman.h>
 #include <algorithm>
 #include <array>
@@ -131,13 +135,11 @@ absl::StatusOr<Offset> TrieTransaction::BuildAll(const Source& entries) {
   // Two sequential passes over the entries: the first hashes each key once and counts the
   // root's groups, the second makes each entry and writes it straight into its group. Below
   // the root the partitions move records only (and each group is small enough for the caches).
-  // The arrays are left uninitialised: every element is written before it is read. The keys
-  // of the first pass live in the scratch array, which the partitions need only after the
-  // second: fresh memory costs as much to zero as to fill.
+  // The arrays are left uninitialised: every element is written before it is read. Fresh
+  // memory costs as much to zero as to fill (more, on a new virtual machine), so the root's
+  // groups, built one after another, share one scratch array as long as the largest (B5).
   const std::size_t n = entries.size();
-  BuildArray<BuildRecord> scratch(n);
-  static_assert(sizeof(BuildRecord) >= sizeof(std::uint64_t));
-  std::uint64_t* const keys = reinterpret_cast<std::uint64_t*>(scratch.get());
+  BuildArray<std::uint64_t> keys(n);
   FragmentStarts start{};
   for (std::size_t i = 0; i < n; ++i) {
     keys[i] = LevelOrderKey(HashInline(ctx_.hasher, entries.key(i)));
@@ -154,8 +156,12 @@ absl::StatusOr<Offset> TrieTransaction::BuildAll(const Source& entries) {
     if (!e.ok()) return e.status();  // the blobs made so far are owned: Abort frees them
     records[next[OrderFragment(keys[i], 0)]++] = BuildRecord{keys[i], *e};
   }
+  std::uint32_t largest = 0;
+  for (int f = 0; f < kBranching; ++f) largest = std::max(largest, start[f + 1] - start[f]);
+  BuildArray<BuildRecord> scratch(largest);
   size_ = 0;  // the trie is empty (SetMany's condition); the build counts what it places
-  absl::StatusOr<Built> root = BuildPartitioned(records.get(), scratch.get(), start, 0);
+  absl::StatusOr<Built> root =
+      BuildPartitioned(records.get(), scratch.get(), start, 0, /*shared_scratch=*/true);
   if (!root.ok()) return root.status();
   return root->node;  // level 0 always stores a node
 }
@@ -197,12 +203,14 @@ absl::StatusOr<TrieTransaction::Built> TrieTransaction::BuildSorted(BuildRecord*
 }
 
 absl::StatusOr<TrieTransaction::Built> TrieTransaction::BuildPartitioned(
-    BuildRecord* groups, BuildRecord* scratch, const FragmentStarts& start, int level) {
+    BuildRecord* groups, BuildRecord* scratch, const FragmentStarts& start, int level,
+    bool shared_scratch) {
   BitmapImage image;
   for (int f = 0; f < kBranching; ++f) {
     if (start[f] == start[f + 1]) continue;
+    BuildRecord* group_scratch = shared_scratch ? scratch : scratch + start[f];  // (B5)
     if (absl::Status s = AddGroup(image, BitFor(static_cast<unsigned>(f)), groups + start[f],
-                                  groups + start[f + 1], scratch + start[f], level);
+                                  groups + start[f + 1], group_scratch, level);
         !s.ok()) {
       return s;
     }

@@ -216,8 +216,10 @@ class TrieTransaction {
   absl::StatusOr<Built> BuildSorted(BuildRecord* begin, BuildRecord* end, int level);
   // [groups, groups + start[32]) partitioned by the fragment at `level` (group f at
   // [start[f], start[f + 1])); `scratch` is as long.
+  // With `shared_scratch`, every group's scratch starts at `scratch` (B5: the root's groups).
   absl::StatusOr<Built> BuildPartitioned(BuildRecord* groups, BuildRecord* scratch,
-                                         const FragmentStarts& start, int level);
+                                         const FragmentStarts& start, int level,
+                                         bool shared_scratch = false);
   // Adds one fragment's group [begin, end) to `image` under `bit`: its entry, or the child
   // built below `level` (by BuildSorted when `scratch` is null, else by BuildRange).
   absl::Status AddGroup(BitmapImage& image, Bitmap bit, BuildRecord* begin, BuildRecord* end,
