@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "hamt/bits.h"
 #include "hamt_test_util.h"
@@ -142,6 +143,9 @@ TEST_CASE("SetMany: a bad size changes nothing; a full domain aborts and frees e
   // The build runs at the next call that is not a set; the full domain is its error.
   CHECK(tx.Commit().status().code() == absl::StatusCode::kResourceExhausted);
   CHECK_FALSE(tx.open());
+  // Later calls say why the transaction was abandoned.
+  CHECK(tx.Set("more", "x").code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(absl::StrContains(tx.Set("more", "x").message(), "RESOURCE_EXHAUSTED"));
   CHECK(small.LiveBytes() == small_before);
   TrieTransaction direct(small.context(), kNullOffset);
   // SetMany as the first call builds at once, from the caller's entries, and reports it.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/crash_point.h"
 #include "hamt/entry.h"
@@ -48,13 +49,19 @@ TrieTransaction::~TrieTransaction() { Abort(); }
 
 absl::Status TrieTransaction::CheckOpen() const {
   if (state_ == State::kOpen) return absl::OkStatus();
-  return absl::FailedPreconditionError(state_ == State::kCommitted
-                                           ? "transaction already committed"
-                                           : "transaction aborted (after an error or by Abort)");
+  if (state_ == State::kCommitted) {
+    return absl::FailedPreconditionError("transaction already committed");
+  }
+  if (!failure_.ok()) {  // say why: it may have come from a call that could not return it
+    return absl::FailedPreconditionError(
+        absl::StrCat("transaction aborted after an error: ", failure_.ToString()));
+  }
+  return absl::FailedPreconditionError("transaction aborted (after an error or by Abort)");
 }
 
 absl::Status TrieTransaction::Apply(absl::StatusOr<Offset> new_root) {
   if (!new_root.ok()) {
+    failure_ = new_root.status();
     Abort();
     return new_root.status();
   }

@@ -242,6 +242,7 @@ class TrieTransaction {
   DeferredSets deferred_;
   bool deferring_;  // Set defers (the trie is still empty and nothing else was called)
   std::uint64_t max_deferred_bytes_ = kMaxDeferredBytes;
+  absl::Status failure_;  // the error that aborted the transaction, if one did (CheckOpen)
   bool building_ = false;  // BuildAll runs: Allocate records in owned_'s build order
   std::unique_ptr<TransactionHold> hold_;
   BlockLedger* ledger_;  // hold_'s ledger, or null
