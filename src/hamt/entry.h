@@ -33,7 +33,7 @@ inline std::uint64_t InlineWord(std::string_view bytes) {
   std::uint64_t word = 0;
   if (bytes.size() == kInlineBytes) {
     std::memcpy(&word, bytes.data(), kInlineBytes);
-  } else {
+  } else if (!bytes.empty()) {  // an empty view may hold a null pointer, which memcpy must not get
     std::memcpy(&word, bytes.data(), bytes.size());
   }
   return word;
