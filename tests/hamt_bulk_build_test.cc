@@ -3,7 +3,6 @@
 // collisions; a full domain; the fallback on a non-empty trie; edits of what it built in the
 // same transaction (its blocks are owned: owned_blocks.h).
 #include <catch2/catch.hpp>
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
