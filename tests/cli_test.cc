@@ -862,7 +862,7 @@ TEST_CASE("upgrade converts the format-2 fixture; other commands name the remedy
   CHECK(refused.err.find("run 'atomap upgrade " + path + "'") != std::string::npos);
   const ToolResult upgraded = Run({"upgrade", path});
   REQUIRE(upgraded.exit_code == 0);
-  CHECK(upgraded.out == path + ": upgraded from format 2 to format 4\n");
+  CHECK(upgraded.out == path + ": upgraded from format 2 to format 5\n");
   CHECK(Run({"get", path, "key1"}).out == "value1\n");
   CHECK(Run({"check", path}).exit_code == 0);
   const ToolResult again = Run({"upgrade", path, "--json"});

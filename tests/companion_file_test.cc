@@ -831,6 +831,79 @@ TEST_CASE("a format-3 file is upgraded in place, its 32-byte version records rea
   CHECK(again->already_current);
 }
 
+// A format-4 file as a format-4 build leaves one: format 5's layout with no mailbox ever
+// written and no record with a combining table (what a swap-only writer leaves), format 4's
+// header word, checksum, allocator magic and companion words.
+std::string MakeFormat4File(TempDir& dir) {
+  const std::string path = dir.File("f4.atomap");
+  {
+    Options options = Small();
+    options.combine_writes = false;
+    absl::StatusOr<Domain> domain = Domain::Open(path, options);
+    REQUIRE(domain.ok());
+    absl::StatusOr<Atom> atom = domain->atom("default");
+    REQUIRE(atom.ok());
+    for (int i = 1; i <= 3; ++i) {
+      REQUIRE(atom->swap([&](Transaction& tx) {
+                    return tx.set(absl::StrCat("key", i), absl::StrCat("value", i));
+                  })
+                  .ok());
+    }
+  }
+  const int fd = open(path.c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  internal::Header h;
+  REQUIRE(pread(fd, &h, sizeof h, 0) == sizeof h);
+  h.format_version = 4;
+  h.checksum = internal::HeaderChecksum(h);
+  REQUIRE(pwrite(fd, &h, internal::kImmutableHeaderBytes, 0) ==
+          static_cast<ssize_t>(internal::kImmutableHeaderBytes));
+  close(fd);
+  WriteAllocatorMagic(path, internal::kFormat4AllocatorMagic);
+  for (const std::string& companion : {LockFilePath(path), RegistryFilePath(path)}) {
+    const int cfd = open(companion.c_str(), O_RDWR);
+    REQUIRE(cfd >= 0);
+    const std::uint32_t v4 = 4;
+    REQUIRE(pwrite(cfd, &v4, sizeof v4, 8) == sizeof v4);
+    close(cfd);
+  }
+  return path;
+}
+
+TEST_CASE("a format-4 file is refused with the upgrade named, then upgraded in place",
+          "[upgrade]") {
+  TempDir dir;
+  const std::string path = MakeFormat4File(dir);
+  absl::StatusOr<Domain> refused = Domain::Open(path, Options{});
+  REQUIRE(absl::IsFailedPrecondition(refused.status()));
+  CHECK(std::string(refused.status().message())
+            .find("format 4 (atomap 0.4-dev); run 'atomap upgrade " + path + "'") !=
+        std::string::npos);
+  CHECK(FormatWordOf(path) == 4);  // the refusal touched nothing
+  absl::StatusOr<UpgradeReport> report = UpgradeDomain(path, Options{});
+  REQUIRE(report.ok());
+  CHECK(report->from_version == 4);
+  CHECK(report->to_version == internal::kFormatVersion);
+  CHECK(FormatWordOf(path) == internal::kFormatVersion);
+  CHECK(FormatWordOf(LockFilePath(path)) == internal::kFormatVersion);
+  CHECK(FormatWordOf(RegistryFilePath(path)) == internal::kFormatVersion);
+  CHECK(AllocatorMagicOf(path) == internal::kAllocatorMagic);
+  absl::StatusOr<Domain> domain = Domain::Open(path, Options{});
+  REQUIRE(domain.ok());
+  absl::StatusOr<Atom> atom = domain->find_atom("default");
+  REQUIRE(atom.ok());
+  // Combining on a file that never had a mailbox: its zero words read as "nothing posted".
+  CHECK(atom->add("n", 5).value_or(0) == 5);
+  absl::StatusOr<Snapshot> snap = atom->load();
+  REQUIRE(snap.ok());
+  CHECK(snap->version() == 4);
+  CHECK(snap->map().get("key2") == std::optional<std::string_view>("value2"));
+  absl::StatusOr<CheckReport> check = domain->check();
+  REQUIRE(check.ok());
+  CHECK(check->problems.empty());
+  CHECK(check->leaked_bytes == 0);
+}
+
 TEST_CASE("a format-3 upgrade interrupted before its header finishes on a rerun", "[upgrade]") {
   TempDir dir;
   const std::string path = CopyFormat3Fixture(dir);

@@ -94,6 +94,11 @@ constexpr SiteCase kCases[] = {
     {CrashSite::kPublishAfterCas, Who::kWriter, Expect::kExactOnline, 3},
     {CrashSite::kPublishAfterRetire, Who::kWriter, Expect::kExactOnline, 3},
     {CrashSite::kLostCasMidFree, Who::kWriter, Expect::kExactOnline, 2},
+    // Combining's sites: this writer swaps and never posts, so it never reaches them;
+    // tests/combine_test.cc kills posters there and checks what survivors see.
+    {CrashSite::kCombineMidPost, Who::kWriter, Expect::kNotPlaced, 1},
+    {CrashSite::kCombineAfterPost, Who::kWriter, Expect::kNotPlaced, 1},
+    {CrashSite::kCombineBeforeAck, Who::kWriter, Expect::kNotPlaced, 1},
 };
 
 constexpr bool CoversEverySiteOnce() {

@@ -101,10 +101,9 @@ absl::StatusOr<std::uint64_t> Increment(Atom& atom, Writes writes, int i) {
   const atomap::Op op = atomap::Op::AddU64("x", 1);
   absl::StatusOr<ApplyResult> result = atom.apply(absl::MakeConstSpan(&op, 1));
   if (!result.ok()) return result.status();
-  // The outcome and the version it names must agree: the batch is in that version.
-  if (ValueIn(result->version) != result->outcomes[0].value) {
-    return absl::InternalError("apply's outcome is not the value in its version");
-  }
+  // No check of the value in result->version: it is the version that applied the batch, and
+  // with combining other writers' batches of that version may follow this one there
+  // (apply_test checks the version against the outcome where nothing combines).
   return result->outcomes[0].value;
 }
 
@@ -178,6 +177,7 @@ void CheckHistories(Writes writes) {
       children.push_back(
           ForkChild([&, p] { return RecordOps(path, p, kOpsPerProcess, start, ops, writes); }));
     }
+    ops.CloseWriteEnd();  // a child that fails early ends the reads below, not hangs them
     start.Open();
     std::vector<RegisterOp> history;
     for (std::uint32_t i = 0; i < kProcesses * kOpsPerProcess; ++i) {

@@ -1,5 +1,5 @@
 // atomap: one domain file, one atom; every write is one swap (one published version), the
-// declarative add (Atom::add) one apply.
+// declarative add (Atom::add) one apply: as one swap, or combined (the counter_combine rows).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -47,7 +47,9 @@ class AtomapSystem final : public System {
     batch_ = {};
   }
   void Attach() override {
-    domain_.emplace(Must(Domain::Open(path_)));
+    Options options;
+    options.combine_writes = combining_;
+    domain_.emplace(Must(Domain::Open(path_, options)));
     atom_.emplace(Must(domain_->atom("bench")));
   }
 
@@ -101,6 +103,7 @@ class AtomapSystem final : public System {
       });
     });
   }
+  void SetCombining(bool on) override { combining_ = on; }
   void AddOne(std::string_view key) override {
     if (absl::StatusOr<std::uint64_t> r = atom_->add(key, 1); !r.ok()) Die(r.status());
   }
@@ -125,6 +128,7 @@ class AtomapSystem final : public System {
   }
 
   std::string path_;
+  bool combining_ = false;
   std::optional<Domain> domain_;
   std::optional<Atom> atom_;
   // LoadBatch's input (PrepareBatch), released by Close.

@@ -7,9 +7,9 @@
 // --quick: small sizes and few operations (the CI smoke test; well under 2 minutes).
 // Default: 1K, 1M and 10M entries; --max-entries caps the sizes (e.g. 1000000).
 // --only: run just the workloads whose name starts with WORKLOAD (get, update, txn16, counter,
-// counter_apply, read_with_writer, wake_latency, attach; loads always run), e.g. to profile one
-// of them.
-// The output is validated (every line parses, with the required fields) before exiting.
+// counter_apply, counter_combine, read_with_writer, wake_latency, attach; loads always run), e.g.
+// to profile one of them. The output is validated (every line parses, with the required fields)
+// before exiting.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -158,6 +158,13 @@ void RunSize(const Plan& p, const Keys& keys, std::uint64_t n, Output& out) {
       if (s->name() == "atomap" || s->name() == "lmdb") {
         RunCounterApply(*s, keys, n, procs, p.counter_ops, out);
       }
+    }
+  }
+  // Atom::add combining across processes (atomap only; LMDB's rows are counter_apply's).
+  for (int procs : {1, 2, 4, 8}) {
+    if (!p.Wants("counter_combine")) break;
+    for (auto& s : systems) {
+      if (s->name() == "atomap") RunCounterCombine(*s, keys, n, procs, p.counter_ops, out);
     }
   }
   // The best a combiner folding 16 adds per version could do (atomap only).

@@ -53,6 +53,11 @@ class System {
   // The same through the store's declarative add where it has one (atomap: Atom::add, the call
   // a combiner may run for the caller); otherwise Increment.
   virtual void AddOne(std::string_view key) { Increment(key); }
+  // Whether AddOne and AddSixteen combine across processes from the next Attach on, where the
+  // store can (atomap: Options::combine_writes). Off by default here, so that the
+  // counter_apply rows keep measuring one publication per add; the counter_combine rows turn
+  // it on.
+  virtual void SetCombining(bool /*on*/) {}
   // Sixteen adds of one to key, as one publication where the store can fold them (atomap: one
   // apply of 16 ops); otherwise 16 AddOne.
   virtual void AddSixteen(std::string_view key) {

@@ -182,12 +182,14 @@ namespace {
 // lost update). Leaves s attached. REQUIRES: per_call divides ops_per_proc.
 void RunCounterWith(System& s, const Keys& keys, std::uint64_t n, int procs,
                     std::uint64_t ops_per_proc, const std::string& workload,
-                    void (System::*add)(std::string_view), std::uint64_t per_call, Output& out) {
+                    void (System::*add)(std::string_view), std::uint64_t per_call, Output& out,
+                    bool combine = false) {
   const std::string counter(keys.Key(n));  // not among the loaded keys
   const std::uint64_t absent = ~std::uint64_t{0};
   std::uint64_t before = s.Get(counter);
   if (before == absent) before = 0;
   s.Close();
+  s.SetCombining(combine);  // the children attach with it
   std::vector<Worker> workers(procs, Worker{[&] { s.Attach(); },
                                             [&] {
                                               ChildResult r;
@@ -202,6 +204,7 @@ void RunCounterWith(System& s, const Keys& keys, std::uint64_t n, int procs,
                                               return r;
                                             }});
   const std::vector<ChildResult> results = RunProcesses(workers);
+  s.SetCombining(false);
   s.Attach();
   const std::uint64_t after = s.Get(counter);
   if (after != before + ops_per_proc * procs) {
@@ -231,6 +234,13 @@ void RunCounterApply(System& s, const Keys& keys, std::uint64_t n, int procs,
                      std::uint64_t ops_per_proc, Output& out) {
   RunCounterWith(s, keys, n, procs, ops_per_proc, "counter_apply_" + std::to_string(procs) + "proc",
                  &System::AddOne, 1, out);
+}
+
+void RunCounterCombine(System& s, const Keys& keys, std::uint64_t n, int procs,
+                       std::uint64_t ops_per_proc, Output& out) {
+  RunCounterWith(s, keys, n, procs, ops_per_proc,
+                 "counter_combine_" + std::to_string(procs) + "proc", &System::AddOne, 1, out,
+                 /*combine=*/true);
 }
 
 void RunCounterFold16(System& s, const Keys& keys, std::uint64_t n, int procs,

@@ -48,6 +48,9 @@ void RunCounterApply(System& s, const Keys& keys, std::uint64_t n, int procs,
 // The same with 16 adds per call, folded into one publication where the store can (atomap: one
 // apply of 16 AddU64 ops): "counter_apply_fold16_<procs>proc", ns per add. What a combiner that
 // folds 16 posted adds into one version could reach at best (atomap only).
+// The same adds with combining on (atomap: Options::combine_writes), as counter_combine_Nproc.
+void RunCounterCombine(System& s, const Keys& keys, std::uint64_t n, int procs,
+                       std::uint64_t ops_per_proc, Output& out);
 void RunCounterFold16(System& s, const Keys& keys, std::uint64_t n, int procs,
                       std::uint64_t ops_per_proc, Output& out);
 // One writer process updating keys as fast as it can while `readers` processes look up keys

@@ -112,6 +112,18 @@ struct Options {
   // Costs a get about 8 ns on a small map and up to twice the time on a 1M-key map
   // (docs/reliability.md, "Reading a damaged file").
   bool verify_reads = false;
+  // Per handle: whether Atom::apply, add and add_i64 combine (docs/design.md, "Combining"). On
+  // (the default), a batch of at most 4 ops whose keys and values fit in 168 bytes (an add to a
+  // key of up to 144 bytes, say) is posted in this participant's mailbox in the file, and
+  // whichever writer publishes next, in any process, applies it together with every other
+  // batch posted for the atom, in one version: under contention, writers share versions instead
+  // of redoing lost ones. Uncontended, a batch is tried alone first (one swap attempt) and
+  // posted only if that attempt loses its CAS. Each batch is still applied exactly once, all or
+  // nothing, even if a process is killed anywhere. Off, or for a larger batch, apply runs as one
+  // swap. The results are the same either way; combining differs in one visible detail: a
+  // posted batch refused by its own op (an add on a value that is not 8 bytes) publishes a
+  // version that changes no key (the record that the batch was refused lives in a version).
+  bool combine_writes = true;
 };
 
 }  // namespace atomap

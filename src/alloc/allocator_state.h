@@ -53,7 +53,8 @@ namespace atomap::internal {
 // attach lock, checks this word when it maps the tables (after the lock) and refuses the file
 // (DataLoss) instead of running as the older format beside this one's processes. Upgrade writes
 // it before the header (recovery/upgrade.cc).
-inline constexpr std::uint64_t kAllocatorMagic = 0x34434f4c414d5441;         // "ATMALOC4" LE
+inline constexpr std::uint64_t kAllocatorMagic = 0x35434f4c414d5441;         // "ATMALOC5" LE
+inline constexpr std::uint64_t kFormat4AllocatorMagic = 0x34434f4c414d5441;  // "ATMALOC4" LE
 inline constexpr std::uint64_t kFormat3AllocatorMagic = 0x33434f4c414d5441;  // "ATMALOC3" LE
 inline constexpr std::uint64_t kFormat2AllocatorMagic = 0x434f4c4c414d5441;  // "ATMALLOC" LE
 inline constexpr std::uint32_t kAllocatorVersion = 1;

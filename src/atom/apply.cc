@@ -12,9 +12,13 @@
 //  (A4) Outcomes are rebuilt on every attempt (OpOverlay::Run resets each): only the attempt
 //       that was published reports.
 //  (A5) The ops run on an OpOverlay (op_overlay.h) and reach the transaction as one set or erase
-//       per key: what a combiner folding many batches into one transaction will run.
+//       per key: what a combiner folding many batches into one transaction runs too.
+//  (A6) With Options::combine_writes (the default) a batch that fits a mailbox is combined
+//       (atom/combine.h) instead: the same outcomes, applied exactly once, all or nothing, in
+//       one version, possibly together with other writers' batches. (A2)-(A4) hold for it by
+//       combine.h's C1-C6 in place of the swap's retry.
 //
-// Memory ordering: none of its own; it is Atom::swap's (atom.cc).
+// Memory ordering: none of its own; it is Atom::swap's (atom.cc) or combining's (combine.h).
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -25,10 +29,15 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
 #include "absl/types/span.h"
+#include "atom/atom_access.h"
+#include "atom/combine.h"
 #include "atom/op_overlay.h"
+#include "atom/participant.h"
+#include "atom/runtime.h"
 #include "atomap/atom.h"
 #include "atomap/ops.h"
 #include "atomap/transaction.h"
+#include "domain/domain_impl.h"
 
 namespace atomap {
 namespace {
@@ -68,6 +77,14 @@ absl::Status CheckBatch(absl::Span<const Op> ops) {
 // many as ops).
 absl::StatusOr<Snapshot> SwapBatch(Atom& atom, absl::Span<const Op> ops,
                                    absl::Span<OpOutcome> outcomes) {
+  internal::Runtime* runtime = internal::AtomAccess::RuntimeOf(atom);
+  if (runtime->domain().combine_writes() && !runtime->domain().read_only() &&
+      internal::Combinable(ops)) {  // (A6); a read-only handle's error is swap's
+    absl::StatusOr<internal::Participant*> participant = runtime->ThisThread();
+    if (!participant.ok()) return participant.status();
+    return internal::CombinedApply(runtime, internal::AtomAccess::IndexOf(atom), *participant, ops,
+                                   outcomes, atom.name());
+  }
   bool refused = false;  // an op's own error, to be named with the atom
   absl::StatusOr<Snapshot> published = atom.swap([&](Transaction& tx) -> absl::Status {
     internal::OpOverlay overlay(tx);

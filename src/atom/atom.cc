@@ -44,7 +44,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "atom/atom_access.h"
+#include "atom/combine.h"
 #include "atom/participant.h"
+#include "atom/publish.h"
 #include "atom/reader_participant.h"
 #include "atom/runtime.h"
 #include "atomap/diff.h"
@@ -132,6 +134,7 @@ void MarkObserved(Runtime* runtime, internal::Offset version) {
 absl::StatusOr<std::optional<Snapshot>> Publish(Runtime* runtime, std::uint32_t index,
                                                 Participant* participant, Transaction& tx) {
   internal::hamt::TrieTransaction& impl = TransactionAccess::Impl(tx);
+  internal::PruneCombineTable(runtime->domain().slots(), impl.combine_entries());  // (C4)
   absl::StatusOr<internal::hamt::CommitResult> commit = impl.Commit();
   if (!commit.ok()) return commit.status();
   if (absl::Status s = participant->PrepareRetire(commit->replaced.size()); !s.ok()) {
@@ -199,6 +202,21 @@ absl::StatusOr<Snapshot> LoadSlow(Runtime* runtime, std::uint32_t index) {
 }
 
 }  // namespace
+
+namespace internal {
+
+absl::StatusOr<Snapshot> LoadForWrite(Runtime* runtime, std::uint32_t index,
+                                      Participant* participant) {
+  return LoadPinned(runtime, index, &participant->pin_site(), &participant->context());
+}
+
+absl::StatusOr<std::optional<Snapshot>> PublishTransaction(Runtime* runtime, std::uint32_t index,
+                                                           Participant* participant,
+                                                           Transaction& tx) {
+  return Publish(runtime, index, participant, tx);
+}
+
+}  // namespace internal
 
 // ---- Atom -------------------------------------------------------------------------------------
 

@@ -20,6 +20,8 @@ namespace atomap::internal {
 class AtomAccess {
  public:
   static Atom Make(Runtime* runtime, std::uint32_t index) { return Atom(runtime, index); }
+  static Runtime* RuntimeOf(const Atom& atom) { return atom.runtime_; }
+  static std::uint32_t IndexOf(const Atom& atom) { return atom.index_; }
 };
 
 class SnapshotAccess {

@@ -16,15 +16,17 @@ absl::StatusOr<std::uint64_t> IntegerAt(const std::optional<std::string>& value,
                                         std::string_view key) {
   if (!value.has_value()) return 0;
   std::optional<std::uint64_t> n = Codec<std::uint64_t>::Decode(*value);
-  if (!n.has_value()) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "cannot add to key '%s': its value is %d bytes, not an 8-byte integer",
-        absl::CHexEscape(absl::string_view(key.data(), key.size())), value->size()));
-  }
+  if (!n.has_value()) return NotAnInteger(key, value->size());
   return *n;
 }
 
 }  // namespace
+
+absl::Status NotAnInteger(std::string_view key, std::uint64_t value_bytes) {
+  return absl::FailedPreconditionError(
+      absl::StrFormat("cannot add to key '%s': its value is %d bytes, not an 8-byte integer",
+                      absl::CHexEscape(absl::string_view(key.data(), key.size())), value_bytes));
+}
 
 OpOverlay::Touched& OpOverlay::Touch(std::string_view key) {
   for (Touched& t : touched_) {
@@ -77,7 +79,8 @@ absl::Status OpOverlay::RunOp(const Op& op, OpOutcome& outcome) {
   return absl::InternalError("apply: an op of no known kind");  // unreachable: Op's factories
 }
 
-absl::Status OpOverlay::Run(absl::Span<const Op> ops, absl::Span<OpOutcome> outcomes) {
+absl::Status OpOverlay::Run(absl::Span<const Op> ops, absl::Span<OpOutcome> outcomes,
+                            RunFailure* failure) {
   // (O2) by copy: a batch touches at most kMaxOpsPerApply keys, and the first batch (the only
   // one of an apply) starts empty, so it copies nothing.
   absl::InlinedVector<Touched, 4> before;
@@ -85,6 +88,10 @@ absl::Status OpOverlay::Run(absl::Span<const Op> ops, absl::Span<OpOutcome> outc
   for (std::size_t i = 0; i < ops.size(); ++i) {
     outcomes[i] = OpOutcome();
     if (absl::Status s = RunOp(ops[i], outcomes[i]); !s.ok()) {
+      if (failure != nullptr) {
+        const Touched& t = Touch(ops[i].key());  // the op's key: touched by RunOp already
+        *failure = RunFailure{i, t.value ? t.value->size() : 0};
+      }
       touched_ = std::move(before);
       return s;
     }

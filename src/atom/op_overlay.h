@@ -32,15 +32,27 @@
 
 namespace atomap::internal {
 
+// The error of an add on a value of `value_bytes` bytes that is not an 8-byte integer, as Run
+// reports it (a combined batch's poster rebuilds it from the version's table: atom/combine.cc).
+absl::Status NotAnInteger(std::string_view key, std::uint64_t value_bytes);
+
 class OpOverlay {
  public:
+  // Which op of a batch refused it, and the byte size of the value it refused to add to.
+  struct RunFailure {
+    std::size_t op = 0;
+    std::uint64_t value_bytes = 0;
+  };
+
   explicit OpOverlay(const Transaction& tx) : tx_(tx) {}
 
   // Runs `ops` in order on the overlay, one outcome each into `outcomes` (as many as ops).
   // FailedPrecondition naming the key for an add on a value that is not 8 bytes (the caller adds
   // the atom's name: it costs a lookup, paid only then); the overlay is then unchanged (O2).
-  // REQUIRES: ops passed Atom::apply's checks.
-  absl::Status Run(absl::Span<const Op> ops, absl::Span<OpOutcome> outcomes);
+  // `failure`, if given, says which op refused the batch. REQUIRES: ops passed Atom::apply's
+  // checks.
+  absl::Status Run(absl::Span<const Op> ops, absl::Span<OpOutcome> outcomes,
+                   RunFailure* failure = nullptr);
   // Writes each changed key's final state to `tx` (the transaction given at construction): one
   // set or erase per key (O3). Its errors are the transaction's (ResourceExhausted, DataLoss).
   absl::Status WriteTo(Transaction& tx) const;

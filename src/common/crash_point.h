@@ -73,6 +73,10 @@ enum class CrashSite : std::uint8_t {
   kPublishAfterRetire,   // the replaced blocks retired, swap not yet returned
   kLostCasMidFree,       // a lost root CAS: freeing the unpublished version, between two frees
                          // (the intent withdrawn; every block still listed is still allocated)
+  // Combining (src/atom/combine.cc).
+  kCombineMidPost,    // a batch half written into the mailbox (its post word says busy)
+  kCombineAfterPost,  // a batch posted, no combine attempted yet
+  kCombineBeforeAck,  // the batch's outcome read from a published version, not yet acknowledged
   kCount,                // not a site
 };
 
@@ -103,6 +107,9 @@ inline constexpr std::array<std::string_view, kNumCrashSites> kNames = {
     "publish.after_cas",
     "publish.after_retire",
     "lost_cas.mid_free",
+    "combine.mid_post",
+    "combine.after_post",
+    "combine.before_ack",
 };
 // Every entry named (a missing one would be an empty view), and no name twice.
 constexpr bool NamesComplete() {

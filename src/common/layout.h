@@ -18,7 +18,7 @@ namespace atomap::internal {
 // The one source of the format version: CMake reads it from this line into the installed
 // ATOMAP_FORMAT_VERSION (cmake/version.h.in; file/header.cc asserts the two agree). No include of
 // the generated header here: internal headers must compile without a build tree (fuzz/build.sh).
-inline constexpr std::uint32_t kFormatVersion = 4;
+inline constexpr std::uint32_t kFormatVersion = 5;
 
 inline constexpr std::uint64_t kHeaderBytes = 4096;
 inline constexpr std::uint64_t kAllocatorStateBytes = 4096;
@@ -26,7 +26,8 @@ inline constexpr std::uint64_t kAllocatorStateBytes = 4096;
 // One participant slot. Three parts, each starting on its own cache line:
 //   [0, 64)      liveness and the pinned epoch: written by the owner, read by reclaimers
 //   [64, 256)    reclamation: retire-list heads and intent records (the atoms layer)
-//   [256, 1024)  the allocator's per-participant cache (ParticipantCache)
+//   [256, 832)   the allocator's per-participant cache (ParticipantCache), then reserved
+//   [832, 1024)  the combining mailbox (since format 5; reserved and zero before)
 inline constexpr std::uint64_t kSlotBytes = 1024;
 inline constexpr std::uint64_t kSlotReclaimOffset = 64;
 inline constexpr std::uint64_t kSlotReclaimBytes = 192;
@@ -34,6 +35,12 @@ inline constexpr std::uint64_t kSlotAllocCacheOffset = 256;
 inline constexpr std::uint64_t kSlotAllocCacheBytes = 768;
 static_assert(kSlotAllocCacheOffset + kSlotAllocCacheBytes == kSlotBytes);
 static_assert(kSlotReclaimOffset + kSlotReclaimBytes == kSlotAllocCacheOffset);
+// The combining mailbox: the last three cache lines of the allocator's part, which the
+// ParticipantCache (544 bytes) never reached. Kept across owners (not zeroed at a claim).
+inline constexpr std::uint64_t kSlotCombineOffset = 832;
+inline constexpr std::uint64_t kSlotCombineBytes = 192;
+static_assert(kSlotCombineOffset + kSlotCombineBytes == kSlotBytes);
+static_assert(kSlotCombineOffset % 64 == 0);
 // Where, in a slot's first cache line, the reclamation layer's pinned-epoch word lives.
 inline constexpr std::uint64_t kSlotPinnedEpochOffset = 16;
 

@@ -52,6 +52,7 @@ std::unique_ptr<DomainImpl> DomainImpl::WithHandleOptions(const Options& options
   domain->kind_ = options.kind;
   domain->durability_ = options.durability;
   domain->verify_reads_ = options.verify_reads;
+  domain->combine_writes_ = options.combine_writes;
   domain->read_only_ = options.read_only && options.kind != DomainKind::kInProcess;
   domain->lock_timeout_ = options.lock_timeout;
   return domain;

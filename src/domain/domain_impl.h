@@ -113,6 +113,8 @@ class DomainImpl {
   bool was_clean() const { return was_clean_; }
   // This handle's Options::durability (recovery/durability.h acts on it).
   Durability durability() const { return durability_; }
+  // This handle's Options::combine_writes (atom/apply.cc acts on it).
+  bool combine_writes() const { return combine_writes_; }
   // This handle's Options::verify_reads (the atoms layer puts it in every trie context).
   bool verify_reads() const { return verify_reads_; }
   // PATH.lock (the writers' lock file: every writer lock lives there) and PATH.readers (the
@@ -154,7 +156,8 @@ class DomainImpl {
 
  private:
   DomainImpl() = default;
-  // A handle with the per-handle options applied (kind, durability, verify_reads, read_only):
+  // A handle with the per-handle options applied (kind, durability, verify_reads, read_only,
+  // combine_writes):
   // the one place both Open and CreateUnpublished take them from.
   static std::unique_ptr<DomainImpl> WithHandleOptions(const Options& options);
   // Maps `file` (taking its fd) and records its path. REQUIRES: kind_, read_only_ set.
@@ -180,6 +183,7 @@ class DomainImpl {
   bool found_alone_ = false;
   bool was_clean_ = false;
   Durability durability_ = Durability::kProcessCrash;
+  bool combine_writes_ = true;
   bool verify_reads_ = false;
   bool attached_ = false;      // holds the shared lock on kAttachedLockByte
   bool marked_dirty_ = false;  // this handle stored kDirty (so it may mark clean at the end)

@@ -62,7 +62,11 @@ struct AtomRecord {
   SharedU32 waiting_for;  // the change a waiter awaits, 0: none (change_notification.h)
   SharedU32 change_counter;  // the futex word waiters sleep on
   std::uint32_t flags;
-  std::uint8_t reserved[40];
+  // Since format 5: the slot + 1 of the writer combining this atom's posted batches now, 0 for
+  // none (atom/combine.h C8). A hint that makes other posters wait instead of competing; never
+  // needed for correctness, so a dead holder costs only a bounded wait.
+  SharedU64 combiner;
+  std::uint8_t reserved[32];
   // ---- the name: written once before publication ----------------------------------------------
   std::uint8_t name_length;  // 1..kMaxAtomNameBytes
   char name[kMaxAtomNameBytes];
@@ -73,6 +77,7 @@ static_assert(offsetof(AtomRecord, waiters) == 8);
 static_assert(offsetof(AtomRecord, waiting_for) == 12);
 static_assert(offsetof(AtomRecord, change_counter) == 16);
 static_assert(offsetof(AtomRecord, flags) == 20);
+static_assert(offsetof(AtomRecord, combiner) == 24);
 static_assert(offsetof(AtomRecord, name_length) == 64);
 
 inline constexpr std::uint64_t kAtomIndexOffset = sizeof(AtomTableHead);
@@ -115,6 +120,7 @@ class AtomTable {
   SharedU32& Waiters(std::uint32_t atom) const { return Record(atom).waiters; }
   SharedU32& WaitingFor(std::uint32_t atom) const { return Record(atom).waiting_for; }
   SharedU32& ChangeCounter(std::uint32_t atom) const { return Record(atom).change_counter; }
+  SharedU64& Combiner(std::uint32_t atom) const { return Record(atom).combiner; }
   std::string_view Name(std::uint32_t atom) const;
 
  private:

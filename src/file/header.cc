@@ -52,12 +52,14 @@ absl::Status ValidateIdentity(const Header& h, std::string_view path) {
                         absl::StrFormat("is %d, from a newer atomap; this build reads up to %d",
                                         h.format_version, kFormatVersion));
   }
-  if (h.format_version == 2 || h.format_version == 3) {
+  if (h.format_version >= 2 && h.format_version <= 4) {
     // Format 3 moved every lock off PATH onto PATH.lock: a format-2 process would lock bytes of
     // PATH that no format-3 process looks at. Format 4's version records are wider, and a
-    // format-3 writer would clear the bit that says so. The conversion is explicit
-    // (recovery/upgrade.h).
-    const char* release = h.format_version == 2 ? "0.2" : "0.3";
+    // format-3 writer would clear the bit that says so. Format 5's records may carry a combining
+    // table that a format-4 writer would free as a 48-byte block, and its slots a mailbox that a
+    // format-4 writer would ignore. The conversion is explicit (recovery/upgrade.h).
+    const char* const releases[] = {"0.2", "0.3", "0.4-dev"};
+    const char* release = releases[h.format_version - 2];
     return Incompatible(
         path, "format_version",
         absl::StrFormat("format %d (atomap %s); run 'atomap upgrade %s' to convert it in place "

@@ -6,8 +6,9 @@
 // ReclaimArea's retire-list words to the retire list (epoch/retire_list.h), its intent record and
 // lanes to the intent protocol (intent/intent_record.h, intent/owned_lane.h), and the rest of
 // the slot to the allocator's cache (alloc/allocator_state.h, the one part declared below, by its
-// owner). The layout is declared here, below all the others, so that no layer needs a higher
-// layer's header to know where its words are.
+// owner), but for its last lines, the combining mailbox (atom/combine.h). The layout is declared
+// here, below all the others, so that no layer needs a higher layer's header to know where its
+// words are.
 //
 // Part of the file format (docs/format.md): every offset below is asserted against the constants
 // of common/layout.h.
@@ -76,18 +77,39 @@ static_assert(offsetof(ReclaimArea, pending_bytes) == 32);
 static_assert(offsetof(ReclaimArea, intent) == 40);
 static_assert(offsetof(ReclaimArea, lanes) == 56);
 
-// One slot of the slot table: kSlotBytes, three parts, each on its own cache line (layout.h).
+// The combining mailbox (atom/combine.h): where the slot's owner posts a batch of ops for
+// whichever writer publishes next. Unlike the rest of the slot it is not zeroed when the slot is
+// claimed (the sequence number must keep growing across owners, combine.h C5); the claim
+// settles it instead (SlotTable::SettleMailbox). Every word is read by other processes while
+// the owner writes it: all are atomic words, the payload guarded by `post` as a seqlock.
+struct CombineMailbox {
+  static constexpr std::size_t kPayloadWords = 20;
+  SharedU64 post;    // seq << 1 | busy: the batch being posted (busy) or last posted
+  SharedU64 acked;   // the highest seq whose outcome its poster needs no more
+  SharedU32 atom;    // the atom the batch is for
+  SharedU32 shape;   // op count (low 8 bits), then payload bytes (next 16)
+  SharedU64 notice;  // a seq that another writer published: a wake-up, never trusted
+  SharedU64 payload[kPayloadWords];  // the encoded ops (atom/combine.cc)
+};
+static_assert(sizeof(CombineMailbox) == kSlotCombineBytes);
+static_assert(offsetof(CombineMailbox, acked) == 8);
+static_assert(offsetof(CombineMailbox, notice) == 24);
+static_assert(offsetof(CombineMailbox, payload) == 32);
+
+// One slot of the slot table: kSlotBytes, four parts, each on its own cache line (layout.h).
 struct Slot {
   SlotHead head;                  // liveness and the pinned epoch
   ReclaimArea reclaim;            // retire list, intent record, lanes
   ParticipantCache alloc_cache;   // the allocator's per-participant cache
-  std::uint8_t reserved[kSlotAllocCacheBytes - sizeof(ParticipantCache)];
+  std::uint8_t reserved[kSlotCombineOffset - kSlotAllocCacheOffset - sizeof(ParticipantCache)];
+  CombineMailbox mailbox;         // combining (since format 5)
 };
 // The file format (docs/format.md): every part where common/layout.h puts it.
 static_assert(sizeof(Slot) == kSlotBytes);
 static_assert(offsetof(Slot, head) == 0);
 static_assert(offsetof(Slot, reclaim) == kSlotReclaimOffset);
 static_assert(offsetof(Slot, alloc_cache) == kSlotAllocCacheOffset);
+static_assert(offsetof(Slot, mailbox) == kSlotCombineOffset);
 static_assert(offsetof(Slot, head) + offsetof(SlotHead, pinned_epoch) == kSlotPinnedEpochOffset);
 static_assert(alignof(Slot) <= 64 && kSlotBytes % 64 == 0, "slots tile the table");
 

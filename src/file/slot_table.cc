@@ -122,7 +122,17 @@ std::uint64_t SlotTable::Adopt(std::uint32_t slot) {
 
 void SlotTable::ClearAreas(std::uint32_t slot) {
   Slot& s = slots_[slot];
-  std::memset(&s.reclaim, 0, sizeof(Slot) - offsetof(Slot, reclaim));
+  std::memset(&s.reclaim, 0, offsetof(Slot, mailbox) - offsetof(Slot, reclaim));
+  SettleMailbox(s.mailbox);
+}
+
+void SlotTable::SettleMailbox(CombineMailbox& mailbox) {
+  // (6) acked first, then post, both release: a combiner that reads the settled post word
+  // (acquire) then reads acked >= its seq and skips it (atom/combine.h C5). Idempotent: a
+  // claimer killed here and the next one store the same values.
+  const std::uint64_t seq = mailbox.post.LoadRelaxed() >> 1;
+  if (mailbox.acked.LoadRelaxed() < seq) mailbox.acked.StoreRelease(seq);
+  mailbox.post.StoreRelease(seq << 1);
 }
 
 void SlotTable::RecoverIfOwned(std::uint32_t slot) {

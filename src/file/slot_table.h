@@ -10,7 +10,8 @@
 // that later layers recover what the dead owner held) and reuses it.
 //
 // Each slot is a Slot (file/slot.h, kSlotBytes): its SlotHead; the reclamation area and the
-// allocator's cache after it, both zeroed whenever the slot is claimed.
+// allocator's cache after it, both zeroed whenever the slot is claimed; the combining mailbox,
+// settled (not zeroed) at a claim.
 //
 // Invariants
 //  (S1) Only the holder of slot i's lock writes slot i's head and areas (in-process domains: only
@@ -34,6 +35,8 @@
 //      of the next claimer.
 //  In-process domains: (4) acq_rel CAS of state from kFree to kOwned replaces the lock; its
 //  acquire half synchronises with (3).
+//  (6) Claim: release stores settling the mailbox (SettleMailbox), acked before post; partner
+//      the acquire load of post by a combiner (atom/combine.cc (E2)).
 //  (5) Claim: seq_cst read-modify-write raising slot_high_water past the slot, sequenced before
 //      the state store (1) and so before the owner's first pin and its fence (EpochTable (1));
 //      partner EpochTable (8): a scan whose fence follows that pin's fence sees the raise.
@@ -156,8 +159,13 @@ class SlotTable {
   absl::StatusOr<SlotLease> ClaimUnlocked();
   // REQUIRES: the caller holds slot's lock (or won the state CAS).
   std::uint64_t Adopt(std::uint32_t slot);
-  // Zeroes everything after the head (the areas later layers format on claim).
+  // Zeroes everything after the head (the areas later layers format on claim) but the combining
+  // mailbox, which it settles.
   void ClearAreas(std::uint32_t slot);
+  // A dead or departed owner's mailbox made inert: no batch of it is pending any more (the one it
+  // may have posted can still be applied by a combiner that read it already, combine.h), and
+  // the next owner's sequence numbers start above it.
+  static void SettleMailbox(CombineMailbox& mailbox);
   // Runs the takeover hook if slot's state says owned. REQUIRES: the caller holds slot's lock.
   void RecoverIfOwned(std::uint32_t slot);
   void Release(std::uint32_t slot, int lock_fd);

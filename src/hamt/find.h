@@ -30,7 +30,10 @@ VersionRecord ReadVersion(P& p, Offset version) {
   VersionRecord copy{record.root_node, record.entry_count, record.version_number, {}, 0, 0};
   if ((record.observed.LoadRelaxed() & kWideRecordBit) != 0) {  // p.Record checked all 48 bytes
     copy.tag = record.tag;
-    copy.combine_table = record.combine_table;
+    // With kCombineTableBit only: format 4 reserved the word (always 0).
+    if ((record.observed.LoadRelaxed() & kCombineTableBit) != 0) {
+      copy.combine_entries = record.combine_entries;
+    }
   }
   return copy;
 }

@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "absl/container/inlined_vector.h"
 #include "arena/arena.h"
 #include "common/offset.h"
 #include "common/shared_word.h"
@@ -120,49 +121,109 @@ inline std::uint64_t NodeBytesAt(const Arena& arena, Offset off, int level) {
 // Immutable once written (a commit writes it before it can be published), except the
 // kObservedBit of `observed`.
 //
-// Two widths. A record written by a format-4 build is 48 bytes and says so with kWideRecordBit
-// in `observed` (set when written, never changed); a record without it is format 3's 32 bytes
-// (a file upgraded from format 3 still holds them as the current versions of its atoms) and
-// reads as tag 0, no combining table. Its width, like every block's size, is recomputable from
-// its content (VersionRecordBytes), which is what lets `atomap upgrade` take a format-3 file to
-// format 4 without rewriting a record.
+// Three widths. A record written by a format-4 or later build is at least 48 bytes and says so
+// with kWideRecordBit in `observed` (set when written, never changed); a record without it is
+// format 3's 32 bytes (a file upgraded from format 3 still holds them as the current versions of
+// its atoms) and reads as tag 0, no combining table. Since format 5, a wide record with
+// kCombineTableBit is followed by `combine_entries` CombineEntry records (its combining table,
+// docs/design.md "Combining"): 48 + 64 n bytes. Its width, like every block's size, is
+// recomputable from its content (VersionRecordBytes), which is what lets `atomap upgrade` take a
+// format-3 file forward without rewriting a record.
 struct VersionRecord {
   Offset root_node;
   std::uint64_t entry_count;
   std::uint64_t version_number;
   // kObservedBit: 0 when written; set (never cleared) by a writer that read this version as an
   // atom's current value, before its root CAS (intent/intent_record.h). Written while readers
-  // read the record. kWideRecordBit: the record is 48 bytes (above).
+  // read the record. kWideRecordBit: the record is at least 48 bytes (above); kCombineTableBit:
+  // a combining table follows it.
   SharedU64 observed;
   // Since format 4. A word the writer sets for its own use (Transaction::set_tag: the stream
   // sequence a replication follower applied, say); a commit carries its base's tag forward
   // unless the transaction set another. 0 in an atom's first version.
   std::uint64_t tag;
-  // Since format 4. The combining table this version carries (0: none): the block that says
-  // which posted operations the version includes (docs/design.md, "Combining"). A commit carries
-  // its base's table forward unless the transaction installs another.
-  Offset combine_table;
+  // Since format 5 (format 4 reserved the word and wrote 0): with kCombineTableBit, how many
+  // CombineEntry records follow the record; otherwise 0.
+  std::uint64_t combine_entries;
 };
 static_assert(offsetof(VersionRecord, observed) == 24);
 static_assert(offsetof(VersionRecord, tag) == 32);
-static_assert(offsetof(VersionRecord, combine_table) == 40);
+static_assert(offsetof(VersionRecord, combine_entries) == 40);
 static_assert(sizeof(VersionRecord) == 48);
+
+// One entry of a version's combining table: a posted batch that this version or an ancestor
+// applied (or refused), kept until its poster has read the outcome (atom/combine.h says who
+// writes and drops entries, and why that makes a batch apply exactly once).
+struct CombineEntry {
+  std::uint32_t slot;        // the poster's writer slot
+  std::uint8_t op_count;     // ops in the batch, <= kMaxCombinedOps
+  std::uint8_t status;       // CombineStatus
+  std::uint8_t refused_op;   // kRefused: the op whose error refused the batch
+  std::uint8_t reserved;     // 0
+  std::uint16_t matched;     // bit i: op i was a compare-and-set that matched
+  std::uint16_t existed;     // bit i: op i found its key
+  std::uint32_t reserved2;   // 0
+  std::uint64_t seq;         // the poster's sequence number of the batch
+  Offset version;            // the record of the version that applied it; 0: this record
+  std::uint64_t values[4];   // op i's new integer, for an add
+};
+inline constexpr std::uint32_t kMaxCombinedOps = 4;
+static_assert(sizeof(CombineEntry::values) / sizeof(std::uint64_t) == kMaxCombinedOps);
+static_assert(sizeof(CombineEntry) == 64);
+static_assert(offsetof(CombineEntry, seq) == 16);
+static_assert(offsetof(CombineEntry, version) == 24);
+
+// A commit's table, as the transaction carries it: a few entries (one per poster in flight) are
+// the usual case, kept inline.
+using CombineTable = absl::InlinedVector<CombineEntry, 4>;
+
+enum class CombineStatus : std::uint8_t {
+  kApplied = 0,  // the batch is in the version `version`
+  kRefused = 1,  // op `refused_op` failed (an add on a value that is not 8 bytes): nothing applied
+  kWithdrawn = 2,  // its poster met an error and withdrew it: nothing applied, and never will be
+};
 
 inline constexpr std::uint64_t kObservedBit = 1;
 inline constexpr std::uint64_t kWideRecordBit = 2;
+inline constexpr std::uint64_t kCombineTableBit = 4;
 // Format 3's record: the fields up to `observed`.
 inline constexpr std::uint64_t kNarrowVersionRecordBytes = offsetof(VersionRecord, tag);
+// More entries than any slot table can have posters (SlotTable's capacity is a u32, but a table
+// never holds more than one entry per live slot): a larger count is damage.
+inline constexpr std::uint64_t kMaxCombineEntries = std::uint64_t{1} << 16;
 
-// The byte size of a record whose `observed` word reads `observed_word`.
-constexpr std::uint64_t VersionRecordBytes(std::uint64_t observed_word) {
-  return (observed_word & kWideRecordBit) != 0 ? sizeof(VersionRecord) : kNarrowVersionRecordBytes;
+// The byte size of a record whose `observed` word reads `observed_word` and whose
+// `combine_entries` word (read only when the record is wide) reads `entries`. A count past
+// kMaxCombineEntries gives a size no block has, so that bounds checks refuse it.
+constexpr std::uint64_t VersionRecordBytes(std::uint64_t observed_word, std::uint64_t entries) {
+  if ((observed_word & kWideRecordBit) == 0) return kNarrowVersionRecordBytes;
+  if ((observed_word & kCombineTableBit) == 0) return sizeof(VersionRecord);
+  if (entries > kMaxCombineEntries) entries = kMaxCombineEntries + 1;
+  return sizeof(VersionRecord) + entries * sizeof(CombineEntry);
 }
-static_assert(VersionRecordBytes(kWideRecordBit | kObservedBit) == 48);
-static_assert(VersionRecordBytes(kObservedBit) == 32);
+static_assert(VersionRecordBytes(kWideRecordBit | kObservedBit, 7) == 48);
+static_assert(VersionRecordBytes(kObservedBit, 7) == 32);
+static_assert(VersionRecordBytes(kWideRecordBit | kCombineTableBit, 2) == 176);
 
-// The byte size of the record at `version` (a block of the mapping).
+// The byte size of the record at `version` (a block of the mapping). REQUIRES: its first
+// kNarrowVersionRecordBytes are mapped, and all 48 if it says it is wide (a bounds-checking
+// caller tests those first, as Bounded::Record does).
 inline std::uint64_t VersionRecordBytesAt(const Arena& arena, Offset version) {
-  return VersionRecordBytes(arena.At<const VersionRecord>(version)->observed.LoadRelaxed());
+  const auto* record = arena.At<const VersionRecord>(version);
+  const std::uint64_t observed = record->observed.LoadRelaxed();
+  return VersionRecordBytes(observed,
+                            (observed & kCombineTableBit) != 0 ? record->combine_entries : 0);
+}
+
+// The combining table that follows the record at `version`: empty unless it has one.
+// REQUIRES: the record's VersionRecordBytesAt bytes are a block of the mapping.
+inline const CombineEntry* CombineEntriesAt(const Arena& arena, Offset version,
+                                            std::uint64_t* count) {
+  const auto* record = arena.At<const VersionRecord>(version);
+  const std::uint64_t observed = record->observed.LoadRelaxed();
+  *count = (observed & kCombineTableBit) != 0 ? record->combine_entries : 0;
+  if (*count > kMaxCombineEntries) *count = 0;  // damage; bounds-checked readers refuse it
+  return reinterpret_cast<const CombineEntry*>(record + 1);
 }
 
 }  // namespace atomap::internal::hamt

@@ -220,8 +220,11 @@ bool Bounded::Damage(const char* what, Offset at, int level) {
 
 bool Bounded::Record(Offset version) {
   if (!ok()) return false;
-  // The narrow part first: it holds the word that says whether the record is wide.
+  // The narrow part first: it holds the word that says whether the record is wide; then the
+  // wide part, which holds the combining table's count.
   if (!IsBlock(version, kNarrowVersionRecordBytes) ||
+      !IsBlock(version, VersionRecordBytes(
+                            arena_.At<const VersionRecord>(version)->observed.LoadRelaxed(), 0)) ||
       !IsBlock(version, VersionRecordBytesAt(arena_, version))) {
     return Damage("the version record is not an aligned block inside the data region", version, -1);
   }

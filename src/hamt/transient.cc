@@ -39,7 +39,14 @@ TrieTransaction::TrieTransaction(const TrieContext& ctx, Offset base,
   const VersionRecord record = ReadVersion(*ctx_.arena, base);
   base_version_number_ = record.version_number;
   tag_ = record.tag;
-  combine_table_ = record.combine_table;
+  if (record.combine_entries != 0) {
+    std::uint64_t count = 0;
+    const CombineEntry* entries = CombineEntriesAt(*ctx_.arena, base, &count);
+    combine_.assign(entries, entries + count);
+    for (CombineEntry& e : combine_) {
+      if (e.version == kNullOffset) e.version = base;  // "this record" named from the next one
+    }
+  }
   root_ = record.root_node;
   size_ = record.entry_count;
   deferring_ = root_ == kNullOffset;
@@ -398,14 +405,17 @@ absl::StatusOr<std::optional<std::string_view>> TrieTransaction::CheckedGet(std:
 absl::StatusOr<CommitResult> TrieTransaction::Commit() {
   if (absl::Status s = CheckOpen(); !s.ok()) return s;
   if (absl::Status s = Settle(); !s.ok()) return s;
-  absl::StatusOr<Offset> record = Allocate(sizeof(VersionRecord));
+  const std::uint64_t entries = combine_.size();
+  absl::StatusOr<Offset> record = Allocate(sizeof(VersionRecord) + entries * sizeof(CombineEntry));
   if (!record.ok()) {
     Abort();
     return record.status();
   }
   auto* written = ctx_.arena->At<VersionRecord>(*record);
-  *written = VersionRecord{root_, size_, base_version_number_ + 1, {}, tag_, combine_table_};
-  written->observed.StoreRelaxed(kWideRecordBit);  // not observed; unpublished, so no race
+  *written = VersionRecord{root_, size_, base_version_number_ + 1, {}, tag_, entries};
+  if (entries != 0) std::memcpy(written + 1, combine_.data(), entries * sizeof(CombineEntry));
+  // Not observed; unpublished, so no race.
+  written->observed.StoreRelaxed(kWideRecordBit | (entries != 0 ? kCombineTableBit : 0));
   if (base_ != kNullOffset) {
     replaced_.push_back(Block{base_, VersionRecordBytesAt(*ctx_.arena, base_)});
   }

@@ -127,11 +127,11 @@ class TrieTransaction {
   // The tag the new version will carry (VersionRecord::tag): the base's until SetTag.
   std::uint64_t tag() const { return tag_; }
   void SetTag(std::uint64_t tag) { tag_ = tag; }
-  // The combining table the new version will carry: the base's until SetCombineTable.
-  // REQUIRES (SetCombineTable): the caller retires the table it replaces, as for any block of the
-  // base the new version no longer reaches.
-  Offset combine_table() const { return combine_table_; }
-  void SetCombineTable(Offset table) { combine_table_ = table; }
+  // The combining table the new version will carry (node.h CombineEntry; atom/combine.h owns
+  // what it means): the base's, each entry's `version` naming the version that applied it,
+  // until the caller edits it. Carried whole by default: dropping an entry is the atom layer's
+  // decision (combine.h C4), never the trie's.
+  CombineTable& combine_entries() { return combine_; }
   Offset base() const { return base_; }
   Offset root() {  // the current (possibly owned) root node
     (void)Settle();
@@ -236,7 +236,7 @@ class TrieTransaction {
   Offset root_;
   std::uint64_t size_;
   std::uint64_t tag_;
-  Offset combine_table_;
+  CombineTable combine_;
   State state_ = State::kOpen;
   OwnedBlocks owned_;
   DeferredSets deferred_;

@@ -23,9 +23,14 @@ class VersionWalker {
     const auto* narrow = ctx_.Read<VersionRecord>(version, hamt::kNarrowVersionRecordBytes,
                                                   atom_ + " version record");
     if (narrow == nullptr) return;
-    const std::uint64_t bytes = hamt::VersionRecordBytes(narrow->observed.LoadRelaxed());
+    const std::uint64_t observed = narrow->observed.LoadRelaxed();
+    const auto* wide = ctx_.Read<VersionRecord>(version, hamt::VersionRecordBytes(observed, 0),
+                                                atom_ + " version record");
+    if (wide == nullptr) return;
+    const std::uint64_t bytes = hamt::VersionRecordBytesAt(ctx_.arena, version);
     const auto* record = ctx_.Read<VersionRecord>(version, bytes, atom_ + " version record");
     if (record == nullptr) return;
+    CombineTable(version);
     ctx_.AddBlock(version, bytes, Holder::kReachable);
     const VersionRecord v{record->root_node, record->entry_count, record->version_number, {}, 0, 0};
     if (v.root_node != kNullOffset) Node(v.root_node, 0, 0);
@@ -36,6 +41,28 @@ class VersionWalker {
   }
 
  private:
+  // The combining table after the record (node.h CombineEntry): each entry well formed, one per
+  // slot. REQUIRES: the record's whole block was read plausibly.
+  void CombineTable(Offset version) {
+    std::uint64_t count = 0;
+    const hamt::CombineEntry* entries = hamt::CombineEntriesAt(ctx_.arena, version, &count);
+    absl::flat_hash_set<std::uint32_t> slots;
+    for (std::uint64_t i = 0; i < count; ++i) {
+      const hamt::CombineEntry& e = entries[i];
+      const bool refused = e.status == static_cast<std::uint8_t>(hamt::CombineStatus::kRefused);
+      if (e.op_count == 0 || e.op_count > hamt::kMaxCombinedOps ||
+          e.status > static_cast<std::uint8_t>(hamt::CombineStatus::kWithdrawn) ||
+          (refused && e.refused_op >= e.op_count) || e.reserved != 0 || e.reserved2 != 0) {
+        ctx_.Problem("%s: version record at offset %d: combining entry %d (slot %d) is malformed",
+                     atom_, version, i, e.slot);
+      }
+      if (!slots.insert(e.slot).second) {
+        ctx_.Problem("%s: version record at offset %d: two combining entries for slot %d", atom_,
+                     version, e.slot);
+      }
+    }
+  }
+
   // `prefix`: the hash bits the path to this node fixed (levels below `level`).
   void Node(Offset off, int level, std::uint64_t prefix) {
     if (!visited_.insert(off).second) {

@@ -1,18 +1,19 @@
-// UpgradeDomain: format 2 or 3 to format 4, in place.
+// UpgradeDomain: format 2, 3 or 4 to format 5, in place.
 //
-// From format 3 (the layout is format 4's except that version records are 32 bytes, which
-// format 4 still reads: hamt/node.h, "Two widths"), each step leaving a state a rerun converges
-// from:
-//   1. open PATH O_RDWR (owner rule), read the header, check it as a format-3 header;
-//   2. take the attach byte of PATH.lock exclusively (a try: every format-3 writer holds it
+// From format 3 or 4 (the layout is format 5's, except that format 3's version records are 32
+// bytes, which format 5 still reads: hamt/node.h, "Three widths", and that their slots' mailbox
+// lines are zero, which format 5 reads as "nothing ever posted"), each step leaving a state a
+// rerun converges from:
+//   1. open PATH O_RDWR (owner rule), read the header, check it as a format-3 (4) header;
+//   2. take the attach byte of PATH.lock exclusively (a try: every format-3 and 4 writer holds it
 //      shared; readers hold none, and need none: they only read, and read the first 32 bytes of
 //      a record, which mean the same in both formats);
-//   3. write format 4's allocator magic (pwrite, fdatasync): the tripwire for a format-3 process
+//   3. write format 5's allocator magic (pwrite, fdatasync): the tripwire for an older process
 //      that read the old header and is waiting for the attach lock (it checks the magic after);
 //   4. rewrite the companions' format_version in place (PATH.lock and PATH.readers keep their
 //      inodes, so registered readers stay registered and their pins respected);
 //   5. write the new immutable header part [0, 128) with one pwrite, fdatasync, sync the
-//      directory: from here on the file is format 4;
+//      directory: from here on the file is format 5;
 //   6. check the companions as a writer's open does (recreating a missing one).
 //
 // From format 2:
@@ -180,8 +181,9 @@ absl::StatusOr<UpgradeReport> EnsureCompanionsOf(int fd, const Header& h, const 
   return report;
 }
 
-// Step 4 of the format-3 path: a companion's format_version (at byte 8 of both kinds), rewritten
-// in place if the file is this domain's companion of format 3 (or already rewritten). Anything
+// Step 4 of the format-3 (4) path: a companion's format_version (at byte 8 of both kinds),
+// rewritten in place if the file is this domain's companion of format 3 or 4 (or already
+// rewritten). Anything
 // else there (missing, another domain's) is left for step 6 to replace.
 absl::Status RewriteCompanionFormat(const std::string& companion, const Header& h) {
   const int cfd = open(companion.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
@@ -196,7 +198,8 @@ absl::Status RewriteCompanionFormat(const std::string& companion, const Header& 
   absl::Status status = absl::OkStatus();
   if (pread(cfd, &head, sizeof head, 0) == static_cast<ssize_t>(sizeof head) &&
       head.domain_id == h.domain_id &&
-      (head.format_version == kFormat3 || head.format_version == kFormatVersion) &&
+      (head.format_version == kFormat3 || head.format_version == kFormat4 ||
+       head.format_version == kFormatVersion) &&
       (std::memcmp(head.magic, kLockFileMagic, 8) == 0 ||
        std::memcmp(head.magic, kRegistryMagic, 8) == 0)) {
     const std::uint32_t version = kFormatVersion;
@@ -219,15 +222,17 @@ std::uint32_t LockFileHolders(int lock_fd, std::uint32_t slot_capacity) {
   return held;
 }
 
-absl::StatusOr<UpgradeReport> UpgradeFormat3(int fd, const Header& v3, const struct stat& st,
-                                             const std::string& path, const Options& options) {
+// From format 3 or 4 (`v3`'s format_version; `older_magic` is that format's allocator magic).
+absl::StatusOr<UpgradeReport> UpgradeFormat3Or4(int fd, const Header& v3, std::uint64_t older_magic,
+                                                const struct stat& st, const std::string& path,
+                                                const Options& options) {
   if (v3.checksum != HeaderChecksum(v3)) {
     return absl::DataLossError(absl::StrFormat(
         "%s: header field 'checksum': is 0x%016x, the immutable fields hash to 0x%016x "
         "(damaged: not upgraded)",
         path, v3.checksum, HeaderChecksum(v3)));
   }
-  absl::StatusOr<std::uint64_t> magic = ReadAllocatorMagic(fd, v3, kFormat3AllocatorMagic, path);
+  absl::StatusOr<std::uint64_t> magic = ReadAllocatorMagic(fd, v3, older_magic, path);
   if (!magic.ok()) return magic.status();
   Header v4 = v3;
   v4.format_version = kFormatVersion;
@@ -248,8 +253,9 @@ absl::StatusOr<UpgradeReport> UpgradeFormat3(int fd, const Header& v3, const str
     } else if (!*alone) {
       const std::uint32_t writers = LockFileHolders(lock_fd, v3.slot_capacity);
       status = absl::FailedPreconditionError(absl::StrFormat(
-          "%s: %s format-3 writers (or someone's lock) hold %s; stop them, then upgrade", path,
-          writers == 0 ? std::string("some") : absl::StrCat(writers), lock_path));
+          "%s: %s format-%d writers (or someone's lock) hold %s; stop them, then upgrade", path,
+          writers == 0 ? std::string("some") : absl::StrCat(writers), v3.format_version,
+          lock_path));
     }
   }
   if (status.ok() && *magic != kAllocatorMagic) status = WriteAllocatorMagic(fd, v3, path);
@@ -260,7 +266,7 @@ absl::StatusOr<UpgradeReport> UpgradeFormat3(int fd, const Header& v3, const str
                                                      : absl::StatusOr<UpgradeReport>(status);
   if (lock_fd >= 0) close(lock_fd);  // drops the exclusive attach lock, after everything
   if (!report.ok()) return report.status();
-  report->from_version = kFormat3;
+  report->from_version = v3.format_version;
   report->already_current = false;
   return report;
 }
@@ -272,7 +278,12 @@ absl::StatusOr<UpgradeReport> UpgradeOpenFile(int fd, const std::string& path,
   absl::StatusOr<Header> v2 = ReadRawHeader(fd, path);
   if (!v2.ok()) return v2.status();
   if (v2->format_version == kFormatVersion) return EnsureCompanionsOf(fd, *v2, st, path, options);
-  if (v2->format_version == kFormat3) return UpgradeFormat3(fd, *v2, st, path, options);
+  if (v2->format_version == kFormat3) {
+    return UpgradeFormat3Or4(fd, *v2, kFormat3AllocatorMagic, st, path, options);
+  }
+  if (v2->format_version == kFormat4) {
+    return UpgradeFormat3Or4(fd, *v2, kFormat4AllocatorMagic, st, path, options);
+  }
   if (absl::Status s = CheckFormat2(*v2, path); !s.ok()) return s;
   absl::StatusOr<std::uint64_t> magic = ReadAllocatorMagic(fd, *v2, kFormat2AllocatorMagic, path);
   if (!magic.ok()) return magic.status();
