@@ -155,11 +155,12 @@ def targets(d):
     ratio_row("2-process counter throughput ≥ 1× Boost.Interprocess",
               a("atomap", "counter", M, 2), a("boost_interprocess", "counter", M, 2), 1,
               higher_is_better=True, invert=True)
-    # Issue 15: the declarative add (Atom::add; combining is to make it scale).
-    ratio_row("2 processes adding to one counter (`Atom::add`) ≥ 2× LMDB's throughput",
+    # Issue 15: the declarative add as one swap per add (combine_writes off: the baseline
+    # that combining, below, is to beat).
+    ratio_row("2 processes adding to one counter (`Atom::add`, one swap each) ≥ 2× LMDB's throughput",
               a("atomap", "counter_apply_2proc", M, 2), a("lmdb", "counter_apply_2proc", M, 2), 2,
               higher_is_better=True, invert=True)
-    ratio_row("8 processes adding to one counter (`Atom::add`) ≥ 4× LMDB's throughput",
+    ratio_row("8 processes adding to one counter (`Atom::add`, one swap each) ≥ 4× LMDB's throughput",
               a("atomap", "counter_apply_8proc", M, 8), a("lmdb", "counter_apply_8proc", M, 8), 4,
               higher_is_better=True, invert=True)
     ratio_row("bulk load ≥ 5× LMDB batch (1M u64, one transaction)",
@@ -223,10 +224,10 @@ RATIO_WORKLOADS = [
     ("bulk_load_k16v100", M, 1, "bulk load, 16 B / 100 B (per entry)"),
     ("counter", M, 1, "counter increment, 1 process"),
     ("counter", M, 2, "counter increment, 2 processes (aggregate)"),
-    ("counter_apply_1proc", M, 1, "counter `Atom::add`, 1 process"),
-    ("counter_apply_2proc", M, 2, "counter `Atom::add`, 2 processes (aggregate)"),
-    ("counter_apply_4proc", M, 4, "counter `Atom::add`, 4 processes (aggregate)"),
-    ("counter_apply_8proc", M, 8, "counter `Atom::add`, 8 processes (aggregate)"),
+    ("counter_apply_1proc", M, 1, "counter `Atom::add` as one swap, 1 process"),
+    ("counter_apply_2proc", M, 2, "counter `Atom::add` as one swap, 2 processes (aggregate)"),
+    ("counter_apply_4proc", M, 4, "counter `Atom::add` as one swap, 4 processes (aggregate)"),
+    ("counter_apply_8proc", M, 8, "counter `Atom::add` as one swap, 8 processes (aggregate)"),
     ("counter_combine_1proc", M, 1, "counter `Atom::add` combining, 1 process"),
     ("counter_combine_2proc", M, 2, "counter `Atom::add` combining, 2 processes (aggregate)"),
     ("counter_combine_4proc", M, 4, "counter `Atom::add` combining, 4 processes (aggregate)"),

@@ -50,7 +50,7 @@ H_SIZE, H_STATE, H_GLOBAL_EPOCH, H_ORPHAN_RETIRED = 128, 192, 256, 320
 HEADER_BYTES = 4096
 
 # --- Allocator state (src/alloc/allocator_state.h) at allocator_state_offset --------------
-ALLOC_MAGIC = 0x33434F4C414D5441  # "ATMALOC3" (format 2: "ATMALLOC")
+ALLOC_MAGIC = 0x35434F4C414D5441  # "ATMALOC5" (format 4: "ATMALOC4", 3: "ATMALOC3", 2: "ATMALLOC")
 A_MAGIC, A_NUM_CLASSES, A_DATA_BEGIN, A_BUMP, A_HEADS = 0, 12, 16, 64, 128  # heads: {u64, u64}
 
 # --- Slot table (docs/format.md "Slot table") ---------------------------------------------
@@ -423,6 +423,27 @@ def damaged_tries(seed):
     d = seed.copy()  # a cycle: the root's first child is the root itself
     d.put("Q", f["first_child"], f["node"])
     files["trie-cycle.atomap"] = bytes(d.b)
+    # Format 5: a record that says a combining table follows (bit 2 of `observed`) with a count
+    # far past its block, and one whose table holds a malformed entry over the next 64 bytes.
+    d = seed.copy()
+    d.put("Q", version + 24, d.get("Q", version + 24) | 4)
+    d.put("Q", version + 40, 0xFFFFFFFF)
+    files["trie-record-combine-huge.atomap"] = bytes(d.b)
+    d = seed.copy()
+    d.put("Q", version + 24, d.get("Q", version + 24) | 4)
+    d.put("Q", version + 40, 1)
+    files["trie-record-combine-entry.atomap"] = bytes(d.b)
+    # A batch posted in slot 0's mailbox (docs/format.md, "Combining mailbox") whose payload is
+    # noise: a writer that combines must decode it bounds-checked and apply nothing of it.
+    d = seed.copy()
+    mailbox = d.slot(0) + 832
+    d.put("Q", mailbox, 2)  # seq 1, not busy
+    d.put("Q", mailbox + 8, 0)
+    d.put("I", mailbox + 16, 0)
+    d.put("I", mailbox + 20, 4 | 160 << 8)
+    for i in range(160):
+        d.b[mailbox + 32 + i] = (i * 37 + 11) & 0xFF
+    files["mailbox-posted-noise.atomap"] = bytes(d.b)
     return files
 
 
