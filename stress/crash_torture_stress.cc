@@ -12,7 +12,12 @@
 //   "big-<w>"          := 6000 bytes every 50th swap (an uncached size class), erased on the next
 //   "tmp-<w>"          := set on odd n, erased on even n (erase paths, node merges)
 // After swap() returns, the writer appends n to its log file <dir>/w<w>.log (8 bytes; no fsync:
-// the page cache outlives a SIGKILL). A kill can land anywhere, including between the swap's
+// the page cache outlives a SIGKILL). Then it adds 1 to the key "shared" with Atom::add, which
+// all writers contend on (so it combines: docs/design.md, "Combining"), and appends the value
+// the add returned to <dir>/w<w>.adds. Checks, over all writers' .adds logs, A records, and the
+// domain's "shared" counter S: every returned value is distinct (no two adds were given the
+// same place), max <= S, and A <= S <= A + deaths (each killed writer had at most one add in
+// flight, applied or not: S above that means an add applied twice, below A one lost). A kill can land anywhere, including between the swap's
 // publication and the log append, hence the checks:
 //   L = last logged value, V = counter in the domain:  L <= V <= L + 1
 //   rec-<w>-<n % 64> holds n for every logged n > V - 64 (or the newer V, if V = n + 64)
@@ -121,6 +126,11 @@ atomap::Options DomainOptions() {
 
 std::string DomainPath(const Config& c) { return c.dir + "/torture.atomap"; }
 std::string LogPath(const Config& c, int w) { return c.dir + "/w" + std::to_string(w) + ".log"; }
+std::string AddsPath(const Config& c, int w) {
+  return c.dir + "/w" + std::to_string(w) + ".adds";
+}
+// Writers killed (or reaped after a kill) so far: each may have had one add in flight.
+std::uint64_t g_writer_deaths = 0;
 
 std::string U64(std::uint64_t n) { return std::string(reinterpret_cast<const char*>(&n), 8); }
 std::uint64_t ReadU64(std::string_view bytes) {
@@ -162,6 +172,8 @@ std::uint64_t SwapOnce(atomap::Atom& atom, int w) {
   if (getppid() == 1) _exit(3);
   const int log = open(LogPath(c, w).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (log < 0) Fail("open log");
+  const int adds = open(AddsPath(c, w).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (adds < 0) Fail("open adds log");
   const bool armed = arming.site != CrashSite::kCount;
   if (armed) atomap::internal::ArmCrashPoint(arming.site, arming.nth);  // before open: takeovers
   absl::StatusOr<atomap::Domain> domain = atomap::Domain::Open(DomainPath(c), DomainOptions());
@@ -178,6 +190,9 @@ std::uint64_t SwapOnce(atomap::Atom& atom, int w) {
   for (std::uint64_t i = 0; !armed || i < kArmedSwapLimit; ++i) {
     const std::uint64_t n = SwapOnce(*atom, w);
     if (write(log, &n, sizeof n) != sizeof n) Fail("log write");  // the acknowledgement
+    absl::StatusOr<std::uint64_t> added = atom->add("shared", 1);
+    if (!added.ok()) Fail("writer " + std::to_string(w) + ": add: " + added.status().ToString());
+    if (write(adds, &*added, sizeof *added) != sizeof *added) Fail("adds log write");
   }
   std::fflush(nullptr);
   _exit(kUnreachedStatus);  // no destructors: the domain is left as a kill would leave it
@@ -190,16 +205,17 @@ pid_t StartWriter(const Config& c, int w, Arming arming = {}) {
   return pid;
 }
 
-std::uint64_t LogRecords(const Config& c, int w) {
+std::uint64_t FileRecords(const std::string& path) {
   struct stat st;
-  if (stat(LogPath(c, w).c_str(), &st) != 0) return 0;
+  if (stat(path.c_str(), &st) != 0) return 0;
   return static_cast<std::uint64_t>(st.st_size) / 8;
 }
+std::uint64_t LogRecords(const Config& c, int w) { return FileRecords(LogPath(c, w)); }
 
-// The acknowledged values of writer w, in order (a torn last record is ignored).
-std::vector<std::uint64_t> ReadLog(const Config& c, int w) {
-  std::vector<std::uint64_t> values(LogRecords(c, w));
-  const int fd = open(LogPath(c, w).c_str(), O_RDONLY | O_CLOEXEC);
+// The 8-byte records of `path`, in order (a torn last record is ignored).
+std::vector<std::uint64_t> ReadRecords(const std::string& path) {
+  std::vector<std::uint64_t> values(FileRecords(path));
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     const ssize_t got = pread(fd, values.data(), values.size() * 8, 0);
     values.resize(got > 0 ? static_cast<std::size_t>(got) / 8 : 0);
@@ -207,10 +223,13 @@ std::vector<std::uint64_t> ReadLog(const Config& c, int w) {
   }
   return values;
 }
+// The acknowledged values of writer w, in order.
+std::vector<std::uint64_t> ReadLog(const Config& c, int w) { return ReadRecords(LogPath(c, w)); }
 
 // `exit_ok`: an armed writer may have exited by itself (its site not reached) before the kill.
 void KillAndReap(pid_t pid, bool exit_ok = false) {
   kill(pid, SIGKILL);
+  ++g_writer_deaths;
   int status = 0;
   if (waitpid(pid, &status, 0) != pid) Fail("waitpid");
   if (WIFEXITED(status) && !(exit_ok && WEXITSTATUS(status) == kUnreachedStatus)) {
@@ -269,6 +288,28 @@ void NoteDeath(const Config& c, int w) {
   u.longest = std::max(u.longest, u.run);
 }
 
+// The adds to "shared" (see the top): distinct values, none lost, none applied twice.
+void CheckAdds(const Config& c, int round, const atomap::Snapshot& snap) {
+  std::vector<std::uint64_t> values;
+  for (int w = 0; w < c.writers; ++w) {
+    const std::vector<std::uint64_t> mine = ReadRecords(AddsPath(c, w));
+    values.insert(values.end(), mine.begin(), mine.end());
+  }
+  std::sort(values.begin(), values.end());
+  const std::string where = "round " + std::to_string(round) + ": adds: ";
+  for (std::size_t i = 1; i < values.size(); ++i) {
+    if (values[i] == values[i - 1]) Fail(where + "two adds returned " + std::to_string(values[i]));
+  }
+  std::optional<std::string_view> shared = snap.map().get("shared");
+  const std::uint64_t total = shared ? ReadU64(*shared) : 0;
+  const std::uint64_t acked = values.size();
+  if (total < acked || total > acked + g_writer_deaths ||
+      (!values.empty() && values.back() > total)) {
+    Fail(where + "counter " + std::to_string(total) + " after " + std::to_string(acked) +
+         " acknowledged adds and " + std::to_string(g_writer_deaths) + " writer deaths");
+  }
+}
+
 RoundResult Verify(const Config& c, int round) {
   const std::uint64_t leaked_before = LeakedBeforeRecovery(c);
   absl::StatusOr<atomap::Domain> domain = atomap::Domain::Open(DomainPath(c), DomainOptions());
@@ -324,6 +365,7 @@ RoundResult Verify(const Config& c, int round) {
     }
     result.acknowledged += log.size();
   }
+  CheckAdds(c, round, *snap);
   return result;
 }
 
@@ -512,6 +554,7 @@ int CrashPointRound(const Config& c, SiteCycle& cycle, std::vector<pid_t>& write
     if (w == c.writers) Fail("waitpid: not a writer");
     const std::string site(atomap::internal::CrashSiteName(armed[w].site));
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+      ++g_writer_deaths;
       cycle.Killed(armed[w].site);
       NoteDeath(c, w);
       ++kills;
@@ -608,10 +651,13 @@ int main(int argc, char** argv) {
     }
     if (!unreached.empty()) Fail("no kill at crash site(s):" + unreached + " (run more --kills)");
   }
+  std::uint64_t adds = 0;
+  for (int w = 0; w < c.writers; ++w) adds += FileRecords(AddsPath(c, w));
   std::printf("crash_torture: OK: %d kills, %d rounds, %d writers, %" PRIu64
               " acknowledged swaps, all present; %" PRIu64
+              " acknowledged adds, none lost or applied twice; %" PRIu64
               " bytes leaked by the kills were swept; 0 bytes leaked after recovery (%" PRIu64
               " bytes reachable)\n",
-              kills, rounds, c.writers, acknowledged, swept, reachable);
+              kills, rounds, c.writers, acknowledged, adds, swept, reachable);
   return 0;
 }
