@@ -17,8 +17,8 @@
 // the add returned to <dir>/w<w>.adds. Checks, over all writers' .adds logs, A records, and the
 // domain's "shared" counter S: every returned value is distinct (no two adds were given the
 // same place), max <= S, and A <= S <= A + deaths (each killed writer had at most one add in
-// flight, applied or not: S above that means an add applied twice, below A one lost). A kill can land anywhere, including between the swap's
-// publication and the log append, hence the checks:
+// flight, applied or not: S above that means an add applied twice, below A one lost). A kill can
+// land anywhere, including between the swap's publication and the log append, hence the checks:
 //   L = last logged value, V = counter in the domain:  L <= V <= L + 1
 //   rec-<w>-<n % 64> holds n for every logged n > V - 64 (or the newer V, if V = n + 64)
 //   the record for V exists and says V (the in-flight swap is whole or absent)
@@ -126,9 +126,7 @@ atomap::Options DomainOptions() {
 
 std::string DomainPath(const Config& c) { return c.dir + "/torture.atomap"; }
 std::string LogPath(const Config& c, int w) { return c.dir + "/w" + std::to_string(w) + ".log"; }
-std::string AddsPath(const Config& c, int w) {
-  return c.dir + "/w" + std::to_string(w) + ".adds";
-}
+std::string AddsPath(const Config& c, int w) { return c.dir + "/w" + std::to_string(w) + ".adds"; }
 // Writers killed (or reaped after a kill) so far: each may have had one add in flight.
 std::uint64_t g_writer_deaths = 0;
 
