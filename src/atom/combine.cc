@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -151,11 +150,13 @@ std::uint64_t Post(CombineMailbox& mailbox, std::uint32_t atom, absl::Span<const
   const std::size_t size = Encode(ops, reinterpret_cast<char*>(words.data()));
   const std::uint64_t seq = (mailbox.post.LoadRelaxed() >> 1) + 1;
   mailbox.post.StoreRelaxed(seq << 1 | 1);
-  std::atomic_thread_fence(std::memory_order_release);  // (E1)
-  mailbox.atom.StoreRelaxed(atom);
-  mailbox.shape.StoreRelaxed(static_cast<std::uint32_t>(ops.size() | size << 8));
+  // (E1) Release stores of the batch: each is ordered after the busy mark above, so a reader
+  // whose acquire load sees any of them sees the mark (or later) when it reloads `post`. (No
+  // fence: the same order on x86-64 at no cost, and one that TSan models.)
+  mailbox.atom.StoreRelease(atom);
+  mailbox.shape.StoreRelease(static_cast<std::uint32_t>(ops.size() | size << 8));
   ATOMAP_CRASH_POINT(kCombineMidPost);
-  for (std::size_t i = 0; i < (size + 7) / 8; ++i) mailbox.payload[i].StoreRelaxed(words[i]);
+  for (std::size_t i = 0; i < (size + 7) / 8; ++i) mailbox.payload[i].StoreRelease(words[i]);
   mailbox.post.StoreRelease(seq << 1);  // (E1)
   return seq;
 }
@@ -167,14 +168,15 @@ bool ReadPost(const CombineMailbox& mailbox, std::uint32_t atom, PostedBatch& b)
   if ((post & 1) != 0 || post == 0) return false;
   b.seq = post >> 1;
   if (mailbox.acked.LoadAcquire() >= b.seq) return false;  // (E3)
-  if (mailbox.atom.LoadRelaxed() != atom) return false;
-  const std::uint32_t shape = mailbox.shape.LoadRelaxed();
+  // (E2) Acquire loads of the batch, then the reload of `post`: a word of a later post read here
+  // makes the reload see that post's busy mark or later (E1), and the batch is dropped.
+  if (mailbox.atom.LoadAcquire() != atom) return false;
+  const std::uint32_t shape = mailbox.shape.LoadAcquire();
   const std::size_t count = shape & 0xff;
   const std::size_t size = shape >> 8;
   if (count == 0 || count > kMaxCombinedOps || size > kPayloadBytes) return false;
   std::array<std::uint64_t, CombineMailbox::kPayloadWords> words;
-  for (std::size_t i = 0; i < (size + 7) / 8; ++i) words[i] = mailbox.payload[i].LoadRelaxed();
-  std::atomic_thread_fence(std::memory_order_acquire);   // (E2)
+  for (std::size_t i = 0; i < (size + 7) / 8; ++i) words[i] = mailbox.payload[i].LoadAcquire();
   if (mailbox.post.LoadRelaxed() != post) return false;  // rewritten while read
   std::memcpy(b.bytes.data(), words.data(), size);
   return Decode(b, count, size);

@@ -45,10 +45,11 @@
 //       pays nothing for combining, and a refusal it meets alone publishes nothing.
 //
 // Memory ordering (edges of this file; atom.cc (1), (2) for the root)
-//  (E1) Post: relaxed store post = seq|busy, release fence, relaxed stores of the batch,
-//       release store post = seq. Pairs with (E2).
-//  (E2) A combiner's acquire load of post, relaxed loads of the batch, acquire fence, relaxed
-//       reload of post (a seqlock: a changed post word discards what was read).
+//  (E1) Post: relaxed store post = seq|busy, release stores of the batch's words, release store
+//       post = seq. Pairs with (E2).
+//  (E2) A combiner's acquire load of post, acquire loads of the batch's words, relaxed reload of
+//       post (a seqlock without fences: a reader that saw any word of a later post sees that
+//       post's busy mark in the reload, and discards what it read).
 //  (E3) acquire loads of acked (combiner, after (E2); PruneCombineTable) pair with the
 //       poster's release store of acked after it read its outcome, and with SettleMailbox's
 //       (slot_table.h (6)). The chain poster's ack -> pruner's load -> pruner's root CAS (atom.cc
