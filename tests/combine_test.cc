@@ -87,105 +87,96 @@ bool CrashPointsMissing() {
   return true;
 }
 
+// The parent of a dead-poster case: its domain and atom (its slot claimed first, so the child
+// takes the other), and a child killed at `site` while applying `ops`.
+struct DeadPosterCase {
+  TempDir dir;
+  std::string path = dir.File("c.atomap");
+  Domain domain = *Domain::Open(path, TwoSlots());
+  Atom atom = *domain.atom("c");
+
+  DeadPosterCase() { REQUIRE(atom.add("warm", 1).ok()); }
+  void KillPoster(CrashSite site, absl::Span<const Op> ops) {
+    REQUIRE(WaitChild(ForkChild([&] { return PostAndDie(path, site, ops); })) == 128 + SIGKILL);
+  }
+  // A child that opens the file (taking the dead poster's slot over) and adds 1 gets `expect`.
+  void NextOwnerAdds(std::uint64_t expect) {
+    CHECK(WaitChild(ForkChild([&] { return AddExpecting(path, 1, expect); })) == 0);
+  }
+};
+
 TEST_CASE("a poster killed after posting: the next writer applies its batch once, in its version",
           "[combine][crash]") {
   if (CrashPointsMissing()) return;
-  TempDir dir;
-  const std::string path = dir.File("c.atomap");
-  absl::StatusOr<Domain> domain = Domain::Open(path, TwoSlots());
-  REQUIRE(domain.ok());
-  Atom atom = *domain->atom("c");
-  REQUIRE(atom.add("warm", 1).ok());  // this process's slot claimed, below the child's
-  const std::uint64_t before = VersionOf(atom);
+  DeadPosterCase f;
+  const std::uint64_t before = VersionOf(f.atom);
   const Op posted[] = {Op::AddU64("hot", 1)};
-  REQUIRE(WaitChild(ForkChild([&] {
-            return PostAndDie(path, CrashSite::kCombineAfterPost, posted);
-          })) == 128 + SIGKILL);
+  f.KillPoster(CrashSite::kCombineAfterPost, posted);
   // Its batch waits in its mailbox: this add, posted (as after contention: alone, an add
   // reads no mailbox), applies it too, after its own, in one version.
   internal::PostNextBatches(1);
-  CHECK(atom.add("hot", 10).value_or(0) == 10);
-  CHECK(Counter(atom) == 11);
-  CHECK(VersionOf(atom) == before + 1);
+  CHECK(f.atom.add("hot", 10).value_or(0) == 10);
+  CHECK(Counter(f.atom) == 11);
+  CHECK(VersionOf(f.atom) == before + 1);
   // Never again: the version's table says the dead poster's batch was applied.
-  CHECK(atom.add("hot", 100).value_or(0) == 111);
-  CHECK(Counter(atom) == 111);
-  CheckClean(*domain);
+  CHECK(f.atom.add("hot", 100).value_or(0) == 111);
+  CHECK(Counter(f.atom) == 111);
+  CheckClean(f.domain);
   // The next owner of the dead slot starts above the dead poster's sequence numbers.
-  CHECK(WaitChild(ForkChild([&] { return AddExpecting(path, 1, 112); })) == 0);
-  CHECK(atom.add("hot", 1).value_or(0) == 113);
-  CheckClean(*domain);
+  f.NextOwnerAdds(112);
+  CHECK(f.atom.add("hot", 1).value_or(0) == 113);
+  CheckClean(f.domain);
 }
 
 TEST_CASE("a poster killed while writing its batch: nothing of it is applied, ever",
           "[combine][crash]") {
   if (CrashPointsMissing()) return;
-  TempDir dir;
-  const std::string path = dir.File("c.atomap");
-  absl::StatusOr<Domain> domain = Domain::Open(path, TwoSlots());
-  REQUIRE(domain.ok());
-  Atom atom = *domain->atom("c");
-  REQUIRE(atom.add("warm", 1).ok());
+  DeadPosterCase f;
   const Op posted[] = {Op::AddU64("hot", 1)};
-  REQUIRE(WaitChild(ForkChild([&] {
-            return PostAndDie(path, CrashSite::kCombineMidPost, posted);
-          })) == 128 + SIGKILL);
+  f.KillPoster(CrashSite::kCombineMidPost, posted);
   internal::PostNextBatches(1);  // combines, and skips the half-written batch
-  CHECK(atom.add("hot", 10).value_or(0) == 10);
-  CHECK(Counter(atom) == 10);
-  CHECK(WaitChild(ForkChild([&] { return AddExpecting(path, 1, 11); })) == 0);
-  CHECK(atom.add("hot", 1).value_or(0) == 12);
-  CheckClean(*domain);
+  CHECK(f.atom.add("hot", 10).value_or(0) == 10);
+  CHECK(Counter(f.atom) == 10);
+  f.NextOwnerAdds(11);
+  CHECK(f.atom.add("hot", 1).value_or(0) == 12);
+  CheckClean(f.domain);
 }
 
 TEST_CASE("a poster killed after its batch was published, before it acknowledged: applied once",
           "[combine][crash]") {
   if (CrashPointsMissing()) return;
-  TempDir dir;
-  const std::string path = dir.File("c.atomap");
-  absl::StatusOr<Domain> domain = Domain::Open(path, TwoSlots());
-  REQUIRE(domain.ok());
-  Atom atom = *domain->atom("c");
-  REQUIRE(atom.add("warm", 1).ok());
+  DeadPosterCase f;
   const Op posted[] = {Op::AddU64("hot", 1)};
-  REQUIRE(WaitChild(ForkChild([&] {
-            return PostAndDie(path, CrashSite::kCombineBeforeAck, posted);
-          })) == 128 + SIGKILL);
-  CHECK(Counter(atom) == 1);
+  f.KillPoster(CrashSite::kCombineBeforeAck, posted);
+  CHECK(Counter(f.atom) == 1);
   // Its entry, never acknowledged, is carried from version to version and keeps it applied once,
   // by writers that combine (they read its mailbox) and by writers alone alike.
   for (std::uint64_t i = 2; i <= 5; ++i) {
     if (i % 2 == 0) internal::PostNextBatches(1);
-    CHECK(atom.add("hot", 1).value_or(0) == i);
+    CHECK(f.atom.add("hot", 1).value_or(0) == i);
   }
-  CheckClean(*domain);
-  CHECK(WaitChild(ForkChild([&] { return AddExpecting(path, 1, 6); })) == 0);
-  CHECK(atom.add("hot", 1).value_or(0) == 7);
-  CheckClean(*domain);
+  CheckClean(f.domain);
+  f.NextOwnerAdds(6);
+  CHECK(f.atom.add("hot", 1).value_or(0) == 7);
+  CheckClean(f.domain);
 }
 
 TEST_CASE("a dead poster's batch that its combiner refuses: refused once, the rest applied",
           "[combine][crash]") {
   if (CrashPointsMissing()) return;
-  TempDir dir;
-  const std::string path = dir.File("c.atomap");
-  absl::StatusOr<Domain> domain = Domain::Open(path, TwoSlots());
-  REQUIRE(domain.ok());
-  Atom atom = *domain->atom("c");
+  DeadPosterCase f;
   const Op setup[] = {Op::Set("text", "abc")};
-  REQUIRE(atom.apply(setup).ok());
+  REQUIRE(f.atom.apply(setup).ok());
   const Op posted[] = {Op::Set("first", "1"), Op::AddU64("text", 1)};  // all or nothing
-  REQUIRE(WaitChild(ForkChild([&] {
-            return PostAndDie(path, CrashSite::kCombineAfterPost, posted);
-          })) == 128 + SIGKILL);
+  f.KillPoster(CrashSite::kCombineAfterPost, posted);
   internal::PostNextBatches(1);  // so that this add combines the dead poster's batch
-  CHECK(atom.add("hot", 3).value_or(0) == 3);
-  absl::StatusOr<Snapshot> now = atom.load();
+  CHECK(f.atom.add("hot", 3).value_or(0) == 3);
+  absl::StatusOr<Snapshot> now = f.atom.load();
   REQUIRE(now.ok());
   CHECK(now->map().get("first") == std::nullopt);
   CHECK(now->map().get("text") == std::optional<std::string_view>("abc"));
-  CHECK(atom.add("hot", 3).value_or(0) == 6);
-  CheckClean(*domain);
+  CHECK(f.atom.add("hot", 3).value_or(0) == 6);
+  CheckClean(f.domain);
 }
 
 // Adds `adds` ones to "hot", sending each returned value.
