@@ -401,6 +401,12 @@ absl::StatusOr<Resolution> Resolve(const Poster& p, bool withdraw) {
 // What the entry says of the poster's batch: OK with the outcomes, or the refusal.
 absl::Status Outcomes(const CombineEntry& e, absl::Span<const Op> ops,
                       absl::Span<OpOutcome> outcomes, std::string_view atom_name) {
+  if (e.op_count != ops.size() || e.refused_op >= ops.size()) {  // only damage can say so
+    return absl::DataLossError(absl::StrFormat(
+        "atom '%s': the combining entry of this batch names %d ops (refused: op %d), the batch "
+        "has %d",
+        atom_name, e.op_count, e.refused_op, ops.size()));
+  }
   if (e.status == static_cast<std::uint8_t>(CombineStatus::kRefused)) {
     const absl::Status refused = NotAnInteger(ops[e.refused_op].key(), e.values[e.refused_op]);
     return absl::Status(refused.code(),

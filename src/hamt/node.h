@@ -164,8 +164,9 @@ struct CombineEntry {
   std::uint16_t existed;     // bit i: op i found its key
   std::uint32_t reserved2;   // 0
   std::uint64_t seq;         // the poster's sequence number of the batch
-  Offset version;            // the record of the version that applied it; 0: this record
-  std::uint64_t values[4];   // op i's new integer, for an add
+  Offset version;            // the record of the version that applied it; 0: this record.
+                   // Only its poster (pinned) follows it: it may outlive the block
+  std::uint64_t values[4];  // op i's new integer, for an add
 };
 inline constexpr std::uint32_t kMaxCombinedOps = 4;
 static_assert(sizeof(CombineEntry::values) / sizeof(std::uint64_t) == kMaxCombinedOps);
