@@ -44,8 +44,9 @@
 //  - apply(ops) publishes a batch of declarative edits (atomap/ops.h) in order, all or nothing,
 //    in one new version, and says what each op did; add() and add_i64() are its one-op forms.
 //    Use apply for edits of known keys that need no decision in between (counters, sets,
-//    compare-and-set of one key); use swap for anything that reads and decides. Today apply
-//    runs as a swap in the caller; with combining (docs/design.md) another writer may run it.
+//    compare-and-set of one key); use swap for anything that reads and decides. Under
+//    contention another writer, in any process, may apply your batch together with its own
+//    and others' in one version (combining, Options::combine_writes; docs/design.md).
 //  - Write operations on a read-only domain are FailedPrecondition.
 //
 // Thread safety: safe to use from any thread of any process that maps the file. An Atom is a
@@ -113,11 +114,13 @@ class Atom {
   absl::StatusOr<Snapshot> reset(
       absl::Span<const std::pair<std::string_view, std::string_view>> entries);
 
-  // Applies `ops` in order, all or nothing, and publishes them as one version (even when no op
-  // changed anything, e.g. every compare-and-set failed). Returns that version and one outcome
-  // per op. InvalidArgument for a malformed batch (more than kMaxOpsPerApply ops, more than
-  // kMaxOpBytes bytes, a key or value CheckKeyValue refuses) and FailedPrecondition naming the
-  // key for an add on a value that is not 8 bytes: nothing is published then. An empty batch
+  // Applies `ops` in order, all or nothing, exactly once, in one published version (even when
+  // no op changed anything, e.g. every compare-and-set failed). Returns that version and one
+  // outcome per op; with combining the version may also hold other writers' batches, applied
+  // after this one. InvalidArgument for a malformed batch (more than kMaxOpsPerApply ops, more
+  // than kMaxOpBytes bytes, a key or value CheckKeyValue refuses) and FailedPrecondition naming
+  // the key for an add on a value that is not 8 bytes: nothing of the batch is applied then (a
+  // combined batch's refusal is recorded in a version that changes no key). An empty batch
   // publishes nothing and returns the current version. ResourceExhausted as for swap.
   absl::StatusOr<ApplyResult> apply(absl::Span<const Op> ops);
   // Adds `delta` to the integer at `key` (absent: 0; wrapping) and returns the new value: apply

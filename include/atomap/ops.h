@@ -54,8 +54,9 @@
 namespace atomap {
 
 // The most ops in one apply, and the most bytes of keys and values they may carry together.
-// Small on purpose: a batch must fit the fixed-size mailbox a combiner reads (docs/design.md,
-// "Combining").
+// Of these, a batch of at most 4 ops whose encoding fits the 160-byte mailbox a combiner reads
+// (8 bytes per op, 8 more for an add's delta, then the key and values) may be combined; a larger
+// one runs as one swap (docs/design.md, "Combining").
 inline constexpr std::size_t kMaxOpsPerApply = 16;
 inline constexpr std::uint64_t kMaxOpBytes = std::uint64_t{4} << 10;
 
@@ -160,7 +161,8 @@ struct OpOutcome {
   bool existed = false;
 };
 
-// A published batch: the version that holds all of it, and one outcome per op, in order.
+// A published batch: the version that applied all of it (with combining, other writers'
+// batches of that version may follow it there), and one outcome per op, in order.
 struct ApplyResult {
   Snapshot version;
   std::vector<OpOutcome> outcomes;
