@@ -31,7 +31,7 @@ VersionRecord ReadVersion(P& p, Offset version) {
   if ((record.observed.LoadRelaxed() & kWideRecordBit) != 0) {  // p.Record checked all 48 bytes
     copy.tag = record.tag;
     // With kCombineTableBit only: format 4 reserved the word (always 0).
-    if ((record.observed.LoadRelaxed() & kCombineTableBit) != 0) {
+    if (HasCombineTable(record.observed.LoadRelaxed())) {
       copy.combine_entries = record.combine_entries;
     }
   }

@@ -209,11 +209,16 @@ static_assert(VersionRecordBytes(kWideRecordBit | kCombineTableBit, 2) == 176);
 // The byte size of the record at `version` (a block of the mapping). REQUIRES: its first
 // kNarrowVersionRecordBytes are mapped, and all 48 if it says it is wide (a bounds-checking
 // caller tests those first, as Bounded::Record does).
+// Whether a record whose `observed` word reads `observed_word` has a combining table: only a
+// wide record can (a narrow one's bit 2 is damage, and its block ends before the count).
+constexpr bool HasCombineTable(std::uint64_t observed_word) {
+  return (observed_word & kWideRecordBit) != 0 && (observed_word & kCombineTableBit) != 0;
+}
+
 inline std::uint64_t VersionRecordBytesAt(const Arena& arena, Offset version) {
   const auto* record = arena.At<const VersionRecord>(version);
   const std::uint64_t observed = record->observed.LoadRelaxed();
-  return VersionRecordBytes(observed,
-                            (observed & kCombineTableBit) != 0 ? record->combine_entries : 0);
+  return VersionRecordBytes(observed, HasCombineTable(observed) ? record->combine_entries : 0);
 }
 
 // The combining table that follows the record at `version`: empty unless it has one.
@@ -222,7 +227,7 @@ inline const CombineEntry* CombineEntriesAt(const Arena& arena, Offset version,
                                             std::uint64_t* count) {
   const auto* record = arena.At<const VersionRecord>(version);
   const std::uint64_t observed = record->observed.LoadRelaxed();
-  *count = (observed & kCombineTableBit) != 0 ? record->combine_entries : 0;
+  *count = HasCombineTable(observed) ? record->combine_entries : 0;
   if (*count > kMaxCombineEntries) *count = 0;  // damage; bounds-checked readers refuse it
   return reinterpret_cast<const CombineEntry*>(record + 1);
 }

@@ -24,6 +24,10 @@ class VersionWalker {
                                                   atom_ + " version record");
     if (narrow == nullptr) return;
     const std::uint64_t observed = narrow->observed.LoadRelaxed();
+    if ((observed & hamt::kCombineTableBit) != 0 && (observed & hamt::kWideRecordBit) == 0) {
+      ctx_.Problem("%s: version record at offset %d is narrow yet says a combining table follows",
+                   atom_, version);
+    }
     const auto* wide = ctx_.Read<VersionRecord>(version, hamt::VersionRecordBytes(observed, 0),
                                                 atom_ + " version record");
     if (wide == nullptr) return;
