@@ -73,10 +73,10 @@ absl::Status CheckBatch(absl::Span<const Op> ops) {
   return absl::OkStatus();
 }
 
-// Publishes the checked batch `ops` with one swap (A2, A5), their outcomes in `outcomes` (as
-// many as ops).
-absl::StatusOr<Snapshot> SwapBatch(Atom& atom, absl::Span<const Op> ops,
-                                   absl::Span<OpOutcome> outcomes) {
+// Publishes the checked batch `ops`, combined (A6) or with one swap (A2, A5), their outcomes in
+// `outcomes` (as many as ops).
+absl::StatusOr<Snapshot> PublishBatch(Atom& atom, absl::Span<const Op> ops,
+                                      absl::Span<OpOutcome> outcomes) {
   internal::Runtime* runtime = internal::AtomAccess::RuntimeOf(atom);
   if (runtime->domain().combine_writes() && !runtime->domain().read_only() &&
       internal::Combinable(ops)) {  // (A6); a read-only handle's error is swap's
@@ -111,7 +111,7 @@ absl::StatusOr<ApplyResult> Atom::apply(absl::Span<const Op> ops) {
     return ApplyResult{*std::move(now), {}};
   }
   std::vector<OpOutcome> outcomes(ops.size());
-  absl::StatusOr<Snapshot> published = SwapBatch(*this, ops, absl::MakeSpan(outcomes));
+  absl::StatusOr<Snapshot> published = PublishBatch(*this, ops, absl::MakeSpan(outcomes));
   if (!published.ok()) return published.status();
   return ApplyResult{*std::move(published), std::move(outcomes)};
 }
@@ -122,7 +122,7 @@ absl::StatusOr<std::uint64_t> Atom::add(std::string_view key, std::uint64_t delt
   if (absl::Status s = CheckBatch(absl::MakeConstSpan(&op, 1)); !s.ok()) return s;
   OpOutcome outcome;
   absl::StatusOr<Snapshot> published =
-      SwapBatch(*this, absl::MakeConstSpan(&op, 1), absl::MakeSpan(&outcome, 1));
+      PublishBatch(*this, absl::MakeConstSpan(&op, 1), absl::MakeSpan(&outcome, 1));
   if (!published.ok()) return published.status();
   return outcome.value;
 }

@@ -251,7 +251,6 @@ absl::StatusOr<std::optional<Snapshot>> SwapOnce(Runtime* runtime, std::uint32_t
 absl::StatusOr<Snapshot> Atom::swap(SwapFunction fn) {
   absl::StatusOr<Participant*> participant = Writer(runtime_);
   if (!participant.ok()) return participant.status();
-  constexpr int kReclaimsForSpace = 3;  // a bound: each one freed something, yet not enough
   for (int reclaims = 0;;) {
     absl::StatusOr<std::optional<Snapshot>> published =
         SwapOnce(runtime_, index_, *participant, fn);
@@ -259,7 +258,7 @@ absl::StatusOr<Snapshot> Atom::swap(SwapFunction fn) {
       // A full domain: reclaim what no pin holds back and try again, or say who holds it back.
       absl::Status reclaimed = (*participant)->ReclaimForSpace(published.status());
       if (!reclaimed.ok()) return reclaimed;
-      if (++reclaims > kReclaimsForSpace) return published.status();
+      if (++reclaims > Participant::kReclaimsForSpace) return published.status();
       continue;
     }
     if (published->has_value()) return std::move(**published);

@@ -282,6 +282,8 @@ void RunOthers(const Poster& p, absl::Span<const CombineEntry> base, OpOverlay& 
 // the version's table).
 void Notify(const Poster& p, absl::Span<const CombineEntry> made) {
   const SlotTable& slots = p.runtime->domain().slots();
+  // Partner: the poster's relaxed load in WaitForCombiner. Nothing is read on the strength of
+  // it: the poster then loads the root itself (atom.cc (1)), which orders what it reads.
   for (const CombineEntry& e : made.subspan(1)) slots.At(e.slot).mailbox.notice.StoreRelease(e.seq);
 }
 
@@ -329,13 +331,12 @@ absl::StatusOr<std::optional<Resolution>> CombineOnce(const Poster& p, bool with
 // Attempts until the poster's batch is resolved, reclaiming space as swap does when the domain
 // is full.
 absl::StatusOr<Resolution> CombineUntilResolved(const Poster& p, bool withdraw) {
-  constexpr int kReclaimsForSpace = 3;
   for (int reclaims = 0;;) {
     absl::StatusOr<std::optional<Resolution>> once = CombineOnce(p, withdraw);
     if (!once.ok()) {
       absl::Status reclaimed = p.participant->ReclaimForSpace(once.status());
       if (!reclaimed.ok()) return reclaimed;
-      if (++reclaims > kReclaimsForSpace) return once.status();
+      if (++reclaims > Participant::kReclaimsForSpace) return once.status();
       continue;
     }
     if (once->has_value()) return std::move(**once);
@@ -457,14 +458,13 @@ thread_local std::uint32_t contended_calls = 0;
 // between: the version, or nullopt once an attempt lost its CAS (then post it).
 absl::StatusOr<std::optional<Snapshot>> TryAlone(const Poster& p, absl::Span<OpOutcome> outcomes,
                                                  std::string_view atom_name) {
-  constexpr int kReclaimsForSpace = 3;  // as Atom::swap's
   for (int reclaims = 0;;) {
     bool refused = false;
     absl::StatusOr<std::optional<Snapshot>> alone = ApplyAlone(p, outcomes, atom_name, &refused);
     if (alone.ok() || refused) return alone;
     absl::Status reclaimed = p.participant->ReclaimForSpace(alone.status());
     if (!reclaimed.ok()) return reclaimed;
-    if (++reclaims > kReclaimsForSpace) return alone.status();
+    if (++reclaims > Participant::kReclaimsForSpace) return alone.status();
   }
 }
 

@@ -75,6 +75,9 @@ class Participant {
   // reclamation back, if anyone does. Any other status is returned as it is.
   // A snapshot this thread still holds holds reclamation back like any other pin.
   absl::Status ReclaimForSpace(const absl::Status& full);
+  // How many times an operation retries after ReclaimForSpace freed something, yet not enough
+  // (swap, a combined apply, a lone apply attempt: one bound for all of them).
+  static constexpr int kReclaimsForSpace = 3;
 
   const RetireList& retire_list() const { return retire_; }
 
