@@ -58,7 +58,8 @@ int Main(int argc, char** argv) {
   c->callback([&] { run = [&] { return RunCreate(create); }; });
 
   UpgradeArgs upgrade;
-  c = app.add_subcommand("upgrade", "convert a format-2 file to this format in place");
+  c = app.add_subcommand("upgrade",
+                         "convert a file of an older format (2, 3 or 4) to this format in place");
   AddCommonOptions(*c, upgrade.common, false);
   c->add_option("--reader-capacity", upgrade.reader_capacity, "reader slots (default 1024)")
       ->check(CLI::Range(1, 65536));

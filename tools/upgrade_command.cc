@@ -1,6 +1,6 @@
-// `atomap upgrade PATH`: converts a format-2 file to this build's format in place
-// (atomap/upgrade.h; docs/cli.md). On a file already in this format it only recreates missing or
-// stale companions.
+// `atomap upgrade PATH`: converts a file of an older format (2, 3 or 4) to this build's format in
+// place (atomap/upgrade.h; docs/cli.md). On a file already in this format it only recreates missing
+// or stale companions.
 #include <cstdio>
 
 #include "atomap/upgrade.h"
