@@ -58,7 +58,8 @@ void WalkRetireBatches(CheckContext& ctx, Offset first, bool with_entries, const
             ctx.Problem("%s: batch at offset %d, entry %d has size %d", list, off, i, b.bytes);
             continue;
           }
-          if (ctx.Read<char>(b.offset, b.bytes, list + " entry") == nullptr) continue;
+          if (ctx.Read<char>(b.offset, b.bytes, [&] { return list + " entry"; }) == nullptr)
+            continue;
           ctx.AddBlock(b.offset, b.bytes, Holder::kPending);
         }
       }
@@ -90,7 +91,7 @@ void WalkLane(CheckContext& ctx, const LaneWords& lane, const std::string& list)
       ctx.Problem("%s: entry %d has size %d", list, i, b.bytes);
       continue;
     }
-    if (ctx.Read<char>(b.offset, b.bytes, list + " entry") == nullptr) continue;
+    if (ctx.Read<char>(b.offset, b.bytes, [&] { return list + " entry"; }) == nullptr) continue;
     ctx.AddBlock(b.offset, b.bytes, Holder::kInFlight);
   }
 }

@@ -1,6 +1,7 @@
 #include "recovery/trie_check.h"
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "hamt/bits.h"
 #include "hamt/entry.h"
 #include "hamt/node.h"
@@ -21,7 +22,7 @@ class VersionWalker {
   void Walk(Offset version) {
     // The narrow part first: its `observed` word says whether the record is wide (node.h).
     const auto* narrow = ctx_.Read<VersionRecord>(version, hamt::kNarrowVersionRecordBytes,
-                                                  atom_ + " version record");
+                                                  [&] { return atom_ + " version record"; });
     if (narrow == nullptr) return;
     const std::uint64_t observed = narrow->observed.LoadRelaxed();
     if ((observed & hamt::kCombineTableBit) != 0 && (observed & hamt::kWideRecordBit) == 0) {
@@ -29,10 +30,11 @@ class VersionWalker {
                    atom_, version);
     }
     const auto* wide = ctx_.Read<VersionRecord>(version, hamt::VersionRecordBytes(observed, 0),
-                                                atom_ + " version record");
+                                                [&] { return atom_ + " version record"; });
     if (wide == nullptr) return;
     const std::uint64_t bytes = hamt::VersionRecordBytesAt(ctx_.arena, version);
-    const auto* record = ctx_.Read<VersionRecord>(version, bytes, atom_ + " version record");
+    const auto* record =
+        ctx_.Read<VersionRecord>(version, bytes, [&] { return atom_ + " version record"; });
     if (record == nullptr) return;
     CombineTable(version);
     ctx_.AddBlock(version, bytes, Holder::kReachable);
@@ -75,14 +77,15 @@ class VersionWalker {
       return;
     }
     if (level == hamt::kCollisionLevel) return Collision(off, prefix);
-    const auto* h = ctx_.Read<NodeHeader>(off, sizeof(NodeHeader), Where(off, level));
+    const auto* h =
+        ctx_.Read<NodeHeader>(off, sizeof(NodeHeader), [&] { return Where(off, level); });
     if (h == nullptr) return;
     const NodeHeader header = *h;
     if (!BitmapsValid(off, level, header)) return;
     const int children = hamt::Count(header.nodemap);
     const int entries = hamt::Count(header.datamap);
     const std::uint64_t bytes = hamt::BitmapNodeBytes(children, entries);
-    if (ctx_.Read<NodeHeader>(off, bytes, Where(off, level)) == nullptr) return;
+    if (ctx_.Read<NodeHeader>(off, bytes, [&] { return Where(off, level); }) == nullptr) return;
     ctx_.AddBlock(off, bytes, Holder::kReachable);
     if (level > 0 && children == 0 && entries < 2) {
       ctx_.Problem("%s: node at offset %d (level %d) has %d entries and no children: not canonical",
@@ -120,7 +123,8 @@ class VersionWalker {
   }
 
   void Collision(Offset off, std::uint64_t hash) {
-    const auto* h = ctx_.Read<CollisionHeader>(off, sizeof(CollisionHeader), Where(off, -1));
+    const auto* h =
+        ctx_.Read<CollisionHeader>(off, sizeof(CollisionHeader), [&] { return Where(off, -1); });
     if (h == nullptr) return;
     const std::uint32_t count = h->count;
     if (count < 2 || hamt::CollisionNodeBytes(count) > Allocator::kMaxBlockBytes) {
@@ -129,7 +133,7 @@ class VersionWalker {
       return;
     }
     const std::uint64_t bytes = hamt::CollisionNodeBytes(count);
-    if (ctx_.Read<CollisionHeader>(off, bytes, Where(off, -1)) == nullptr) return;
+    if (ctx_.Read<CollisionHeader>(off, bytes, [&] { return Where(off, -1); }) == nullptr) return;
     ctx_.AddBlock(off, bytes, Holder::kReachable);
     const auto* entries = reinterpret_cast<const Entry*>(h + 1);
     std::string_view previous;
@@ -172,7 +176,8 @@ class VersionWalker {
                    Allocator::kMaxBlockBytes);
       return {};
     }
-    const char* p = ctx_.Read<char>(word, len, atom_ + " " + what + " blob");
+    const char* p =
+        ctx_.Read<char>(word, len, [&] { return absl::StrCat(atom_, " ", what, " blob"); });
     if (p == nullptr) return {};
     ctx_.AddBlock(word, len, Holder::kReachable);
     return {p, len};
