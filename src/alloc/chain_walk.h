@@ -40,6 +40,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -142,23 +143,29 @@ inline ChainWalk::ChainWalk(const Allocator& allocator, std::uint64_t bytes, Rep
 
 // A list that others may change while it is walked (a live domain's free lists, its orphan
 // chain) can read as damaged: a link read after its block left the list is whatever the block
-// holds now. `stamp()` reads what every change of the list changes (a Treiber head's tag, a
-// cache's head and count, a chain's head): damage that `walk()` reports counts only if the stamp
-// is the same after the walk as before it, so a file that nobody changes (a copy, a dead
-// owner's list) always reports its damage. Otherwise the walk is tried again, up to
-// kSettleTries times in all, and its result is then kept without the damage: the list was
-// changing, not damaged (the figures of a live domain are approximate anyway).
+// holds now. `stamp()` reads what changes of the list change (a Treiber head's tag, a cache's
+// head and count, a chain's head): damage that `walk()` reports counts only if the stamp is the
+// same after the walk as before it. A stamp other than a tag can come back to its value,
+// though (ABA: the owner pops a block, writes into it and frees it again while the walk reads
+// it; a test caught a cache's (head, count) doing so 7 runs in 60), so the damage also has to be
+// found again, the same, by a second walk with an unchanged stamp: a file that nobody changes (a
+// copy, a dead owner's list) always reports its damage, at the cost of one more walk. Otherwise
+// the walk is tried again, up to kSettleTries times in all, and its result is then kept without
+// the damage: the list was changing, not damaged (the figures of a live domain are approximate
+// anyway).
 // REQUIRES: `walk()` starts its count afresh and returns its ChainWalk's Status().
 inline constexpr int kSettleTries = 4;
 template <typename StampFn, typename WalkFn>
 absl::Status WalkSettled(StampFn stamp, WalkFn walk) {
+  std::optional<absl::Status> settled_damage;  // what a walk with an unchanged stamp found
   for (int tries = 1;; ++tries) {
     const auto before = stamp();
     absl::Status status = walk();
     if (status.ok()) return status;
     // (1) acquire fence: the walk's loads of links are ordered before the second stamp load, as
     // a seqlock reader's; partner: the release (or seq_cst) CAS/store by which every change of
-    // the list changes its stamp. Equal stamps then mean no change overlapped the walk.
+    // the list changes its stamp. Equal stamps then mean no change overlapped the walk, or
+    // changes that put the stamp back (hence the second walk).
 #if defined(__SANITIZE_THREAD__)
     // TSan does not model fences (GCC warns, -Wtsan); the walk's link loads are racy reads
     // already, so a compiler barrier keeps the order for the sanitizer build.
@@ -166,7 +173,10 @@ absl::Status WalkSettled(StampFn stamp, WalkFn walk) {
 #else
     std::atomic_thread_fence(std::memory_order_acquire);
 #endif
-    if (stamp() == before) return status;
+    if (stamp() == before) {
+      if (settled_damage == status) return status;  // found twice, the same: damage
+      settled_damage = std::move(status);
+    }
     if (tries == kSettleTries) return absl::OkStatus();
   }
 }
