@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "alloc/allocator.h"
 #include "alloc/chain_walk.h"
 #include "alloc/size_classes.h"
@@ -299,6 +300,33 @@ TEST_CASE("check reports a cyclic free list through the same walker", "[walk][ch
   CHECK(run.exit_code == 0);
   CHECK_THAT(run.output,
              Catch::Contains("shared free list of class") && Catch::Contains("a cycle"));
+}
+
+TEST_CASE("WalkSettled reports damage that two walks with an unchanged stamp both find", "[walk]") {
+  const absl::Status wild = absl::DataLossError("a link to offset 7");
+  int walks = 0;
+  SECTION("a list nobody changes: its damage, after a second walk") {
+    CHECK(WalkSettled([] { return 1; }, [&] { return ++walks, wild; }) == wild);
+    CHECK(walks == 2);
+  }
+  SECTION("a stamp that came back while one walk read a reused block (ABA): no damage") {
+    // The first walk read garbage; the owner's changes put the stamp back; the next walk is
+    // clean.
+    CHECK(
+        WalkSettled([] { return 1; }, [&] { return ++walks == 1 ? wild : absl::OkStatus(); }).ok());
+    CHECK(walks == 2);
+  }
+  SECTION("different damage in each walk with an unchanged stamp is a list that changed") {
+    CHECK(WalkSettled([] { return 1; },
+                      [&] { return absl::DataLossError(absl::StrCat("at ", ++walks)); })
+              .ok());
+    CHECK(walks == kSettleTries);
+  }
+  SECTION("a stamp that changes during every walk: no damage, kSettleTries walks") {
+    int stamp = 0;
+    CHECK(WalkSettled([&] { return ++stamp; }, [&] { return ++walks, wild; }).ok());
+    CHECK(walks == kSettleTries);
+  }
 }
 
 TEST_CASE("Domain::stats of a domain that another process writes reports no damage", "[walk][mp]") {
