@@ -58,8 +58,8 @@ void WalkRetireBatches(CheckContext& ctx, Offset first, bool with_entries, const
             ctx.Problem("%s: batch at offset %d, entry %d has size %d", list, off, i, b.bytes);
             continue;
           }
-          if (ctx.Read<char>(b.offset, b.bytes, [&] { return list + " entry"; }) == nullptr)
-            continue;
+          const auto entry = [&] { return list + " entry"; };
+          if (ctx.Read<char>(b.offset, b.bytes, entry) == nullptr) continue;
           ctx.AddBlock(b.offset, b.bytes, Holder::kPending);
         }
       }
