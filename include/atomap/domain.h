@@ -145,7 +145,8 @@ struct DomainStats {
   // list or the orphan chain with a cycle or a link outside the data region). Every list is
   // walked with a bound, so stats() returns promptly on any file; the figures above then count
   // only the lists' sound prefixes. A list that other processes change during its walk is
-  // walked again rather than reported (it was changing, not damaged).
+  // walked again rather than reported (it was changing, not damaged): damage is reported once
+  // two walks that nothing visibly changed have found it, the same.
   absl::Status damage;
 };
 
