@@ -206,15 +206,15 @@ static_assert(VersionRecordBytes(kWideRecordBit | kObservedBit, 7) == 48);
 static_assert(VersionRecordBytes(kObservedBit, 7) == 32);
 static_assert(VersionRecordBytes(kWideRecordBit | kCombineTableBit, 2) == 176);
 
-// The byte size of the record at `version` (a block of the mapping). REQUIRES: its first
-// kNarrowVersionRecordBytes are mapped, and all 48 if it says it is wide (a bounds-checking
-// caller tests those first, as Bounded::Record does).
 // Whether a record whose `observed` word reads `observed_word` has a combining table: only a
 // wide record can (a narrow one's bit 2 is damage, and its block ends before the count).
 constexpr bool HasCombineTable(std::uint64_t observed_word) {
   return (observed_word & kWideRecordBit) != 0 && (observed_word & kCombineTableBit) != 0;
 }
 
+// The byte size of the record at `version` (a block of the mapping). REQUIRES: its first
+// kNarrowVersionRecordBytes are mapped, and all 48 if it says it is wide (a bounds-checking
+// caller tests those first, as Bounded::Record does).
 inline std::uint64_t VersionRecordBytesAt(const Arena& arena, Offset version) {
   const auto* record = arena.At<const VersionRecord>(version);
   const std::uint64_t observed = record->observed.LoadRelaxed();
