@@ -178,7 +178,8 @@ absl::Status WriteThrough(Atom& atom) {
 }
 
 // The child: one read-only verify_reads open for the readers and one writable for the writes;
-// each flip written, read and written through, undone.
+// each flip written, read and written through, undone. Exits 0, or 10-15 at the step that
+// failed (15: the writes left the allocator's lists damaged).
 int RunFlips(const std::string& path, const std::vector<Flip>& flips, ReportPipe& pipe) {
   alarm(120);  // a hang is a failure too: SIGALRM ends the child with a signal
   Options options;
@@ -210,10 +211,11 @@ int RunFlips(const std::string& path, const std::vector<Flip>& flips, ReportPipe
       Classify(snap->map().checked_get("coll1").status(), path, damage, totals.bad_status);
       Classify(Diff(Map(), snap->map()).status(), path, damage, totals.bad_status);
     }
-    // Writes are promised to refuse damage the bounds checks can see; a flip they cannot see (an
-    // offset moved onto another aligned block, say a free one that the write then allocates) can
-    // corrupt what a write builds, and a later allocation can crash on it: no check of a block's
-    // identity exists. So the writes run only on flips the readers reported.
+    // Writes are promised to refuse damage the bounds checks can see, and the two ways a free
+    // block that the base reaches could corrupt the allocator (transient.h, "Block identity");
+    // a flip that none of them sees (an offset moved onto a block the write then allocates as
+    // the size it reads it as) can still corrupt what a write builds. So the writes run only on
+    // flips the readers reported.
     bool refused = false;
     for (std::size_t i = 0; damage && i < names.size(); ++i) {
       absl::StatusOr<Atom> atom = writable->atom(names[i]);
@@ -221,6 +223,10 @@ int RunFlips(const std::string& path, const std::vector<Flip>& flips, ReportPipe
       Classify(WriteThrough(*atom), path, refused, totals.bad_status);
     }
     if (!XorByte(fd, f.at, f.pattern)) return 14;
+    // The writes aborted, so the allocator's lists must be as whole as before the flip: a write
+    // that freed or wrote a block it should not have is caught at its flip, not at the crash of
+    // some later allocation (transient.h, "Block identity").
+    if (!writable->stats().damage.ok()) return 15;
     ++totals.flips;
     totals.damage_reported += damage || refused;
     totals.writes_refused += refused;

@@ -3,10 +3,12 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <stdexcept>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "alloc/size_classes.h"
 #include "atomap/diff.h"
 #include "atomap/typed_map.h"
 #include "common/hash_inline.h"
@@ -205,6 +207,100 @@ TEST_CASE("abort frees everything the transaction allocated", "[hamt][accounting
   }
   CHECK(domain.LiveBytes() == live);
   CHECK(Contents(domain.MapOf(v1)) == Numbered(0, 3000));
+}
+
+// A base of 200 keys damaged as a flipped offset can damage it: the root's child on the path of
+// a new key points at a free block (transient.h, "Block identity").
+class FreeBlockReached {
+ public:
+  FreeBlockReached() : base_(domain_.Build(kNullOffset, Numbered(0, 200)).version) {
+    const TrieContext& ctx = domain_.context();
+    root_ = ctx.arena->At<NodeHeader>(ReadVersion(domain_.arena(), base_).root_node);
+    for (int i = 0; key_.empty(); ++i) {
+      const std::string k = absl::StrCat("p", i);
+      hash_ = ctx.hasher(k);
+      if (root_->nodemap & BitFor(Fragment(hash_, 0))) key_ = k;
+    }
+  }
+  // A block of `bytes` whose header reads as `header`, freed at the head of its size's list
+  // (whose link, written into the block's second word, is then null: the list was emptied).
+  Offset FreeBlock(std::uint64_t bytes, NodeHeader header) {
+    const TrieContext& ctx = domain_.context();
+    const CachedClass& list = ctx.cache->classes[size_classes::ClassOf(bytes)];
+    while (list.head != kNullOffset) (void)ctx.allocator->Allocate(ctx.cache, bytes).value();
+    const Offset block = ctx.allocator->Allocate(ctx.cache, bytes).value();
+    std::memset(ctx.arena->At<char>(block), 0, bytes);
+    *ctx.arena->At<NodeHeader>(block) = header;
+    ctx.allocator->Free(ctx.cache, block, bytes);
+    return block;
+  }
+  // The damage: the root's child on the key's path is `block`.
+  void PointAt(Offset block) {
+    const Bitmap bit = BitFor(Fragment(hash_, 0));
+    reinterpret_cast<Offset*>(root_ + 1)[IndexOf(root_->nodemap, bit)] = block;
+  }
+  // Sets the key in a transaction of the base: its status, the transaction aborted.
+  absl::Status Set(std::string_view value) {
+    TrieTransaction tx(domain_.context(), base_);
+    (void)tx.size();  // nothing deferred
+    absl::Status s = tx.Set(key_, value);
+    if (tx.open()) return absl::InternalError("the transaction is still open");
+    return s;
+  }
+  Bitmap Level1Bit() const { return BitFor(Fragment(hash_, 1)); }
+  TestDomain& domain() { return domain_; }
+
+ private:
+  TestDomain domain_;
+  Offset base_;
+  NodeHeader* root_ = nullptr;
+  std::string key_;
+  std::uint64_t hash_ = 0;
+};
+
+// The write allocates the free block for the key's value and then reads it, through the base,
+// as a node that the value's bytes make another size: freeing it as that size would put it on
+// the wrong list.
+TEST_CASE("a base that reaches a block the write allocated as another size is DataLoss",
+          "[hamt][transient][damaged]") {
+  FreeBlockReached f;
+  const TrieContext& ctx = f.domain().context();
+  Bitmap two = 0;  // two fragments other than the key's
+  for (unsigned b = 0; Count(two) < 2; ++b) {
+    if (BitFor(b) != f.Level1Bit()) two |= BitFor(b);
+  }
+  const std::uint64_t bytes = BitmapNodeBytes(0, 2);  // a node of two entries, another key's
+  const Offset block = f.FreeBlock(bytes, NodeHeader{two, 0});
+  f.PointAt(block);
+  const std::uint64_t live = f.domain().LiveBytes();
+  std::string value(bytes, '\0');  // whose first word reads as a node of three entries
+  const NodeHeader three{two | f.Level1Bit(), 0};
+  std::memcpy(value.data(), &three, sizeof three);
+  const absl::Status s = f.Set(value);
+  CHECK(absl::IsDataLoss(s));
+  CHECK(s.message().find("read as 80 bytes, allocated as 56") != std::string_view::npos);
+  CHECK(f.domain().LiveBytes() == live);  // the value's block went back whole, to its own list
+  CHECK(ctx.allocator->Allocate(ctx.cache, bytes).value() == block);
+}
+
+// The root's child is a free node at the head of its list: copying it on first touch allocates
+// that same block, and releasing the original would free the copy that the write then links.
+TEST_CASE("a base node that is the free block its copy is given is DataLoss",
+          "[hamt][transient][damaged]") {
+  FreeBlockReached f;
+  const TrieContext& ctx = f.domain().context();
+  const std::uint64_t bytes = BitmapNodeBytes(1, 0);  // one child: the null link
+  const Offset block = f.FreeBlock(bytes, NodeHeader{0, f.Level1Bit()});
+  f.PointAt(block);
+  const std::uint64_t live = f.domain().LiveBytes();
+  const absl::Status s = f.Set("v");
+  CHECK(absl::IsDataLoss(s));
+  CHECK(s.message().find("as the block it is copied into") != std::string_view::npos);
+  CHECK(f.domain().LiveBytes() == live);
+  // Still at the head of its list, its link intact: the next two allocations are it and a
+  // block that is not it.
+  CHECK(ctx.allocator->Allocate(ctx.cache, bytes).value() == block);
+  CHECK(ctx.allocator->Allocate(ctx.cache, bytes).value() != block);
 }
 
 TEST_CASE("one transaction bulk-builds a million u64 entries", "[hamt][bulk]") {

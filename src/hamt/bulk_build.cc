@@ -255,8 +255,8 @@ absl::StatusOr<TrieTransaction::Built> TrieTransaction::BuildCollision(BuildReco
   CollisionImage image;
   for (BuildRecord* r = begin; r != end; ++r) {
     if (r + 1 != end && KeyOf(arena, (r + 1)->entry) == KeyOf(arena, r->entry)) {
-      ReleaseWord(r->entry.key_word, r->entry.key_len);  // superseded (B2): owned, freed now
-      ReleaseWord(r->entry.value_word, r->entry.value_len);
+      // Superseded (B2): owned, freed now.
+      if (absl::Status s = ReleaseEntry(r->entry); !s.ok()) return s;
       continue;
     }
     image.entries.push_back(r->entry);

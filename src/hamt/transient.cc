@@ -106,17 +106,44 @@ void TrieTransaction::Unrecord(std::uint64_t ledger_position) {
   if (moved != kNullOffset) owned_.Find(moved)->ledger_position = ledger_position;
 }
 
-void TrieTransaction::Release(Offset block, std::uint64_t bytes) {
+absl::Status TrieTransaction::Release(Offset block, std::uint64_t bytes) {
   const OwnedBlocks::Owned* owned = owned_.Find(block);
   if (owned == nullptr) {
     replaced_.push_back(Block{block, bytes});
-    return;
+    return absl::OkStatus();
   }
+  if (owned->bytes != bytes) return Misowned(block, bytes, owned->bytes);
   const std::uint64_t ledger_position = owned->ledger_position;
   owned_.Erase(block);
   Unrecord(ledger_position);
   ATOMAP_CRASH_POINT(kBuildAfterRelease);  // (block_ledger.h): forgotten, not yet freed
   ctx_.allocator->Free(ctx_.cache, block, bytes);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> TrieTransaction::OwnsAs(Offset block, std::uint64_t bytes) {
+  const OwnedBlocks::Owned* owned = owned_.Find(block);
+  if (owned == nullptr) return false;
+  if (owned->bytes != bytes) return Misowned(block, bytes, owned->bytes);
+  return true;
+}
+
+absl::Status TrieTransaction::ReachedOwned(Offset block, std::string_view how) const {
+  return absl::DataLossError(absl::StrFormat(
+      "%s: damaged map: the base reaches a block that this write allocated (offset %d, %s): a "
+      "damaged offset into a block that was free",
+      ctx_.arena->path(), block, how));
+}
+
+absl::Status TrieTransaction::Misowned(Offset block, std::uint64_t read_as,
+                                       std::uint64_t allocated) const {
+  return ReachedOwned(block,
+                      absl::StrFormat("read as %d bytes, allocated as %d", read_as, allocated));
+}
+
+absl::Status TrieTransaction::Replace(Offset old, std::uint64_t old_bytes, Offset fresh) {
+  if (fresh == old) return ReachedOwned(old, "as the block it is copied into");
+  return Release(old, old_bytes);
 }
 
 absl::StatusOr<std::uint64_t> TrieTransaction::MakeWord(std::string_view bytes) {
@@ -127,8 +154,13 @@ absl::StatusOr<std::uint64_t> TrieTransaction::MakeWord(std::string_view bytes) 
   return *blob;
 }
 
-void TrieTransaction::ReleaseWord(std::uint64_t word, std::uint32_t len) {
-  if (!IsInline(len)) Release(word, len);
+absl::Status TrieTransaction::ReleaseWord(std::uint64_t word, std::uint32_t len) {
+  return IsInline(len) ? absl::OkStatus() : Release(word, len);
+}
+
+absl::Status TrieTransaction::ReleaseEntry(const Entry& e) {
+  absl::Status s = ReleaseWord(e.key_word, e.key_len);
+  return s.ok() ? ReleaseWord(e.value_word, e.value_len) : s;
 }
 
 absl::StatusOr<Entry> TrieTransaction::MakeEntry(std::string_view key, std::string_view value) {
@@ -141,12 +173,14 @@ absl::StatusOr<Entry> TrieTransaction::MakeEntry(std::string_view key, std::stri
 }
 
 absl::StatusOr<Offset> TrieTransaction::Own(Offset node, int level) {
-  if (Owns(node)) return node;
   const std::uint64_t bytes = NodeBytesAt(*ctx_.arena, node, level);
+  absl::StatusOr<bool> owned = OwnsAs(node, bytes);
+  if (!owned.ok()) return owned.status();
+  if (*owned) return node;
   absl::StatusOr<Offset> copy = Allocate(bytes);
   if (!copy.ok()) return copy.status();
   std::memcpy(ctx_.arena->At<char>(*copy), ctx_.arena->At<const char>(node), bytes);
-  Release(node, bytes);
+  if (absl::Status s = Replace(node, bytes, *copy); !s.ok()) return s;
   return *copy;
 }
 
@@ -154,14 +188,20 @@ template <class Image>
 absl::StatusOr<Offset> TrieTransaction::Store(Offset old, int level, const Image& image) {
   const std::uint64_t bytes = image.bytes();
   const std::uint64_t old_bytes = old == kNullOffset ? 0 : NodeBytesAt(*ctx_.arena, old, level);
-  if (old != kNullOffset && Owns(old) && old_bytes == bytes) {
-    image.StoreTo(ctx_.arena->At<char>(old));
-    return old;
+  if (old != kNullOffset) {
+    absl::StatusOr<bool> owned = OwnsAs(old, old_bytes);
+    if (!owned.ok()) return owned.status();
+    if (*owned && old_bytes == bytes) {
+      image.StoreTo(ctx_.arena->At<char>(old));
+      return old;
+    }
   }
   absl::StatusOr<Offset> fresh = Allocate(bytes);
   if (!fresh.ok()) return fresh.status();
   image.StoreTo(ctx_.arena->At<char>(*fresh));
-  if (old != kNullOffset) Release(old, old_bytes);
+  if (old != kNullOffset) {
+    if (absl::Status s = Replace(old, old_bytes, *fresh); !s.ok()) return s;
+  }
   return *fresh;
 }
 
@@ -216,7 +256,7 @@ absl::StatusOr<Offset> TrieTransaction::SetIn(Offset node, int level, std::uint6
       if (ValueOf(*ctx_.arena, existing) == value) return node;  // no change: keep sharing
       absl::StatusOr<std::uint64_t> word = MakeWord(value);
       if (!word.ok()) return word.status();
-      ReleaseWord(existing.value_word, existing.value_len);
+      if (absl::Status s = ReleaseWord(existing.value_word, existing.value_len); !s.ok()) return s;
       existing.value_word = *word;
       existing.value_len = static_cast<std::uint32_t>(value.size());
       return Store(node, level, image);
@@ -259,7 +299,7 @@ absl::StatusOr<Offset> TrieTransaction::SetInCollision(Offset node, std::string_
     if (ValueOf(arena, *at) == value) return node;
     absl::StatusOr<std::uint64_t> word = MakeWord(value);
     if (!word.ok()) return word.status();
-    ReleaseWord(at->value_word, at->value_len);
+    if (absl::Status s = ReleaseWord(at->value_word, at->value_len); !s.ok()) return s;
     at->value_word = *word;
     at->value_len = static_cast<std::uint32_t>(value.size());
     return Store(node, kCollisionLevel, image);
@@ -329,16 +369,13 @@ absl::StatusOr<Offset> TrieTransaction::EraseIn(Offset node, int level, std::uin
   image.RemoveEntry(bit);
   *removed = true;
   if (image.empty()) {  // only the root can empty: a sub-node holds >= 2 entries (N4)
-    Release(node, n.bytes());
-    ReleaseWord(gone.key_word, gone.key_len);
-    ReleaseWord(gone.value_word, gone.value_len);
+    if (absl::Status s = Release(node, n.bytes()); !s.ok()) return s;
+    if (absl::Status s = ReleaseEntry(gone); !s.ok()) return s;
     return kNullOffset;
   }
   absl::StatusOr<Offset> stored = Store(node, level, image);
-  if (stored.ok()) {
-    ReleaseWord(gone.key_word, gone.key_len);
-    ReleaseWord(gone.value_word, gone.value_len);
-  }
+  if (!stored.ok()) return stored;
+  if (absl::Status s = ReleaseEntry(gone); !s.ok()) return s;
   return stored;
 }
 
@@ -353,10 +390,8 @@ absl::StatusOr<Offset> TrieTransaction::EraseInCollision(Offset node, std::strin
   image.entries.erase(at);
   *removed = true;
   absl::StatusOr<Offset> stored = Store(node, kCollisionLevel, image);
-  if (stored.ok()) {
-    ReleaseWord(gone.key_word, gone.key_len);
-    ReleaseWord(gone.value_word, gone.value_len);
-  }
+  if (!stored.ok()) return stored;
+  if (absl::Status s = ReleaseEntry(gone); !s.ok()) return s;
   return stored;
 }
 
@@ -376,7 +411,8 @@ absl::StatusOr<Offset> TrieTransaction::InlineIfSingle(Offset node, int level, B
   image.RemoveChild(bit);
   image.InsertEntry(bit, *single);
   absl::StatusOr<Offset> stored = Store(node, level, image);
-  if (stored.ok()) Release(child, NodeBytesAt(arena, child, level + 1));
+  if (!stored.ok()) return stored;
+  if (absl::Status s = Release(child, NodeBytesAt(arena, child, level + 1)); !s.ok()) return s;
   return stored;
 }
 

@@ -15,6 +15,22 @@
 //    a Get, Erase, size, CheckPath or Commit. So their errors other than InvalidArgument (a full
 //    domain) come from that call, and the transaction is then aborted as for any other.
 //
+// Block identity
+//  An owned block is written and freed only as the size it was allocated as (owned_'s record),
+//  never as a size read from its content. A healthy base never reaches an owned block (it was
+//  published before the transaction allocated anything), but a damaged one can: a flipped
+//  offset that lands on a block that was free, which this transaction then allocated for
+//  something else (a blob, a node of another size). Reading that block's content as a node
+//  gives some other size; writing or freeing it as that size would overrun the block or put
+//  it on the wrong free list, and the allocator's next pop would read a neighbour's bytes as
+//  its link. The same flip can make a base node a free block at the head of its list: copying
+//  it on first touch then allocates that very block, and releasing the original would free
+//  the copy, which the caller goes on to write (into a free block: over its link). Both
+//  meetings are refused as DataLoss (like a failed bounds check, they abort the transaction);
+//  the bounds checks cannot see them, as every block they are shown is a real one. What no
+//  check here sees is a base that reaches a block this write allocated as the size it is read
+//  as: the writes then stay inside the block, but a publication would carry the damage.
+//
 // Errors
 //  - InvalidArgument (key or value too long): nothing changed, the transaction stays usable.
 //  - Any allocation failure (ResourceExhausted) in the middle of an operation aborts the whole
@@ -161,13 +177,23 @@ class TrieTransaction {
     return deferred_.memory_bytes() < max_deferred_bytes_ ? absl::OkStatus() : Settle();
   }
 
-  // Blocks.
+  // Blocks. `bytes` is what the caller read the block as (a node's size from its content, a
+  // blob's from its entry); for an owned block it must be what the block was allocated as
+  // ("Block identity"), else the call fails with DataLoss and nothing is freed or written.
   absl::StatusOr<Offset> Allocate(std::uint64_t bytes);
-  void Release(Offset block, std::uint64_t bytes);  // free if owned, else replaced
-  bool Owns(Offset block) { return owned_.Contains(block); }
+  // Frees the block if owned; otherwise lists it as replaced.
+  absl::Status Release(Offset block, std::uint64_t bytes);
+  // True if owned (as `bytes`), false if the base's.
+  absl::StatusOr<bool> OwnsAs(Offset block, std::uint64_t bytes);
+  // Release(old) for the block `fresh` that replaces it; DataLoss if they are one block.
+  absl::Status Replace(Offset old, std::uint64_t old_bytes, Offset fresh);
+  // DataLoss: the base reaches an owned block (see "Block identity"), `how` says as what.
+  absl::Status ReachedOwned(Offset block, std::string_view how) const;
+  absl::Status Misowned(Offset block, std::uint64_t read_as, std::uint64_t allocated) const;
   void Unrecord(std::uint64_t ledger_position);  // drops a ledger record, keeping owned_ in step
   absl::StatusOr<std::uint64_t> MakeWord(std::string_view bytes);
-  void ReleaseWord(std::uint64_t word, std::uint32_t len);
+  absl::Status ReleaseWord(std::uint64_t word, std::uint32_t len);
+  absl::Status ReleaseEntry(const Entry& e);  // its key's and its value's words
   absl::StatusOr<Entry> MakeEntry(std::string_view key, std::string_view value);
   absl::StatusOr<Offset> Own(Offset node, int level);  // copy on first touch
   template <class Image>
