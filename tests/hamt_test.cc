@@ -209,8 +209,8 @@ TEST_CASE("abort frees everything the transaction allocated", "[hamt][accounting
   CHECK(Contents(domain.MapOf(v1)) == Numbered(0, 3000));
 }
 
-// A base of 200 keys damaged as a flipped offset can damage it: the root's child on the path of
-// a new key points at a free block (transient.h, "Block identity").
+// A base of 200 keys with the damage one flipped offset can make: the root's child on the path
+// of a new key points at a free block (transient.h, "Block identity").
 class FreeBlockReached {
  public:
   FreeBlockReached() : base_(domain_.Build(kNullOffset, Numbered(0, 200)).version) {
